@@ -1,0 +1,76 @@
+/* config: Vigil's configuration, YAML with embedded defaults.
+ *
+ * Keys are declared in tables in config.c (key, type, default, bounds, one-line help);
+ * the same tables print `vigil --help`'s config reference. Unknown keys, wrong types and
+ * out-of-range values fail with "file:line: key: what is wrong (valid keys: ...)".
+ * A loaded struct config is immutable and may be read from any thread. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include "../storage/base/vg_buf.h"
+#include "../storage/base/vg_err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum otlp_delta_policy {
+    OTLP_DELTA_REJECT,     /* delta sums and histograms are rejected with a reason */
+    OTLP_DELTA_ACCUMULATE, /* converted to cumulative by summing per series in memory */
+};
+
+struct config_limits {
+    int64_t max_body_bytes;          /* request body on the wire */
+    int64_t max_decoded_bytes;       /* after gzip/snappy decompression */
+    int64_t max_labels_per_series;
+    int64_t max_label_name_length;
+    int64_t max_label_value_length;
+    int64_t max_series_per_request;
+};
+
+struct config {
+    /* server */
+    char *http_addr;
+    char *grpc_addr;
+    char *log_level;
+    int64_t http_threads;
+    int64_t grpc_threads;
+    /* storage */
+    char *data_dir;
+    int64_t retention_ms;
+    int64_t out_of_order_window_ms;
+    int64_t cache_bytes;
+    /* limits */
+    struct config_limits limits;
+    /* otlp */
+    enum otlp_delta_policy otlp_delta;
+    char **otlp_promote_attrs;  /* resource attributes copied as labels on every series */
+    size_t otlp_npromote;
+    bool otlp_add_type_and_unit_suffixes;
+    bool otlp_keep_identifying_attrs;
+    /* where the config came from ("<embedded defaults>" or a path) */
+    char *source;
+};
+
+/* The embedded defaults; never fails except out of memory (NULL). */
+struct config *config_default(void);
+/* Defaults overlaid with the YAML file at path; NULL with err "path:line: ..." */
+struct config *config_load_file(const char *path, struct vg_err *err);
+/* Same, from a buffer (name used in messages). */
+struct config *config_load_buf(const char *name, const char *buf, size_t len, struct vg_err *err);
+void config_free(struct config *c);
+
+/* Duration like Prometheus's: "15d", "1h30m", "500ms". 0 or VG_EINVAL. */
+int config_parse_duration(const char *s, int64_t *ms, struct vg_err *err);
+/* Size like "10MiB", "512kB", "1048576". 0 or VG_EINVAL. */
+int config_parse_size(const char *s, int64_t *bytes, struct vg_err *err);
+
+/* Appends the config reference (every key, type, default and help) as text. */
+void config_reference(struct vg_buf *out);
+/* Appends the effective config as YAML (for the status page and logs). */
+void config_dump(const struct config *c, struct vg_buf *out);
+
+/* Setters used by command-line flags (which override the file); replace the value. */
+int config_set(struct config *c, const char *key, const char *value, struct vg_err *err);
+
+#endif

@@ -1,0 +1,5 @@
+/* Placeholder until the server wiring lands in this file. */
+int main(void)
+{
+    return 0;
+}

@@ -1,0 +1,58 @@
+/* vigil: the server as a library. vigil_start wires the stores, the module registry and
+ * the front ends from a config; vigil_stop shuts them down in order (front ends first,
+ * then stores). Tests run the whole server in-process through these; main.c only parses
+ * flags and handles signals.
+ *
+ * struct vigil is the one context handed to every handler; its fields are set at start
+ * and read-only afterwards (the objects they point to are thread-safe themselves). */
+#ifndef VIGIL_H
+#define VIGIL_H
+
+#include "../storage/base/vg_err.h"
+#include "config.h"
+#include "grpc.h"
+#include "http.h"
+#include "metrics.h"
+
+#include <stddef.h>
+
+#define VIGIL_VERSION "0.1.0"
+
+struct tsdb;
+
+/* A module: one receiver or API family. Adding one is a new file and a new row in
+ * modules.c. init/free may be NULL; state is the module's own (e.g. cached families). */
+struct vigil_module {
+    const char *name;
+    const struct http_route *routes;
+    size_t nroutes;
+    const struct grpc_method *grpc_methods;
+    size_t ngrpc;
+    int (*init)(struct vigil *v, struct vg_err *err);
+    void (*free)(struct vigil *v);
+};
+
+/* modules.c */
+extern const struct vigil_module *const vigil_modules[];
+extern const size_t vigil_nmodules;
+
+struct ingest_metrics; /* server/ingest/ingest_metrics.h */
+
+struct vigil {
+    const struct config *cfg;
+    struct tsdb *tsdb;
+    struct metrics *metrics;
+    struct ingest_metrics *ingest;  /* shared counters of the receivers */
+    struct http_server *http;
+    struct grpc_front *grpc;
+    void *otlp_state;               /* delta-to-cumulative state of the OTLP receiver */
+    int64_t start_time_ms;
+};
+
+/* Starts everything; NULL with err on failure (nothing left running). cfg must outlive
+ * the returned server. */
+struct vigil *vigil_start(const struct config *cfg, struct vg_err *err);
+/* Graceful: stop accepting, finish in-flight requests, flush and close stores. */
+void vigil_stop(struct vigil *v);
+
+#endif

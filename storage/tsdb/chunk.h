@@ -1,0 +1,57 @@
+/* chunk: compressed samples of one series (Gorilla paper, as Prometheus's XOR chunk).
+ *
+ * Byte layout of an encoded chunk:
+ *   u16be sample count
+ *   bitstream: t0 as varint-in-bits (64 raw bits), v0 as 64 raw bits, then for sample 1
+ *   the timestamp delta, afterwards delta-of-delta in buckets, and XOR'ed values with
+ *   leading/trailing-zero windows. Exact bucket widths are documented in chunk.c.
+ * Values are stored bit-exact: NaN payloads such as the staleness marker survive.
+ * Timestamps are milliseconds and must be non-decreasing within a chunk.
+ * Not thread-safe; an encoder owns its buffer (chunk_enc_free). */
+#ifndef CHUNK_H
+#define CHUNK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct chunk_enc {
+    unsigned char *buf;
+    size_t cap;
+    size_t bits;        /* bits written after the 2-byte header */
+    uint16_t count;
+    int64_t t, tdelta;  /* last timestamp and last delta */
+    uint64_t vbits;     /* last value's bits */
+    uint8_t leading, trailing;
+    bool failed;        /* an allocation failed; the chunk is unusable */
+};
+
+void chunk_enc_init(struct chunk_enc *e);
+void chunk_enc_free(struct chunk_enc *e);
+/* Appends a sample; t must be >= the previous one. Returns 0 or VG_ENOMEM. */
+int chunk_append(struct chunk_enc *e, int64_t t, double v);
+/* The encoded bytes (valid until the next append); *len set. */
+const unsigned char *chunk_bytes(struct chunk_enc *e, size_t *len);
+/* Starts a new encoder whose content is the given encoded chunk, to keep appending
+ * (used when reloading a head chunk). Returns 0, VG_EINVAL on malformed input. */
+int chunk_enc_from_bytes(struct chunk_enc *e, const unsigned char *buf, size_t len);
+
+struct chunk_iter {
+    const unsigned char *buf;
+    size_t len_bits;
+    size_t pos;         /* bit position */
+    uint16_t count, read;
+    int64_t t, tdelta;
+    uint64_t vbits;
+    uint8_t leading, trailing;
+    bool err;
+};
+
+/* Iterates an encoded chunk. chunk_next returns true with a sample, false at the end
+ * or on malformed bytes (then it->err is true). Never reads outside buf. */
+void chunk_iter_init(struct chunk_iter *it, const unsigned char *buf, size_t len);
+bool chunk_next(struct chunk_iter *it, int64_t *t, double *v);
+/* Sample count stored in an encoded chunk's header (0 if len < 2). */
+uint16_t chunk_count(const unsigned char *buf, size_t len);
+
+#endif

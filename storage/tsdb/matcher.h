@@ -1,0 +1,35 @@
+/* matcher: a label matcher as in PromQL: name = "v", != "v", =~ "re", !~ "re".
+ *
+ * Regexes are fully anchored (Prometheus semantics) and compiled once with PCRE2 (whose
+ * syntax accepts the RE2 subset Prometheus users write). A matcher owns copies of its
+ * name and value and its compiled regex: create with matcher_new, free with
+ * matcher_free. matcher_matches is thread-safe (it uses per-call match data). Like
+ * Prometheus, a missing label is matched as the empty string. */
+#ifndef MATCHER_H
+#define MATCHER_H
+
+#include "../base/vg_err.h"
+#include "../base/vg_str.h"
+
+#include <stdbool.h>
+
+enum matcher_op { MATCH_EQ, MATCH_NEQ, MATCH_RE, MATCH_NRE };
+
+struct matcher {
+    enum matcher_op op;
+    char *name;
+    char *value;
+    size_t value_len;
+    void *re; /* pcre2_code_8 *, for MATCH_RE and MATCH_NRE */
+    /* Cheap facts the index uses to pick a plan: */
+    bool matches_empty; /* does the empty string match? */
+};
+
+/* NULL with VG_EINVAL naming the regex error and its offset. */
+struct matcher *matcher_new(enum matcher_op op, struct vg_str name, struct vg_str value,
+                            struct vg_err *err);
+void matcher_free(struct matcher *m);
+bool matcher_matches(const struct matcher *m, struct vg_str value);
+const char *matcher_op_str(enum matcher_op op); /* "=", "!=", "=~", "!~" */
+
+#endif
