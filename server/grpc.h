@@ -38,7 +38,10 @@ struct grpc_front;
 /* gRPC status code for a vg_code (VG_EINVAL -> INVALID_ARGUMENT (3), ...). The one mapping. */
 int grpc_status_for(int code);
 
-struct grpc_front *grpc_front_start(struct vigil *v, const struct grpc_server_opts *o,
+/* Starts serving methods (n rows, must outlive the server) on o->addr; handlers get v.
+ * NULL with err (VG_EIO naming the address) when it cannot bind. */
+struct grpc_front *grpc_front_start(struct vigil *v, const struct grpc_method *const *methods,
+                                    size_t nmethods, const struct grpc_server_opts *o,
                                     struct vg_err *err);
 unsigned grpc_front_port(const struct grpc_front *g);
 /* Shutdown: notify, drain in-flight calls, free. Accepts NULL. */

@@ -97,9 +97,11 @@ struct http_server_opts {
 
 struct http_server;
 
-/* Starts listening; NULL with err (VG_EIO naming the address) when it cannot bind. The
- * route table is read from v's module registry. */
-struct http_server *http_start(struct vigil *v, const struct http_server_opts *o, struct vg_err *err);
+/* Starts listening; NULL with err (VG_EIO naming the address) when it cannot bind. routes
+ * (n rows, first match wins) must outlive the server; handlers get v. */
+struct http_server *http_start(struct vigil *v, const struct http_route *const *routes,
+                               size_t nroutes, const struct http_server_opts *o,
+                               struct vg_err *err);
 /* The port actually bound (useful with port 0 in tests). */
 unsigned http_port(const struct http_server *s);
 /* Stops accepting, lets in-flight requests finish, frees. Accepts NULL. */
