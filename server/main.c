@@ -1,5 +1,232 @@
-/* Placeholder until the server wiring lands in this file. */
-int main(void)
+/* main: flags and subcommands, signals, graceful shutdown. The server itself is the
+ * library behind vigil.h; this file only wires it.
+ *
+ *   vigil [serve] [--config FILE] [--data-dir DIR] [--http-addr HOST:PORT]
+ *                 [--grpc-addr HOST:PORT] [--log-level LEVEL] [--retention DURATION]
+ *   vigil check-config FILE
+ *   vigil tsdb dump [--data-dir DIR] [--match SELECTOR] [--config FILE]
+ *   vigil version */
+#include "../storage/base/vg_buf.h"
+#include "../storage/base/vg_log.h"
+#include "config.h"
+#include "dump.h"
+#include "vigil.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out)
 {
+    fprintf(out,
+            "Vigil %s: metrics, logs and traces in one server.\n\n"
+            "Usage:\n"
+            "  vigil [serve] [flags]          run the server (the default)\n"
+            "  vigil check-config FILE        validate a config file\n"
+            "  vigil tsdb dump [flags]        print stored samples (server stopped)\n"
+            "  vigil version                  print the version\n\n"
+            "Flags (override the config file):\n"
+            "  --config FILE          YAML config; without it the embedded defaults apply\n"
+            "  --data-dir DIR         storage.data_dir (default ./data)\n"
+            "  --http-addr HOST:PORT  server.http_addr (default 0.0.0.0:4318)\n"
+            "  --grpc-addr HOST:PORT  server.grpc_addr (default 0.0.0.0:4317)\n"
+            "  --log-level LEVEL      server.log_level: debug, info, warn, error\n"
+            "  --retention DURATION   storage.retention (default 15d)\n"
+            "  --match SELECTOR       with tsdb dump: only matching series\n\n"
+            "Config keys:\n",
+            VIGIL_VERSION);
+    struct vg_buf b;
+    vg_buf_init(&b);
+    config_reference(&b);
+    if (b.p)
+        fputs(b.p, out);
+    vg_buf_free(&b);
+}
+
+struct flags {
+    const char *config;
+    const char *match;
+    /* config overrides as "section.key" = value, applied in order after the file */
+    const char *keys[8];
+    const char *values[8];
+    int n;
+};
+
+static int parse_flags(int argc, char **argv, struct flags *f)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "data-dir", required_argument, NULL, 'd' },
+        { "http-addr", required_argument, NULL, 'H' },
+        { "grpc-addr", required_argument, NULL, 'G' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "retention", required_argument, NULL, 'r' },
+        { "match", required_argument, NULL, 'm' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:d:h", opts, NULL)) != -1) {
+        const char *key = NULL;
+        switch (c) {
+        case 'c': f->config = optarg; break;
+        case 'm': f->match = optarg; break;
+        case 'd': key = "storage.data_dir"; break;
+        case 'H': key = "server.http_addr"; break;
+        case 'G': key = "server.grpc_addr"; break;
+        case 'l': key = "server.log_level"; break;
+        case 'r': key = "storage.retention"; break;
+        case 'h': usage(stdout); return 1;
+        default: usage(stderr); return 2;
+        }
+        if (key && f->n < 8) {
+            f->keys[f->n] = key;
+            f->values[f->n++] = optarg;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vigil: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
     return 0;
+}
+
+static struct config *load_config(const struct flags *f)
+{
+    struct vg_err err;
+    struct config *cfg = f->config ? config_load_file(f->config, &err) : config_default();
+    if (!cfg) {
+        fprintf(stderr, "vigil: %s\n", f->config ? err.msg : "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < f->n; i++) {
+        if (config_set(cfg, f->keys[i], f->values[i], &err) < 0) {
+            fprintf(stderr, "vigil: flag: %s\n", err.msg);
+            config_free(cfg);
+            return NULL;
+        }
+    }
+    enum vg_log_level lvl;
+    if (vg_log_parse_level(cfg->log_level, &lvl) < 0) {
+        fprintf(stderr, "vigil: server.log_level: unknown level \"%s\" (debug, info, warn, error)\n",
+                cfg->log_level);
+        config_free(cfg);
+        return NULL;
+    }
+    vg_log_set_level(lvl);
+    return cfg;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct flags f = { 0 };
+    int rc = parse_flags(argc, argv, &f);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    struct config *cfg = load_config(&f);
+    if (!cfg)
+        return 2;
+
+    /* Signals are taken synchronously by this thread; every other thread inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct vg_err err;
+    struct vigil *v = vigil_start(cfg, &err);
+    if (!v) {
+        vg_log(VG_LOG_ERROR, "vigil", "cannot start", "error", err.msg, NULL);
+        config_free(cfg);
+        return 1;
+    }
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            vg_log(VG_LOG_INFO, "vigil", "SIGHUP: nothing to reload yet", NULL);
+            continue;
+        }
+        vg_log(VG_LOG_INFO, "vigil", "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+        break;
+    }
+    vigil_stop(v);
+    config_free(cfg);
+    vg_log(VG_LOG_INFO, "vigil", "stopped", NULL);
+    return 0;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: vigil check-config FILE\n");
+        return 2;
+    }
+    struct vg_err err;
+    struct config *cfg = config_load_file(argv[1], &err);
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    enum vg_log_level lvl;
+    if (vg_log_parse_level(cfg->log_level, &lvl) < 0) {
+        fprintf(stderr, "%s: server.log_level: unknown level \"%s\" (debug, info, warn, error)\n",
+                argv[1], cfg->log_level);
+        config_free(cfg);
+        return 1;
+    }
+    printf("%s: OK\n", argv[1]);
+    config_free(cfg);
+    return 0;
+}
+
+static int cmd_tsdb(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "dump")) {
+        fprintf(stderr, "usage: vigil tsdb dump [--data-dir DIR] [--match SELECTOR]\n");
+        return 2;
+    }
+    struct flags f = { 0 };
+    int rc = parse_flags(argc - 1, argv + 1, &f);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    struct config *cfg = load_config(&f);
+    if (!cfg)
+        return 2;
+    struct vg_err err;
+    rc = vigil_dump(cfg, f.match, stdout, &err);
+    if (rc < 0)
+        fprintf(stderr, "vigil: tsdb dump: %s\n", err.msg);
+    config_free(cfg);
+    return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("vigil %s\n", VIGIL_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "check-config"))
+        return cmd_check_config(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tsdb"))
+        return cmd_tsdb(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve"))
+        return cmd_serve(argc - 1, argv + 1);
+    if (cmd[0] == '-')
+        return cmd_serve(argc, argv);
+    fprintf(stderr, "vigil: unknown command \"%s\" (serve, check-config, tsdb dump, version)\n", cmd);
+    return 2;
 }

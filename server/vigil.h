@@ -47,6 +47,12 @@ struct vigil {
     struct grpc_front *grpc;
     void *otlp_state;               /* delta-to-cumulative state of the OTLP receiver */
     int64_t start_time_ms;
+    /* the route and method tables gathered from the modules at start */
+    const struct http_route **routes;
+    size_t nroutes;
+    const struct grpc_method **methods;
+    size_t nmethods;
+    size_t modules_started;         /* how many modules' init ran (for stop) */
 };
 
 /* Starts everything; NULL with err on failure (nothing left running). cfg must outlive
@@ -54,5 +60,8 @@ struct vigil {
 struct vigil *vigil_start(const struct config *cfg, struct vg_err *err);
 /* Graceful: stop accepting, finish in-flight requests, flush and close stores. */
 void vigil_stop(struct vigil *v);
+
+/* The TSDB's directory under cfg->data_dir. 0 or VG_EINVAL when it does not fit. */
+int vigil_tsdb_path(const struct config *cfg, char *out, size_t cap);
 
 #endif
