@@ -1,10 +1,12 @@
 /* chunk: compressed samples of one series (Gorilla paper, as Prometheus's XOR chunk).
  *
  * Byte layout of an encoded chunk:
- *   u16be sample count
- *   bitstream: t0 as varint-in-bits (64 raw bits), v0 as 64 raw bits, then for sample 1
- *   the timestamp delta, afterwards delta-of-delta in buckets, and XOR'ed values with
- *   leading/trailing-zero windows. Exact bucket widths are documented in chunk.c.
+ *   u16be sample count, u8 encoding, then a bitstream.
+ *   Encoding 0 (what appends write): t0 and v0 as 64 raw bits each, then timestamp
+ *   delta-of-delta in buckets and XOR'ed values with leading/trailing-zero windows.
+ *   Encoding 1 (picked by chunk_bytes when smaller): Rice-coded timestamp residuals and
+ *   values as a constant, XOR, or exact decimals (integer deltas). Exact bit layouts of
+ *   both are documented in chunk.c.
  * Values are stored bit-exact: NaN payloads such as the staleness marker survive.
  * Timestamps are milliseconds and must be non-decreasing within a chunk.
  * Not thread-safe; an encoder owns its buffer (chunk_enc_free). */
@@ -18,7 +20,7 @@
 struct chunk_enc {
     unsigned char *buf;
     size_t cap;
-    size_t bits;        /* bits written after the 2-byte header */
+    size_t bits;        /* bits written after the 3-byte header */
     uint16_t count;
     int64_t t, tdelta;  /* last timestamp and last delta */
     uint64_t vbits;     /* last value's bits */
@@ -28,12 +30,18 @@ struct chunk_enc {
 
 void chunk_enc_init(struct chunk_enc *e);
 void chunk_enc_free(struct chunk_enc *e);
-/* Appends a sample; t must be >= the previous one. Returns 0 or VG_ENOMEM. */
+/* Appends a sample; t must be >= the previous one. Returns 0, VG_ENOMEM (the encoder
+ * is then failed for good), VG_EINVAL if t goes backwards, or VG_ETOOLARGE when the
+ * chunk already holds 65535 samples. */
 int chunk_append(struct chunk_enc *e, int64_t t, double v);
-/* The encoded bytes (valid until the next append); *len set. */
+/* The encoded bytes (valid until the next append or free; owned by e); *len set.
+ * Picks the smaller of the two encodings, so it costs one pass over the samples.
+ * NULL with *len = 0 when the encoder has failed. */
 const unsigned char *chunk_bytes(struct chunk_enc *e, size_t *len);
 /* Starts a new encoder whose content is the given encoded chunk, to keep appending
- * (used when reloading a head chunk). Returns 0, VG_EINVAL on malformed input. */
+ * (used when reloading a head chunk). e needs no chunk_enc_init before; on error it is
+ * left empty (chunk_enc_free is still allowed). Returns 0, VG_EINVAL on malformed
+ * input, or VG_ENOMEM. */
 int chunk_enc_from_bytes(struct chunk_enc *e, const unsigned char *buf, size_t len);
 
 struct chunk_iter {
@@ -45,6 +53,10 @@ struct chunk_iter {
     uint64_t vbits;
     uint8_t leading, trailing;
     bool err;
+    /* Encoding-1 state (private to chunk.c). */
+    uint8_t enc, tmode, vmode, kt, kv, scale;
+    int64_t t0, m, mdelta;
+    uint64_t interval;
 };
 
 /* Iterates an encoded chunk. chunk_next returns true with a sample, false at the end

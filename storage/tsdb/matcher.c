@@ -1,0 +1,177 @@
+/* matcher: PromQL label matchers over PCRE2. See matcher.h for the API.
+ *
+ * Prometheus compiles a regex matcher as "^(?s:" + re + ")$" (Go RE2): fully anchored,
+ * and `.` matches "\n" too. We get the same without editing the pattern text (which
+ * would let "a)|(b" compile, and shift error offsets) by compiling with PCRE2_ANCHORED |
+ * PCRE2_ENDANCHORED | PCRE2_DOTALL; ENDANCHORED backtracks into alternatives, so "a|ab"
+ * matches "ab" as in RE2. PCRE2's `$` would also match before a final newline, which
+ * the options avoid as well.
+ *
+ * UTF-8: a pattern that is valid UTF-8 is compiled with PCRE2_UTF (so `.` is one code
+ * point, as in Go) and PCRE2_MATCH_INVALID_UTF, so subjects that are not valid UTF-8
+ * are safe to match: their bad bytes match no character (Go would treat each as
+ * U+FFFD; label values are validated as UTF-8 at ingestion, so this rarely matters).
+ * A pattern that is not valid UTF-8 is compiled byte-wise.
+ *
+ * Memory: the compiled code allocates through vg_malloc (a general context set at
+ * compile time, which the code remembers) and so does the per-call match data, which
+ * is what makes matching thread-safe. PCRE2's default match and depth limits bound
+ * catastrophic backtracking; hitting one counts as "no match" for =~ (so !~ matches).
+ * If the match data cannot be allocated, neither =~ nor !~ matches. The JIT is used when
+ * available.
+ */
+#include "matcher.h"
+
+#include "../base/vg_alloc.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <string.h>
+
+static void *re_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    return vg_malloc(n);
+}
+
+static void re_free(void *p, void *ud)
+{
+    (void)ud;
+    vg_free(p);
+}
+
+static pcre2_code *compile(const char *re, size_t len, struct vg_err *err)
+{
+    pcre2_general_context *gc = pcre2_general_context_create(re_malloc, re_free, NULL);
+    pcre2_compile_context *cc = gc ? pcre2_compile_context_create(gc) : NULL;
+    if (!cc) {
+        pcre2_general_context_free(gc);
+        vg_err_set(err, VG_ENOMEM, "regex: out of memory");
+        return NULL;
+    }
+    uint32_t base = PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOTALL | PCRE2_NEVER_BACKSLASH_C;
+    int ec;
+    PCRE2_SIZE off;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, len,
+                                     base | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ec, &off, cc);
+    if (!code && ec >= PCRE2_ERROR_UTF8_ERR21 && ec <= PCRE2_ERROR_UTF8_ERR1)
+        code = pcre2_compile((PCRE2_SPTR)re, len, base, &ec, &off, cc);
+    pcre2_compile_context_free(cc);
+    pcre2_general_context_free(gc);
+    if (!code) {
+        if (ec == PCRE2_ERROR_HEAP_FAILED || ec == PCRE2_ERROR_NOMEMORY) {
+            vg_err_set(err, VG_ENOMEM, "regex: out of memory");
+            return NULL;
+        }
+        PCRE2_UCHAR msg[256];
+        if (pcre2_get_error_message(ec, msg, sizeof msg) < 0)
+            strcpy((char *)msg, "unknown error");
+        int shown = len > 200 ? 200 : (int)len;
+        vg_err_set(err, VG_EINVAL, "invalid regex \"%.*s\": %s at offset %zu", shown, re,
+                   (const char *)msg, (size_t)off);
+        return NULL;
+    }
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+    return code;
+}
+
+/* 1 on a match, 0 on none (or a PCRE2 limit hit), VG_ENOMEM without match data. */
+static int re_match(const pcre2_code *code, const char *s, size_t len)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+    if (!md)
+        return VG_ENOMEM;
+    /* An empty subject may come as {NULL, 0}; PCRE2 wants a pointer. */
+    int rc = pcre2_match(code, (PCRE2_SPTR)(s ? s : ""), len, 0, 0, md, NULL);
+    pcre2_match_data_free(md);
+    return rc >= 0;
+}
+
+struct matcher *matcher_new(enum matcher_op op, struct vg_str name, struct vg_str value,
+                            struct vg_err *err)
+{
+    if (op != MATCH_EQ && op != MATCH_NEQ && op != MATCH_RE && op != MATCH_NRE) {
+        vg_err_set(err, VG_EINVAL, "matcher: unknown operator %d", (int)op);
+        return NULL;
+    }
+    struct matcher *m = vg_calloc(1, sizeof *m);
+    char *n = vg_malloc(name.len + 1), *v = vg_malloc(value.len + 1);
+    if (!m || !n || !v) {
+        vg_free(m);
+        vg_free(n);
+        vg_free(v);
+        vg_err_set(err, VG_ENOMEM, "matcher: out of memory");
+        return NULL;
+    }
+    if (name.len)
+        memcpy(n, name.p, name.len);
+    n[name.len] = 0;
+    if (value.len)
+        memcpy(v, value.p, value.len);
+    v[value.len] = 0;
+    m->op = op;
+    m->name = n;
+    m->value = v;
+    m->value_len = value.len;
+    if (op == MATCH_RE || op == MATCH_NRE) {
+        m->re = compile(v, value.len, err);
+        if (!m->re) {
+            matcher_free(m);
+            return NULL;
+        }
+    }
+    if (m->re) {
+        int rc = re_match(m->re, "", 0);
+        if (rc < 0) {
+            matcher_free(m);
+            vg_err_set(err, rc, "matcher: out of memory");
+            return NULL;
+        }
+        m->matches_empty = (op == MATCH_RE) == (rc == 1);
+    } else {
+        m->matches_empty = (op == MATCH_EQ) == (value.len == 0);
+    }
+    return m;
+}
+
+void matcher_free(struct matcher *m)
+{
+    if (!m)
+        return;
+    pcre2_code_free(m->re);
+    vg_free(m->name);
+    vg_free(m->value);
+    vg_free(m);
+}
+
+bool matcher_matches(const struct matcher *m, struct vg_str value)
+{
+    bool eq;
+    switch (m->op) {
+    case MATCH_EQ:
+    case MATCH_NEQ:
+        eq = value.len == m->value_len && (value.len == 0 || !memcmp(value.p, m->value, value.len));
+        return m->op == MATCH_EQ ? eq : !eq;
+    case MATCH_RE:
+        return re_match(m->re, value.p, value.len) == 1;
+    case MATCH_NRE:
+        return re_match(m->re, value.p, value.len) == 0;
+    }
+    return false;
+}
+
+const char *matcher_op_str(enum matcher_op op)
+{
+    switch (op) {
+    case MATCH_EQ:
+        return "=";
+    case MATCH_NEQ:
+        return "!=";
+    case MATCH_RE:
+        return "=~";
+    case MATCH_NRE:
+        return "!~";
+    }
+    return "?";
+}

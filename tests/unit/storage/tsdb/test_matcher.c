@@ -1,0 +1,176 @@
+/* Tests storage/tsdb/matcher.c: Prometheus matcher semantics (full anchoring, `.`
+ * matching newlines, UTF-8), matches_empty, regex errors, allocation failure and
+ * concurrent matching. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "../../../../storage/base/vg_alloc.h"
+#include "../../../../storage/tsdb/matcher.h"
+
+static struct matcher *mk(enum matcher_op op, const char *v)
+{
+    struct vg_err err = { 0 };
+    struct matcher *m = matcher_new(op, VG_STR("job"), vg_str_c(v), &err);
+    cr_assert_not_null(m, "%s: %s", v, err.msg);
+    return m;
+}
+
+static bool re(const char *pattern, const char *subject)
+{
+    struct matcher *m = mk(MATCH_RE, pattern);
+    bool r = matcher_matches(m, vg_str_c(subject));
+    struct matcher *n = mk(MATCH_NRE, pattern);
+    cr_assert_eq(matcher_matches(n, vg_str_c(subject)), !r);
+    matcher_free(m);
+    matcher_free(n);
+    return r;
+}
+
+Test(matcher, equality)
+{
+    struct matcher *m = mk(MATCH_EQ, "api");
+    cr_assert_str_eq(m->name, "job");
+    cr_assert_eq(m->value_len, 3);
+    cr_assert(matcher_matches(m, VG_STR("api")));
+    cr_assert_not(matcher_matches(m, VG_STR("ap")));
+    cr_assert_not(matcher_matches(m, VG_STR("apix")));
+    cr_assert_not(matcher_matches(m, (struct vg_str){ NULL, 0 }));
+    cr_assert_not(m->matches_empty);
+    matcher_free(m);
+    m = mk(MATCH_NEQ, "api");
+    cr_assert_not(matcher_matches(m, VG_STR("api")));
+    cr_assert(matcher_matches(m, VG_STR("web")));
+    cr_assert(m->matches_empty);
+    matcher_free(m);
+    m = mk(MATCH_EQ, "");
+    cr_assert(m->matches_empty);
+    cr_assert(matcher_matches(m, (struct vg_str){ NULL, 0 }));
+    matcher_free(m);
+    m = mk(MATCH_NEQ, "");
+    cr_assert_not(m->matches_empty);
+    matcher_free(m);
+    matcher_free(NULL);
+}
+
+Test(matcher, regexes_are_fully_anchored)
+{
+    cr_assert(re("api", "api"));
+    cr_assert_not(re("api", "xapi"));
+    cr_assert_not(re("api", "apix"));
+    cr_assert_not(re("api", "api\n"), "PCRE's $ would allow a final newline");
+    cr_assert(re("a|ab", "ab"), "alternatives backtrack to reach the end");
+    cr_assert(re("api|web", "web"));
+    cr_assert_not(re("api|web", "apiweb"));
+    cr_assert(re("/api/.*", "/api/v1/query"));
+    cr_assert(re("(?i)GET", "get"));
+    cr_assert(re("5..", "503"));
+    cr_assert_not(re("5..", "5030"));
+    cr_assert(re("", ""));
+    cr_assert_not(re("", "x"));
+}
+
+Test(matcher, dot_matches_newline_and_utf8_code_points)
+{
+    cr_assert(re("a.b", "a\nb"));
+    cr_assert(re(".*", "line1\nline2"));
+    cr_assert(re("caf.", "caf\xc3\xa9"), "one code point, two bytes");
+    cr_assert(re("\xc3\xa9+", "\xc3\xa9\xc3\xa9"));
+    cr_assert_not(re("a.c", "a\xffx"), "invalid UTF-8 subject is safe to match");
+    cr_assert(re("a\xff", "a\xff"), "a pattern that is not UTF-8 matches byte-wise");
+    /* A value with an embedded NUL byte is matched by length. */
+    struct matcher *m = mk(MATCH_RE, "a.b");
+    cr_assert(matcher_matches(m, (struct vg_str){ "a\0b", 3 }));
+    matcher_free(m);
+}
+
+Test(matcher, matches_empty_is_computed)
+{
+    struct { const char *re; bool empty; } cases[] = {
+        { ".*", true }, { ".+", false }, { "a?", true }, { "a|", true },
+        { "api", false }, { "(foo)?", true }, { "|x", true },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct matcher *m = mk(MATCH_RE, cases[i].re);
+        cr_assert_eq(m->matches_empty, cases[i].empty, "=~ %s", cases[i].re);
+        matcher_free(m);
+        m = mk(MATCH_NRE, cases[i].re);
+        cr_assert_eq(m->matches_empty, !cases[i].empty, "!~ %s", cases[i].re);
+        matcher_free(m);
+    }
+}
+
+Test(matcher, invalid_regex_names_error_and_offset)
+{
+    struct vg_err err = { 0 };
+    cr_assert_null(matcher_new(MATCH_RE, VG_STR("job"), VG_STR("ab(c"), &err));
+    cr_assert_eq(err.code, VG_EINVAL);
+    cr_assert(strstr(err.msg, "invalid regex \"ab(c\""), "%s", err.msg);
+    cr_assert(strstr(err.msg, "offset 4"), "%s", err.msg);
+    cr_assert_null(matcher_new(MATCH_NRE, VG_STR("job"), VG_STR("a)|(b"), &err));
+    cr_assert(strstr(err.msg, "offset 1"), "%s", err.msg);
+    cr_assert_null(matcher_new(MATCH_RE, VG_STR("job"), VG_STR("x{2,1}"), &err));
+    cr_assert_null(matcher_new((enum matcher_op)9, VG_STR("job"), VG_STR("x"), &err));
+    cr_assert_eq(err.code, VG_EINVAL);
+}
+
+Test(matcher, op_strings)
+{
+    cr_assert_str_eq(matcher_op_str(MATCH_EQ), "=");
+    cr_assert_str_eq(matcher_op_str(MATCH_NEQ), "!=");
+    cr_assert_str_eq(matcher_op_str(MATCH_RE), "=~");
+    cr_assert_str_eq(matcher_op_str(MATCH_NRE), "!~");
+}
+
+Test(matcher, allocation_failure)
+{
+    size_t live = vg_alloc_live_bytes();
+    bool made = false;
+    for (uint64_t k = 1; k < 200 && !made; k++) {
+        struct vg_err err = { 0 };
+        vg_alloc_fail_after(k);
+        struct matcher *m = matcher_new(MATCH_RE, VG_STR("path"), VG_STR("/api/(v1|v2)/.*"), &err);
+        vg_alloc_fail_after(0);
+        if (m) {
+            made = true;
+            cr_assert(matcher_matches(m, VG_STR("/api/v1/query")));
+            matcher_free(m);
+        } else {
+            cr_assert_eq(err.code, VG_ENOMEM, "k=%llu: %s", (unsigned long long)k, err.msg);
+        }
+        cr_assert_eq(vg_alloc_live_bytes(), live, "leak at k=%llu", (unsigned long long)k);
+    }
+    cr_assert(made);
+
+    struct matcher *m = mk(MATCH_RE, "a.*");
+    vg_alloc_fail_after(1);
+    bool r = matcher_matches(m, VG_STR("abc"));
+    vg_alloc_fail_after(0);
+    cr_assert_not(r, "no match data: no match");
+    matcher_free(m);
+}
+
+static void *hammer(void *arg)
+{
+    const struct matcher *m = arg;
+    for (int i = 0; i < 20000; i++) {
+        if (!matcher_matches(m, VG_STR("/api/v1/query_range")) ||
+            matcher_matches(m, VG_STR("/metrics")))
+            return (void *)1;
+    }
+    return NULL;
+}
+
+Test(matcher, concurrent_matching)
+{
+    struct matcher *m = mk(MATCH_RE, "/api/v[0-9]+/.*");
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, hammer, m);
+    for (int i = 0; i < 4; i++) {
+        void *rv;
+        pthread_join(th[i], &rv);
+        cr_assert_null(rv);
+    }
+    matcher_free(m);
+}
