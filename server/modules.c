@@ -2,10 +2,18 @@
  * new row here; the order is the routing order (first match wins). */
 #include "vigil.h"
 
+#include "api/federate.h"
 #include "api/health.h"
+#include "api/prometheus.h"
+#include "api/self_metrics.h"
+#include "ingest/remote_write.h"
 
 const struct vigil_module *const vigil_modules[] = {
     &mod_health,
+    &mod_self_metrics,
+    &mod_federate,
+    &mod_prometheus_api,
+    &mod_remote_write,
 };
 
 const size_t vigil_nmodules = sizeof vigil_modules / sizeof vigil_modules[0];

@@ -70,6 +70,11 @@ void vg_arena_set_limit(struct vg_arena *a, size_t max_bytes)
     a->limit = max_bytes;
 }
 
+size_t vg_arena_get_limit(const struct vg_arena *a)
+{
+    return a->limit;
+}
+
 void *vg_arena_alloc(struct vg_arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;

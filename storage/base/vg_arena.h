@@ -16,6 +16,7 @@ struct vg_arena *vg_arena_new(size_t block_size);
 void vg_arena_free(struct vg_arena *a); /* accepts NULL; frees every allocation */
 void vg_arena_reset(struct vg_arena *a); /* frees all but the first block for reuse */
 void vg_arena_set_limit(struct vg_arena *a, size_t max_bytes); /* 0 = no limit */
+size_t vg_arena_get_limit(const struct vg_arena *a); /* to restore a limit set by others */
 
 /* 16-byte aligned memory, or NULL when out of memory or over the limit. */
 void *vg_arena_alloc(struct vg_arena *a, size_t n);

@@ -1,0 +1,619 @@
+/* Tests server/ingest/remote_write.c's codec rw_decode: WriteRequests built with the
+ * generated protobuf-c pack functions and snappy-compressed, the batch it produces, and
+ * every rejection (bad snappy, bad protobuf, label rules, limits, timestamps, exemplars,
+ * metadata, empty body, allocation failure); and the HTTP handler's answers that need no
+ * store (415, 400, 413, an empty request). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../../../../server/compress.h"
+#include "../../../../server/ingest/ingest.h"
+#include "../../../../server/ingest/remote_write.h"
+#include "../../../../server/metrics.h"
+#include "../../../../storage/base/vg_alloc.h"
+
+#include "prom_remote_write.pb-c.h"
+
+static struct config_limits lim;
+static struct vg_arena *arena;
+static struct rw_request rq;
+static struct vg_err err;
+static struct vg_buf body;
+
+static void init(void)
+{
+    lim = (struct config_limits){
+        .max_body_bytes = 1 << 20,
+        .max_decoded_bytes = 1 << 20,
+        .max_labels_per_series = 8,
+        .max_label_name_length = 32,
+        .max_label_value_length = 64,
+        .max_series_per_request = 4,
+    };
+    arena = vg_arena_new(0);
+    vg_buf_init(&body);
+    vg_err_clear(&err);
+}
+
+static void fini(void)
+{
+    vg_alloc_fail_after(0);
+    vg_arena_free(arena);
+    vg_buf_free(&body);
+}
+
+TestSuite(remote_write, .init = init, .fini = fini);
+
+/* ---- building requests ---- */
+
+#define MAXL 16
+struct series_spec {
+    const char *labels[MAXL * 2]; /* name, value, ...; NULL ends */
+    int64_t t[4];
+    double v[4];
+    size_t nsamples;
+};
+
+struct built {
+    Prometheus__Label l[8][MAXL];
+    Prometheus__Label *lp[8][MAXL];
+    Prometheus__Sample s[8][4];
+    Prometheus__Sample *sp[8][4];
+    Prometheus__TimeSeries ts[8];
+    Prometheus__TimeSeries *tsp[8];
+    Prometheus__WriteRequest wr;
+};
+static struct built B;
+
+static void build(const struct series_spec *specs, size_t n)
+{
+    memset(&B, 0, sizeof B);
+    prometheus__write_request__init(&B.wr);
+    for (size_t i = 0; i < n; i++) {
+        prometheus__time_series__init(&B.ts[i]);
+        size_t nl = 0;
+        while (nl < MAXL && specs[i].labels[2 * nl]) {
+            prometheus__label__init(&B.l[i][nl]);
+            B.l[i][nl].name = (char *)specs[i].labels[2 * nl];
+            B.l[i][nl].value = (char *)specs[i].labels[2 * nl + 1];
+            B.lp[i][nl] = &B.l[i][nl];
+            nl++;
+        }
+        B.ts[i].n_labels = nl;
+        B.ts[i].labels = B.lp[i];
+        for (size_t j = 0; j < specs[i].nsamples; j++) {
+            prometheus__sample__init(&B.s[i][j]);
+            B.s[i][j].timestamp = specs[i].t[j];
+            B.s[i][j].value = specs[i].v[j];
+            B.sp[i][j] = &B.s[i][j];
+        }
+        B.ts[i].n_samples = specs[i].nsamples;
+        B.ts[i].samples = B.sp[i];
+        B.tsp[i] = &B.ts[i];
+    }
+    B.wr.n_timeseries = n;
+    B.wr.timeseries = B.tsp;
+}
+
+/* Packs msg, optionally appends extra raw bytes, snappy-encodes into body. */
+static void encode_raw(const uint8_t *raw, size_t n)
+{
+    vg_buf_reset(&body);
+    cr_assert_eq(compress_snappy_encode(raw, n, &body, &err), 0, "%s", err.msg);
+}
+
+static void encode(void)
+{
+    size_t n = prometheus__write_request__get_packed_size(&B.wr);
+    uint8_t *raw = vg_malloc(n + 1);
+    prometheus__write_request__pack(&B.wr, raw);
+    encode_raw(raw, n);
+    vg_free(raw);
+}
+
+static int decode(void)
+{
+    vg_err_clear(&err);
+    return rw_decode(body.p, body.len, &lim, arena, &rq, &err);
+}
+
+static int decode_specs(const struct series_spec *specs, size_t n)
+{
+    build(specs, n);
+    encode();
+    return decode();
+}
+
+/* n copies of x{} with one sample at t=0. */
+static void same_series(struct series_spec *s, size_t n)
+{
+    memset(s, 0, n * sizeof *s);
+    for (size_t i = 0; i < n; i++) {
+        s[i].labels[0] = "__name__";
+        s[i].labels[1] = "x";
+        s[i].nsamples = 1;
+    }
+}
+
+static bool label_is(const struct label *l, const char *name, const char *value)
+{
+    return vg_str_eq_c(l->name, name) && vg_str_eq_c(l->value, value);
+}
+
+/* ---- the happy path ---- */
+
+Test(remote_write, decodes_series_sorted_and_samples)
+{
+    struct series_spec s[] = {
+        { { "job", "api", "__name__", "http_requests_total", "code", "200", NULL },
+          { 1700000000000, 1700000015000 }, { 1, 2.5 }, 2 },
+        { { "__name__", "up", "instance", "a:9090", "empty", "", NULL },
+          { 1700000000000 }, { NAN }, 1 },
+    };
+    cr_assert_eq(decode_specs(s, 2), 0, "%s", err.msg);
+    cr_assert_eq(rq.nsamples, 3);
+    cr_assert_eq(rq.nhistograms, 0);
+    cr_assert_eq(rq.batch.nseries, 2);
+    const struct tsdb_series_in *a = &rq.batch.series[0];
+    cr_assert_eq(a->nlabels, 3);
+    cr_assert(label_is(&a->labels[0], "__name__", "http_requests_total"));
+    cr_assert(label_is(&a->labels[1], "code", "200"));
+    cr_assert(label_is(&a->labels[2], "job", "api"));
+    cr_assert_eq(a->nsamples, 2);
+    cr_assert_eq(a->samples[1].t, 1700000015000);
+    cr_assert_eq(a->samples[1].v, 2.5);
+    const struct tsdb_series_in *b = &rq.batch.series[1];
+    cr_assert_eq(b->nlabels, 2, "the empty-valued label is dropped");
+    cr_assert(label_is(&b->labels[1], "instance", "a:9090"));
+    cr_assert(isnan(b->samples[0].v));
+    cr_assert_eq(rq.batch.nmeta, 0);
+}
+
+Test(remote_write, keeps_stale_marker_bits)
+{
+    uint64_t bits = TSDB_STALE_NAN_BITS;
+    double stale;
+    memcpy(&stale, &bits, sizeof stale);
+    struct series_spec s[] = { { { "__name__", "up", NULL }, { 5 }, { stale }, 1 } };
+    cr_assert_eq(decode_specs(s, 1), 0, "%s", err.msg);
+    uint64_t got;
+    memcpy(&got, &rq.batch.series[0].samples[0].v, sizeof got);
+    cr_assert_eq(got, TSDB_STALE_NAN_BITS);
+}
+
+Test(remote_write, empty_request_and_series_without_samples)
+{
+    build(NULL, 0);
+    encode();
+    cr_assert_eq(body.len, 1, "snappy of an empty message is one byte");
+    cr_assert_eq(decode(), 0, "%s", err.msg);
+    cr_assert_eq(rq.batch.nseries, 0);
+    struct series_spec s[] = { { { "__name__", "up", NULL }, { 0 }, { 0 }, 0 } };
+    cr_assert_eq(decode_specs(s, 1), 0, "%s", err.msg);
+    cr_assert_eq(rq.batch.nseries, 0, "nothing to store for a series without samples");
+}
+
+Test(remote_write, exemplars_and_metadata)
+{
+    struct series_spec s[] = {
+        { { "__name__", "rpc_seconds_bucket", "le", "0.5", NULL }, { 1000 }, { 7 }, 1 },
+    };
+    build(s, 1);
+    Prometheus__Label el[2], *elp[2] = { &el[0], &el[1] };
+    prometheus__label__init(&el[0]);
+    prometheus__label__init(&el[1]);
+    el[0].name = "trace_id";
+    el[0].value = "4bf92f3577b34da6a3ce929d0e0e4736";
+    el[1].name = "span_id";
+    el[1].value = "00f067aa0ba902b7";
+    Prometheus__Exemplar ex, *exp = &ex;
+    prometheus__exemplar__init(&ex);
+    ex.n_labels = 2;
+    ex.labels = elp;
+    ex.value = 0.31;
+    ex.timestamp = 999;
+    B.ts[0].n_exemplars = 1;
+    B.ts[0].exemplars = &exp;
+    Prometheus__MetricMetadata md[2], *mdp[2] = { &md[0], &md[1] };
+    prometheus__metric_metadata__init(&md[0]);
+    prometheus__metric_metadata__init(&md[1]);
+    md[0].type = PROMETHEUS__METRIC_METADATA__METRIC_TYPE__HISTOGRAM;
+    md[0].metric_family_name = "rpc_seconds";
+    md[0].help = "RPC latency.";
+    md[0].unit = "seconds";
+    md[1].type = (Prometheus__MetricMetadata__MetricType)42; /* newer than us */
+    md[1].metric_family_name = "x";
+    B.wr.n_metadata = 2;
+    B.wr.metadata = mdp;
+    encode();
+    cr_assert_eq(decode(), 0, "%s", err.msg);
+    cr_assert_eq(rq.nexemplars, 1);
+    const struct tsdb_series_in *si = &rq.batch.series[0];
+    cr_assert_eq(si->nexemplars, 1);
+    cr_assert_eq(si->exemplars[0].t, 999);
+    cr_assert_eq(si->exemplars[0].v, 0.31);
+    cr_assert_eq(si->exemplars[0].nlabels, 2);
+    cr_assert(label_is(&si->exemplars[0].labels[0], "span_id", "00f067aa0ba902b7"), "sorted");
+    cr_assert_eq(rq.batch.nmeta, 2);
+    cr_assert(vg_str_eq_c(rq.batch.meta[0].metric, "rpc_seconds"));
+    cr_assert_eq(rq.batch.meta[0].type, TSDB_TYPE_HISTOGRAM);
+    cr_assert(vg_str_eq_c(rq.batch.meta[0].help, "RPC latency."));
+    cr_assert(vg_str_eq_c(rq.batch.meta[0].unit, "seconds"));
+    cr_assert_eq(rq.batch.meta[1].type, TSDB_TYPE_UNKNOWN);
+
+    /* Rejections of the same shapes. */
+    el[1].name = "span id";
+    encode();
+    cr_assert_eq(decode(), VG_EINVAL);
+    cr_assert(strstr(err.msg, "timeseries[0]: exemplar[0]: invalid exemplar label name"), "%s",
+              err.msg);
+    el[1].name = "trace_id";
+    encode();
+    cr_assert_eq(decode(), VG_EINVAL);
+    cr_assert(strstr(err.msg, "exemplar[0]"), "%s", err.msg);
+    el[1].name = "span_id";
+    el[1].value = "0123456789012345678901234567890123456789012345678901234567890123456789"
+                  "0123456789012345678901234567890123456789";
+    encode();
+    cr_assert_eq(decode(), VG_EINVAL);
+    cr_assert(strstr(err.msg, "limit of 128"), "%s", err.msg);
+    el[1].value = "x";
+    ex.timestamp = INT64_MIN;
+    encode();
+    cr_assert_eq(decode(), VG_EINVAL);
+    cr_assert(strstr(err.msg, "timeseries[0]: exemplar[0]: timestamp"), "%s", err.msg);
+    ex.timestamp = 1;
+    md[1].metric_family_name = "bad name";
+    encode();
+    cr_assert_eq(decode(), VG_EINVAL);
+    cr_assert(strstr(err.msg, "metadata[1]: invalid metric family name \"bad name\""), "%s",
+              err.msg);
+    md[1].metric_family_name = "x";
+    md[1].help = "\xc3\x28";
+    encode();
+    cr_assert_eq(decode(), VG_EINVAL);
+    cr_assert_eq(rq.batch.nseries, 0, "no batch on failure");
+}
+
+/* A TimeSeries with a native histogram (field 4), which our .proto does not declare. */
+Test(remote_write, native_histograms_are_counted_not_stored)
+{
+    struct series_spec s[] = { { { "__name__", "h", NULL }, { 1 }, { 1 }, 1 } };
+    build(s, 1);
+    size_t n = prometheus__time_series__get_packed_size(&B.ts[0]);
+    uint8_t raw[256];
+    const uint8_t hist[] = { 0x22, 0x02, 0x08, 0x05, 0x22, 0x00 }; /* two histograms */
+    raw[0] = 0x0a; /* WriteRequest.timeseries */
+    raw[1] = (uint8_t)(n + sizeof hist);
+    prometheus__time_series__pack(&B.ts[0], raw + 2);
+    memcpy(raw + 2 + n, hist, sizeof hist);
+    encode_raw(raw, 2 + n + sizeof hist);
+    cr_assert_eq(decode(), 0, "%s", err.msg);
+    cr_assert_eq(rq.nhistograms, 2);
+    cr_assert_eq(rq.nsamples, 1);
+    cr_assert_eq(rq.batch.nseries, 1);
+}
+
+/* ---- rejections ---- */
+
+Test(remote_write, empty_body)
+{
+    cr_assert_eq(rw_decode("", 0, &lim, arena, &rq, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "empty body"), "%s", err.msg);
+}
+
+Test(remote_write, bad_snappy)
+{
+    const char junk[] = "\x05\xff\xff\xff garbage";
+    cr_assert_eq(rw_decode(junk, sizeof junk - 1, &lim, arena, &rq, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "snappy"), "%s", err.msg);
+    /* A header promising 4 GiB is refused before any allocation. */
+    const char bomb[] = "\xff\xff\xff\xff\x0f";
+    cr_assert_eq(rw_decode(bomb, sizeof bomb - 1, &lim, arena, &rq, &err), VG_ETOOLARGE);
+    /* A valid snappy header promising more than the output holds. */
+    const char trunc[] = "\x10\x00\x61";
+    cr_assert_eq(rw_decode(trunc, 3, &lim, arena, &rq, &err), VG_EINVAL);
+    /* Uncompressed protobuf sent without snappy. */
+    struct series_spec s[] = { { { "__name__", "up", NULL }, { 1 }, { 1 }, 1 } };
+    build(s, 1);
+    uint8_t raw[128];
+    size_t n = prometheus__write_request__pack(&B.wr, raw);
+    cr_assert_lt(rw_decode(raw, n, &lim, arena, &rq, &err), 0);
+}
+
+Test(remote_write, bad_protobuf)
+{
+    const uint8_t cases[][4] = {
+        { 0x0a, 0x05, 0x0a, 0x00 }, /* length past the end */
+        { 0xff, 0xff, 0xff, 0xff }, /* unterminated varint tag */
+        { 0x0b, 0x00, 0x00, 0x00 }, /* group wire type */
+        { 0x0a, 0x02, 0x12, 0x09 }, /* TimeSeries with a truncated sample */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        encode_raw(cases[i], 4);
+        cr_assert_eq(decode(), VG_EINVAL, "case %zu", i);
+        cr_assert(strstr(err.msg, "malformed protobuf"), "case %zu: %s", i, err.msg);
+    }
+}
+
+Test(remote_write, missing_metric_name)
+{
+    struct series_spec s[] = {
+        { { "__name__", "ok", NULL }, { 1 }, { 1 }, 1 },
+        { { "job", "a", NULL }, { 1 }, { 1 }, 1 },
+    };
+    cr_assert_eq(decode_specs(s, 2), VG_EINVAL);
+    cr_assert(strstr(err.msg, "timeseries[1]: series has no metric name"), "%s", err.msg);
+    cr_assert_eq(rq.nsamples, 2, "the sample count is known for the rejected counter");
+    cr_assert_eq(rq.batch.nseries, 0);
+    struct series_spec e[] = { { { "__name__", "", "job", "a", NULL }, { 1 }, { 1 }, 1 } };
+    cr_assert_eq(decode_specs(e, 1), VG_EINVAL);
+    cr_assert(strstr(err.msg, "no metric name"), "%s", err.msg);
+}
+
+Test(remote_write, invalid_names)
+{
+    struct series_spec m[] = { { { "__name__", "http.requests", NULL }, { 1 }, { 1 }, 1 } };
+    cr_assert_eq(decode_specs(m, 1), VG_EINVAL);
+    cr_assert(strstr(err.msg, "invalid metric name \"http.requests\""), "%s", err.msg);
+    struct series_spec l[] = { { { "__name__", "x", "0job", "a", NULL }, { 1 }, { 1 }, 1 } };
+    cr_assert_eq(decode_specs(l, 1), VG_EINVAL);
+    cr_assert(strstr(err.msg, "invalid label name \"0job\""), "%s", err.msg);
+    struct series_spec c[] = { { { "__name__", "x", "a:b", "a", NULL }, { 1 }, { 1 }, 1 } };
+    cr_assert_eq(decode_specs(c, 1), VG_EINVAL);
+}
+
+Test(remote_write, invalid_utf8_value)
+{
+    struct series_spec s[] = { { { "__name__", "x", "a", "\xc3\x28", NULL }, { 1 }, { 1 }, 1 } };
+    cr_assert_eq(decode_specs(s, 1), VG_EINVAL);
+    cr_assert(strstr(err.msg, "UTF-8"), "%s", err.msg);
+}
+
+Test(remote_write, duplicate_labels)
+{
+    struct series_spec s[] = {
+        { { "__name__", "x", "job", "a", "env", "p", "job", "b", NULL }, { 1 }, { 1 }, 1 },
+    };
+    cr_assert_eq(decode_specs(s, 1), VG_EINVAL);
+    cr_assert(strstr(err.msg, "timeseries[0]"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "job"), "%s", err.msg);
+}
+
+Test(remote_write, too_many_labels)
+{
+    struct series_spec s[] = { { { "__name__", "x", "a", "1", "b", "1", "c", "1", "d", "1",
+                                   "e", "1", "f", "1", "g", "1", "h", "1", NULL },
+                                 { 1 }, { 1 }, 1 } };
+    cr_assert_eq(decode_specs(s, 1), VG_EINVAL);
+    cr_assert(strstr(err.msg, "max_labels_per_series"), "%s", err.msg);
+    lim.max_labels_per_series = 9;
+    cr_assert_eq(decode_specs(s, 1), 0, "%s", err.msg);
+}
+
+Test(remote_write, too_long_names_and_values)
+{
+    char v[66];
+    memset(v, 'v', 65);
+    v[65] = '\0';
+    struct series_spec s[] = { { { "__name__", "x", "a", v, NULL }, { 1 }, { 1 }, 1 } };
+    cr_assert_eq(decode_specs(s, 1), VG_EINVAL);
+    cr_assert(strstr(err.msg, "max_label_value_length"), "%s", err.msg);
+    v[64] = '\0';
+    cr_assert_eq(decode_specs(s, 1), 0, "64 bytes is at the limit: %s", err.msg);
+    char n[34];
+    memset(n, 'n', 33);
+    n[33] = '\0';
+    struct series_spec t[] = { { { "__name__", "x", n, "1", NULL }, { 1 }, { 1 }, 1 } };
+    cr_assert_eq(decode_specs(t, 1), VG_EINVAL);
+    cr_assert(strstr(err.msg, "max_label_name_length"), "%s", err.msg);
+}
+
+Test(remote_write, too_many_series)
+{
+    struct series_spec s[5];
+    same_series(s, 5);
+    cr_assert_eq(decode_specs(s, 5), VG_ETOOLARGE);
+    cr_assert(strstr(err.msg, "5 series") && strstr(err.msg, "max_series_per_request"), "%s",
+              err.msg);
+    cr_assert_eq(decode_specs(s, 4), 0, "%s", err.msg);
+}
+
+Test(remote_write, absurd_timestamps)
+{
+    const int64_t bad[] = { INT64_MIN, INT64_MAX, RW_MIN_TIME_MS - 1, RW_MAX_TIME_MS + 1 };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct series_spec s[] = { { { "__name__", "x", NULL }, { 1, bad[i] }, { 1, 2 }, 2 } };
+        cr_assert_eq(decode_specs(s, 1), VG_EINVAL, "case %zu", i);
+        cr_assert(strstr(err.msg, "timeseries[0]: sample[1]: timestamp"), "%s", err.msg);
+    }
+    struct series_spec ok[] = {
+        { { "__name__", "x", NULL }, { RW_MIN_TIME_MS, RW_MAX_TIME_MS, -1 }, { 1, 2, 3 }, 3 },
+    };
+    cr_assert_eq(decode_specs(ok, 1), 0, "%s", err.msg);
+}
+
+Test(remote_write, decoded_size_limit)
+{
+    struct series_spec s[] = { { { "__name__", "x", NULL }, { 1 }, { 1 }, 1 } };
+    build(s, 1);
+    encode();
+    lim.max_decoded_bytes = 4;
+    cr_assert_eq(decode(), VG_ETOOLARGE);
+    cr_assert(strstr(err.msg, "max_decoded_bytes"), "%s", err.msg);
+}
+
+Test(remote_write, arena_budget_is_lifted_after_decoding)
+{
+    struct series_spec s[] = { { { "__name__", "x", NULL }, { 1 }, { 1 }, 1 } };
+    cr_assert_eq(decode_specs(s, 1), 0, "%s", err.msg);
+    cr_assert_not_null(vg_arena_alloc(arena, 8 << 20));
+}
+
+/* Many empty submessages cost far more memory than wire bytes: the budget refuses them. */
+Test(remote_write, hostile_expansion_is_too_large)
+{
+    size_t n = 200000;
+    uint8_t *raw = vg_malloc(2 * n + 16);
+    size_t k = 0;
+    /* one TimeSeries holding n empty Samples (2 wire bytes, ~64 arena bytes each) */
+    size_t inner = 2 * n;
+    raw[k++] = 0x0a;
+    for (size_t v = inner; ; v >>= 7) {
+        raw[k++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80)
+            break;
+    }
+    for (size_t i = 0; i < n; i++) {
+        raw[k++] = 0x12;
+        raw[k++] = 0x00;
+    }
+    lim.max_decoded_bytes = 4 << 20;
+    encode_raw(raw, k);
+    vg_free(raw);
+    cr_assert_eq(decode(), VG_ETOOLARGE);
+    cr_assert(strstr(err.msg, "too large"), "%s", err.msg);
+}
+
+Test(remote_write, allocation_failure_fails_cleanly)
+{
+    struct series_spec s[] = {
+        { { "__name__", "a", "job", "x", NULL }, { 1, 2 }, { 1, 2 }, 2 },
+        { { "__name__", "b", "job", "y", NULL }, { 1 }, { 1 }, 1 },
+    };
+    build(s, 2);
+    encode();
+    vg_arena_free(arena);
+    size_t live = vg_alloc_live_bytes();
+    bool ok = false;
+    for (uint64_t n = 1; n < 100 && !ok; n++) {
+        arena = vg_arena_new(256);
+        vg_alloc_fail_after(n);
+        int rc = rw_decode(body.p, body.len, &lim, arena, &rq, &err);
+        vg_alloc_fail_after(0);
+        if (rc == 0) {
+            ok = true;
+            cr_assert_eq(rq.batch.nseries, 2);
+        } else {
+            cr_assert(rc == VG_ENOMEM || rc == VG_ETOOLARGE, "rc %d at %llu: %s", rc,
+                      (unsigned long long)n, err.msg);
+        }
+        vg_arena_free(arena);
+        arena = NULL;
+        cr_assert_eq(vg_alloc_live_bytes(), live);
+    }
+    cr_assert(ok);
+}
+
+/* ---- the HTTP handler, on the paths that answer before the store ---- */
+
+static struct vigil vg;
+static struct config *cfg;
+static struct http_response resp;
+
+static void hinit(void)
+{
+    init();
+    cfg = config_default();
+    cr_assert_not_null(cfg);
+    cfg->limits.max_series_per_request = 2;
+    vg.cfg = cfg;
+    vg.metrics = metrics_new();
+    struct vg_err e;
+    cr_assert_eq(ingest_metrics_init(&vg, &e), 0, "%s", e.msg);
+    memset(&resp, 0, sizeof resp);
+}
+
+static void hfini(void)
+{
+    ingest_metrics_free(&vg);
+    metrics_free(vg.metrics);
+    config_free(cfg);
+    vg_buf_free(&resp.body);
+    fini();
+}
+
+TestSuite(remote_write_http, .init = hinit, .fini = hfini);
+
+static void post(const char *ctype, const char *enc)
+{
+    struct http_request r;
+    memset(&r, 0, sizeof r);
+    r.method = "POST";
+    r.path = "/api/v1/write";
+    r.content_type = ctype;
+    r.content_encoding = enc;
+    r.body = (struct vg_str){ body.p, body.len };
+    r.arena = arena;
+    vg_buf_free(&resp.body);
+    memset(&resp, 0, sizeof resp);
+    resp.status = 200;
+    cr_assert_eq(mod_remote_write.nroutes, 1);
+    cr_assert_str_eq(mod_remote_write.routes[0].path, "/api/v1/write");
+    mod_remote_write.routes[0].fn(&vg, &r, &resp);
+    vg_buf_cstr(&resp.body);
+}
+
+static bool counted(const char *line)
+{
+    struct vg_buf out;
+    vg_buf_init(&out);
+    metrics_render(vg.metrics, &out);
+    bool found = strstr(vg_buf_cstr(&out), line) != NULL;
+    vg_buf_free(&out);
+    return found;
+}
+
+Test(remote_write_http, unsupported_encoding_and_types_are_415)
+{
+    struct series_spec s[] = { { { "__name__", "up", NULL }, { 1 }, { 1 }, 1 } };
+    build(s, 1);
+    encode();
+    post("application/x-protobuf", "zstd");
+    cr_assert_eq(resp.status, 415);
+    cr_assert(strstr(resp.body.p, "Content-Encoding \"zstd\""), "%s", resp.body.p);
+    post("application/json", "snappy");
+    cr_assert_eq(resp.status, 415);
+    post("application/x-protobuf;proto=io.prometheus.write.v2.Request", "snappy");
+    cr_assert_eq(resp.status, 415);
+    cr_assert(strstr(resp.body.p, "io.prometheus.write.v2.Request"), "%s", resp.body.p);
+    cr_assert(counted("vigil_ingest_requests_total{receiver=\"remote_write\",code=\"415\"} 3"));
+}
+
+Test(remote_write_http, invalid_request_is_400_plain_text_and_counted)
+{
+    struct series_spec s[] = { { { "job", "x", NULL }, { 1, 2 }, { 1, 2 }, 2 } };
+    build(s, 1);
+    encode();
+    post("application/x-protobuf; proto=prometheus.WriteRequest", "snappy");
+    cr_assert_eq(resp.status, 400);
+    cr_assert_str_eq(resp.content_type, "text/plain; charset=utf-8");
+    cr_assert(strstr(resp.body.p, "timeseries[0]: series has no metric name"), "%s",
+              resp.body.p);
+    cr_assert(counted("vigil_ingest_requests_total{receiver=\"remote_write\",code=\"400\"} 1"));
+    cr_assert(counted("vigil_ingest_samples_rejected_total{receiver=\"remote_write\","
+                      "reason=\"invalid\"} 2"));
+}
+
+Test(remote_write_http, too_many_series_is_413)
+{
+    struct series_spec s[3];
+    same_series(s, 3);
+    build(s, 3);
+    encode();
+    post(NULL, NULL); /* old senders omit both headers; Prometheus assumes snappy protobuf */
+    cr_assert_eq(resp.status, 413);
+    cr_assert(strstr(resp.body.p, "max_series_per_request"), "%s", resp.body.p);
+}
+
+Test(remote_write_http, empty_write_request_is_204_without_the_store)
+{
+    build(NULL, 0);
+    encode();
+    post("application/x-protobuf", "snappy");
+    cr_assert_eq(resp.status, 204);
+    cr_assert_eq(resp.body.len, 0);
+    cr_assert(counted("vigil_ingest_requests_total{receiver=\"remote_write\",code=\"204\"} 1"));
+}
