@@ -6,6 +6,7 @@
 #include "api/health.h"
 #include "api/prometheus.h"
 #include "api/self_metrics.h"
+#include "ingest/otlp_metrics.h"
 #include "ingest/remote_write.h"
 
 const struct vigil_module *const vigil_modules[] = {
@@ -14,6 +15,7 @@ const struct vigil_module *const vigil_modules[] = {
     &mod_federate,
     &mod_prometheus_api,
     &mod_remote_write,
+    &mod_otlp_metrics,
 };
 
 const size_t vigil_nmodules = sizeof vigil_modules / sizeof vigil_modules[0];

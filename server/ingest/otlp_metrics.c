@@ -155,18 +155,21 @@ int otlp_metrics_export(struct vigil *v, const char *receiver, const void *body,
         cap = c > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)c;
         cap += vg_arena_used(a);
     }
+    size_t outer = vg_arena_get_limit(a); /* the front end's own cap stays in force */
+    if (outer && (cap == 0 || outer < cap))
+        cap = outer;
     vg_arena_set_limit(a, cap);
     otlp_metrics_request *req;
     int rc = decode(body, len, json, a, &req, err);
     if (rc < 0) {
-        vg_arena_set_limit(a, 0);
+        vg_arena_set_limit(a, outer);
         vg_complain(&complain_invalid, 60000, VG_LOG_WARN, receiver,
                     "rejected an OTLP metrics request", err->msg);
         return rc;
     }
     struct otlp_translate_result tr;
     rc = otlp_translate(req, cfg, v->otlp_state, a, &tr, err);
-    vg_arena_set_limit(a, 0);
+    vg_arena_set_limit(a, outer);
     if (rc == VG_ENOMEM && cap) {
         /* The arena refuses at its cap or when vg_malloc fails; a probe tells which. */
         void *probe = vg_malloc(1 << 16);
