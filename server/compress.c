@@ -2,6 +2,8 @@
 #include "compress.h"
 
 #include <snappy-c.h>
+/* zlib then declares next_in as const, so callers' input needs no cast. */
+#define ZLIB_CONST
 #include <zlib.h>
 
 int compress_inflate(const void *in, size_t n, size_t max_out, struct vg_arena *a,
@@ -18,7 +20,7 @@ int compress_inflate(const void *in, size_t n, size_t max_out, struct vg_arena *
     char *buf = vg_arena_alloc(a, cap);
     size_t len = 0;
     int rc = Z_OK;
-    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.next_in = in;
     zs.avail_in = (uInt)n;
     if (n > UINT32_MAX) {
         inflateEnd(&zs);
@@ -116,7 +118,7 @@ int compress_gzip_encode(const void *in, size_t n, struct vg_buf *out, struct vg
         deflateEnd(&zs);
         return vg_err_set(err, VG_ENOMEM, "out of memory");
     }
-    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.next_in = in;
     zs.avail_in = (uInt)n;
     zs.next_out = (Bytef *)out->p + out->len;
     zs.avail_out = (uInt)bound;

@@ -47,7 +47,7 @@ static const struct key config_keys[] = {
       "gRPC completion-queue worker threads" },
     { "storage", "data_dir", K_STR, OFF(data_dir), "./data", 0, 0,
       "directory holding the stores (created if missing)" },
-    { "storage", "retention", K_DURATION, OFF(retention_ms), "15d", 0, 100 * 365 * DAY_MS,
+    { "storage", "retention", K_DURATION, OFF(retention_ms), "15d", 0, DAY_MS * 365 * 100,
       "how long samples are kept; 0 keeps them forever" },
     { "storage", "out_of_order_window", K_DURATION, OFF(out_of_order_window_ms), "30m", 0,
       7 * DAY_MS, "how far behind a series' newest sample a sample may still arrive" },
@@ -296,7 +296,7 @@ static void valid_keys_of(const char *section, char *out, size_t cap)
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; i < NKEYS; i++) {
-        if (strcmp(config_keys[i].section, section))
+        if (strcmp(config_keys[i].section, section) != 0)
             continue;
         int n = snprintf(out + used, cap - used, "%s%s", used ? ", " : "", config_keys[i].name);
         if (n < 0 || (size_t)n >= cap - used)
@@ -393,7 +393,6 @@ static int load_section(struct config *c, const char *name, yaml_document_t *doc
             const char **items = vg_calloc(n ? n : 1, sizeof *items);
             if (!items)
                 return vg_err_set(err, VG_ENOMEM, "out of memory");
-            rc = 0;
             for (size_t i = 0; i < n; i++) {
                 yaml_node_t *it = yaml_document_get_node(doc, vn->data.sequence.items.start[i]);
                 if (!it || it->type != YAML_SCALAR_NODE) {
@@ -487,7 +486,7 @@ struct config *config_load_file(const char *path, struct vg_err *err)
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
         vg_buf_append(&b, chunk, n);
     int ferr = ferror(f);
-    fclose(f);
+    (void)fclose(f); /* read-only: nothing is lost if close fails */
     if (ferr || vg_buf_failed(&b)) {
         vg_buf_free(&b);
         vg_err_set(err, VG_EIO, "%s: cannot read", path);
@@ -531,7 +530,7 @@ void config_reference(struct vg_buf *out)
         vg_buf_printf(out, "%s:\n", sections[s]);
         for (size_t i = 0; i < NKEYS; i++) {
             const struct key *k = &config_keys[i];
-            if (strcmp(k->section, sections[s]))
+            if (strcmp(k->section, sections[s]) != 0)
                 continue;
             vg_buf_printf(out, "  %-38s %-18s default %-14s %s\n", k->name, type_name(k->type),
                           k->def[0] ? k->def : "[]", k->help);
@@ -545,7 +544,7 @@ void config_dump(const struct config *c, struct vg_buf *out)
     for (size_t s = 0; s < NSECTIONS; s++) {
         vg_buf_printf(out, "%s:\n", sections[s]);
         for (size_t i = 0; i < NKEYS; i++) {
-            if (strcmp(config_keys[i].section, sections[s]))
+            if (strcmp(config_keys[i].section, sections[s]) != 0)
                 continue;
             vg_buf_printf(out, "  %s: ", config_keys[i].name);
             put_value(c, &config_keys[i], out);

@@ -7,6 +7,7 @@
 #include "promql/selector.h"
 #include "vigil.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
@@ -51,10 +52,16 @@ int vigil_dump(const struct config *cfg, const char *selector, FILE *out, struct
                 rc = vg_err_set(err, VG_ENOMEM, "out of memory");
                 break;
             }
-            fwrite(b.p, 1, b.len, out);
+            /* A full disk under `vigil tsdb dump > file` must not pass as success. */
+            if (fwrite(b.p, 1, b.len, out) != b.len) {
+                rc = vg_err_set(err, VG_EIO, "writing the dump: %s", strerror(errno));
+                break;
+            }
         }
         vg_free(smp);
     }
+    if (rc == 0 && fflush(out) != 0)
+        rc = vg_err_set(err, VG_EIO, "writing the dump: %s", strerror(errno));
     vg_buf_free(&b);
     tsdb_series_set_free(set);
     tsdb_close(db);

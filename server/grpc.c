@@ -35,6 +35,16 @@
  * instead of silently sharing the port.
  * grpc core's own diagnostics are routed into vg_log (gpr_set_log_function).
  *
+ * Metrics (when started with v && v->metrics). Every call we answer is counted once:
+ *   vigil_grpc_requests_total{method,code}       code is the status name ("OK",
+ *                                                "INVALID_ARGUMENT", "UNIMPLEMENTED", ...)
+ *   vigil_grpc_request_duration_seconds{method}  from the call's arrival (with its request
+ *                                                message) to its response being queued
+ * method is the registered path; calls to unregistered methods share method="unknown" so
+ * a client cannot grow the label set. Counting happens before the response is queued, so
+ * a client that has its answer also sees it counted. Calls core refuses on its own (a
+ * message over the receive limit) never reach us and are not counted.
+ *
  * Shutdown (grpc_front_stop). grpc_server_shutdown_and_notify stops new calls and lets
  * in-flight ones finish; after STOP_GRACE_MS with calls still open,
  * grpc_server_cancel_all_calls cuts them. Once the shutdown tag has arrived and no struct
@@ -48,6 +58,8 @@
 
 #include "../storage/base/vg_alloc.h"
 #include "../storage/base/vg_log.h"
+#include "metrics.h"
+#include "vigil.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -108,6 +120,9 @@ struct grpc_front {
     bool *unposted;          /* per slot (nmethods + 1): no request posted, see rpc_post */
     bool shutdown_done;      /* the shutdown tag came back */
     struct vg_complaint unknown_method;
+
+    struct metric_family *requests; /* NULL when started without a metrics registry */
+    struct metric_family *duration;
 };
 
 int grpc_status_for(int code)
@@ -122,11 +137,11 @@ int grpc_status_for(int code)
     case VG_ETOOLARGE:
     case VG_ENOMEM:
         return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    /* Overload asks for a retry. So does a storage failure (LevelDB write or fsync error,
+     * full disk): it is usually transient and nothing was acknowledged. OTLP exporters
+     * retry UNAVAILABLE with back-off but drop the batch on INTERNAL (OTLP spec,
+     * "Failures"). */
     case VG_EOVERLOAD:
-        return GRPC_STATUS_UNAVAILABLE;
-    /* A storage failure (LevelDB write or fsync error, full disk) is usually transient
-     * and nothing was acknowledged, so we ask for a retry: OTLP exporters retry
-     * UNAVAILABLE with back-off but drop the batch on INTERNAL (OTLP spec, "Failures"). */
     case VG_EIO:
         return GRPC_STATUS_UNAVAILABLE;
     case VG_ENOTFOUND:
@@ -137,6 +152,22 @@ int grpc_status_for(int code)
     default:
         return GRPC_STATUS_INTERNAL;
     }
+}
+
+/* The canonical status name (grpc/status.h, "Status codes and their use in gRPC"), used
+ * as the code label so it reads like the clients' own error messages. */
+static const char *status_name(int status)
+{
+    static const char *const names[] = {
+        "OK",                 "CANCELLED",         "UNKNOWN",   "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",  "NOT_FOUND",         "ALREADY_EXISTS",
+        "PERMISSION_DENIED",  "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED",            "OUT_OF_RANGE",      "UNIMPLEMENTED", "INTERNAL",
+        "UNAVAILABLE",        "DATA_LOSS",         "UNAUTHENTICATED",
+    };
+    if (status < 0 || (size_t)status >= sizeof names / sizeof names[0])
+        return "UNKNOWN";
+    return names[status];
 }
 
 /* ---- per-call structs ---------------------------------------------------------------- */
@@ -280,9 +311,11 @@ static int rpc_read_payload(grpc_byte_buffer *bb, grpc_slice *hold, struct vg_bu
     } else {
         grpc_slice s2;
         if (!grpc_byte_buffer_reader_next(&rd, &s2)) {
+            /* Point into the caller's copy: a small slice keeps its bytes inline in the
+             * struct, so a pointer into the local s would dangle after return. */
             *hold = s;
-            *p = GRPC_SLICE_START_PTR(s);
-            *len = GRPC_SLICE_LENGTH(s);
+            *p = GRPC_SLICE_START_PTR(*hold);
+            *len = GRPC_SLICE_LENGTH(*hold);
         } else {
             vg_buf_append(flat, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
             grpc_slice_unref(s);
@@ -368,10 +401,29 @@ static void rpc_respond(struct rpc *r, struct vg_buf *resp, int status, const ch
     }
 }
 
-/* A call arrived for r (state REQUESTED, ok=1): re-post, handle, send. */
+/* Counts a call answered with status in /metrics (see the top comment). */
+static void rpc_count(const struct rpc *r, int status, const struct timespec *start)
+{
+    const struct grpc_front *g = r->g;
+    const char *method = r->slot < g->nmethods ? g->methods[r->slot]->path : "unknown";
+    if (g->requests)
+        metric_add(g->requests, 1, method, status_name(status));
+    if (g->duration) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        metric_observe(g->duration,
+                       (double)(now.tv_sec - start->tv_sec) +
+                           (double)(now.tv_nsec - start->tv_nsec) / 1e9,
+                       method);
+    }
+}
+
+/* A call arrived for r (state REQUESTED, ok=1): re-post, handle, count, send. */
 static void rpc_arrived(struct rpc *r)
 {
     struct grpc_front *g = r->g;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     rpc_post(g, r->slot);
 
     struct vg_buf resp;
@@ -384,16 +436,16 @@ static void rpc_arrived(struct rpc *r)
                  (const char *)GRPC_SLICE_START_PTR(r->details.method));
         vg_complain(&g->unknown_method, 60000, VG_LOG_WARN, "grpc",
                     "call to an unregistered method", msg);
+        rpc_count(r, GRPC_STATUS_UNIMPLEMENTED, &start);
         rpc_respond(r, &resp, GRPC_STATUS_UNIMPLEMENTED, msg);
         return;
     }
     struct vg_err err;
     vg_err_clear(&err);
     int rc = rpc_handle(r, &resp, &err);
-    if (rc == 0)
-        rpc_respond(r, &resp, GRPC_STATUS_OK, "");
-    else
-        rpc_respond(r, &resp, grpc_status_for(rc), err.msg);
+    int status = rc == 0 ? GRPC_STATUS_OK : grpc_status_for(rc);
+    rpc_count(r, status, &start);
+    rpc_respond(r, &resp, status, rc == 0 ? "" : err.msg);
     vg_buf_free(&resp);
 }
 
@@ -496,6 +548,16 @@ struct grpc_front *grpc_front_start(struct vigil *v, const struct grpc_method *c
     g->methods = methods;
     g->nmethods = nmethods;
     g->nthreads = o->threads ? o->threads : 1;
+    if (v && v->metrics) {
+        static const char *const mc[] = {"method", "code"};
+        static const char *const m[] = {"method"};
+        g->requests = metrics_family(v->metrics, "vigil_grpc_requests_total",
+                                     "gRPC calls answered, by method and status code.",
+                                     METRIC_COUNTER, mc, 2, NULL, 0);
+        g->duration = metrics_family(v->metrics, "vigil_grpc_request_duration_seconds",
+                                     "Time from a gRPC call's arrival to its response, by method.",
+                                     METRIC_HISTOGRAM, m, 1, NULL, 0);
+    }
     g->registered = vg_calloc(nmethods ? nmethods : 1, sizeof *g->registered);
     g->unposted = vg_calloc(nmethods + 1, sizeof *g->unposted);
     g->threads = vg_calloc(g->nthreads, sizeof *g->threads);

@@ -76,7 +76,7 @@ size_t http_arg_all(const struct http_request *req, const char *key, const char 
 {
     size_t n = 0;
     for (size_t i = 0; i < req->nargs; i++) {
-        if (strcmp(req->args[i].key, key))
+        if (strcmp(req->args[i].key, key) != 0)
             continue;
         if (n < max)
             out[n] = req->args[i].value;
@@ -95,14 +95,14 @@ int http_status_for(int code)
 {
     switch (code) {
     case VG_OK: return 200;
-    case VG_EINVAL: return 400;
+    case VG_EINVAL:
     case VG_ECONFLICT: return 400;
     case VG_ETOOLARGE: return 413;
     case VG_EMEDIA: return 415;
     case VG_ENOTFOUND: return 404;
     case VG_EMETHOD: return 405;
     case VG_EOVERLOAD: return 429;
-    case VG_ENOMEM: return 503;
+    case VG_ENOMEM:
     case VG_EIO: return 503; /* storage trouble is worth a retry by senders */
     default: return 500;
     }
@@ -521,7 +521,7 @@ struct http_server *http_start(struct vigil *v, const struct http_route *const *
                                size_t nroutes, const struct http_server_opts *o,
                                struct vg_err *err)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = { 0 };
     socklen_t sl;
     if (resolve(o->addr, &ss, &sl, err) < 0)
         return NULL;

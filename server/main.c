@@ -189,7 +189,7 @@ static int cmd_check_config(int argc, char **argv)
 
 static int cmd_tsdb(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "dump")) {
+    if (argc < 2 || strcmp(argv[1], "dump") != 0) {
         fprintf(stderr, "usage: vigil tsdb dump [--data-dir DIR] [--match SELECTOR]\n");
         return 2;
     }

@@ -182,7 +182,7 @@ static int shortest_digits(double v, char *d, int *dp)
     while (n > 1 && d[n - 1] == '0')
         n--;
     d[n] = '\0';
-    *dp = atoi(s + 1) + 1;
+    *dp = (int)strtol(s + 1, NULL, 10) + 1; /* our own %e output: always a valid exponent */
     return n;
 }
 
