@@ -173,6 +173,8 @@ static int collect(struct vigil *v, struct tsdb_series_set **sets, size_t nsel, 
 static void write_body(struct vigil *v, struct vg_arena *arena, struct fed_series *es,
                        size_t n, struct vg_buf *out)
 {
+    if (n == 0)
+        return; /* es may be NULL, and qsort must not get NULL even with no elements */
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && vg_str_eq(es[i].name, es[i - 1].name)) {
             es[i].family = es[i - 1].family;

@@ -2,8 +2,11 @@
  * here (insecure channel, one unary batch per call). Covers echo, handler errors mapped
  * to statuses with their message, unknown methods, gzip/deflate requests, the receive
  * limit, bind and registration failures, allocation failure, and stopping with calls in
- * flight (a slow handler, and a client that never sends its message). */
+ * flight (a slow handler, and a client that never sends its message), and the calls
+ * counted in /metrics when the front has a metrics registry. */
 #include "../../../server/grpc.h"
+#include "../../../server/metrics.h"
+#include "../../../server/vigil.h"
 #include "../../../storage/base/vg_alloc.h"
 
 #include <criterion/criterion.h>
@@ -306,6 +309,50 @@ Test(grpc, unknown_method_is_unimplemented)
     struct reply *r = call(grpc_front_port(g), "/test.Svc/Echo", "ok", 2, -1);
     cr_assert_eq(r->status, GRPC_STATUS_OK);
     stop(g);
+}
+
+/* ---- metrics -------------------------------------------------------------------------- */
+
+Test(grpc, calls_are_counted_by_method_and_status_name)
+{
+    struct vigil v = {.metrics = metrics_new()};
+    cr_assert_not_null(v.metrics);
+    struct grpc_server_opts o = {.addr = "127.0.0.1:0", .threads = 2};
+    struct vg_err err = {0};
+    struct grpc_front *g = grpc_front_start(&v, methods, NMETHODS, &o, &err);
+    cr_assert_not_null(g, "start failed: %s", err.msg);
+    unsigned port = grpc_front_port(g);
+    cr_assert_eq(call(port, "/test.Svc/Echo", "a", 1, -1)->status, GRPC_STATUS_OK);
+    cr_assert_eq(call(port, "/test.Svc/Echo", "b", 1, -1)->status, GRPC_STATUS_OK);
+    cr_assert_eq(call(port, "/test.Svc/Fail", "c", 1, -1)->status,
+                 GRPC_STATUS_RESOURCE_EXHAUSTED);
+    cr_assert_eq(call(port, "/test.Svc/Nope", "d", 1, -1)->status, GRPC_STATUS_UNIMPLEMENTED);
+    cr_assert_eq(call(port, "/other.Svc/Nope", "e", 1, -1)->status,
+                 GRPC_STATUS_UNIMPLEMENTED);
+    grpc_front_stop(g);
+
+    struct vg_buf out;
+    vg_buf_init(&out);
+    metrics_render(v.metrics, &out);
+    vg_buf_putc(&out, '\0');
+    cr_assert_not(vg_buf_failed(&out));
+    const char *want[] = {
+        "# TYPE vigil_grpc_requests_total counter\n",
+        "vigil_grpc_requests_total{method=\"/test.Svc/Echo\",code=\"OK\"} 2\n",
+        "vigil_grpc_requests_total{method=\"/test.Svc/Fail\",code=\"RESOURCE_EXHAUSTED\"} 1\n",
+        /* unregistered methods share one label value */
+        "vigil_grpc_requests_total{method=\"unknown\",code=\"UNIMPLEMENTED\"} 2\n",
+        "# TYPE vigil_grpc_request_duration_seconds histogram\n",
+        "vigil_grpc_request_duration_seconds_count{method=\"/test.Svc/Echo\"} 2\n",
+        "vigil_grpc_request_duration_seconds_count{method=\"/test.Svc/Fail\"} 1\n",
+        "vigil_grpc_request_duration_seconds_bucket{method=\"/test.Svc/Echo\",le=\"+Inf\"} 2\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert_not_null(strstr(out.p, want[i]), "missing %s in:\n%s", want[i], out.p);
+    cr_assert_null(strstr(out.p, "/test.Svc/Nope"), "unregistered path leaked into a label");
+    cr_assert_null(strstr(out.p, "/test.Svc/Disk"), "uncalled method has no child");
+    vg_buf_free(&out);
+    metrics_free(v.metrics);
 }
 
 static void compressed_echo(int algo)

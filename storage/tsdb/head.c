@@ -1,0 +1,492 @@
+/* head: in-memory series of the TSDB. See head.h for what is kept and why.
+ *
+ * Reading a live encoder: struct chunk_enc keeps its encoding-0 bytes at the start of
+ * buf (header with the sample count, then the bitstream), and chunk_iter stops after
+ * the count in the header, so iterating (buf, cap) reads exactly the appended samples
+ * without calling chunk_bytes, which would build the compact encoding and grow buf.
+ *
+ * Hash map: linear probing over a power-of-two array of series pointers, grown at 70%
+ * load; removal shifts the following cluster back so no tombstones are needed. */
+#include "head.h"
+
+#include "../base/vg_alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAP_MIN_CAP 1024
+
+static uint64_t dbits(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+void head_init(struct head *h)
+{
+    memset(h, 0, sizeof *h);
+    h->next_id = 1;
+}
+
+static void series_free(struct head_series *s)
+{
+    chunk_enc_free(&s->head);
+    vg_free(s->ooo);
+    while (s->nodes)
+        head_node_drop(s, s->nodes);
+    vg_free(s->lbl);
+    vg_free(s);
+}
+
+void head_free(struct head *h)
+{
+    for (size_t i = 0; i < h->by_id_cap; i++)
+        if (h->by_id[i])
+            series_free(h->by_id[i]);
+    vg_free(h->by_id);
+    vg_free(h->slots);
+    head_init(h);
+}
+
+/* 64-bit hash over bytes: 8 bytes at a time, multiply-xorshift, splitmix64 finish. */
+uint64_t head_hash(const char *p, size_t len)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+        p += 8;
+        len -= 8;
+    }
+    uint64_t w = 0;
+    for (size_t i = 0; i < len; i++)
+        w |= (uint64_t)(unsigned char)p[i] << (8 * i);
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+struct head_series *head_lookup(const struct head *h, const char *lbl, size_t len,
+                                uint64_t hash)
+{
+    if (!h->cap)
+        return NULL;
+    size_t mask = h->cap - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        struct head_series *s = h->slots[i];
+        if (!s)
+            return NULL;
+        if (s->hash == hash && s->lbl_len == len && memcmp(s->lbl, lbl, len) == 0)
+            return s;
+    }
+}
+
+struct head_series *head_by_id(const struct head *h, uint64_t id)
+{
+    if (id == 0 || id > h->by_id_cap)
+        return NULL;
+    return h->by_id[id - 1];
+}
+
+static void map_put(struct head_series **slots, size_t cap, struct head_series *s)
+{
+    size_t mask = cap - 1;
+    size_t i = s->hash & mask;
+    while (slots[i])
+        i = (i + 1) & mask;
+    slots[i] = s;
+}
+
+static bool map_grow(struct head *h)
+{
+    size_t ncap = h->cap ? h->cap * 2 : MAP_MIN_CAP;
+    struct head_series **ns = vg_calloc(ncap, sizeof *ns);
+    if (!ns)
+        return false;
+    for (size_t i = 0; i < h->cap; i++)
+        if (h->slots[i])
+            map_put(ns, ncap, h->slots[i]);
+    vg_free(h->slots);
+    h->slots = ns;
+    h->cap = ncap;
+    return true;
+}
+
+static bool ids_reserve(struct head *h, uint64_t id)
+{
+    if (id <= h->by_id_cap)
+        return true;
+    size_t ncap = h->by_id_cap ? h->by_id_cap : 1024;
+    while (ncap < id)
+        ncap *= 2;
+    struct head_series **n = vg_realloc(h->by_id, ncap * sizeof *n);
+    if (!n)
+        return false;
+    memset(n + h->by_id_cap, 0, (ncap - h->by_id_cap) * sizeof *n);
+    h->by_id = n;
+    h->by_id_cap = ncap;
+    return true;
+}
+
+struct head_series *head_create(struct head *h, uint64_t id, const char *lbl, size_t len,
+                                uint64_t hash, uint16_t nlabels)
+{
+    if ((h->count + 1) * 10 > h->cap * 7 && !map_grow(h))
+        return NULL;
+    if (!ids_reserve(h, id))
+        return NULL;
+    struct head_series *s = vg_calloc(1, sizeof *s);
+    char *copy = vg_malloc(len ? len : 1);
+    if (!s || !copy) {
+        vg_free(s);
+        vg_free(copy);
+        return NULL;
+    }
+    memcpy(copy, lbl, len);
+    s->id = id;
+    s->hash = hash;
+    s->lbl = copy;
+    s->lbl_len = (uint32_t)len;
+    s->nlabels = nlabels;
+    s->min_t = INT64_MAX;
+    s->max_t = INT64_MIN;
+    chunk_enc_init(&s->head);
+    map_put(h->slots, h->cap, s);
+    h->count++;
+    h->by_id[id - 1] = s;
+    if (id >= h->next_id)
+        h->next_id = id + 1;
+    return s;
+}
+
+void head_remove(struct head *h, struct head_series *s)
+{
+    size_t mask = h->cap - 1;
+    size_t i = s->hash & mask;
+    while (h->slots[i] != s)
+        i = (i + 1) & mask;
+    /* Backward-shift deletion: move later members of the cluster into the hole when
+     * their home slot is not between the hole and their position. */
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; h->slots[j]; j = (j + 1) & mask) {
+        size_t home = h->slots[j]->hash & mask;
+        bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+        if (movable) {
+            h->slots[hole] = h->slots[j];
+            hole = j;
+        }
+    }
+    h->slots[hole] = NULL;
+    h->count--;
+    h->by_id[s->id - 1] = NULL;
+    series_free(s);
+}
+
+struct head_node *head_freeze(struct head_series *s)
+{
+    if (s->head.count == 0)
+        return NULL;
+    struct head_node *n = vg_calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->enc = s->head;
+    n->mint = s->head_mint;
+    n->maxt = s->head.t;
+    n->wal_seq = s->head_seq;
+    n->kind = HEAD_NODE_INORDER;
+    n->next = s->nodes;
+    s->nodes = n;
+    chunk_enc_init(&s->head);
+    s->head_seq = 0;
+    return n;
+}
+
+static void mark_lost(struct head_series *s, uint64_t seq)
+{
+    if (!(s->flags & HEAD_F_LOST) || seq < s->lost_seq)
+        s->lost_seq = seq;
+    s->flags |= HEAD_F_LOST;
+}
+
+int head_append(struct head_series *s, int64_t t, double v, uint64_t seq,
+                struct head_node **cut)
+{
+    *cut = NULL;
+    if (s->head.count >= HEAD_CHUNK_MAX_SAMPLES ||
+        (s->head.count && t - s->head_mint >= HEAD_CHUNK_MAX_SPAN_MS)) {
+        *cut = head_freeze(s);
+        if (!*cut) {
+            mark_lost(s, s->head_seq);
+            return VG_ENOMEM;
+        }
+    }
+    if (s->head.count == 0) {
+        s->head_mint = t;
+        s->head_seq = seq;
+    }
+    if (chunk_append(&s->head, t, v) != 0) {
+        /* The encoder is unusable: drop it; the records keep its samples. */
+        mark_lost(s, s->head_seq);
+        chunk_enc_free(&s->head);
+        s->head_seq = 0;
+        return VG_ENOMEM;
+    }
+    if (t > s->max_t)
+        s->max_t = t;
+    if (t < s->min_t)
+        s->min_t = t;
+    return 0;
+}
+
+static size_t ooo_pos(const struct head_ooo *o, int64_t t)
+{
+    size_t lo = 0, hi = o->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (o->v[mid].t < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int head_ooo_insert(struct head_series *s, int64_t t, double v, uint64_t seq)
+{
+    struct head_ooo *o = s->ooo;
+    if (!o || o->n == o->cap) {
+        uint32_t ncap = o ? o->cap * 2 : 8;
+        struct head_ooo *n = vg_realloc(o, sizeof *n + ncap * sizeof n->v[0]);
+        if (!n) {
+            mark_lost(s, seq);
+            return VG_ENOMEM;
+        }
+        if (!o) {
+            n->n = 0;
+            n->wal_seq = seq;
+        }
+        n->cap = ncap;
+        s->ooo = o = n;
+    }
+    size_t i = ooo_pos(o, t);
+    memmove(&o->v[i + 1], &o->v[i], (o->n - i) * sizeof o->v[0]);
+    o->v[i].t = t;
+    o->v[i].v = v;
+    o->n++;
+    if (seq < o->wal_seq)
+        o->wal_seq = seq;
+    if (t < s->min_t)
+        s->min_t = t;
+    if (t > s->max_t)
+        s->max_t = t;
+    return 0;
+}
+
+static bool chunk_find(const unsigned char *buf, size_t len, int64_t t, uint64_t *bits)
+{
+    struct chunk_iter it;
+    chunk_iter_init(&it, buf, len);
+    int64_t ct;
+    double cv;
+    while (chunk_next(&it, &ct, &cv)) {
+        if (ct == t) {
+            *bits = dbits(cv);
+            return true;
+        }
+        if (ct > t)
+            break;
+    }
+    return false;
+}
+
+bool head_find(struct head_series *s, int64_t t, uint64_t *bits)
+{
+    if (s->head.count && t >= s->head_mint && t <= s->head.t) {
+        if (t == s->head.t) {
+            *bits = s->head.vbits;
+            return true;
+        }
+        if (chunk_find(s->head.buf, s->head.cap, t, bits))
+            return true;
+    }
+    for (struct head_node *n = s->nodes; n; n = n->next)
+        if (t >= n->mint && t <= n->maxt && chunk_find(n->enc.buf, n->enc.cap, t, bits))
+            return true;
+    if (s->ooo) {
+        size_t i = ooo_pos(s->ooo, t);
+        if (i < s->ooo->n && s->ooo->v[i].t == t) {
+            *bits = dbits(s->ooo->v[i].v);
+            return true;
+        }
+    }
+    return false;
+}
+
+int head_freeze_ooo(struct head_series *s)
+{
+    struct head_ooo *o = s->ooo;
+    if (!o)
+        return 0;
+    struct head_node *made = NULL, **tail = &made;
+    for (size_t i = 0; i < o->n;) {
+        struct head_node *n = vg_calloc(1, sizeof *n);
+        if (!n)
+            goto fail;
+        chunk_enc_init(&n->enc);
+        *tail = n;
+        tail = &n->next;
+        n->kind = HEAD_NODE_OOO;
+        n->wal_seq = o->wal_seq;
+        n->mint = o->v[i].t;
+        for (; i < o->n && n->enc.count < HEAD_CHUNK_MAX_SAMPLES &&
+               o->v[i].t - n->mint < HEAD_CHUNK_MAX_SPAN_MS;
+             i++) {
+            if (chunk_append(&n->enc, o->v[i].t, o->v[i].v) != 0)
+                goto fail;
+            n->maxt = o->v[i].t;
+        }
+    }
+    *tail = s->nodes;
+    s->nodes = made;
+    vg_free(o);
+    s->ooo = NULL;
+    return 0;
+fail:
+    while (made) {
+        struct head_node *n = made;
+        made = n->next;
+        chunk_enc_free(&n->enc);
+        vg_free(n);
+    }
+    return VG_ENOMEM;
+}
+
+void head_node_drop(struct head_series *s, struct head_node *n)
+{
+    for (struct head_node **pp = &s->nodes; *pp; pp = &(*pp)->next) {
+        if (*pp == n) {
+            *pp = n->next;
+            break;
+        }
+    }
+    chunk_enc_free(&n->enc);
+    vg_free(n);
+}
+
+uint64_t head_wal_min(const struct head_series *s)
+{
+    uint64_t m = UINT64_MAX;
+    if (s->head.count && s->head_seq < m)
+        m = s->head_seq;
+    if (s->ooo && s->ooo->wal_seq < m)
+        m = s->ooo->wal_seq;
+    for (const struct head_node *n = s->nodes; n; n = n->next)
+        if (n->wal_seq < m)
+            m = n->wal_seq;
+    if ((s->flags & HEAD_F_LOST) && s->lost_seq < m)
+        m = s->lost_seq;
+    return m;
+}
+
+bool head_has_data(const struct head_series *s)
+{
+    return s->head.count || s->ooo || s->nodes || (s->flags & HEAD_F_LOST);
+}
+
+int64_t head_mem_min(const struct head_series *s)
+{
+    int64_t m = INT64_MAX;
+    if (s->head.count)
+        m = s->head_mint;
+    if (s->ooo && s->ooo->n && s->ooo->v[0].t < m)
+        m = s->ooo->v[0].t;
+    for (const struct head_node *n = s->nodes; n; n = n->next)
+        if (n->mint < m)
+            m = n->mint;
+    return m;
+}
+
+size_t head_mem_samples(const struct head_series *s)
+{
+    size_t n = s->head.count;
+    if (s->ooo)
+        n += s->ooo->n;
+    for (const struct head_node *x = s->nodes; x; x = x->next)
+        n += x->enc.count;
+    return n;
+}
+
+int head_samples_push(struct head_samples *a, int64_t t, double v)
+{
+    if (a->n == a->cap) {
+        size_t ncap = a->cap ? a->cap * 2 : 256;
+        struct tsdb_sample *nv = vg_realloc(a->v, ncap * sizeof *nv);
+        if (!nv)
+            return VG_ENOMEM;
+        a->v = nv;
+        a->cap = ncap;
+    }
+    a->v[a->n].t = t;
+    a->v[a->n].v = v;
+    a->n++;
+    return 0;
+}
+
+int head_samples_from_chunk(struct head_samples *a, const unsigned char *buf, size_t len,
+                            int64_t mint, int64_t maxt)
+{
+    struct chunk_iter it;
+    chunk_iter_init(&it, buf, len);
+    int64_t t;
+    double v;
+    while (chunk_next(&it, &t, &v)) {
+        if (t > maxt)
+            return 0;
+        if (t >= mint && head_samples_push(a, t, v) != 0)
+            return VG_ENOMEM;
+    }
+    return it.err ? VG_EINVAL : 0;
+}
+
+int head_collect(struct head_series *s, int64_t mint, int64_t maxt, struct head_samples *a)
+{
+    for (struct head_node *n = s->nodes; n; n = n->next)
+        if (n->maxt >= mint && n->mint <= maxt &&
+            head_samples_from_chunk(a, n->enc.buf, n->enc.cap, mint, maxt) == VG_ENOMEM)
+            return VG_ENOMEM;
+    if (s->head.count && s->head.t >= mint && s->head_mint <= maxt &&
+        head_samples_from_chunk(a, s->head.buf, s->head.cap, mint, maxt) == VG_ENOMEM)
+        return VG_ENOMEM;
+    if (s->ooo) {
+        for (size_t i = ooo_pos(s->ooo, mint); i < s->ooo->n && s->ooo->v[i].t <= maxt; i++)
+            if (head_samples_push(a, s->ooo->v[i].t, s->ooo->v[i].v) != 0)
+                return VG_ENOMEM;
+    }
+    return 0;
+}
+
+static int cmp_sample(const void *a, const void *b)
+{
+    const struct tsdb_sample *x = a, *y = b;
+    return (x->t > y->t) - (x->t < y->t);
+}
+
+void head_samples_sort_unique(struct head_samples *a)
+{
+    bool sorted = true;
+    for (size_t i = 1; i < a->n && sorted; i++)
+        sorted = a->v[i - 1].t <= a->v[i].t;
+    if (!sorted)
+        qsort(a->v, a->n, sizeof a->v[0], cmp_sample);
+    size_t w = 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (w == 0 || a->v[w - 1].t != a->v[i].t)
+            a->v[w++] = a->v[i];
+    a->n = w;
+}

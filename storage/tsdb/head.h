@@ -1,0 +1,143 @@
+/* head: the TSDB's in-memory series and their not-yet-persisted samples.
+ *
+ * Per series: its canonical label encoding (one allocation), an open chunk encoder for
+ * in-order samples ("head chunk"), a sorted buffer of accepted out-of-order samples,
+ * and a list of frozen chunks ("nodes") cut from the head or the OOO buffer that wait
+ * to be written as 'C' keys. A head_series is small (a few hundred bytes with its label
+ * bytes and chunk buffer) because the benchmark counts memory per active series.
+ *
+ * Lookup structures: an open-addressing hash map (linear probing, backward-shift
+ * deletion) from the label bytes to the series, and a dense array from id to series
+ * (ids are handed out in increasing order and never reused).
+ *
+ * Every sample kept here is also in a write-ahead record; each part remembers the
+ * sequence number of the oldest record it depends on (wal_seq fields), so the store
+ * knows which records it may delete.
+ *
+ * Not thread-safe: the TSDB holds its head mutex around every call. */
+#ifndef HEAD_H
+#define HEAD_H
+
+#include "chunk.h"
+#include "tsdb.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HEAD_CHUNK_MAX_SAMPLES 120
+/* Every chunk, in-order or out-of-order, spans less than this: a sample at t lives in a
+ * chunk starting in (t - HEAD_CHUNK_MAX_SPAN_MS, t], which bounds every lookup. */
+#define HEAD_CHUNK_MAX_SPAN_MS (2 * 3600 * 1000LL)
+
+enum head_node_kind { HEAD_NODE_INORDER = 0, HEAD_NODE_OOO = 1 };
+
+/* A frozen chunk waiting to be written. */
+struct head_node {
+    struct head_node *next;
+    struct chunk_enc enc;
+    int64_t mint, maxt;
+    uint64_t wal_seq;  /* oldest write-ahead record holding one of its samples */
+    uint8_t kind;      /* enum head_node_kind */
+    bool writing;      /* a writer owns it right now; others leave it alone */
+};
+
+struct head_ooo {
+    uint32_t n, cap;
+    uint64_t wal_seq; /* oldest record holding one of its samples */
+    struct tsdb_sample v[]; /* sorted by t, unique */
+};
+
+enum {
+    HEAD_F_DURABLE = 1, /* S/L/P keys are in LevelDB */
+    HEAD_F_LOST = 2,    /* memory lost samples after an allocation failure: keep the
+                           write-ahead records from lost_seq on and write no chunk of
+                           this series until restart, so replay restores everything */
+};
+
+struct head_series {
+    uint64_t id;
+    uint64_t hash;
+    char *lbl;          /* canonical label encoding */
+    uint32_t lbl_len;
+    uint16_t nlabels;
+    uint8_t flags;
+    uint32_t pending;   /* appends validated against this series but not yet applied */
+    uint32_t mark;      /* scratch for the append in progress (under the head lock) */
+    int64_t min_t, max_t; /* over all stored samples; INT64_MAX / INT64_MIN when none */
+    int64_t head_mint;  /* first sample of the head chunk */
+    uint64_t head_seq;  /* record of the head chunk's first sample */
+    uint64_t lost_seq;
+    struct chunk_enc head;
+    struct head_ooo *ooo;
+    struct head_node *nodes;
+};
+
+struct head {
+    struct head_series **slots; /* hash map, cap a power of two */
+    size_t cap, count;
+    struct head_series **by_id; /* by_id[id - 1] */
+    size_t by_id_cap;
+    uint64_t next_id; /* first id never handed out */
+};
+
+void head_init(struct head *h);
+void head_free(struct head *h); /* frees every series */
+
+uint64_t head_hash(const char *lbl, size_t len);
+struct head_series *head_lookup(const struct head *h, const char *lbl, size_t len,
+                                uint64_t hash);
+struct head_series *head_by_id(const struct head *h, uint64_t id);
+/* Creates and indexes a series with the given id (>= 1, not in use); next_id moves past
+ * it. NULL when out of memory (nothing changed). */
+struct head_series *head_create(struct head *h, uint64_t id, const char *lbl, size_t len,
+                                uint64_t hash, uint16_t nlabels);
+/* Unindexes and frees a series. */
+void head_remove(struct head *h, struct head_series *s);
+
+/* Appends an in-order sample (t > s->max_t). When the head chunk is full (120 samples)
+ * or t is 2 h past its start, the head chunk is first frozen into a node pushed on
+ * s->nodes and returned in *cut. seq is the record holding the sample. Returns 0 or
+ * VG_ENOMEM; on failure the series is marked HEAD_F_LOST. */
+int head_append(struct head_series *s, int64_t t, double v, uint64_t seq,
+                struct head_node **cut);
+/* Inserts an out-of-order sample (no sample at t may exist). 0 or VG_ENOMEM (then the
+ * series is marked HEAD_F_LOST). */
+int head_ooo_insert(struct head_series *s, int64_t t, double v, uint64_t seq);
+
+/* Value bits stored in memory at t (head chunk, nodes, OOO buffer). */
+bool head_find(struct head_series *s, int64_t t, uint64_t *bits);
+
+/* Moves the head chunk into a new node (NULL if empty or out of memory). */
+struct head_node *head_freeze(struct head_series *s);
+/* Moves the OOO buffer into nodes (chunks of at most 120 samples spanning less than
+ * 2 h). 0 or VG_ENOMEM (buffer kept). */
+int head_freeze_ooo(struct head_series *s);
+/* Unlinks n from s->nodes and frees it. */
+void head_node_drop(struct head_series *s, struct head_node *n);
+
+/* Oldest write-ahead record this series still needs; UINT64_MAX when none. */
+uint64_t head_wal_min(const struct head_series *s);
+/* Whether anything of the series is only in memory. */
+bool head_has_data(const struct head_series *s);
+/* Oldest sample held in memory; INT64_MAX when none. */
+int64_t head_mem_min(const struct head_series *s);
+/* Samples held in memory (head chunk, nodes, OOO buffer). */
+size_t head_mem_samples(const struct head_series *s);
+
+/* A growable sample array (vg_malloc'ed). */
+struct head_samples {
+    struct tsdb_sample *v;
+    size_t n, cap;
+};
+int head_samples_push(struct head_samples *a, int64_t t, double v);
+/* Appends the samples of an encoded chunk within [mint, maxt]. 0, VG_ENOMEM, or
+ * VG_EINVAL for a malformed chunk. */
+int head_samples_from_chunk(struct head_samples *a, const unsigned char *buf, size_t len,
+                            int64_t mint, int64_t maxt);
+/* Appends the in-memory samples of s within [mint, maxt] (unsorted across parts). */
+int head_collect(struct head_series *s, int64_t mint, int64_t maxt, struct head_samples *a);
+/* Sorts by t and removes repeated timestamps (keeping the first). */
+void head_samples_sort_unique(struct head_samples *a);
+
+#endif

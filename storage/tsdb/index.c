@@ -1,0 +1,348 @@
+/* index: postings scans and id-set algebra; key format in index.h.
+ *
+ * Selection plan (Prometheus semantics, where a missing label equals ""):
+ *   - a matcher that does not match "" selects a positive set: for name="v" the one
+ *     posting list, otherwise the union of the lists of every value of name it matches;
+ *   - a matcher that matches "" selects everything except the union of the lists of the
+ *     values it rejects, so it is applied as a subtraction.
+ * Positive sets are intersected, smallest-first by evaluating '=' before regexes; the
+ * plan stops as soon as the intersection is empty. */
+#include "index.h"
+
+#include "../base/vg_alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* After this many consecutive keys of a value we do not want, seek past the value. */
+#define SKIP_AFTER 16
+
+void index_ids_free(struct index_ids *a)
+{
+    vg_free(a->v);
+    memset(a, 0, sizeof *a);
+}
+
+int index_ids_push(struct index_ids *a, uint64_t id)
+{
+    if (a->n == a->cap) {
+        size_t ncap = a->cap ? a->cap * 2 : 64;
+        uint64_t *nv = vg_realloc(a->v, ncap * sizeof *nv);
+        if (!nv)
+            return VG_ENOMEM;
+        a->v = nv;
+        a->cap = ncap;
+    }
+    a->v[a->n++] = id;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+void index_ids_sort_unique(struct index_ids *a)
+{
+    bool sorted = true;
+    for (size_t i = 1; i < a->n && sorted; i++)
+        sorted = a->v[i - 1] < a->v[i];
+    if (sorted)
+        return;
+    qsort(a->v, a->n, sizeof a->v[0], cmp_u64);
+    size_t w = 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (w == 0 || a->v[w - 1] != a->v[i])
+            a->v[w++] = a->v[i];
+    a->n = w;
+}
+
+void index_ids_intersect(struct index_ids *a, const struct index_ids *b)
+{
+    size_t i = 0, j = 0, w = 0;
+    while (i < a->n && j < b->n) {
+        if (a->v[i] < b->v[j])
+            i++;
+        else if (a->v[i] > b->v[j])
+            j++;
+        else {
+            a->v[w++] = a->v[i++];
+            j++;
+        }
+    }
+    a->n = w;
+}
+
+void index_ids_subtract(struct index_ids *a, const struct index_ids *b)
+{
+    size_t i = 0, j = 0, w = 0;
+    while (i < a->n) {
+        while (j < b->n && b->v[j] < a->v[i])
+            j++;
+        if (j < b->n && b->v[j] == a->v[i])
+            i++;
+        else
+            a->v[w++] = a->v[i++];
+    }
+    a->n = w;
+}
+
+static uint64_t get_u64be(const char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | (unsigned char)p[i];
+    return v;
+}
+
+void index_key(struct vg_buf *b, struct vg_str name, struct vg_str value, uint64_t id)
+{
+    vg_buf_putc(b, INDEX_PREFIX);
+    vg_buf_append(b, name.p, name.len);
+    vg_buf_putc(b, 0);
+    vg_buf_append(b, value.p, value.len);
+    vg_buf_putc(b, 0);
+    vg_buf_put_u64be(b, id);
+}
+
+/* Key prefix 'P' name 0x00 [value 0x00]. */
+static void prefix(struct vg_buf *b, struct vg_str name, const struct vg_str *value)
+{
+    vg_buf_reset(b);
+    vg_buf_putc(b, INDEX_PREFIX);
+    vg_buf_append(b, name.p, name.len);
+    vg_buf_putc(b, 0);
+    if (value) {
+        vg_buf_append(b, value->p, value->len);
+        vg_buf_putc(b, 0);
+    }
+}
+
+static int finish(struct kv_iter *it, struct vg_buf *kb, int rc, struct vg_err *err)
+{
+    if (rc == 0 && vg_buf_failed(kb))
+        rc = vg_err_set(err, VG_ENOMEM, "index: out of memory building a key");
+    if (rc == 0 && it)
+        rc = kv_iter_error(it, err);
+    kv_iter_free(it);
+    vg_buf_free(kb);
+    return rc;
+}
+
+static int nomem(struct vg_err *err)
+{
+    return vg_err_set(err, VG_ENOMEM, "index: out of memory collecting series ids");
+}
+
+/* Ids of name="value" (value non-empty), appended to out in increasing order. */
+static int postings(struct kv *kv, struct vg_str name, struct vg_str value,
+                    struct index_ids *out, struct vg_err *err)
+{
+    struct vg_buf kb;
+    vg_buf_init(&kb);
+    prefix(&kb, name, &value);
+    struct kv_iter *it = vg_buf_failed(&kb) ? NULL : kv_iter_new(kv, NULL, true);
+    if (!it)
+        return finish(NULL, &kb, nomem(err), err);
+    int rc = 0;
+    for (kv_iter_seek(it, kb.p, kb.len); rc == 0 && kv_iter_has_prefix(it, kb.p, kb.len);
+         kv_iter_next(it)) {
+        size_t klen;
+        const char *k = kv_iter_key(it, &klen);
+        if (klen == kb.len + 8 && index_ids_push(out, get_u64be(k + kb.len)) != 0)
+            rc = nomem(err);
+    }
+    return finish(it, &kb, rc, err);
+}
+
+/* Union of the ids of every non-empty value v of name with matcher_matches(m, v) ==
+ * want, sorted. */
+static int postings_where(struct kv *kv, const struct matcher *m, bool want,
+                          struct index_ids *out, struct vg_err *err)
+{
+    struct vg_str name = vg_str_c(m->name);
+    struct vg_buf kb, last;
+    vg_buf_init(&kb);
+    vg_buf_init(&last);
+    prefix(&kb, name, NULL);
+    struct kv_iter *it = vg_buf_failed(&kb) ? NULL : kv_iter_new(kv, NULL, true);
+    if (!it)
+        return finish(NULL, &kb, nomem(err), err);
+    size_t plen = kb.len;
+    bool have_last = false, last_ok = false;
+    unsigned unwanted_run = 0;
+    int rc = 0;
+    kv_iter_seek(it, kb.p, plen);
+    while (rc == 0 && kv_iter_has_prefix(it, kb.p, plen)) {
+        size_t klen;
+        const char *k = kv_iter_key(it, &klen);
+        if (klen < plen + 9 || k[klen - 9] != 0) {
+            kv_iter_next(it); /* not a posting key of ours: skip */
+            continue;
+        }
+        struct vg_str v = { k + plen, klen - 9 - plen };
+        if (!have_last || !vg_str_eq(v, (struct vg_str){ last.p, last.len })) {
+            vg_buf_reset(&last);
+            vg_buf_append(&last, v.p, v.len);
+            if (vg_buf_failed(&last)) {
+                rc = nomem(err);
+                break;
+            }
+            have_last = true;
+            last_ok = matcher_matches(m, v) == want;
+            unwanted_run = 0;
+        }
+        if (last_ok) {
+            if (index_ids_push(out, get_u64be(k + klen - 8)) != 0)
+                rc = nomem(err);
+            kv_iter_next(it);
+        } else if (++unwanted_run < SKIP_AFTER) {
+            kv_iter_next(it);
+        } else {
+            /* Seek past every key of this value: 'P' name 0x00 value 0x01. */
+            vg_buf_reset(&kb);
+            prefix(&kb, name, NULL);
+            vg_buf_append(&kb, last.p, last.len);
+            vg_buf_putc(&kb, 1);
+            if (vg_buf_failed(&kb)) {
+                rc = nomem(err);
+                break;
+            }
+            kv_iter_seek(it, kb.p, kb.len);
+            kb.len = plen;
+        }
+    }
+    vg_buf_free(&last);
+    rc = finish(it, &kb, rc, err);
+    if (rc == 0)
+        index_ids_sort_unique(out);
+    return rc;
+}
+
+/* Positive set of a matcher that does not match "". */
+static int positive(struct kv *kv, const struct matcher *m, struct index_ids *out,
+                    struct vg_err *err)
+{
+    if (m->op == MATCH_EQ)
+        return postings(kv, vg_str_c(m->name), (struct vg_str){ m->value, m->value_len },
+                        out, err);
+    return postings_where(kv, m, true, out, err);
+}
+
+/* Set to subtract for a matcher that matches "". */
+static int negative(struct kv *kv, const struct matcher *m, struct index_ids *out,
+                    struct vg_err *err)
+{
+    if (m->op == MATCH_NEQ && m->value_len > 0)
+        return postings(kv, vg_str_c(m->name), (struct vg_str){ m->value, m->value_len },
+                        out, err);
+    return postings_where(kv, m, false, out, err);
+}
+
+int index_select(struct kv *kv, struct matcher *const *ms, size_t nms, struct index_ids *out,
+                 struct vg_err *err)
+{
+    out->n = 0;
+    size_t npos = 0;
+    for (size_t i = 0; i < nms; i++)
+        npos += !ms[i]->matches_empty;
+    if (npos == 0)
+        return vg_err_set(err, VG_EINVAL,
+                          "at least one matcher must not match the empty string");
+    struct index_ids tmp = { 0 };
+    bool first = true;
+    int rc = 0;
+    /* Pass 0: positive '=' matchers; pass 1: other positive ones; pass 2: negatives. */
+    for (int pass = 0; pass < 3 && rc == 0; pass++) {
+        for (size_t i = 0; i < nms && rc == 0; i++) {
+            const struct matcher *m = ms[i];
+            bool pos = !m->matches_empty;
+            bool eq = m->op == MATCH_EQ;
+            if ((pass == 0 && !(pos && eq)) || (pass == 1 && !(pos && !eq)) ||
+                (pass == 2 && pos))
+                continue;
+            if (!first && out->n == 0)
+                break;
+            struct index_ids *dst = first ? out : &tmp;
+            dst->n = 0;
+            rc = pos ? positive(kv, m, dst, err) : negative(kv, m, dst, err);
+            if (rc)
+                break;
+            if (first)
+                first = false;
+            else if (pos)
+                index_ids_intersect(out, &tmp);
+            else
+                index_ids_subtract(out, &tmp);
+        }
+    }
+    index_ids_free(&tmp);
+    if (rc)
+        out->n = 0;
+    return rc;
+}
+
+/* Skip-scan over distinct names (value == false) or values of name. */
+static int distinct(struct kv *kv, const struct vg_str *name, index_str_fn fn, void *ctx,
+                    struct vg_err *err)
+{
+    struct vg_buf kb;
+    vg_buf_init(&kb);
+    if (name)
+        prefix(&kb, *name, NULL);
+    else
+        vg_buf_putc(&kb, INDEX_PREFIX);
+    size_t plen = kb.len;
+    struct kv_iter *it = vg_buf_failed(&kb) ? NULL : kv_iter_new(kv, NULL, true);
+    if (!it)
+        return finish(NULL, &kb, nomem(err), err);
+    int rc = 0;
+    kv_iter_seek(it, kb.p, plen);
+    while (rc == 0 && kv_iter_has_prefix(it, kb.p, plen)) {
+        size_t klen;
+        const char *k = kv_iter_key(it, &klen);
+        const char *s = k + plen;
+        size_t slen;
+        if (name) {
+            if (klen < plen + 9 || k[klen - 9] != 0) {
+                kv_iter_next(it);
+                continue;
+            }
+            slen = klen - 9 - plen;
+        } else {
+            const char *z = memchr(s, 0, klen - plen);
+            if (!z) {
+                kv_iter_next(it);
+                continue;
+            }
+            slen = (size_t)(z - s);
+        }
+        vg_buf_reset(&kb);
+        if (name)
+            prefix(&kb, *name, NULL);
+        else
+            vg_buf_putc(&kb, INDEX_PREFIX);
+        vg_buf_append(&kb, s, slen);
+        vg_buf_putc(&kb, 1);
+        if (vg_buf_failed(&kb)) {
+            rc = nomem(err);
+            break;
+        }
+        rc = fn(ctx, kb.p + plen, slen);
+        kv_iter_seek(it, kb.p, kb.len);
+        kb.len = plen;
+    }
+    return finish(it, &kb, rc, err);
+}
+
+int index_label_names(struct kv *kv, index_str_fn fn, void *ctx, struct vg_err *err)
+{
+    return distinct(kv, NULL, fn, ctx, err);
+}
+
+int index_label_values(struct kv *kv, struct vg_str name, index_str_fn fn, void *ctx,
+                       struct vg_err *err)
+{
+    return distinct(kv, &name, fn, ctx, err);
+}

@@ -1,0 +1,360 @@
+/* tsdb_maint: the TSDB's housekeeping: writing head chunks, deleting write-ahead
+ * records nothing needs any more, retention, full compaction, and the "tsdb-maint"
+ * thread that runs them on an interval. Key layout at the top of tsdb.c.
+ *
+ * Order within a round matters: chunks are written first (no sync), then the W
+ * records they made redundant are deleted with a sync write, which also makes the
+ * chunk writes before it durable (LevelDB's log is append-only), then retention. */
+#include "tsdb_int.h"
+
+#include "../base/vg_alloc.h"
+#include "index.h"
+#include "wal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+
+#define DELETE_BATCH_KEYS 10000
+#define WAL_COMPACT_AFTER 100000      /* deleted records before compacting the 'W' range */
+#define RETENTION_COMPACT_AFTER 10000 /* deleted chunks before compacting their range */
+#define RETENTION_GRANULE_MS (10 * 60 * 1000LL)
+
+static bool flush_head(const struct head_series *s, int64_t now, enum tsdb_flush_mode mode)
+{
+    if (!s->head.count || mode == TSDB_FLUSH_WAITING)
+        return false;
+    return mode == TSDB_FLUSH_ALL ||
+           s->head_mint < tsdb_sat_sub(s->max_t, TSDB_FLUSH_AGE_MS) ||
+           s->max_t < tsdb_sat_sub(now, TSDB_FLUSH_AGE_MS);
+}
+
+int tsdb_flush(struct tsdb *db, int64_t now, enum tsdb_flush_mode mode, struct vg_err *err)
+{
+    struct tsdb_node_refs refs = { 0 };
+    struct kv_batch *b = kv_batch_new();
+    if (!b)
+        return tsdb_nomem(err, "flushing the head");
+    int rc = 0;
+    pthread_mutex_lock(&db->mu);
+    /* Index loop: the array may be reallocated while mu is dropped for a write. */
+    for (size_t i = 0; i < db->head.by_id_cap && rc == 0; i++) {
+        struct head_series *s = db->head.by_id[i];
+        if (!s || (s->flags & HEAD_F_LOST))
+            continue;
+        if (flush_head(s, now, mode) && !head_freeze(s))
+            rc = tsdb_nomem(err, "flushing the head");
+        if (rc == 0 && mode != TSDB_FLUSH_WAITING && s->ooo && head_freeze_ooo(s) != 0)
+            rc = tsdb_nomem(err, "flushing the head");
+        for (struct head_node *n = s->nodes; n && rc == 0; n = n->next) {
+            if (n->writing)
+                continue;
+            if (tsdb_refs_push(&refs, s, n) != 0) {
+                rc = tsdb_nomem(err, "flushing the head");
+                break;
+            }
+            n->writing = true;
+            tsdb_node_put(b, s, n);
+        }
+        if (rc == 0 && kv_batch_bytes(b) >= TSDB_NODE_BATCH_BYTES)
+            rc = tsdb_refs_write(db, &refs, b, err);
+    }
+    struct vg_err werr;
+    int wrc = tsdb_refs_write(db, &refs, b, rc ? &werr : err);
+    pthread_mutex_unlock(&db->mu);
+    kv_batch_free(b);
+    vg_free(refs.v);
+    return rc ? rc : wrc;
+}
+
+/* Deletes keys [from, to) with one prefix-numbered layout ('W' seq) in sync batches. */
+int tsdb_wal_truncate(struct tsdb *db, struct vg_err *err)
+{
+    pthread_mutex_lock(&db->mu);
+    uint64_t keep = db->next_seq;
+    for (size_t i = 0; i < db->head.by_id_cap; i++) {
+        const struct head_series *s = db->head.by_id[i];
+        if (s) {
+            uint64_t m = head_wal_min(s);
+            if (m < keep)
+                keep = m;
+        }
+    }
+    for (const struct tsdb_inflight *f = db->inflight.next; f != &db->inflight; f = f->next)
+        if (f->seq < keep)
+            keep = f->seq;
+    pthread_mutex_unlock(&db->mu);
+    if (keep <= db->wal_first)
+        return 0;
+    struct kv_batch *b = kv_batch_new();
+    struct kv_iter *it = kv_iter_new(db->kv, NULL, false);
+    int rc = b && it ? 0 : tsdb_nomem(err, "truncating the write-ahead log");
+    unsigned char from[WAL_KEY_LEN], to[WAL_KEY_LEN];
+    wal_key(from, db->wal_first);
+    wal_key(to, keep);
+    uint64_t deleted = 0;
+    if (rc == 0)
+        kv_iter_seek(it, from, sizeof from);
+    while (rc == 0 && kv_iter_valid(it)) {
+        size_t kl;
+        const char *k = kv_iter_key(it, &kl);
+        if (kl < 1 || k[0] != WAL_PREFIX || memcmp(k, to, kl < sizeof to ? kl : sizeof to) >= 0)
+            break;
+        kv_batch_delete(b, k, kl);
+        deleted++;
+        kv_iter_next(it);
+        if (kv_batch_count(b) >= DELETE_BATCH_KEYS) {
+            rc = kv_write(db->kv, b, true, err);
+            kv_batch_clear(b);
+        }
+    }
+    if (rc == 0)
+        rc = kv_iter_error(it, err);
+    if (rc == 0 && kv_batch_count(b))
+        rc = kv_write(db->kv, b, true, err);
+    kv_iter_free(it);
+    kv_batch_free(b);
+    if (rc)
+        return rc;
+    db->wal_first = keep;
+    db->wal_deleted_uncompacted += deleted;
+    if (db->wal_deleted_uncompacted >= WAL_COMPACT_AFTER) {
+        unsigned char w0[1] = { WAL_PREFIX };
+        kv_compact_range(db->kv, w0, 1, to, sizeof to);
+        db->wal_deleted_uncompacted = 0;
+    }
+    return 0;
+}
+
+/* Deletes the chunks of series id that end before cutoff and its exemplars before
+ * cutoff into b; returns the start of its oldest remaining chunk (INT64_MAX if none). */
+static int64_t expire_series(struct kv_iter *it, struct kv_batch *b, uint64_t id,
+                             int64_t cutoff, uint64_t *deleted)
+{
+    int64_t disk_min = INT64_MAX;
+    unsigned char key[TSDB_CHUNK_KEY_MAX];
+    tsdb_id_key(key, 'C', id);
+    for (kv_iter_seek(it, key, TSDB_ID_KEY_LEN); kv_iter_has_prefix(it, key, TSDB_ID_KEY_LEN);
+         kv_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = kv_iter_key(it, &kl);
+        int64_t start;
+        uint8_t kind;
+        if (!tsdb_chunk_key_parse(k, kl, id, &start, &kind))
+            continue;
+        if (start >= cutoff) {
+            if (start < disk_min)
+                disk_min = start;
+            break;
+        }
+        /* A chunk spans less than HEAD_CHUNK_MAX_SPAN_MS: only recent starts need a look
+         * at the last sample. */
+        bool expired = start <= tsdb_sat_sub(cutoff, HEAD_CHUNK_MAX_SPAN_MS);
+        if (!expired) {
+            const unsigned char *v = (const unsigned char *)kv_iter_value(it, &vl);
+            struct chunk_iter ci;
+            chunk_iter_init(&ci, v, vl);
+            int64_t t, last = INT64_MIN;
+            double x;
+            while (chunk_next(&ci, &t, &x))
+                last = t;
+            expired = last < cutoff;
+        }
+        if (expired) {
+            kv_batch_delete(b, k, kl);
+            (*deleted)++;
+        } else if (start < disk_min) {
+            disk_min = start;
+        }
+    }
+    unsigned char ek[17];
+    tsdb_id_key(ek, 'E', id);
+    for (kv_iter_seek(it, ek, TSDB_ID_KEY_LEN); kv_iter_has_prefix(it, ek, TSDB_ID_KEY_LEN);
+         kv_iter_next(it)) {
+        size_t kl;
+        const char *k = kv_iter_key(it, &kl);
+        if (kl != 17 || tsdb_tk_inv(tsdb_get_u64be(k + 9)) >= cutoff)
+            break;
+        kv_batch_delete(b, k, kl);
+    }
+    return disk_min;
+}
+
+/* Under mu: deletes the keys of series s that has no data left and forgets it. */
+static int drop_series(struct tsdb *db, struct head_series *s, struct vg_err *err)
+{
+    struct kv_batch *b = kv_batch_new();
+    struct label *ls = vg_malloc((s->nlabels ? s->nlabels : 1) * sizeof *ls);
+    struct vg_buf kb;
+    vg_buf_init(&kb);
+    int rc = b && ls ? 0 : tsdb_nomem(err, "dropping a series");
+    int nl = rc ? 0 : labels_decode(s->lbl, s->lbl_len, ls, s->nlabels, NULL);
+    if (rc == 0 && nl >= 0) {
+        tsdb_series_keys(b, &kb, s->id, s->lbl, s->lbl_len, ls, (size_t)nl, true);
+        rc = vg_buf_failed(&kb) ? tsdb_nomem(err, "dropping a series")
+                                : kv_write(db->kv, b, false, err);
+    }
+    if (rc == 0)
+        head_remove(&db->head, s);
+    vg_buf_free(&kb);
+    vg_free(ls);
+    kv_batch_free(b);
+    return rc;
+}
+
+static bool is_empty(const struct head_series *s)
+{
+    return s->min_t == INT64_MAX && s->max_t != INT64_MIN && !head_has_data(s) &&
+           !s->pending && (s->flags & HEAD_F_DURABLE);
+}
+
+static int retention(struct tsdb *db, int64_t now, struct vg_err *err)
+{
+    if (db->o.retention_ms <= 0)
+        return 0;
+    int64_t cutoff = tsdb_sat_sub(now, db->o.retention_ms);
+    int64_t granule = db->o.retention_ms / 4 < RETENTION_GRANULE_MS ? db->o.retention_ms / 4
+                                                                    : RETENTION_GRANULE_MS;
+    if (db->last_retention_cutoff != INT64_MIN &&
+        cutoff - db->last_retention_cutoff < granule)
+        return 0;
+    /* Candidates: series with data older than the cutoff. */
+    uint64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    pthread_mutex_lock(&db->mu);
+    for (size_t i = 0; i < db->head.by_id_cap && rc == 0; i++) {
+        const struct head_series *s = db->head.by_id[i];
+        if (!s || !(s->min_t < cutoff || is_empty(s)))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            uint64_t *nv = vg_realloc(ids, ncap * sizeof *nv);
+            if (!nv) {
+                rc = tsdb_nomem(err, "applying retention");
+                break;
+            }
+            ids = nv;
+            cap = ncap;
+        }
+        ids[n++] = s->id;
+    }
+    pthread_mutex_unlock(&db->mu);
+    struct kv_batch *b = rc ? NULL : kv_batch_new();
+    struct kv_iter *it = b ? kv_iter_new(db->kv, NULL, false) : NULL;
+    if (rc == 0 && !it)
+        rc = tsdb_nomem(err, "applying retention");
+    uint64_t deleted = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int64_t disk_min = expire_series(it, b, ids[i], cutoff, &deleted);
+        pthread_mutex_lock(&db->mu);
+        struct head_series *s = head_by_id(&db->head, ids[i]);
+        if (s) {
+            int64_t mem_min = head_mem_min(s);
+            s->min_t = disk_min < mem_min ? disk_min : mem_min;
+        }
+        pthread_mutex_unlock(&db->mu);
+        if (kv_batch_count(b) >= DELETE_BATCH_KEYS) {
+            rc = kv_write(db->kv, b, false, err);
+            kv_batch_clear(b);
+        }
+    }
+    if (rc == 0 && b && kv_batch_count(b))
+        rc = kv_write(db->kv, b, false, err);
+    if (rc == 0 && it)
+        rc = kv_iter_error(it, err);
+    kv_iter_free(it);
+    kv_batch_free(b);
+    /* Series left without any sample lose their definition and postings. */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        pthread_mutex_lock(&db->mu);
+        struct head_series *s = head_by_id(&db->head, ids[i]);
+        if (s && is_empty(s))
+            rc = drop_series(db, s, err);
+        pthread_mutex_unlock(&db->mu);
+    }
+    vg_free(ids);
+    if (rc)
+        return rc;
+    db->last_retention_cutoff = cutoff;
+    db->chunks_deleted_uncompacted += deleted;
+    if (db->chunks_deleted_uncompacted >= RETENTION_COMPACT_AFTER) {
+        kv_compact_range(db->kv, "C", 1, "D", 1);
+        db->chunks_deleted_uncompacted = 0;
+    }
+    return 0;
+}
+
+int tsdb_maintain(struct tsdb *db, int64_t now_ms, struct vg_err *err)
+{
+    pthread_mutex_lock(&db->maint_mu);
+    int rc = tsdb_flush(db, now_ms, TSDB_FLUSH_OLD, err);
+    if (rc == 0)
+        rc = tsdb_wal_truncate(db, err);
+    if (rc == 0)
+        rc = retention(db, now_ms, err);
+    pthread_mutex_unlock(&db->maint_mu);
+    return rc;
+}
+
+int tsdb_compact(struct tsdb *db, struct vg_err *err)
+{
+    pthread_mutex_lock(&db->maint_mu);
+    int rc = tsdb_flush(db, tsdb_now_ms(), TSDB_FLUSH_ALL, err);
+    if (rc == 0)
+        rc = tsdb_wal_truncate(db, err);
+    if (rc == 0) {
+        kv_compact_range(db->kv, NULL, 0, NULL, 0);
+        db->wal_deleted_uncompacted = 0;
+        db->chunks_deleted_uncompacted = 0;
+    }
+    pthread_mutex_unlock(&db->maint_mu);
+    return rc;
+}
+
+static void *maint_main(void *arg)
+{
+    struct tsdb *db = arg;
+    pthread_setname_np(pthread_self(), "tsdb-maint");
+    pthread_mutex_lock(&db->stop_mu);
+    while (!db->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (db->o.maint_interval_ms % 1000) * 1000000;
+        ts.tv_sec += db->o.maint_interval_ms / 1000 + ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        while (!db->stop && pthread_cond_timedwait(&db->stop_cv, &db->stop_mu, &ts) != ETIMEDOUT)
+            ;
+        if (db->stop)
+            break;
+        pthread_mutex_unlock(&db->stop_mu);
+        struct vg_err err;
+        if (tsdb_maintain(db, tsdb_now_ms(), &err) != 0)
+            vg_log(VG_LOG_WARN, "tsdb", "maintenance failed; retrying next round", "dir",
+                   db->dir, "error", err.msg, NULL);
+        pthread_mutex_lock(&db->stop_mu);
+    }
+    pthread_mutex_unlock(&db->stop_mu);
+    return NULL;
+}
+
+int tsdb_maint_start(struct tsdb *db, struct vg_err *err)
+{
+    int e = pthread_create(&db->thread, NULL, maint_main, db);
+    if (e)
+        return vg_err_set(err, VG_EINTERNAL, "tsdb: cannot start the maintenance thread: %s",
+                          strerror(e));
+    db->thread_started = true;
+    return 0;
+}
+
+void tsdb_maint_stop(struct tsdb *db)
+{
+    if (!db->thread_started)
+        return;
+    pthread_mutex_lock(&db->stop_mu);
+    db->stop = true;
+    pthread_cond_broadcast(&db->stop_cv);
+    pthread_mutex_unlock(&db->stop_mu);
+    pthread_join(db->thread, NULL);
+    db->thread_started = false;
+}

@@ -1,0 +1,61 @@
+/* wal: the write-ahead records of the TSDB, one LevelDB value per accepted append.
+ *
+ * Key:   'W' seq(u64be)                  (9 bytes; seq increases with every append)
+ * Value: u8 version (1), then one group per series until the end of the value:
+ *          uvarint series id
+ *          uvarint n_inorder, uvarint n_ooo
+ *          n_inorder + n_ooo samples, each: varint(zigzag(t - previous t)) with the
+ *          previous t starting at 0 for every group, then the value's IEEE-754 bits
+ *          as u64le (bit-exact, so NaN payloads survive).
+ *        The first n_inorder samples were appended to the series' head chunk in this
+ *        order (strictly increasing t); the n_ooo after them went to its out-of-order
+ *        buffer (increasing t). Replay needs the distinction: an in-order sample at or
+ *        before the newest persisted in-order chunk is known to be persisted.
+ * Pure functions, thread-safe. */
+#ifndef WAL_H
+#define WAL_H
+
+#include "../base/vg_buf.h"
+#include "../base/vg_err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WAL_KEY_LEN 9
+#define WAL_PREFIX 'W'
+#define WAL_VERSION 1
+
+void wal_key(unsigned char out[WAL_KEY_LEN], uint64_t seq);
+/* False if k is not a W key. */
+bool wal_key_parse(const char *k, size_t len, uint64_t *seq);
+
+/* Building a record: wal_begin once, then per series wal_group followed by exactly
+ * n_inorder + n_ooo wal_sample calls. Allocation failures show in vg_buf_failed(b). */
+struct wal_writer {
+    struct vg_buf *b;
+    int64_t prev_t;
+};
+void wal_begin(struct wal_writer *w, struct vg_buf *b);
+void wal_group(struct wal_writer *w, uint64_t id, uint32_t n_inorder, uint32_t n_ooo);
+void wal_sample(struct wal_writer *w, int64_t t, double v);
+
+/* Reading: wal_reader_init checks the version; wal_next_group gives the next group
+ * (1), the end (0) or VG_EINVAL on malformed bytes; wal_next_sample then yields the
+ * group's samples in order (returns false after the last or on malformed bytes, which
+ * wal_next_group reports next). */
+struct wal_reader {
+    const unsigned char *p, *end;
+    uint32_t left;   /* samples left in the current group */
+    int64_t prev_t;
+    bool bad;
+};
+struct wal_group {
+    uint64_t id;
+    uint32_t n_inorder, n_ooo;
+};
+int wal_reader_init(struct wal_reader *r, const char *rec, size_t len, struct vg_err *err);
+int wal_next_group(struct wal_reader *r, struct wal_group *g, struct vg_err *err);
+bool wal_next_sample(struct wal_reader *r, int64_t *t, double *v);
+
+#endif
