@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#define LOOKBACK_MS (5 * 60 * 1000)
+#define LOOKBACK_MS ((int64_t)5 * 60 * 1000)
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct fed_series {

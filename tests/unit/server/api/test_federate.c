@@ -4,7 +4,7 @@
  * _bucket/_sum/_count under their base family, untyped without metadata), series left
  * out (stale marker last, nothing in the 5-minute lookback, names 0.0.4 cannot carry),
  * and the 400 JSON errors for a missing, unparsable or match-everything selector, plus
- * allocation failure. */
+ * allocation failure (an error or the full body, nothing leaked). */
 #include "api_fixture.h"
 
 #include "../../../../server/api/federate.h"
@@ -211,6 +211,7 @@ Test(federate, allocation_failure_is_an_error_or_the_full_body)
 
     bool failed_once = false, done = false;
     for (uint64_t n = 1; n < 10000 && !done; n++) {
+        size_t live = vg_alloc_live_bytes();
         fx.fail_after = n;
         bool complete = get(&resp, sels, 3);
         if (resp.status == 200) {
@@ -227,6 +228,8 @@ Test(federate, allocation_failure_is_an_error_or_the_full_body)
                       resp.body.p);
         }
         vg_buf_free(&resp.body);
+        cr_assert_eq(vg_alloc_live_bytes(), live, "allocation %llu: %zu bytes leaked",
+                     (unsigned long long)n, vg_alloc_live_bytes() - live);
     }
     fx.fail_after = 0;
     cr_assert(failed_once);

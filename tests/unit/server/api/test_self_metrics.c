@@ -2,7 +2,7 @@
  * with a real TSDB. The body carries the registry's own families, the TSDB statistics,
  * the live heap, the process_* figures read from /proc and vigil_build_info; every line
  * is valid text format 0.0.4 (read back with the exposition parser); a store-less server
- * leaves the TSDB block out; allocation failure gives a JSON error. */
+ * leaves the TSDB block out; allocation failure gives a JSON error and leaks nothing. */
 #include "api_fixture.h"
 
 #include "../../../../server/api/exposition.h"
@@ -187,6 +187,7 @@ Test(self_metrics, allocation_failure_is_a_json_error_or_the_body)
     bool failed_once = false, done = false;
     for (uint64_t n = 1; n < 1000 && !done; n++) {
         struct http_response resp;
+        size_t live = vg_alloc_live_bytes();
         fx.fail_after = n;
         bool complete = get(&resp);
         if (resp.status == 200) {
@@ -204,6 +205,8 @@ Test(self_metrics, allocation_failure_is_a_json_error_or_the_body)
                                  "registry\"}");
         }
         vg_buf_free(&resp.body);
+        cr_assert_eq(vg_alloc_live_bytes(), live, "allocation %llu: %zu bytes leaked",
+                     (unsigned long long)n, vg_alloc_live_bytes() - live);
     }
     fx.fail_after = 0;
     cr_assert(failed_once);
