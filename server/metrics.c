@@ -347,13 +347,15 @@ enum op { OP_ADD, OP_SET, OP_OBSERVE };
 
 static void update(struct metric_family *f, enum op op, double v, va_list ap)
 {
+    /* f->nlabels is fixed at registration; reading the values under the lock as well
+     * lets the static analyzer see that child_get uses the count values was filled to. */
+    pthread_mutex_lock(&f->mu);
     const char *values[MAX_LABELS];
     for (size_t i = 0; i < f->nlabels; i++) {
         values[i] = va_arg(ap, const char *);
         if (!values[i])
             values[i] = "";
     }
-    pthread_mutex_lock(&f->mu);
     struct child *c = child_get(f, values);
     if (c) {
         if (op == OP_ADD) {

@@ -104,7 +104,8 @@ static bool parse_rfc3339(const char *s, int64_t *ms)
     }
     if (*p)
         return false;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+    int64_t secs =
+        days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec - off;
     *ms = secs * 1000 + frac_ms;
     return true;
 }
@@ -472,7 +473,9 @@ static int series_answer(struct vigil *v, const char *unused, const struct param
 {
     (void)unused;
     struct tsdb_series_set **sets = vg_calloc(p->nsels, sizeof *sets);
-    int rc = sets ? 0 : vg_err_set(err, VG_ENOMEM, "out of memory");
+    if (!sets)
+        return vg_err_set(err, VG_ENOMEM, "out of memory");
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < p->nsels; i++)
         rc = tsdb_select(v->tsdb, p->sels[i].ms, p->sels[i].n, p->start, p->end, &sets[i], err);
     if (rc == 0) {
@@ -482,7 +485,7 @@ static int series_answer(struct vigil *v, const char *unused, const struct param
             rc = vg_err_set(err, VG_ENOMEM, "out of memory");
         prometheus_json_end(b, warning);
     }
-    for (size_t i = 0; sets && i < p->nsels; i++)
+    for (size_t i = 0; i < p->nsels; i++)
         tsdb_series_set_free(sets[i]);
     vg_free(sets);
     return rc;
@@ -509,7 +512,7 @@ static int strings_answer(struct vigil *v, const char *name, const struct params
     const char **all = rc == 0 ? vg_malloc((total ? total : 1) * sizeof *all) : NULL;
     if (rc == 0 && !all)
         rc = vg_err_set(err, VG_ENOMEM, "out of memory");
-    if (rc == 0) {
+    if (all) { /* only allocated when every query succeeded */
         size_t n = 0;
         for (size_t i = 0; i < nq; i++)
             for (size_t j = 0; j < res[i].n; j++)
@@ -656,7 +659,7 @@ static void handle_metadata(struct vigil *v, struct http_request *req, struct ht
     char *help = vg_malloc(HELP_CAP), *unit = vg_malloc(UNIT_CAP);
     if (rc == 0 && (!help || !unit))
         rc = vg_err_set(&err, VG_ENOMEM, "out of memory");
-    if (rc < 0) {
+    if (rc < 0 || !help || !unit) {
         vg_free(help);
         vg_free(unit);
         tsdb_strings_free(&names);

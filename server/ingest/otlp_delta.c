@@ -93,7 +93,7 @@ struct otlp_delta_state *otlp_delta_new(size_t max_series, int64_t idle_ms)
     }
     pthread_mutex_init(&s->mu, NULL);
     s->max_series = max_series ? max_series : 100000;
-    s->idle_ms = idle_ms > 0 ? idle_ms : 3600 * 1000;
+    s->idle_ms = idle_ms > 0 ? idle_ms : (int64_t)3600 * 1000;
     return s;
 }
 

@@ -219,8 +219,8 @@ static int get_integer(struct dec *c, const json_t *v, int *neg, uint64_t *mag)
 /* An integer in [lo, hi], from a number or a decimal string. */
 static int get_int(struct dec *c, const json_t *v, int64_t lo, int64_t hi, int64_t *out)
 {
-    int neg;
-    uint64_t mag;
+    int neg = 0;
+    uint64_t mag = 0;
     char shown[64];
     int rc = get_integer(c, v, &neg, &mag);
     if (rc < 0)
@@ -234,8 +234,8 @@ static int get_int(struct dec *c, const json_t *v, int64_t lo, int64_t hi, int64
 
 static int get_uint(struct dec *c, const json_t *v, uint64_t hi, uint64_t *out)
 {
-    int neg;
-    uint64_t mag;
+    int neg = 0;
+    uint64_t mag = 0;
     char shown[64];
     int rc = get_integer(c, v, &neg, &mag);
     if (rc < 0)
@@ -389,7 +389,7 @@ static int get_enum(struct dec *c, const ProtobufCFieldDescriptor *f, const json
     if (!json_is_number(v))
         return wrong_type(c, "an enum name or integer", v);
     /* proto3 enums are open: unknown numbers are kept, as the binary decoder does. */
-    int64_t x;
+    int64_t x = 0;
     int rc = get_int(c, v, INT32_MIN, INT32_MAX, &x);
     if (rc == 0)
         *out = (int)x;
@@ -429,8 +429,8 @@ static size_t elem_size(ProtobufCType t)
 static int decode_value(struct dec *c, const ProtobufCFieldDescriptor *f, const json_t *v,
                         void *dst)
 {
-    int64_t i64;
-    uint64_t u64;
+    int64_t i64 = 0;
+    uint64_t u64 = 0;
     int rc = 0;
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
@@ -452,7 +452,7 @@ static int decode_value(struct dec *c, const ProtobufCFieldDescriptor *f, const 
     case PROTOBUF_C_TYPE_FIXED64:
         return get_uint(c, v, UINT64_MAX, (uint64_t *)dst);
     case PROTOBUF_C_TYPE_FLOAT: {
-        double x;
+        double x = 0;
         if ((rc = get_double(c, v, &x)) == 0)
             *(float *)dst = (float)x;
         return rc;

@@ -70,10 +70,11 @@ static int decode(const void *body, size_t len, bool json, struct vg_arena *a,
         return rc;
     }
     /* protobuf-c's unpack recursion has no limit of its own (deep AnyValue nesting). */
-    if (pb_check_depth(
-            &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
-            body, len, PB_MAX_DEPTH, err) < 0)
-        return err ? err->code : VG_EINVAL;
+    int rc = pb_check_depth(
+        &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
+        body, len, PB_MAX_DEPTH, err);
+    if (rc < 0)
+        return rc;
     struct track_alloc t = { .failed = false };
     pb_alloc_from_arena(a, &t.base);
     ProtobufCAllocator alloc = { .alloc = track_alloc_fn, .free = track_free_fn,
@@ -294,7 +295,7 @@ static void handle_http(struct vigil *v, struct http_request *req, struct http_r
 int otlp_metrics_grpc_export(struct vigil *v, const unsigned char *req, size_t len,
                              struct vg_buf *resp, struct vg_err *err)
 {
-    struct vg_arena *a = vg_arena_new(64 * 1024);
+    struct vg_arena *a = vg_arena_new((size_t)64 * 1024);
     int rc;
     if (!a)
         rc = vg_err_set(err, VG_ENOMEM, "out of memory");

@@ -286,7 +286,7 @@ int rw_decode(const void *body, size_t len, const struct config_limits *lim,
         return vg_err_set(err, VG_EINVAL,
                           "empty body: expected a snappy-compressed prometheus.WriteRequest");
     /* Capped so that the arena budget below cannot overflow. */
-    size_t max_out = SIZE_MAX / (4 * RW_ARENA_FACTOR);
+    size_t max_out = SIZE_MAX / ((size_t)4 * RW_ARENA_FACTOR);
     if (lim->max_decoded_bytes > 0 && (uint64_t)lim->max_decoded_bytes < max_out)
         max_out = (size_t)lim->max_decoded_bytes;
     struct vg_str raw;

@@ -62,6 +62,7 @@
 #include "../base/vg_alloc.h"
 #include "../base/vg_err.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -98,6 +99,7 @@ static void put_bits(struct bw *w, uint64_t v, unsigned n)
     while (n) {
         size_t byte = w->pos >> 3;
         unsigned off = w->pos & 7, take = 8 - off < n ? 8 - off : n;
+        assert(take <= 8); /* off < 8, so every shift below is narrower than a byte */
         unsigned piece = (unsigned)(v >> (n - take)) & ((1u << take) - 1);
         if (off == 0)
             w->p[byte] = 0; /* the buffer's tail may hold stale bytes */
@@ -116,6 +118,7 @@ static uint64_t get_bits(struct chunk_iter *it, unsigned n)
     uint64_t v = 0;
     while (n) {
         unsigned off = it->pos & 7, take = 8 - off < n ? 8 - off : n;
+        assert(take <= 8); /* as in put_bits */
         unsigned byte = it->buf[HDR + (it->pos >> 3)];
         v = (v << take) | ((byte >> (8 - off - take)) & ((1u << take) - 1));
         it->pos += take;
@@ -508,8 +511,12 @@ static size_t build_enc1(struct chunk_enc *e, size_t *len)
     chunk_iter_init(&it, e->buf, enc0_bytes);
     double v;
     for (size_t i = 0; i < n; i++) {
+        /* Our own bytes are always well-formed; should that ever break, encoding 0
+         * is still a correct answer. */
         bool ok = chunk_next(&it, &ts[i], &v);
-        (void)ok; /* our own bytes: always well-formed */
+        assert(ok);
+        if (!ok)
+            goto out;
         vs[i] = dbits(v);
     }
     struct plan p = { .n = n, .ts = ts, .vs = vs, .ms = ms };

@@ -65,11 +65,12 @@ static pcre2_code *compile(const char *re, size_t len, struct vg_err *err)
             return NULL;
         }
         PCRE2_UCHAR msg[256];
-        if (pcre2_get_error_message(ec, msg, sizeof msg) < 0)
-            strcpy((char *)msg, "unknown error");
+        const char *why = pcre2_get_error_message(ec, msg, sizeof msg) < 0
+                              ? "unknown error"
+                              : (const char *)msg;
         int shown = len > 200 ? 200 : (int)len;
-        vg_err_set(err, VG_EINVAL, "invalid regex \"%.*s\": %s at offset %zu", shown, re,
-                   (const char *)msg, (size_t)off);
+        vg_err_set(err, VG_EINVAL, "invalid regex \"%.*s\": %s at offset %zu", shown, re, why,
+                   (size_t)off);
         return NULL;
     }
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
