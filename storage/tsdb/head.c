@@ -367,6 +367,16 @@ fail:
     return VG_ENOMEM;
 }
 
+bool head_node_writable(const struct head_node *n, uint64_t writer)
+{
+    if (n->kind != HEAD_NODE_INORDER)
+        return true;
+    for (const struct head_node *o = n->next; o; o = o->next) /* older ones */
+        if (o->kind == HEAD_NODE_INORDER && o->writer != writer)
+            return false;
+    return true;
+}
+
 void head_node_drop(struct head_series *s, struct head_node *n)
 {
     for (struct head_node **pp = &s->nodes; *pp; pp = &(*pp)->next) {

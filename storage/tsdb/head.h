@@ -39,7 +39,7 @@ struct head_node {
     int64_t mint, maxt;
     uint64_t wal_seq;  /* oldest write-ahead record holding one of its samples */
     uint8_t kind;      /* enum head_node_kind */
-    bool writing;      /* a writer owns it right now; others leave it alone */
+    uint64_t writer;   /* token of the writer that owns it right now (0: none) */
 };
 
 struct head_ooo {
@@ -113,6 +113,10 @@ struct head_node *head_freeze(struct head_series *s);
 /* Moves the OOO buffer into nodes (chunks of at most 120 samples spanning less than
  * 2 h). 0 or VG_ENOMEM (buffer kept). */
 int head_freeze_ooo(struct head_series *s);
+/* Whether in-order node n may be written by writer now: only together with or after
+ * every older in-order node of its series, because replay treats every in-order sample
+ * up to the end of the newest in-order chunk on disk as persisted. OOO nodes: always. */
+bool head_node_writable(const struct head_node *n, uint64_t writer);
 /* Unlinks n from s->nodes and frees it. */
 void head_node_drop(struct head_series *s, struct head_node *n);
 

@@ -38,8 +38,14 @@
  * memory; then applies retention.
  *
  * Replay at open: an in-order sample at or before the end of the series' newest
- * in-order chunk is already persisted (in-order chunks are written oldest first); an
- * out-of-order one is persisted iff a chunk already holds its timestamp. */
+ * in-order chunk is already persisted (in-order chunks of a series are written oldest
+ * first, never overtaking one another: head_node_writable); an out-of-order one is
+ * persisted iff a chunk already holds its timestamp.
+ *
+ * Files: this one has the layout, open/replay/close and the append path; reads are in
+ * tsdb_query.c, flushing, truncation and retention in tsdb_maint.c (shared internals in
+ * tsdb_int.h); head.c keeps the in-memory series, index.c the postings, wal.c the
+ * record format. */
 #include "tsdb_int.h"
 
 #include "../base/vg_alloc.h"
@@ -129,7 +135,7 @@ int tsdb_refs_push(struct tsdb_node_refs *r, struct head_series *s, struct head_
     return 0;
 }
 
-/* Writes the nodes in refs (already in b, marked writing). Called and returns with mu
+/* Writes the nodes in refs (already in b, writer set). Called and returns with mu
  * held; drops it around the write. Written nodes leave memory; failed ones are kept
  * for the next maintenance. */
 int tsdb_refs_write(struct tsdb *db, struct tsdb_node_refs *refs, struct kv_batch *b,
@@ -146,7 +152,7 @@ int tsdb_refs_write(struct tsdb *db, struct tsdb_node_refs *refs, struct kv_batc
             head_node_drop(refs->v[i].s, refs->v[i].n);
             db->chunks_persisted++;
         } else {
-            refs->v[i].n->writing = false;
+            refs->v[i].n->writer = 0;
         }
     }
     refs->n = 0;
@@ -647,8 +653,11 @@ static void apply(struct tsdb *db, struct tsdb_actx *c, bool ok, struct tsdb_app
             if (x->verdict == V_IN) {
                 struct head_node *cut = NULL;
                 failures += head_append(s, x->t, x->v, c->seq, &cut) != 0;
-                if (cut && !(s->flags & HEAD_F_LOST) && tsdb_refs_push(&c->cuts, s, cut) == 0) {
-                    cut->writing = true;
+                /* Older cuts of this batch are ours already; a chunk left for
+                 * maintenance (writer 0) makes this one wait for it too. */
+                if (cut && !(s->flags & HEAD_F_LOST) && head_node_writable(cut, c->seq) &&
+                    tsdb_refs_push(&c->cuts, s, cut) == 0) {
+                    cut->writer = c->seq;
                     tsdb_node_put(c->batch, s, cut);
                 }
             } else if (x->verdict == V_OOO) {

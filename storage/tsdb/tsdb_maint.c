@@ -18,6 +18,8 @@
 #define WAL_COMPACT_AFTER 100000      /* deleted records before compacting the 'W' range */
 #define RETENTION_COMPACT_AFTER 10000 /* deleted chunks before compacting their range */
 #define RETENTION_GRANULE_MS (10 * 60 * 1000LL)
+/* Writer token of maintenance; appends use their record number, which never gets here. */
+#define MAINT_WRITER UINT64_MAX
 
 static bool flush_head(const struct head_series *s, int64_t now, enum tsdb_flush_mode mode)
 {
@@ -45,14 +47,20 @@ int tsdb_flush(struct tsdb *db, int64_t now, enum tsdb_flush_mode mode, struct v
             rc = tsdb_nomem(err, "flushing the head");
         if (rc == 0 && mode != TSDB_FLUSH_WAITING && s->ooo && head_freeze_ooo(s) != 0)
             rc = tsdb_nomem(err, "flushing the head");
+        /* In-order chunks of a series go together, and not while an append owns an
+         * older one (see head_node_writable); out-of-order ones any time. */
+        bool inorder_ok = true;
+        for (const struct head_node *n = s->nodes; n; n = n->next)
+            if (n->kind == HEAD_NODE_INORDER && n->writer)
+                inorder_ok = false;
         for (struct head_node *n = s->nodes; n && rc == 0; n = n->next) {
-            if (n->writing)
+            if (n->writer || (n->kind == HEAD_NODE_INORDER && !inorder_ok))
                 continue;
             if (tsdb_refs_push(&refs, s, n) != 0) {
                 rc = tsdb_nomem(err, "flushing the head");
                 break;
             }
-            n->writing = true;
+            n->writer = MAINT_WRITER;
             tsdb_node_put(b, s, n);
         }
         if (rc == 0 && kv_batch_bytes(b) >= TSDB_NODE_BATCH_BYTES)

@@ -243,7 +243,7 @@ static int label_strings(struct tsdb *db, const char *name, struct matcher *cons
         if (rc == VG_ENOMEM)
             tsdb_nomem(err, "listing labels");
     } else {
-        struct tsdb_series_set *set;
+        struct tsdb_series_set *set = NULL;
         rc = tsdb_select(db, ms, nms, mint, maxt, &set, err);
         for (size_t i = 0; rc == 0 && i < set->n; i++) {
             const struct tsdb_series *s = &set->v[i];
@@ -257,8 +257,7 @@ static int label_strings(struct tsdb *db, const char *name, struct matcher *cons
             if (rc)
                 tsdb_nomem(err, "listing labels");
         }
-        if (set && rc != VG_EINVAL)
-            tsdb_series_set_free(set);
+        tsdb_series_set_free(set);
         strings_sort_unique(out);
     }
     if (rc)
