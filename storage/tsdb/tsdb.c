@@ -225,7 +225,7 @@ struct tsdb_actx {
     uint32_t *gi;      /* input series -> group, UINT32_MAX when skipped */
     uint64_t *hash;
     size_t *loff;      /* input series -> offset of its label bytes in lbl */
-    size_t icap;
+    size_t icap;       /* capacity of gi, hash and loff alike */
     struct vg_buf lbl, key, val;
     struct kv_batch *batch;
     struct tsdb_node_refs cuts;
@@ -303,22 +303,30 @@ static int prepare(struct tsdb_actx *c, const struct tsdb_batch *b, struct vg_er
     }
     if (total > UINT32_MAX || b->nseries > UINT32_MAX)
         return vg_err_set(err, VG_ETOOLARGE, "batch of %zu samples is too large", total);
-    size_t icap = c->icap, gcap = c->gcap;
+    size_t gcap = c->gcap;
     if (!grow((void **)&c->sm, &c->scap, total ? total : 1, sizeof *c->sm) ||
         !grow((void **)&c->g, &gcap, b->nseries ? b->nseries : 1, sizeof *c->g))
         return tsdb_nomem(err, "for an append");
     c->gcap = gcap;
-    if (b->nseries > icap) {
-        size_t n = icap;
-        if (!grow((void **)&c->gi, &n, b->nseries, sizeof *c->gi))
+    /* gi, hash and loff share one capacity (icap >= nseries + 1, loff needs the extra
+     * slot), so they are grown together to the same size. */
+    if (b->nseries + 1 > c->icap) {
+        size_t ncap = c->icap ? c->icap : 16;
+        while (ncap < b->nseries + 1)
+            ncap *= 2;
+        void *gi = vg_realloc(c->gi, ncap * sizeof *c->gi);
+        if (!gi)
             return tsdb_nomem(err, "for an append");
-        n = icap;
-        if (!grow((void **)&c->hash, &n, b->nseries, sizeof *c->hash))
+        c->gi = gi;
+        void *hash = vg_realloc(c->hash, ncap * sizeof *c->hash);
+        if (!hash)
             return tsdb_nomem(err, "for an append");
-        n = icap;
-        if (!grow((void **)&c->loff, &n, b->nseries + 1, sizeof *c->loff))
+        c->hash = hash;
+        void *loff = vg_realloc(c->loff, ncap * sizeof *c->loff);
+        if (!loff)
             return tsdb_nomem(err, "for an append");
-        c->icap = n - 1;
+        c->loff = loff;
+        c->icap = ncap;
     }
     vg_buf_reset(&c->lbl);
     for (size_t i = 0; i < b->nseries; i++) {

@@ -959,3 +959,60 @@ Test(tsdb, one_series_twice_in_a_batch_is_merged)
     cr_assert_eq(got, 0);
     tsdb_close(db);
 }
+
+/* Regression: the first append of a fresh store carrying only metadata (remote write
+ * sends such requests) wrote through a NULL offsets array. */
+Test(tsdb, metadata_only_batch_as_first_append)
+{
+    struct tsdb *db = open_db();
+    struct tsdb_metadata md = { .metric = VG_STR("jobs_total"), .type = TSDB_TYPE_COUNTER,
+                                .help = VG_STR("Jobs."), .unit = VG_STR("") };
+    struct tsdb_batch b = { .meta = &md, .nmeta = 1 };
+    struct tsdb_append_result res;
+    struct vg_err err = { 0 };
+    cr_assert_eq(tsdb_append(db, &b, &res, &err), 0, "%s", err.msg);
+    enum tsdb_metric_type type;
+    char help[16], unit[4];
+    cr_assert(tsdb_metadata_get(db, "jobs_total", &type, help, sizeof help, unit, sizeof unit));
+    cr_assert_str_eq(help, "Jobs.");
+    tsdb_close(db);
+}
+
+/* Regression: per-batch scratch arrays grew to different capacities, so a batch a little
+ * larger than an earlier one overran the smaller array. */
+Test(tsdb, growing_batch_sizes_keep_every_series)
+{
+    struct tsdb *db = open_db();
+    static const size_t sizes[] = { 1, 16, 17, 20, 33, 31, 64, 100 };
+    size_t created = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        struct label *ls = calloc(n * 2, sizeof *ls);
+        char (*vals)[48] = calloc(n, 48);
+        struct tsdb_series_in *in = calloc(n, sizeof *in);
+        struct tsdb_sample *s = calloc(n, sizeof *s);
+        for (size_t i = 0; i < n; i++) {
+            snprintf(vals[i], 48, "%zu-%zu", k, i);
+            ls[2 * i] = (struct label){ VG_STR("__name__"), VG_STR("grow") };
+            ls[2 * i + 1] = (struct label){ VG_STR("i"), vg_str_c(vals[i]) };
+            s[i] = (struct tsdb_sample){ T0 + (int64_t)k, (double)i };
+            in[i] = (struct tsdb_series_in){ .labels = &ls[2 * i], .nlabels = 2, .samples = &s[i],
+                                             .nsamples = 1 };
+        }
+        struct tsdb_batch b = { .series = in, .nseries = n };
+        struct tsdb_append_result res;
+        struct vg_err err = { 0 };
+        cr_assert_eq(tsdb_append(db, &b, &res, &err), 0, "%s", err.msg);
+        cr_assert_eq(res.accepted, n);
+        created += res.series_created;
+        free(ls);
+        free(vals);
+        free(in);
+        free(s);
+    }
+    struct matcher *m = M(MATCH_EQ, "__name__", "grow");
+    cr_assert_eq(count_select(db, &m, 1, INT64_MIN, INT64_MAX), created);
+    cr_assert_eq(created, 1 + 16 + 17 + 20 + 33 + 31 + 64 + 100);
+    matcher_free(m);
+    tsdb_close(db);
+}
