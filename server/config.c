@@ -74,6 +74,10 @@ static const struct key config_keys[] = {
     { "otlp", "keep_identifying_resource_attributes", K_BOOL,
       OFF(otlp_keep_identifying_attrs), "false", 0, 0,
       "also keep service.name, service.namespace, service.instance.id in target_info" },
+    { "otlp", "delta_max_series", K_INT, OFF(otlp_delta_max_series), "100000", 1, 100000000,
+      "series the delta accumulator tracks; points of new series beyond it are refused" },
+    { "otlp", "delta_idle_timeout", K_DURATION, OFF(otlp_delta_idle_timeout_ms), "1h", 1000,
+      30 * DAY_MS, "accumulated delta series not updated for this long start again from 0" },
 };
 /* K_STRLIST keeps its count right after the array pointer. */
 _Static_assert(offsetof(struct config, otlp_npromote) ==

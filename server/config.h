@@ -48,6 +48,8 @@ struct config {
     size_t otlp_npromote;
     bool otlp_add_type_and_unit_suffixes;
     bool otlp_keep_identifying_attrs;
+    int64_t otlp_delta_max_series;      /* series the delta accumulator tracks at most */
+    int64_t otlp_delta_idle_timeout_ms; /* accumulated series idle this long are dropped */
     /* where the config came from ("<embedded defaults>" or a path) */
     char *source;
 };

@@ -122,14 +122,14 @@ size_t otlp_delta_size(struct otlp_delta_state *s)
     return n;
 }
 
-/* Drops entries idle for longer than idle_ms. Caller holds mu. */
-static void sweep(struct otlp_delta_state *s)
+/* Drops entries idle for longer than idle_ms at data time now. Caller holds mu. */
+static void sweep(struct otlp_delta_state *s, int64_t now)
 {
     for (size_t i = 0; i < s->nbuckets; i++) {
         struct entry **pp = &s->tab[i];
         while (*pp) {
             struct entry *e = *pp;
-            if (s->newest_t - e->last_t > s->idle_ms) {
+            if (now - e->last_t > s->idle_ms) {
                 *pp = e->next;
                 entry_free(e);
                 s->n--;
@@ -180,11 +180,16 @@ static struct entry *lookup(struct otlp_delta_state *s, const void *key, size_t 
             return e;
         }
     }
+    /* The incoming point's time counts as the clock too: a full table of series that
+     * stopped reporting must make room for the series replacing them, although no point
+     * has been accepted since (newest_t only moves on success). */
     if (s->since_sweep >= s->n || s->n >= s->max_series)
-        sweep(s);
+        sweep(s, t > s->newest_t ? t : s->newest_t);
     if (s->n >= s->max_series) {
         vg_err_set(err, VG_ETOOLARGE,
-                   "delta-to-cumulative state already tracks %zu series, the limit", s->n);
+                   "delta-to-cumulative state already tracks %zu series, the limit "
+                   "(otlp.delta_max_series)",
+                   s->n);
         return NULL;
     }
     struct entry *e = vg_calloc(1, sizeof *e + klen);

@@ -17,6 +17,8 @@
  *     lowered further when the merged bucket range would exceed OTLP_DELTA_MAX_SPAN.
  *   - Series not updated for idle_ms (measured on the data's own clock, the newest point
  *     timestamp seen) are forgotten; at most max_series are kept (VG_ETOOLARGE beyond).
+ *     The server takes both from config keys otlp.delta_idle_timeout and
+ *     otlp.delta_max_series.
  *
  * The state lives in memory only: after a restart totals start again from zero (a
  * counter reset, which PromQL's rate() handles).
@@ -65,7 +67,8 @@ struct otlp_exphist {
 
 struct otlp_delta_state;
 
-/* NULL when out of memory. max_series 0 means 100000; idle_ms 0 means one hour. */
+/* NULL when out of memory. max_series 0 means 100000; idle_ms 0 means one hour (the
+ * config defaults, for callers without a config). */
 struct otlp_delta_state *otlp_delta_new(size_t max_series, int64_t idle_ms);
 /* Accepts NULL. */
 void otlp_delta_free(struct otlp_delta_state *s);

@@ -312,7 +312,8 @@ static int init(struct vigil *v, struct vg_err *err)
 {
     if (v->cfg->otlp_delta != OTLP_DELTA_ACCUMULATE)
         return 0;
-    v->otlp_state = otlp_delta_new(0, 0);
+    v->otlp_state = otlp_delta_new((size_t)v->cfg->otlp_delta_max_series,
+                                   v->cfg->otlp_delta_idle_timeout_ms);
     if (!v->otlp_state)
         return vg_err_set(err, VG_ENOMEM, "out of memory creating the OTLP delta state");
     return 0;

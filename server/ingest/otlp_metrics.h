@@ -17,7 +17,8 @@
  *
  * Counted as receivers "otlp_http" and "otlp_grpc" (ingest.h); refused points as
  * vigil_ingest_samples_rejected_total{reason=otlp_reject_name(...)} (one per data point).
- * With otlp_delta = accumulate, init creates the delta state in v->otlp_state.
+ * With otlp_delta = accumulate, init creates the delta state in v->otlp_state, sized by
+ * otlp.delta_max_series and otlp.delta_idle_timeout.
  * Handlers are thread-safe. */
 #ifndef OTLP_METRICS_H
 #define OTLP_METRICS_H

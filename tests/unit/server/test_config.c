@@ -22,6 +22,8 @@ Test(config, defaults_are_the_documented_ones)
     cr_assert_eq(c->otlp_delta, OTLP_DELTA_REJECT);
     cr_assert(c->otlp_add_type_and_unit_suffixes);
     cr_assert_eq(c->otlp_npromote, 0);
+    cr_assert_eq(c->otlp_delta_max_series, 100000);
+    cr_assert_eq(c->otlp_delta_idle_timeout_ms, 3600LL * 1000);
     config_free(c);
 }
 
@@ -39,7 +41,7 @@ Test(config, file_values_override_defaults)
     cr_assert_str_eq(c->grpc_addr, "0.0.0.0:4317");
     cr_assert_eq(c->retention_ms, 90LL * 60 * 1000);
     cr_assert_str_eq(c->data_dir, "/tmp/x");
-    cr_assert_eq(c->limits.max_body_bytes, 2 * 1024 * 1024);
+    cr_assert_eq(c->limits.max_body_bytes, 2LL * 1024 * 1024);
     cr_assert_eq(c->otlp_delta, OTLP_DELTA_ACCUMULATE);
     cr_assert_eq(c->otlp_npromote, 2);
     cr_assert_str_eq(c->otlp_promote_attrs[1], "cloud.region");
@@ -102,7 +104,7 @@ Test(config, durations_and_sizes_parse_like_prometheus)
     cr_assert_lt(config_parse_duration("5", &v, NULL), 0);
     cr_assert_lt(config_parse_duration("", &v, NULL), 0);
     cr_assert_eq(config_parse_size("16MiB", &v, NULL), 0);
-    cr_assert_eq(v, 16 * 1024 * 1024);
+    cr_assert_eq(v, 16LL * 1024 * 1024);
     cr_assert_eq(config_parse_size("512kB", &v, NULL), 0);
     cr_assert_eq(v, 512000);
     cr_assert_eq(config_parse_size("1048576", &v, NULL), 0);

@@ -5,11 +5,11 @@
  * out (stale marker last, nothing in the 5-minute lookback, names 0.0.4 cannot carry),
  * and the 400 JSON errors for a missing, unparsable or match-everything selector, plus
  * allocation failure (an error or the full body, nothing leaked). */
-#include "api_fixture.h"
+#include "../fixture.h"
 
 #include "../../../../server/api/federate.h"
 
-static struct api_fixture fx;
+static struct server_fixture fx;
 static int64_t now;
 static char want[4096];
 

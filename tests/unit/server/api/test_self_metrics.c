@@ -3,14 +3,14 @@
  * the live heap, the process_* figures read from /proc and vigil_build_info; every line
  * is valid text format 0.0.4 (read back with the exposition parser); a store-less server
  * leaves the TSDB block out; allocation failure gives a JSON error and leaks nothing. */
-#include "api_fixture.h"
+#include "../fixture.h"
 
 #include "../../../../server/api/exposition.h"
 #include "../../../../server/api/self_metrics.h"
 
 #include <math.h>
 
-static struct api_fixture fx;
+static struct server_fixture fx;
 
 static void setup(void)
 {

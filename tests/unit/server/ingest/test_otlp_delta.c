@@ -1,6 +1,7 @@
 /* Tests server/ingest/otlp_delta.c: running totals per key for numbers, classic and
  * exponential histograms (scale merging, span cap), refusal of points that are not newer,
- * the series cap, idle eviction, and allocation failure leaving the state unchanged. */
+ * the series cap, idle eviction (also when every tracked series has gone silent), and
+ * allocation failure leaving the state unchanged. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -63,6 +64,19 @@ Test(otlp_delta, series_cap_and_idle_eviction)
     cr_assert_eq(add("e", 2600, 7), 7);
     cr_assert_eq(otlp_delta_size(st), 2);
     cr_assert_eq(add("a", 2700, 1), 1); /* forgotten: starts over */
+}
+
+Test(otlp_delta, full_table_of_silent_series_makes_room_for_new_ones)
+{
+    /* Regression: only accepted points moved the idleness clock, so once every tracked
+     * series had stopped reporting, points of the series replacing them (new pods) were
+     * refused for ever. The incoming point's time now counts too. */
+    add("a", 1000, 1);
+    add("b", 1000, 1);
+    add("c", 1000, 1);
+    add("d", 1000, 1);
+    cr_assert_eq(add("e", 2001, 5), 5);
+    cr_assert_eq(otlp_delta_size(st), 1);
 }
 
 Test(otlp_delta, histograms_accumulate_and_restart_on_new_bounds)
@@ -143,11 +157,12 @@ Test(otlp_delta, allocation_failure_leaves_state_unchanged)
 
 static void *worker(void *arg)
 {
+    int id = *(const int *)arg;
     char key[8];
-    snprintf(key, sizeof key, "k%d", (int)(intptr_t)arg % 2);
+    snprintf(key, sizeof key, "k%d", id % 2);
     for (int i = 1; i <= 1000; i++) {
         double t;
-        otlp_delta_add_number(st, key, strlen(key), (int64_t)(intptr_t)arg * 100000 + i, 1,
+        otlp_delta_add_number(st, key, strlen(key), (int64_t)id * 100000 + i, 1,
                               &t, NULL);
     }
     return NULL;
@@ -158,8 +173,9 @@ Test(otlp_delta, concurrent_updates)
     otlp_delta_free(st);
     st = otlp_delta_new(0, 0);
     pthread_t th[4];
-    for (intptr_t i = 0; i < 4; i++)
-        pthread_create(&th[i], NULL, worker, (void *)i);
+    static int ids[4] = { 0, 1, 2, 3 };
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, worker, &ids[i]);
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
     cr_assert_eq(otlp_delta_size(st), 2);

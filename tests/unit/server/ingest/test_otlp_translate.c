@@ -14,20 +14,6 @@
 #include "../../../../server/ingest/otlp_translate.h"
 #include "../../../../storage/base/vg_alloc.h"
 
-/* ingest.c refers to the store; these tests never reach it. Weak, so the real ones win
- * whenever the linker brings in storage/tsdb/tsdb.c for another reason. */
-__attribute__((weak)) int tsdb_append(struct tsdb *db, const struct tsdb_batch *batch,
-                                      struct tsdb_append_result *res, struct vg_err *err)
-{
-    (void)db, (void)batch, (void)res;
-    return vg_err_set(err, VG_EIO, "no store in this test");
-}
-__attribute__((weak)) const char *tsdb_reject_name(enum tsdb_reject r)
-{
-    (void)r;
-    return "test";
-}
-
 #define REQ_DESC \
     (&opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor)
 

@@ -1,18 +1,18 @@
-/* api_fixture: what the server/api handler tests share. A real TSDB opened in a fresh
- * temporary directory, a minimal struct vigil around it (cfg from config_default, tsdb,
- * metrics), helpers to append samples and metadata, and a call helper that runs a route
- * handler directly with a constructed struct http_request (its own arena, the given
- * args) and leaves the body NUL-terminated. Everything is static inline so a test file
- * that uses only part of it still compiles under -Werror. */
-#ifndef API_FIXTURE_H
-#define API_FIXTURE_H
+/* fixture: what the server handler tests (api/, ingest/) share. A real TSDB opened in
+ * a fresh temporary directory, a minimal struct vigil around it (cfg from config_default,
+ * tsdb, metrics), helpers to append samples and metadata, and a call helper that runs a
+ * route handler directly with a constructed struct http_request (its own arena, the
+ * given args) and leaves the body NUL-terminated. Everything is static inline so a test
+ * file that uses only part of it still compiles under -Werror. */
+#ifndef SERVER_FIXTURE_H
+#define SERVER_FIXTURE_H
 
-#include "../../../../server/config.h"
-#include "../../../../server/http.h"
-#include "../../../../server/metrics.h"
-#include "../../../../server/vigil.h"
-#include "../../../../storage/base/vg_alloc.h"
-#include "../../../../storage/tsdb/tsdb.h"
+#include "../../../server/config.h"
+#include "../../../server/http.h"
+#include "../../../server/metrics.h"
+#include "../../../server/vigil.h"
+#include "../../../storage/base/vg_alloc.h"
+#include "../../../storage/tsdb/tsdb.h"
 
 #include <criterion/criterion.h>
 #include <ftw.h>
@@ -25,7 +25,7 @@
 
 #define FIXTURE_MAX_LABELS 16
 
-struct api_fixture {
+struct server_fixture {
     char dir[64];
     struct config *cfg;
     struct vigil v;
@@ -40,22 +40,34 @@ static inline int64_t fixture_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static inline void fixture_open(struct api_fixture *f)
+static inline void fixture_open_tsdb(struct server_fixture *f)
 {
-    memset(f, 0, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/vigil-api-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(f->dir));
-    f->cfg = config_default();
-    cr_assert_not_null(f->cfg);
     struct tsdb_opts o;
     tsdb_opts_default(&o);
     o.dir = f->dir;
     struct vg_err err = {0};
     f->v.tsdb = tsdb_open(&o, &err);
     cr_assert_not_null(f->v.tsdb, "tsdb_open: %s", err.msg);
+}
+
+static inline void fixture_open(struct server_fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/vigil-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(f->dir));
+    f->cfg = config_default();
+    cr_assert_not_null(f->cfg);
+    fixture_open_tsdb(f);
     f->v.cfg = f->cfg;
     f->v.metrics = metrics_new();
     cr_assert_not_null(f->v.metrics);
+}
+
+/* Closes and reopens the TSDB on the same directory, as a restart of the server does. */
+static inline void fixture_reopen(struct server_fixture *f)
+{
+    tsdb_close(f->v.tsdb);
+    fixture_open_tsdb(f);
 }
 
 static inline int fixture_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -64,7 +76,7 @@ static inline int fixture_rm(const char *path, const struct stat *st, int flag, 
     return remove(path);
 }
 
-static inline void fixture_close(struct api_fixture *f)
+static inline void fixture_close(struct server_fixture *f)
 {
     vg_alloc_fail_after(0);
     tsdb_close(f->v.tsdb);
@@ -76,7 +88,7 @@ static inline void fixture_close(struct api_fixture *f)
 
 /* Records metadata for metric, written together with the next fixture_append's sample
  * (as remote write and OTLP send it alongside the series). */
-static inline void fixture_meta(struct api_fixture *f, const char *metric,
+static inline void fixture_meta(struct server_fixture *f, const char *metric,
                                 enum tsdb_metric_type type)
 {
     f->meta = (struct tsdb_metadata){.metric = vg_str_c(metric), .type = type,
@@ -85,7 +97,7 @@ static inline void fixture_meta(struct api_fixture *f, const char *metric,
 
 /* Appends one sample to the series given as name/value string pairs ending in NULL
  * (any order; sorted here), with the metadata of a preceding fixture_meta. */
-static inline void fixture_append(struct api_fixture *f, int64_t t, double value, ...)
+static inline void fixture_append(struct server_fixture *f, int64_t t, double value, ...)
 {
     struct label ls[FIXTURE_MAX_LABELS];
     size_t n = 0;
@@ -114,7 +126,7 @@ static inline void fixture_append(struct api_fixture *f, int64_t t, double value
  * here; the caller frees resp->body. The body is NUL-terminated (vg_buf_cstr). With
  * f->fail_after set, only allocations made by fn itself are failed; a body that could
  * not be written at all is then left empty and false returned. */
-static inline bool fixture_call(struct api_fixture *f, http_handler_fn fn, const char *path,
+static inline bool fixture_call(struct server_fixture *f, http_handler_fn fn, const char *path,
                                 const struct http_arg *args, size_t nargs,
                                 struct http_response *resp)
 {
