@@ -13,7 +13,7 @@
 #   peak RSS         VmHWM of the server process at the end (/proc/<pid>/status)
 #   RSS per series   VmRSS after the load / active series
 #   bytes per sample on disk after data is compacted, measured as:
-#     vigil          POST /-/compact when the server has it, then a graceful stop; du of
+#     vigil          POST /api/v1/admin/tsdb/compact, then a graceful stop; du of
 #                    its data dir
 #     prometheus     a TSDB snapshot with the head (POST /api/v1/admin/tsdb/snapshot,
 #                    --web.enable-admin-api), i.e. the head written as a compacted block;
@@ -27,8 +27,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
-SERIES=20000
-SAMPLES=30
+SERIES=50000
+SAMPLES=40
 ROUNDS=3
 BATCH=1000
 CONC=4
@@ -137,12 +137,12 @@ bench_vigil() {
         --log-level warn >"$WORK/vigil.log" 2>&1 &
     SERVER_PID=$!
     ready "http://127.0.0.1:$p/-/ready" "$SERVER_PID" || { tail "$WORK/vigil.log" >&2; return 1; }
-    note "vigil $("$VIGIL" version 2>/dev/null | head -n 1) on 127.0.0.1:$p"
+    note "$("$VIGIL" version 2>/dev/null | head -n 1) on 127.0.0.1:$p"
     load vigil "http://127.0.0.1:$p/api/v1/write"
     local hwm rss code
     hwm=$(status_kb "$SERVER_PID" VmHWM); rss=$(status_kb "$SERVER_PID" VmRSS)
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 300 -X POST "http://127.0.0.1:$p/-/compact")
-    note "vigil POST /-/compact: HTTP $code"
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 300 -X POST "http://127.0.0.1:$p/api/v1/admin/tsdb/compact")
+    note "vigil POST /api/v1/admin/tsdb/compact: HTTP $code"
     halt "$SERVER_PID" 120; SERVER_PID=""
     record vigil "$RATE" "$hwm" "$rss" "$(dir_bytes "$d")"
 }
@@ -212,7 +212,8 @@ rows = [
 print('load: %d series, %d samples in total' % (series, total))
 head = '%-30s' % 'metric' + ''.join('%16s' % n for n in names)
 others = [n for n in names if n != 'vigil'] if 'vigil' in names else []
-head += ''.join('%18s' % ('vigil/' + n[:10]) for n in others)
+short = {'prometheus': 'vigil/prom', 'victoriametrics': 'vigil/vm'}
+head += ''.join('%14s' % short[n] for n in others)
 print(head)
 for label, fn, fmt, _ in rows:
     vals = {}
@@ -224,7 +225,7 @@ for label, fn, fmt, _ in rows:
     line = '%-30s' % label + ''.join('%16s' % (fmt % vals[n] if vals[n] is not None else '-') for n in names)
     for o in others:
         v, w = vals.get('vigil'), vals.get(o)
-        line += '%18s' % ('%.2fx' % (v / w) if v is not None and w else '-')
+        line += '%14s' % ('%.2fx' % (v / w) if v is not None and w else '-')
     print(line)
 print('higher is better for samples/s; lower is better for the rest.')
 PY

@@ -42,6 +42,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <snappy-c.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -868,6 +869,9 @@ static size_t build_requests(const struct opts *o, struct worker *ws)
 int main(int argc, char **argv)
 {
     struct opts o;
+    /* A server that closes mid-request (or is killed) must cost one failed request, not
+     * the process: write errors come back as EPIPE instead. */
+    signal(SIGPIPE, SIG_IGN);
     parse_opts(&o, argc, argv);
     build_series(&o);
     if (o.print_acked)

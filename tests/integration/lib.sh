@@ -251,6 +251,7 @@ check_same_set() {
 # ---- Prometheus (Debian's /usr/bin/prometheus) ----
 
 PROM_PID=""
+PROM_RUNS=0
 
 # prom_start CONFIG [EXTRA ARGS...]: starts Prometheus on a free loopback port with its
 # own data dir under $T and waits for /-/ready. Sets PROM_URL.
@@ -260,11 +261,13 @@ prom_start() {
     need_cmd prometheus
     PROM_PORT=$(free_port)
     PROM_URL="http://127.0.0.1:$PROM_PORT"
-    start_bg prometheus prometheus --config.file="$cfg" --storage.tsdb.path="$T/prom-data" \
+    PROM_RUNS=$((PROM_RUNS + 1))
+    PROM_LOG="$T/prometheus.$PROM_RUNS.log"
+    start_bg "prometheus.$PROM_RUNS" prometheus --config.file="$cfg" --storage.tsdb.path="$T/prom-data" \
         --web.listen-address="127.0.0.1:$PROM_PORT" "$@"
     PROM_PID=$BG_PID
     if ! wait_until 30 prom_ready; then
-        tail -n 20 "$T/prometheus.log" | sed 's/^/    /'
+        tail -n 20 "$PROM_LOG" | sed 's/^/    /'
         die "prometheus started and answered /-/ready within 30 s"
     fi
     log "prometheus ready at $PROM_URL (pid $PROM_PID)"
@@ -332,8 +335,16 @@ it_timeout() {
 trap it_finish EXIT
 trap 'exit 130' INT
 trap it_timeout TERM
-# The watchdog signals only this script's own PID.
-( sleep "$IT_TIMEOUT" && kill -TERM $$ ) >/dev/null 2>&1 &
+# The watchdog signals only this script's own PID ($$ is the script's even in the
+# subshell). It naps in 0.2 s steps and leaves as soon as the script is gone, so nothing
+# of it outlives the script by more than one nap.
+(
+    for ((i = 0; i < IT_TIMEOUT * 5; i++)); do
+        sleep 0.2
+        kill -0 $$ 2>/dev/null || exit 0
+    done
+    kill -TERM $$
+) >/dev/null 2>&1 &
 IT_WATCHDOG=$!
 
 need_cmd curl jq python3

@@ -20,7 +20,9 @@ Subcommands (output on stdout, sorted):
                             series named NAME carrying all the given labels, oldest first
                             (each matching series in turn)
   rw JSONFILE               a remote-write request from JSON
-                            [{"labels": [["__name__", "x"], ...], "samples": [[v, ts], ...]}]
+                            [{"labels": [["__name__", "x"], ...], "samples": [[v, ts], ...]},
+                             {"metadata": [type, "family", "help", "unit"]}, ...]
+                            (type as in prompb: 1 counter, 2 gauge, 3 histogram, ...)
                             -> snappy-compressed protobuf bytes (for crafting bad input)
 """
 import json
@@ -195,6 +197,12 @@ def encode_write_request(series):
     import struct
     out = b''
     for s in series:
+        if 'metadata' in s:
+            mtype, family, help_, unit = s['metadata']
+            md = (varint(1 << 3) + varint(mtype) + field_bytes(2, family.encode()) +
+                  field_bytes(4, help_.encode()) + field_bytes(5, unit.encode()))
+            out += field_bytes(3, md)
+            continue
         ts = b''
         for name, value in s.get('labels', []):
             ts += field_bytes(1, field_bytes(1, name.encode()) + field_bytes(2, value.encode()))
