@@ -6,6 +6,7 @@
 #include "../../storage/base/vg_alloc.h"
 
 #include <stdio.h>
+#include <string.h>
 
 struct ingest_metrics {
     struct metric_family *requests;
@@ -15,38 +16,49 @@ struct ingest_metrics {
     struct metric_family *exemplars;
 };
 
-static bool is_alpha_(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+/* Which bytes a name may hold: NC_LABEL for label names ([a-zA-Z_][a-zA-Z0-9_]*), NC_METRIC
+ * for metric names (the same plus ':'), NC_DIGIT for the bytes no name may start with. A
+ * table, since every label name of every sample goes through it. */
+enum { NC_LABEL = 1, NC_METRIC = 2, NC_DIGIT = 4 };
+#define NC_ALNUM (NC_LABEL | NC_METRIC)
+static const unsigned char NAME_CLASS[256] = {
+    ['A'] = NC_ALNUM, ['B'] = NC_ALNUM, ['C'] = NC_ALNUM, ['D'] = NC_ALNUM, ['E'] = NC_ALNUM,
+    ['F'] = NC_ALNUM, ['G'] = NC_ALNUM, ['H'] = NC_ALNUM, ['I'] = NC_ALNUM, ['J'] = NC_ALNUM,
+    ['K'] = NC_ALNUM, ['L'] = NC_ALNUM, ['M'] = NC_ALNUM, ['N'] = NC_ALNUM, ['O'] = NC_ALNUM,
+    ['P'] = NC_ALNUM, ['Q'] = NC_ALNUM, ['R'] = NC_ALNUM, ['S'] = NC_ALNUM, ['T'] = NC_ALNUM,
+    ['U'] = NC_ALNUM, ['V'] = NC_ALNUM, ['W'] = NC_ALNUM, ['X'] = NC_ALNUM, ['Y'] = NC_ALNUM,
+    ['Z'] = NC_ALNUM, ['a'] = NC_ALNUM, ['b'] = NC_ALNUM, ['c'] = NC_ALNUM, ['d'] = NC_ALNUM,
+    ['e'] = NC_ALNUM, ['f'] = NC_ALNUM, ['g'] = NC_ALNUM, ['h'] = NC_ALNUM, ['i'] = NC_ALNUM,
+    ['j'] = NC_ALNUM, ['k'] = NC_ALNUM, ['l'] = NC_ALNUM, ['m'] = NC_ALNUM, ['n'] = NC_ALNUM,
+    ['o'] = NC_ALNUM, ['p'] = NC_ALNUM, ['q'] = NC_ALNUM, ['r'] = NC_ALNUM, ['s'] = NC_ALNUM,
+    ['t'] = NC_ALNUM, ['u'] = NC_ALNUM, ['v'] = NC_ALNUM, ['w'] = NC_ALNUM, ['x'] = NC_ALNUM,
+    ['y'] = NC_ALNUM, ['z'] = NC_ALNUM, ['_'] = NC_ALNUM, [':'] = NC_METRIC,
+    ['0'] = NC_ALNUM | NC_DIGIT, ['1'] = NC_ALNUM | NC_DIGIT, ['2'] = NC_ALNUM | NC_DIGIT,
+    ['3'] = NC_ALNUM | NC_DIGIT, ['4'] = NC_ALNUM | NC_DIGIT, ['5'] = NC_ALNUM | NC_DIGIT,
+    ['6'] = NC_ALNUM | NC_DIGIT, ['7'] = NC_ALNUM | NC_DIGIT, ['8'] = NC_ALNUM | NC_DIGIT,
+    ['9'] = NC_ALNUM | NC_DIGIT,
+};
 
-static bool is_digit(char c)
+/* A non-empty name whose bytes all have class cls and whose first byte is no digit. */
+static bool valid_name(struct vg_str s, unsigned cls)
 {
-    return c >= '0' && c <= '9';
+    const unsigned char *u = (const unsigned char *)s.p;
+    if (s.len == 0 || (NAME_CLASS[u[0]] & NC_DIGIT))
+        return false;
+    unsigned all = cls;
+    for (size_t i = 0; i < s.len; i++)
+        all &= NAME_CLASS[u[i]];
+    return all != 0;
 }
 
 bool ingest_valid_metric_name(struct vg_str s)
 {
-    if (s.len == 0)
-        return false;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.p[i];
-        if (!(is_alpha_(c) || c == ':' || (i > 0 && is_digit(c))))
-            return false;
-    }
-    return true;
+    return valid_name(s, NC_METRIC);
 }
 
 bool ingest_valid_label_name(struct vg_str s)
 {
-    if (s.len == 0)
-        return false;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.p[i];
-        if (!(is_alpha_(c) || (i > 0 && is_digit(c))))
-            return false;
-    }
-    return true;
+    return valid_name(s, NC_LABEL);
 }
 
 bool ingest_valid_utf8(struct vg_str s)
@@ -54,6 +66,12 @@ bool ingest_valid_utf8(struct vg_str s)
     const unsigned char *u = (const unsigned char *)s.p;
     size_t i = 0;
     while (i < s.len) {
+        /* ASCII, the usual case, eight bytes at a time. */
+        uint64_t w;
+        while (i + 8 <= s.len && (memcpy(&w, u + i, 8), (w & 0x8080808080808080ULL) == 0))
+            i += 8;
+        if (i == s.len)
+            break;
         unsigned c = u[i];
         size_t len;
         unsigned min;
@@ -90,10 +108,20 @@ int ingest_check_labels(const struct config_limits *lim, struct label *ls, size_
         if (ls[i].value.len > 0)
             ls[k++] = ls[i];
     n = k;
-    labels_sort(ls, n);
-    if (labels_check_unique(ls, n, err) < 0)
-        return err ? err->code : VG_EINVAL;
-    struct vg_str name = labels_get(ls, n, "__name__");
+    /* Senders (Prometheus among them) send labels sorted: names strictly increasing means
+     * sorted and unique, with no sort. */
+    size_t i = 1;
+    while (i < n && vg_str_cmp(ls[i - 1].name, ls[i].name) < 0)
+        i++;
+    if (i < n) {
+        labels_sort(ls, n);
+        if (labels_check_unique(ls, n, err) < 0)
+            return err ? err->code : VG_EINVAL;
+    }
+    struct vg_str name = { NULL, 0 };
+    for (i = 0; i < n && !name.p; i++)
+        if (vg_str_eq(ls[i].name, VG_STR("__name__")))
+            name = ls[i].value;
     if (!name.p)
         return vg_err_set(err, VG_EINVAL, "series has no metric name (label __name__)");
     if (!ingest_valid_metric_name(name))
@@ -103,7 +131,7 @@ int ingest_check_labels(const struct config_limits *lim, struct label *ls, size_
                           "series %.*s has %zu labels, more than the limit of %lld "
                           "(limits.max_labels_per_series)",
                           SHOW(name), n, (long long)lim->max_labels_per_series);
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         if (!ingest_valid_label_name(ls[i].name))
             return vg_err_set(err, VG_EINVAL, "series %.*s: invalid label name \"%.*s\"",
                               SHOW(name), SHOW(ls[i].name));

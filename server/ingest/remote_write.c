@@ -7,22 +7,31 @@
  * Content-Encoding or Content-Type to mean these (old clients omit them), and answer 415
  * to anything else, which is also how a remote write 2.0 sender learns to fall back to 1.0.
  *
- * Native histograms (TimeSeries field 4) are not declared in our .proto, so protobuf-c
- * keeps them as unknown fields; we count them and say in the 400 that they were dropped,
- * storing the float samples of the same request (a sender never retries a 4xx).
+ * Decoding: a WriteRequest is read by the small protobuf reader below rather than by
+ * protobuf-c's generic unpack, which allocated and copied every Label and string and cost
+ * about half of the whole ingest path. Labels, metadata strings and so on are views into
+ * the decompressed buffer (no copies), and each repeated field gets one exact-size array:
+ * a message's field headers are counted first, then its fields decoded. Decoding finishes
+ * before any validation, so a malformed message anywhere is "malformed protobuf" and
+ * counts no samples, whatever else is wrong with it. The reader accepts what protobuf-c
+ * accepted: unknown fields of any valid wire type are skipped (varint up to 10 bytes,
+ * lengths up to 5, field numbers 1 to 2^32 - 1), while field number 0, a known field with
+ * the wrong wire type, a truncated field and group wire types are malformed; a scalar field
+ * set twice keeps the last value. Strings are cut at their first NUL byte, as protobuf-c's
+ * C strings were, so a NUL never reaches the index keys.
  *
- * protobuf-c gives string fields as NUL-terminated copies without their length, so a label
- * holding a NUL byte is seen up to that byte; everything else is validated on its bytes. */
+ * Native histograms (TimeSeries field 4) are not decoded; we count them and say in the 400
+ * that they were dropped, storing the float samples of the same request (a sender never
+ * retries a 4xx). */
 #include "remote_write.h"
 
 #include "../../storage/base/vg_alloc.h"
 #include "../../storage/base/vg_log.h"
 #include "../compress.h"
 #include "../http.h"
-#include "../pb_alloc.h"
 #include "ingest.h"
 
-#include "prom_remote_write.pb-c.h"
+#include "prom_remote_write.pb-c.h" /* the MetricType enum values */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,43 +40,394 @@
 #include <strings.h>
 
 #define RECEIVER "remote_write"
-#define HISTOGRAMS_FIELD 4 /* prometheus.TimeSeries.histograms */
 /* Prometheus's limit on an exemplar's label set (names and values, in runes). */
 #define EXEMPLAR_MAX_LABEL_RUNES 128
 
-/* The arena allocator, noting whether an allocation failed so a NULL from unpack can be
- * told apart: malformed input, over the arena budget, or out of memory. */
-struct track_alloc {
-    ProtobufCAllocator base;
-    bool failed;
+/* Field numbers, from proto/prom_remote_write.proto. */
+enum {
+    WR_TIMESERIES = 1, WR_METADATA = 3,
+    TS_LABELS = 1, TS_SAMPLES = 2, TS_EXEMPLARS = 3, TS_HISTOGRAMS = 4,
+    LABEL_NAME = 1, LABEL_VALUE = 2,
+    SAMPLE_VALUE = 1, SAMPLE_TIMESTAMP = 2,
+    EX_LABELS = 1, EX_VALUE = 2, EX_TIMESTAMP = 3,
+    MD_TYPE = 1, MD_NAME = 2, MD_HELP = 4, MD_UNIT = 5,
+};
+
+/* ---- the protobuf reader ---- */
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+/* Bytes of a message not read yet. */
+struct pbr {
+    const uint8_t *p, *end;
+};
+
+/* One field: number, wire type and value (varint and fixed values in v, payload in sub). */
+struct pbf {
+    uint32_t num;
+    unsigned wt;
+    uint64_t v;
+    struct pbr sub;
+};
+
+/* The decoder's state: where to allocate and why an allocation failed. */
+struct dctx {
+    struct vg_arena *a;
+    bool alloc_failed;
     bool over_budget;
 };
 
-static void *track_alloc_fn(void *data, size_t n)
+static inline bool get_varint(struct pbr *r, uint64_t *out, unsigned maxlen)
 {
-    struct track_alloc *t = data;
-    void *p = t->base.alloc(t->base.allocator_data, n);
-    if (!p && !t->failed) {
-        t->failed = true;
-        /* The arena refuses either at its cap or because vg_malloc failed; a probe
-         * of the same size tells which. */
-        void *probe = vg_malloc(n);
-        t->over_budget = probe != NULL;
+    const uint8_t *p = r->p;
+    if (p < r->end && *p < 0x80) {
+        *out = *p;
+        r->p = p + 1;
+        return true;
+    }
+    uint64_t v = 0;
+    for (unsigned i = 0; i < maxlen && p < r->end; i++) {
+        uint8_t b = *p++;
+        v |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *out = v;
+            r->p = p;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reads the next field of r into f; false when malformed. Inlined: it runs for every
+ * field of every message. */
+static inline __attribute__((always_inline)) bool next_field(struct pbr *r, struct pbf *f)
+{
+    uint64_t key;
+    if (!get_varint(r, &key, 5) || key >> 3 == 0)
+        return false; /* any other number fits: unknown ones are skipped */
+    f->num = (uint32_t)(key >> 3);
+    f->wt = (unsigned)(key & 7);
+    size_t left = (size_t)(r->end - r->p);
+    switch (f->wt) {
+    case WT_VARINT:
+        return get_varint(r, &f->v, 10);
+    case WT_I64:
+    case WT_I32: {
+        size_t w = f->wt == WT_I64 ? 8 : 4;
+        if (left < w)
+            return false;
+        f->v = 0;
+        for (size_t i = w; i-- > 0;) /* little-endian on the wire, whatever the host */
+            f->v = f->v << 8 | r->p[i];
+        r->p += w;
+        return true;
+    }
+    case WT_LEN: {
+        uint64_t n;
+        if (!get_varint(r, &n, 5) || n > (uint64_t)(r->end - r->p))
+            return false;
+        f->sub.p = r->p;
+        f->sub.end = r->p + n;
+        r->p += n;
+        return true;
+    }
+    default:
+        return false; /* groups (3, 4) and the unassigned 6, 7 */
+    }
+}
+
+/* Counts fields 1..5 of message r into cnt, checking that every field header is sound
+ * and that the fields in msg_mask (bit = field number) are length-delimited. */
+static bool count_fields(struct pbr r, unsigned msg_mask, size_t cnt[6])
+{
+    memset(cnt, 0, 6 * sizeof *cnt);
+    struct pbf f = { 0 };
+    while (r.p < r.end) {
+        if (!next_field(&r, &f))
+            return false;
+        if (f.num <= 5) {
+            if ((msg_mask >> f.num & 1) && f.wt != WT_LEN)
+                return false;
+            cnt[f.num]++;
+        }
+    }
+    return true;
+}
+
+static bool has_zero_byte(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    return ((w - ones) & ~w & (ones << 7)) != 0;
+}
+
+/* The n bytes at p as a string cut at the first NUL. Label strings are short and hardly
+ * ever hold a NUL: whole words are checked (the last one overlapping), with no call. */
+static struct vg_str pb_str(const uint8_t *p, size_t n)
+{
+    uint64_t w = 0;
+    uint32_t h0, h1;
+    if (n >= 8) {
+        bool zero = false;
+        for (size_t i = 0; i + 8 <= n && !zero; i += 8)
+            zero = (memcpy(&w, p + i, 8), has_zero_byte(w));
+        if (!zero && (memcpy(&w, p + n - 8, 8), !has_zero_byte(w)))
+            return (struct vg_str){ (const char *)p, n };
+    } else if (n >= 4) {
+        memcpy(&h0, p, 4);
+        memcpy(&h1, p + n - 4, 4);
+        if (!has_zero_byte(0x0101010100000000ULL | h0) &&
+            !has_zero_byte(0x0101010100000000ULL | h1))
+            return (struct vg_str){ (const char *)p, n };
+    }
+    size_t i = 0;
+    while (i < n && p[i])
+        i++;
+    return (struct vg_str){ (const char *)p, i };
+}
+
+static double pb_double(uint64_t bits)
+{
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+/* n elements of size sz from the arena (NULL, and no allocation, when n is 0); notes why
+ * an allocation failed: the arena refuses at its cap or because vg_malloc failed, and a
+ * probe of the same size tells which. */
+static void *dalloc(struct dctx *c, size_t n, size_t sz)
+{
+    if (n == 0)
+        return NULL;
+    void *p = vg_arena_alloc(c->a, n * sz);
+    if (!p && !c->alloc_failed) {
+        c->alloc_failed = true;
+        void *probe = vg_malloc(n * sz);
+        c->over_budget = probe != NULL;
         vg_free(probe);
     }
     return p;
 }
 
-static void track_free_fn(void *data, void *p)
+static bool dec_label(struct pbr r, struct label *l)
 {
-    struct track_alloc *t = data;
-    t->base.free(t->base.allocator_data, p);
+    /* What every sender writes: name (tag 0x0a) then value (0x12), lengths under 128. */
+    const uint8_t *p = r.p;
+    size_t len = (size_t)(r.end - p);
+    if (len >= 4 && p[0] == 0x0a && p[1] < 0x80 && (size_t)p[1] + 4 <= len) {
+        const uint8_t *q = p + 2 + p[1];
+        if (q[0] == 0x12 && q[1] < 0x80 && q + 2 + q[1] == r.end) {
+            l->name = pb_str(p + 2, p[1]);
+            l->value = pb_str(q + 2, q[1]);
+            return true;
+        }
+    }
+    l->name = l->value = (struct vg_str){ "", 0 };
+    struct pbf f = { 0 };
+    while (r.p < r.end) {
+        if (!next_field(&r, &f))
+            return false;
+        if (f.num == LABEL_NAME || f.num == LABEL_VALUE) {
+            if (f.wt != WT_LEN)
+                return false;
+            *(f.num == LABEL_NAME ? &l->name : &l->value) =
+                pb_str(f.sub.p, (size_t)(f.sub.end - f.sub.p));
+        }
+    }
+    return true;
 }
 
-static struct vg_str cstr(const char *s)
+/* The n labels (field number fnum) of message r into a new array *out. */
+static bool dec_labels(struct dctx *c, struct pbr r, uint32_t fnum, size_t n,
+                       struct label **out)
 {
-    return vg_str_c(s ? s : "");
+    struct label *ls = dalloc(c, n, sizeof *ls);
+    if (n && !ls)
+        return false;
+    size_t k = 0;
+    struct pbf f = { 0 };
+    while (r.p < r.end) {
+        next_field(&r, &f); /* sound: count_fields read it */
+        if (f.num == fnum && !dec_label(f.sub, &ls[k++]))
+            return false;
+    }
+    *out = ls;
+    return true;
 }
+
+/* A Sample or an Exemplar's value and timestamp (their field numbers vnum and tnum). */
+static bool dec_point(struct pbf *f, uint32_t vnum, uint32_t tnum, int64_t *t, double *v)
+{
+    if (f->num == vnum) {
+        if (f->wt != WT_I64)
+            return false;
+        *v = pb_double(f->v);
+    } else if (f->num == tnum) {
+        if (f->wt != WT_VARINT)
+            return false;
+        *t = (int64_t)f->v;
+    }
+    return true;
+}
+
+static bool dec_sample(struct pbr r, struct tsdb_sample *s)
+{
+    s->t = 0;
+    s->v = 0;
+    struct pbf f = { 0 };
+    while (r.p < r.end)
+        if (!next_field(&r, &f) || !dec_point(&f, SAMPLE_VALUE, SAMPLE_TIMESTAMP, &s->t, &s->v))
+            return false;
+    return true;
+}
+
+static bool dec_exemplar(struct dctx *c, struct pbr r, struct tsdb_exemplar *e)
+{
+    size_t cnt[6];
+    if (!count_fields(r, 1u << EX_LABELS, cnt))
+        return false;
+    struct label *ls;
+    if (!dec_labels(c, r, EX_LABELS, cnt[EX_LABELS], &ls))
+        return false;
+    e->labels = ls;
+    e->nlabels = cnt[EX_LABELS];
+    e->t = 0;
+    e->v = 0;
+    struct pbf f = { 0 };
+    while (r.p < r.end) {
+        next_field(&r, &f);
+        if (!dec_point(&f, EX_VALUE, EX_TIMESTAMP, &e->t, &e->v))
+            return false;
+    }
+    return true;
+}
+
+/* One TimeSeries into *s (labels unvalidated, in wire order); *nhist gets its native
+ * histograms. */
+static bool dec_series(struct dctx *c, struct pbr r, struct tsdb_series_in *s, size_t *nhist)
+{
+    size_t cnt[6];
+    if (!count_fields(r, 1u << TS_LABELS | 1u << TS_SAMPLES | 1u << TS_EXEMPLARS, cnt))
+        return false;
+    *nhist = cnt[TS_HISTOGRAMS];
+    struct label *ls;
+    if (!dec_labels(c, r, TS_LABELS, cnt[TS_LABELS], &ls))
+        return false;
+    struct tsdb_sample *ss = dalloc(c, cnt[TS_SAMPLES], sizeof *ss);
+    struct tsdb_exemplar *es = dalloc(c, cnt[TS_EXEMPLARS], sizeof *es);
+    if ((cnt[TS_SAMPLES] && !ss) || (cnt[TS_EXEMPLARS] && !es))
+        return false;
+    *s = (struct tsdb_series_in){ ls, cnt[TS_LABELS], ss, cnt[TS_SAMPLES], es,
+                                  cnt[TS_EXEMPLARS] };
+    size_t ns = 0, ne = 0;
+    struct pbf f = { 0 };
+    while (r.p < r.end) {
+        next_field(&r, &f);
+        if (f.num == TS_SAMPLES && !dec_sample(f.sub, &ss[ns++]))
+            return false;
+        if (f.num == TS_EXEMPLARS && !dec_exemplar(c, f.sub, &es[ne++]))
+            return false;
+    }
+    return true;
+}
+
+static enum tsdb_metric_type meta_type(uint32_t t)
+{
+    switch (t) {
+    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__COUNTER: return TSDB_TYPE_COUNTER;
+    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__GAUGE: return TSDB_TYPE_GAUGE;
+    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__HISTOGRAM: return TSDB_TYPE_HISTOGRAM;
+    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__GAUGEHISTOGRAM: return TSDB_TYPE_GAUGEHISTOGRAM;
+    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__SUMMARY: return TSDB_TYPE_SUMMARY;
+    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__INFO: return TSDB_TYPE_INFO;
+    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__STATESET: return TSDB_TYPE_STATESET;
+    default: return TSDB_TYPE_UNKNOWN; /* a type newer than this file: keep the row */
+    }
+}
+
+static bool dec_metadata(struct pbr r, struct tsdb_metadata *md)
+{
+    struct vg_str empty = { "", 0 };
+    *md = (struct tsdb_metadata){ empty, TSDB_TYPE_UNKNOWN, empty, empty };
+    uint32_t type = 0;
+    struct pbf f = { 0 };
+    while (r.p < r.end) {
+        if (!next_field(&r, &f))
+            return false;
+        if (f.num == MD_TYPE) {
+            if (f.wt != WT_VARINT)
+                return false;
+            type = (uint32_t)f.v; /* an enum is an int32 on the wire */
+        } else if (f.num == MD_NAME || f.num == MD_HELP || f.num == MD_UNIT) {
+            if (f.wt != WT_LEN)
+                return false;
+            struct vg_str s = pb_str(f.sub.p, (size_t)(f.sub.end - f.sub.p));
+            if (f.num == MD_NAME)
+                md->metric = s;
+            else if (f.num == MD_HELP)
+                md->help = s;
+            else
+                md->unit = s;
+        }
+    }
+    md->type = meta_type(type);
+    return true;
+}
+
+/* Decodes the WriteRequest in raw into out->batch (series and metadata unvalidated) and
+ * its counts. */
+static int decode(struct vg_str raw, struct vg_arena *a, struct rw_request *out,
+                  struct vg_err *err)
+{
+    struct dctx c = { .a = a };
+    struct pbr r = { (const uint8_t *)raw.p, (const uint8_t *)raw.p + raw.len };
+    size_t cnt[6];
+    bool ok = count_fields(r, 1u << WR_TIMESERIES | 1u << WR_METADATA, cnt);
+    struct tsdb_series_in *series = NULL;
+    struct tsdb_metadata *meta = NULL;
+    if (ok) {
+        series = dalloc(&c, cnt[WR_TIMESERIES], sizeof *series);
+        meta = dalloc(&c, cnt[WR_METADATA], sizeof *meta);
+        ok = (series || !cnt[WR_TIMESERIES]) && (meta || !cnt[WR_METADATA]);
+    }
+    size_t ns = 0, nm = 0, nhist = 0;
+    const char *in = NULL; /* what is being decoded, for the error message */
+    struct pbf f = { 0 };
+    while (ok && r.p < r.end) {
+        next_field(&r, &f);
+        if (f.num == WR_TIMESERIES) {
+            size_t h = 0;
+            in = "timeseries";
+            ok = dec_series(&c, f.sub, &series[ns++], &h);
+            nhist += h;
+        } else if (f.num == WR_METADATA) {
+            in = "metadata";
+            ok = dec_metadata(f.sub, &meta[nm++]);
+        }
+    }
+    if (!ok && c.alloc_failed && c.over_budget)
+        return vg_err_set(err, VG_ETOOLARGE,
+                          "request too large to decode: a %zu-byte message may use at most "
+                          "%d times its size in memory", raw.len, RW_ARENA_FACTOR);
+    if (!ok && c.alloc_failed)
+        return vg_err_set(err, VG_ENOMEM, "out of memory decoding the request");
+    if (!ok) {
+        vg_err_set(err, VG_EINVAL,
+                   "malformed protobuf: the %zu-byte body (after snappy) is not a "
+                   "prometheus.WriteRequest", raw.len);
+        return in ? vg_err_prefix(err, "%s[%zu]", in, (in[0] == 't' ? ns : nm) - 1)
+                  : VG_EINVAL;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        out->nsamples += series[i].nsamples;
+        out->nexemplars += series[i].nexemplars;
+    }
+    out->nhistograms = nhist;
+    out->batch = (struct tsdb_batch){ series, ns, meta, nm };
+    return 0;
+}
+
+/* ---- validation ---- */
 
 static size_t utf8_runes(struct vg_str s)
 {
@@ -89,36 +449,29 @@ static int bad_time(struct vg_err *err, int64_t t)
                       "time converted to an integer?)", (long long)t);
 }
 
-/* Pointers to protobuf labels -> struct label array in the arena (views, no copies). */
-static struct label *to_labels(struct vg_arena *a, Prometheus__Label *const *pl, size_t n)
+/* Prints at most 64 bytes of s for an error message. */
+#define SHOW(s) (int)((s).len > 64 ? 64 : (s).len), (s).p
+
+/* The label arrays were allocated by decode() in our arena: validation may rewrite them. */
+static struct label *mut_labels(const struct label *ls)
 {
-    struct label *ls = vg_arena_alloc(a, (n ? n : 1) * sizeof *ls);
-    if (!ls)
-        return NULL;
-    for (size_t k = 0; k < n; k++) {
-        ls[k].name = cstr(pl[k]->name);
-        ls[k].value = cstr(pl[k]->value);
-    }
-    return ls;
+    return (struct label *)(uintptr_t)ls;
 }
 
-static int check_exemplar(struct vg_arena *a, const Prometheus__Exemplar *pe,
-                          struct tsdb_exemplar *ex, struct vg_err *err)
+static int check_exemplar(struct tsdb_exemplar *ex, struct vg_err *err)
 {
-    struct label *ls = to_labels(a, pe->labels, pe->n_labels);
-    if (!ls)
-        return vg_err_set(err, VG_ETOOLARGE, "request too large to decode");
+    struct label *ls = mut_labels(ex->labels);
     size_t n = 0, runes = 0;
-    for (size_t k = 0; k < pe->n_labels; k++) {
+    for (size_t k = 0; k < ex->nlabels; k++) {
         struct label l = ls[k];
         if (l.value.len == 0)
             continue; /* absent, as for series labels */
         if (!ingest_valid_label_name(l.name))
             return vg_err_set(err, VG_EINVAL, "invalid exemplar label name \"%.*s\"",
-                              (int)(l.name.len > 64 ? 64 : l.name.len), l.name.p);
+                              SHOW(l.name));
         if (!ingest_valid_utf8(l.value))
-            return vg_err_set(err, VG_EINVAL, "value of exemplar label %s is not valid UTF-8",
-                              l.name.p);
+            return vg_err_set(err, VG_EINVAL, "value of exemplar label %.*s is not valid UTF-8",
+                              SHOW(l.name));
         runes += utf8_runes(l.name) + utf8_runes(l.value);
         ls[n++] = l;
     }
@@ -129,152 +482,75 @@ static int check_exemplar(struct vg_arena *a, const Prometheus__Exemplar *pe,
     labels_sort(ls, n);
     if (labels_check_unique(ls, n, err) < 0)
         return vg_err_prefix(err, "exemplar");
-    if (!time_ok(pe->timestamp))
-        return bad_time(err, pe->timestamp);
-    ex->labels = ls;
+    if (!time_ok(ex->t))
+        return bad_time(err, ex->t);
     ex->nlabels = n;
-    ex->t = pe->timestamp;
-    ex->v = pe->value;
     return 0;
 }
 
-static size_t count_histograms(const Prometheus__TimeSeries *ts)
-{
-    size_t n = 0;
-    for (unsigned k = 0; k < ts->base.n_unknown_fields; k++)
-        n += ts->base.unknown_fields[k].tag == HISTOGRAMS_FIELD;
-    return n;
-}
-
-/* Validates series i and fills *si (left with no samples when it has nothing to store). */
-static int check_series(const struct config_limits *lim, struct vg_arena *a,
-                        const Prometheus__TimeSeries *ts, struct tsdb_series_in *si,
+/* Validates series *si in place (labels normalised, sorted). */
+static int check_series(const struct config_limits *lim, struct tsdb_series_in *si,
                         struct vg_err *err)
 {
-    struct label *ls = to_labels(a, ts->labels, ts->n_labels);
-    if (!ls)
-        return vg_err_set(err, VG_ETOOLARGE, "request too large to decode");
-    int n = ingest_check_labels(lim, ls, ts->n_labels, err);
+    int n = ingest_check_labels(lim, mut_labels(si->labels), si->nlabels, err);
     if (n < 0)
         return n;
-    struct tsdb_sample *ss = vg_arena_alloc(a, (ts->n_samples ? ts->n_samples : 1) * sizeof *ss);
-    struct tsdb_exemplar *es =
-        vg_arena_alloc(a, (ts->n_exemplars ? ts->n_exemplars : 1) * sizeof *es);
-    if (!ss || !es)
-        return vg_err_set(err, VG_ETOOLARGE, "request too large to decode");
-    for (size_t j = 0; j < ts->n_samples; j++) {
-        if (!time_ok(ts->samples[j]->timestamp)) {
-            bad_time(err, ts->samples[j]->timestamp);
+    si->nlabels = (size_t)n;
+    for (size_t j = 0; j < si->nsamples; j++) {
+        if (!time_ok(si->samples[j].t)) {
+            bad_time(err, si->samples[j].t);
             return vg_err_prefix(err, "sample[%zu]", j);
         }
-        ss[j].t = ts->samples[j]->timestamp;
-        ss[j].v = ts->samples[j]->value;
     }
-    for (size_t j = 0; j < ts->n_exemplars; j++) {
-        int rc = check_exemplar(a, ts->exemplars[j], &es[j], err);
+    for (size_t j = 0; j < si->nexemplars; j++) {
+        int rc = check_exemplar((struct tsdb_exemplar *)(uintptr_t)&si->exemplars[j], err);
         if (rc < 0)
             return vg_err_prefix(err, "exemplar[%zu]", j);
     }
-    si->labels = ls;
-    si->nlabels = (size_t)n;
-    si->samples = ss;
-    si->nsamples = ts->n_samples;
-    si->exemplars = es;
-    si->nexemplars = ts->n_exemplars;
     return 0;
 }
 
-static enum tsdb_metric_type meta_type(Prometheus__MetricMetadata__MetricType t)
+static int check_metadata(struct tsdb_metadata *md, struct vg_err *err)
 {
-    switch (t) {
-    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__COUNTER: return TSDB_TYPE_COUNTER;
-    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__GAUGE: return TSDB_TYPE_GAUGE;
-    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__HISTOGRAM: return TSDB_TYPE_HISTOGRAM;
-    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__GAUGEHISTOGRAM: return TSDB_TYPE_GAUGEHISTOGRAM;
-    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__SUMMARY: return TSDB_TYPE_SUMMARY;
-    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__INFO: return TSDB_TYPE_INFO;
-    case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__STATESET: return TSDB_TYPE_STATESET;
-    default: return TSDB_TYPE_UNKNOWN; /* a type newer than this file: keep the row */
-    }
-}
-
-static int check_metadata(const Prometheus__MetricMetadata *pm, struct tsdb_metadata *md,
-                          struct vg_err *err)
-{
-    md->metric = cstr(pm->metric_family_name);
-    md->help = cstr(pm->help);
-    md->unit = cstr(pm->unit);
-    md->type = meta_type(pm->type);
     if (!ingest_valid_metric_name(md->metric))
         return vg_err_set(err, VG_EINVAL, "invalid metric family name \"%.*s\"",
-                          (int)(md->metric.len > 64 ? 64 : md->metric.len), md->metric.p);
+                          SHOW(md->metric));
     if (!ingest_valid_utf8(md->help) || !ingest_valid_utf8(md->unit))
-        return vg_err_set(err, VG_EINVAL, "help or unit of %s is not valid UTF-8", md->metric.p);
+        return vg_err_set(err, VG_EINVAL, "help or unit of %.*s is not valid UTF-8",
+                          SHOW(md->metric));
     return 0;
-}
-
-static int unpack(struct vg_str raw, struct vg_arena *a, Prometheus__WriteRequest **out,
-                  struct vg_err *err)
-{
-    struct track_alloc t = { .failed = false };
-    pb_alloc_from_arena(a, &t.base);
-    ProtobufCAllocator alloc = { .alloc = track_alloc_fn, .free = track_free_fn,
-                                 .allocator_data = &t };
-    *out = prometheus__write_request__unpack(&alloc, raw.len, (const uint8_t *)raw.p);
-    if (*out)
-        return 0;
-    if (t.failed && t.over_budget)
-        return vg_err_set(err, VG_ETOOLARGE,
-                          "request too large to decode: a %zu-byte message may use at most "
-                          "%d times its size in memory", raw.len, RW_ARENA_FACTOR);
-    if (t.failed)
-        return vg_err_set(err, VG_ENOMEM, "out of memory decoding the request");
-    return vg_err_set(err, VG_EINVAL,
-                      "malformed protobuf: the %zu-byte body (after snappy) is not a "
-                      "prometheus.WriteRequest", raw.len);
 }
 
 static int decode_validated(struct vg_str raw, const struct config_limits *lim,
                             struct vg_arena *a, struct rw_request *out, struct vg_err *err)
 {
-    Prometheus__WriteRequest *wr;
-    int rc = unpack(raw, a, &wr, err);
+    int rc = decode(raw, a, out, err);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < wr->n_timeseries; i++) {
-        out->nsamples += wr->timeseries[i]->n_samples;
-        out->nexemplars += wr->timeseries[i]->n_exemplars;
-        out->nhistograms += count_histograms(wr->timeseries[i]);
-    }
+    struct tsdb_batch *b = &out->batch;
     if (lim->max_series_per_request > 0 &&
-        wr->n_timeseries > (uint64_t)lim->max_series_per_request)
+        b->nseries > (uint64_t)lim->max_series_per_request)
         return vg_err_set(err, VG_ETOOLARGE,
                           "request has %zu series, more than the limit of %lld "
                           "(limits.max_series_per_request)",
-                          wr->n_timeseries, (long long)lim->max_series_per_request);
-    struct tsdb_series_in *series =
-        vg_arena_alloc(a, (wr->n_timeseries ? wr->n_timeseries : 1) * sizeof *series);
-    struct tsdb_metadata *meta =
-        vg_arena_alloc(a, (wr->n_metadata ? wr->n_metadata : 1) * sizeof *meta);
-    if (!series || !meta)
-        return vg_err_set(err, VG_ETOOLARGE, "request too large to decode");
+                          b->nseries, (long long)lim->max_series_per_request);
+    struct tsdb_series_in *series = (struct tsdb_series_in *)(uintptr_t)b->series;
     size_t ns = 0;
-    for (size_t i = 0; i < wr->n_timeseries; i++) {
-        rc = check_series(lim, a, wr->timeseries[i], &series[ns], err);
+    for (size_t i = 0; i < b->nseries; i++) {
+        rc = check_series(lim, &series[i], err);
         if (rc < 0)
             return vg_err_prefix(err, "timeseries[%zu]", i);
-        if (series[ns].nsamples || series[ns].nexemplars)
-            ns++; /* a series with nothing to store would only create an empty entry */
+        if (series[i].nsamples || series[i].nexemplars)
+            series[ns++] = series[i]; /* one with nothing to store would only create an
+                                          empty entry */
     }
-    for (size_t i = 0; i < wr->n_metadata; i++) {
-        rc = check_metadata(wr->metadata[i], &meta[i], err);
+    b->nseries = ns;
+    struct tsdb_metadata *meta = (struct tsdb_metadata *)(uintptr_t)b->meta;
+    for (size_t i = 0; i < b->nmeta; i++) {
+        rc = check_metadata(&meta[i], err);
         if (rc < 0)
             return vg_err_prefix(err, "metadata[%zu]", i);
     }
-    out->batch.series = series;
-    out->batch.nseries = ns;
-    out->batch.meta = meta;
-    out->batch.nmeta = wr->n_metadata;
     return 0;
 }
 
@@ -286,7 +562,7 @@ int rw_decode(const void *body, size_t len, const struct config_limits *lim,
         return vg_err_set(err, VG_EINVAL,
                           "empty body: expected a snappy-compressed prometheus.WriteRequest");
     /* Capped so that the arena budget below cannot overflow. */
-    size_t max_out = SIZE_MAX / ((size_t)4 * RW_ARENA_FACTOR);
+    size_t max_out = SIZE_MAX / (4 * RW_ARENA_FACTOR);
     if (lim->max_decoded_bytes > 0 && (uint64_t)lim->max_decoded_bytes < max_out)
         max_out = (size_t)lim->max_decoded_bytes;
     struct vg_str raw;

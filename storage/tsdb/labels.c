@@ -25,10 +25,25 @@ static int cmp_label(const void *a, const void *b)
     return c ? c : vg_str_cmp(x->value, y->value);
 }
 
+/* Insertion sort for the usual handful of labels (no call per comparison, no work beyond
+ * n - 1 comparisons when already sorted, which is how senders send them); qsort beyond. */
+#define SORT_SMALL 16
+
 void labels_sort(struct label *ls, size_t n)
 {
-    if (n > 1)
+    if (n > SORT_SMALL) {
         qsort(ls, n, sizeof *ls, cmp_label);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct label x = ls[i];
+        size_t j = i;
+        while (j > 0 && cmp_label(&ls[j - 1], &x) > 0) {
+            ls[j] = ls[j - 1];
+            j--;
+        }
+        ls[j] = x;
+    }
 }
 
 int labels_check_unique(const struct label *ls, size_t n, struct vg_err *err)
@@ -54,14 +69,41 @@ int labels_cmp(const struct label *a, size_t na, const struct label *b, size_t n
     return na < nb ? -1 : na > nb;
 }
 
+static size_t uvarint_len(uint64_t v)
+{
+    size_t n = 1;
+    for (; v >= 0x80; v >>= 7)
+        n++;
+    return n;
+}
+
+static char *put_str(char *p, struct vg_str s)
+{
+    uint64_t v = s.len;
+    for (; v >= 0x80; v >>= 7)
+        *p++ = (char)(v | 0x80);
+    *p++ = (char)v;
+    if (s.len)
+        memcpy(p, s.p, s.len);
+    return p + s.len;
+}
+
+/* One reservation, then plain stores: this runs for every series of every append. */
 void labels_encode(const struct label *ls, size_t n, struct vg_buf *out)
 {
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += uvarint_len(ls[i].name.len) + ls[i].name.len + uvarint_len(ls[i].value.len) +
+                 ls[i].value.len;
+    if (!vg_buf_reserve(out, total))
+        return; /* out is marked failed */
+    char *p = out->p + out->len;
     for (size_t i = 0; i < n; i++) {
-        vg_buf_put_uvarint(out, ls[i].name.len);
-        vg_buf_append(out, ls[i].name.p, ls[i].name.len);
-        vg_buf_put_uvarint(out, ls[i].value.len);
-        vg_buf_append(out, ls[i].value.p, ls[i].value.len);
+        p = put_str(p, ls[i].name);
+        p = put_str(p, ls[i].value);
     }
+    out->len += total;
+    out->p[out->len] = '\0';
 }
 
 /* Reads a minimal uvarint at *pos; false if truncated, overlong or over 64 bits. */

@@ -296,6 +296,38 @@ Test(remote_write, native_histograms_are_counted_not_stored)
     cr_assert_eq(rq.batch.nseries, 1);
 }
 
+/* Fields in any order, unknown fields skipped, strings cut at a NUL (as protobuf-c's C
+ * strings were, so a NUL never reaches an index key). */
+Test(remote_write, wire_details_of_the_decoder)
+{
+    const uint8_t raw[] = {
+        0x0a, 0x2b,                                     /* timeseries, 43 bytes */
+        0x0a, 0x0e,                                     /* label: value before name */
+        0x12, 0x02, 'u', 'p', 0x0a, 0x08, '_', '_', 'n', 'a', 'm', 'e', '_', '_',
+        0x0a, 0x0c,                                     /* label with a NUL, field 9 */
+        0x0a, 0x03, 'j', 'o', 'b', 0x12, 0x03, 'a', 0x00, 'b', 0x48, 0x01,
+        0x12, 0x0b,                                     /* sample: timestamp first */
+        0x10, 0x05, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,
+    };
+    encode_raw(raw, sizeof raw);
+    cr_assert_eq(decode(), 0, "%s", err.msg);
+    cr_assert_eq(rq.batch.nseries, 1);
+    const struct tsdb_series_in *s = &rq.batch.series[0];
+    cr_assert_eq(s->nlabels, 2);
+    cr_assert(label_is(&s->labels[0], "__name__", "up"));
+    cr_assert(label_is(&s->labels[1], "job", "a"));
+    cr_assert_eq(s->nsamples, 1);
+    cr_assert_eq(s->samples[0].t, 5);
+    cr_assert_eq(s->samples[0].v, 1.0);
+
+    /* A known field with another wire type (a label name sent as a varint). */
+    const uint8_t wrong[] = { 0x0a, 0x04, 0x0a, 0x02, 0x08, 0x01 };
+    encode_raw(wrong, sizeof wrong);
+    cr_assert_eq(decode(), VG_EINVAL);
+    cr_assert(strstr(err.msg, "timeseries[0]: malformed protobuf"), "%s", err.msg);
+    cr_assert_eq(rq.nsamples, 0);
+}
+
 /* ---- rejections ---- */
 
 Test(remote_write, empty_body)

@@ -138,3 +138,41 @@ Test(labels, hash_is_stable_and_discriminating)
                  (unsigned long long)ha);
     cr_assert_eq(labels_hash(NULL, 0), 0xe9e0033e3badaf36ULL);
 }
+
+/* Both sorting paths (insertion sort up to 16 labels, qsort beyond) give name order, and
+ * labels_encode writes the same bytes label by label as in one go, including 2-byte
+ * length varints. */
+Test(labels, sort_paths_and_encode_lengths)
+{
+    for (size_t n = 0; n <= 40; n++) {
+        struct label ls[40];
+        char names[40][8];
+        for (size_t i = 0; i < n; i++) {
+            snprintf(names[i], sizeof names[i], "n%02zu", (i * 17) % 41);
+            ls[i] = (struct label){ vg_str_c(names[i]), VG_STR("v") };
+        }
+        labels_sort(ls, n);
+        for (size_t i = 1; i < n; i++)
+            cr_assert_lt(vg_str_cmp(ls[i - 1].name, ls[i].name), 0, "n %zu at %zu", n, i);
+    }
+    char big[300];
+    memset(big, 'x', sizeof big);
+    struct label ls[] = { { VG_STR("a"), { big, 200 } }, { { big, 130 }, VG_STR("") } };
+    struct vg_buf one, each;
+    vg_buf_init(&one);
+    vg_buf_init(&each);
+    labels_encode(ls, 2, &one);
+    labels_encode(&ls[0], 1, &each);
+    labels_encode(&ls[1], 1, &each);
+    labels_encode(ls, 0, &each);
+    cr_assert_eq(one.len, 1 + 1 + 2 + 200 + 2 + 130 + 1);
+    cr_assert_eq(one.len, each.len);
+    cr_assert_eq(memcmp(one.p, each.p, one.len), 0);
+    cr_assert_eq((unsigned char)one.p[2], 0xc8); /* 200 = 0xc8 0x01 */
+    cr_assert_eq((unsigned char)one.p[3], 0x01);
+    struct label back[2];
+    cr_assert_eq(labels_decode(one.p, one.len, back, 2, NULL), 2);
+    cr_assert_eq(labels_cmp(back, 2, ls, 2), 0);
+    vg_buf_free(&one);
+    vg_buf_free(&each);
+}
