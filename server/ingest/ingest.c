@@ -150,6 +150,10 @@ int ingest_check_labels(const struct config_limits *lim, struct label *ls, size_
         if (!ingest_valid_utf8(ls[i].value))
             return vg_err_set(err, VG_EINVAL, "series %.*s: value of label %.*s is not valid UTF-8",
                               SHOW(name), SHOW(ls[i].name));
+        /* The index keys separate name and value with NUL bytes (storage/tsdb/index.h). */
+        if (memchr(ls[i].value.p, 0, ls[i].value.len))
+            return vg_err_set(err, VG_EINVAL, "series %.*s: value of label %.*s contains a NUL byte",
+                              SHOW(name), SHOW(ls[i].name));
     }
     return (int)n;
 }

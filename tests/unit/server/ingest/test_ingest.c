@@ -99,6 +99,10 @@ Test(ingest, check_labels_rejects)
     cr_assert_eq(ingest_check_labels(&lim, noname, 2, &err), VG_EINVAL);
     cr_assert(strstr(err.msg, "no metric name"), "%s", err.msg);
 
+    struct label nul[] = { L("__name__", "m"), { VG_STR("job"), { "a\0b", 3 } } };
+    cr_assert_eq(ingest_check_labels(&lim, nul, 2, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "value of label job contains a NUL byte"), "%s", err.msg);
+
     struct label badname[] = { L("__name__", "a-b") };
     cr_assert_eq(ingest_check_labels(&lim, badname, 1, &err), VG_EINVAL);
     cr_assert(strstr(err.msg, "invalid metric name \"a-b\""), "%s", err.msg);
