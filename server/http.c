@@ -245,6 +245,18 @@ static void parse_form(struct args_acc *acc, const char *s, size_t n)
     }
 }
 
+int http_form_parse(struct vg_arena *a, const char *s, size_t n, struct http_arg **out,
+                    size_t *nout)
+{
+    struct args_acc acc = { .a = a };
+    parse_form(&acc, s, n);
+    if (acc.failed)
+        return VG_ENOMEM;
+    *out = acc.v;
+    *nout = acc.n;
+    return 0;
+}
+
 static bool media_is(const char *ct, const char *want)
 {
     if (!ct)

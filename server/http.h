@@ -62,6 +62,11 @@ const char *http_arg_get(const struct http_request *req, const char *key);
  * storing at most max of them in out. */
 size_t http_arg_all(const struct http_request *req, const char *key, const char **out, size_t max);
 
+/* Parses an application/x-www-form-urlencoded body ('+' is a space, %XX a byte,
+ * malformed escapes kept literally) into arena-allocated arguments. 0 or VG_ENOMEM. */
+int http_form_parse(struct vg_arena *a, const char *s, size_t n, struct http_arg **out,
+                    size_t *nout);
+
 /* Adds a response header; name and value must live until the response is sent (literals
  * or arena strings). Silently ignores more than HTTP_MAX_RESP_HEADERS. */
 void http_resp_header(struct http_response *resp, const char *name, const char *value);
