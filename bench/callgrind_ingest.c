@@ -198,7 +198,7 @@ __attribute__((noinline)) int bench_one(struct tsdb *db, const struct config_lim
         CALLGRIND_TOGGLE_COLLECT;
     int64_t t0 = now_ns();
     struct vg_arena *a = vg_arena_new(16384); /* as http.c makes one per request */
-    struct rw_request rq;
+    struct rw_request rq = { 0 };
     int rc = a ? rw_decode(body->p, body->len, lim, a, &rq, err) : VG_ENOMEM;
     int64_t t1 = now_ns();
     struct tsdb_append_result res;
@@ -259,10 +259,12 @@ static long rss_bytes(void)
     char line[256];
     long kb = -1;
     while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+        if (!strncmp(line, "VmRSS:", 6)) {
+            kb = strtol(line + 6, NULL, 10);
             break;
+        }
     if (f)
-        fclose(f);
+        (void)fclose(f);
     return kb * 1024;
 }
 
@@ -338,7 +340,7 @@ int main(int argc, char **argv)
     tsdb_opts_default(&to);
     to.dir = dir;
     to.retention_ms = 0;
-    to.maint_interval_ms = 3600 * 1000; /* keep the background thread out of the profile */
+    to.maint_interval_ms = 3600LL * 1000; /* keep the background thread out of the profile */
     struct vg_err err;
     vg_err_clear(&err);
     struct tsdb *db = tsdb_open(&to, &err);

@@ -481,14 +481,14 @@ static int http_post(const struct opts *o, int *fd, struct rbuf *rb, const struc
         goto fail;
     if (strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12)
         goto fail;
-    status = atoi(line + 9);
+    status = (int)strtol(line + 9, NULL, 10);
     for (int h = 0; h < 100; h++) {
         if (rb_line(*fd, rb, line, sizeof line) < 0)
             goto fail;
         if (!line[0])
             break;
         if (!strncasecmp(line, "content-length:", 15))
-            clen = atoll(line + 15);
+            clen = strtoll(line + 15, NULL, 10);
         else if (!strncasecmp(line, "transfer-encoding:", 18) && strcasestr(line, "chunked"))
             chunked = true;
         else if (!strncasecmp(line, "connection:", 11) && strcasestr(line, "close"))
@@ -569,7 +569,10 @@ static void *worker_run(void *arg)
                 pthread_mutex_lock(&g_ack_mu);
                 fprintf(g_ack, "%" PRIu64 " %" PRId64 " %" PRId64 " %" PRIu32 "\n", r->id,
                         r->first_ts, r->last_ts, r->nseries);
-                fflush(g_ack);
+                if (fflush(g_ack) != 0) {
+                    perror("rwgen: ack log");
+                    exit(1); /* an ack the crash test cannot read is worse than stopping */
+                }
                 pthread_mutex_unlock(&g_ack_mu);
             }
             continue;
@@ -636,7 +639,8 @@ static void print_cell(long s, long step, void *arg)
     vg_buf_puts(&p->line, "} ");
     vg_buf_prom_float(&p->line, value_at(s, step));
     vg_buf_printf(&p->line, " %" PRId64 "\n", p->o->start_ms + step * p->o->interval_ms);
-    fwrite(p->line.p, 1, p->line.len, p->out);
+    if (fwrite(p->line.p, 1, p->line.len, p->out) != p->line.len)
+        perror("rwgen: write");
 }
 
 /* Reads the batch ids of an ack log into a bitmap of nbatches entries. */
@@ -661,7 +665,7 @@ static bool *read_acked(const char *path, size_t nbatches)
         }
         acked[id] = true;
     }
-    fclose(f);
+    (void)fclose(f);
     return acked;
 }
 
@@ -915,7 +919,7 @@ int main(int argc, char **argv)
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     if (g_ack)
-        fclose(g_ack);
+        (void)fclose(g_ack);
 
     uint64_t *lat = xmalloc(nlat * sizeof *lat);
     size_t n = 0;
@@ -934,7 +938,7 @@ int main(int argc, char **argv)
            "acked_samples=%" PRIu64 " failed_requests=%" PRIu64 " elapsed_s=%.3f\n",
            rate, pct_ms(lat, nlat, 0.5), pct_ms(lat, nlat, 0.9), pct_ms(lat, nlat, 0.99),
            pct_ms(lat, nlat, 1.0), acked, failed, secs);
-    fflush(stdout);
+    (void)fflush(stdout);
     /* The process exits now; the plan's memory goes with it. */
     return failed ? 1 : 0;
 }
