@@ -85,28 +85,48 @@ static const unsigned dod_width[6] = { 0, 7, 12, 20, 32, 64 };
 
 /* ---- bits ---- */
 
+/* Bytes a writer may touch past its last bit: put_bits stores whole 64-bit words. */
+#define WRITE_SLACK 8
+
+static uint64_t load_be64(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return __builtin_bswap64(w);
+}
+
+static void store_be64(unsigned char *p, uint64_t w)
+{
+    w = __builtin_bswap64(w);
+    memcpy(p, &w, 8);
+}
+
 struct bw {
     unsigned char *p; /* NULL: only count bits */
     size_t pos;
 };
 
-static void put_bits(struct bw *w, uint64_t v, unsigned n)
+/* Writes the low n bits of v (n <= 64) with one 64-bit read-modify-write of the word
+ * holding them: the bits already written in that word are kept and everything after
+ * the new ones is zeroed (the buffer's tail may hold stale bytes, and the last byte
+ * must end zero-padded). The buffer needs WRITE_SLACK bytes past the last bit. */
+static inline void put_bits(struct bw *w, uint64_t v, unsigned n)
 {
-    if (!w->p) {
+    if (!w->p || n == 0) {
         w->pos += n;
         return;
     }
-    while (n) {
-        size_t byte = w->pos >> 3;
-        unsigned off = w->pos & 7, take = 8 - off < n ? 8 - off : n;
-        assert(take <= 8); /* off < 8, so every shift below is narrower than a byte */
-        unsigned piece = (unsigned)(v >> (n - take)) & ((1u << take) - 1);
-        if (off == 0)
-            w->p[byte] = 0; /* the buffer's tail may hold stale bytes */
-        w->p[byte] |= (unsigned char)(piece << (8 - off - take));
-        w->pos += take;
-        n -= take;
+    unsigned off = w->pos & 7;
+    if (off + n > 64) { /* only n > 57: split so each half fits one word */
+        put_bits(w, v >> 32, n - 32);
+        put_bits(w, v & 0xffffffffu, 32);
+        return;
     }
+    unsigned char *p = w->p + (w->pos >> 3);
+    uint64_t keep = off ? load_be64(p) & (~(uint64_t)0 << (64 - off)) : 0;
+    uint64_t bits = n == 64 ? v : v & (((uint64_t)1 << n) - 1);
+    store_be64(p, keep | bits << (64 - off - n));
+    w->pos += n;
 }
 
 static uint64_t get_bits(struct chunk_iter *it, unsigned n)
@@ -114,6 +134,14 @@ static uint64_t get_bits(struct chunk_iter *it, unsigned n)
     if (it->err || n > it->len_bits - it->pos) {
         it->err = true;
         return 0;
+    }
+    if (n == 0)
+        return 0;
+    size_t byte = it->pos >> 3;
+    unsigned off = it->pos & 7;
+    if (off + n <= 64 && byte + 8 <= it->len_bits >> 3) { /* one word, inside buf */
+        it->pos += n;
+        return (load_be64(it->buf + HDR + byte) << off) >> (64 - n);
     }
     uint64_t v = 0;
     while (n) {
@@ -197,8 +225,9 @@ static void put_dod(struct bw *w, uint64_t dod)
     for (unsigned b = 0; b < 5; b++) {
         unsigned wd = dod_width[b];
         if (wd == 0 ? d == 0 : (d >= -((int64_t)1 << (wd - 1)) && d < ((int64_t)1 << (wd - 1)))) {
-            put_bits(w, ((uint64_t)1 << (b + 1)) - 2, b + 1);
-            put_bits(w, wd ? dod & (((uint64_t)1 << wd) - 1) : 0, wd);
+            /* prefix and value in one write (at most 5 + 32 bits) */
+            uint64_t prefix = ((uint64_t)1 << (b + 1)) - 2;
+            put_bits(w, prefix << wd | (wd ? dod & (((uint64_t)1 << wd) - 1) : 0), b + 1 + wd);
             return;
         }
     }
@@ -233,15 +262,23 @@ static void put_xor(struct bw *w, uint8_t *leading, uint8_t *trailing, uint64_t 
         l = 31;
     if (*leading != NO_WINDOW && l >= *leading && t >= *trailing &&
         64u - *leading - *trailing <= 11u + 64 - l - t) {
-        put_bits(w, 2, 2);
-        put_bits(w, x >> *trailing, 64 - *leading - *trailing);
+        unsigned m = 64u - *leading - *trailing;
+        if (m <= 62) {
+            put_bits(w, (uint64_t)2 << m | x >> *trailing, m + 2);
+        } else {
+            put_bits(w, 2, 2);
+            put_bits(w, x >> *trailing, m);
+        }
         return;
     }
     unsigned sig = 64 - l - t;
-    put_bits(w, 3, 2);
-    put_bits(w, l, 5);
-    put_bits(w, sig & 63, 6);
-    put_bits(w, x >> t, sig);
+    uint64_t head = (uint64_t)3 << 11 | l << 6 | (sig & 63); /* '11', 5 + 6 bits */
+    if (sig <= 51) {
+        put_bits(w, head << sig | x >> t, 13 + sig);
+    } else {
+        put_bits(w, head, 13);
+        put_bits(w, x >> t, sig);
+    }
     *leading = (uint8_t)l;
     *trailing = (uint8_t)t;
 }
@@ -283,18 +320,22 @@ void chunk_enc_free(struct chunk_enc *e)
     chunk_enc_init(e);
 }
 
+/* Grows buf to at least need bytes. Growth is by an eighth plus 16 bytes rather than
+ * doubling, so a head chunk wastes little; the size is picked so that vg_malloc's
+ * 16-byte header plus glibc's 8-byte chunk header fill a 16-byte multiple exactly. */
 static bool reserve(struct chunk_enc *e, size_t need)
 {
     if (need <= e->cap)
         return true;
-    size_t cap = e->cap ? e->cap : 64;
-    while (cap < need)
-        cap *= 2;
+    size_t cap = need + (need >> 3) + 16;
+    cap = ((cap + 24 + 15) & ~(size_t)15) - 24;
+    if (cap > UINT32_MAX)
+        return false;
     unsigned char *p = vg_realloc(e->buf, cap);
     if (!p)
         return false;
     e->buf = p;
-    e->cap = cap;
+    e->cap = (uint32_t)cap;
     return true;
 }
 
@@ -306,7 +347,7 @@ int chunk_append(struct chunk_enc *e, int64_t t, double v)
         return VG_ETOOLARGE;
     if (e->count > 0 && t < e->t)
         return VG_EINVAL;
-    if (!reserve(e, HDR + (e->bits + MAX_SAMPLE_BITS + 7) / 8)) {
+    if (!reserve(e, HDR + ((size_t)e->bits + MAX_SAMPLE_BITS + 7) / 8 + WRITE_SLACK)) {
         e->failed = true;
         return VG_ENOMEM;
     }
@@ -325,7 +366,7 @@ int chunk_append(struct chunk_enc *e, int64_t t, double v)
     e->t = t;
     e->vbits = vb;
     e->count++;
-    e->bits = w.pos;
+    e->bits = (uint32_t)w.pos;
     e->buf[0] = (unsigned char)(e->count >> 8);
     e->buf[1] = (unsigned char)e->count;
     e->buf[2] = 0;
@@ -338,54 +379,88 @@ struct plan {
     size_t n;
     const int64_t *ts;
     const uint64_t *vs;
-    int64_t *ms; /* decimal mantissas, for vmode 2/3 */
+    int64_t *ms;                /* decimal mantissas, for vmode 2/3 */
+    uint64_t *zt[TMODE_COUNT];  /* zigzagged residuals of samples 1..n-1 per tmode */
+    uint64_t *zv[2];            /* the same for vmode 2 and 3 */
     unsigned tmode, vmode, kt, kv, scale;
     uint64_t interval, grid_off;
+    size_t bits;                /* exact length of the bitstream */
 };
 
-/* Residual of sample i >= 1 under timestamp mode mode. */
-static uint64_t t_resid(const struct plan *p, unsigned mode, size_t i)
+/* Residuals of samples 1..n-1 under every timestamp mode (see the top of the file). */
+static void t_resids(struct plan *p)
 {
-    uint64_t d = (uint64_t)p->ts[i] - (uint64_t)p->ts[i - 1];
-    switch (mode) {
-    case TMODE_DELTA:
-        return d - p->interval;
-    case TMODE_GRID:
-        return (uint64_t)p->ts[i] -
-               ((uint64_t)p->ts[0] + p->grid_off + (uint64_t)i * p->interval);
-    default:
-        return d - (i >= 2 ? (uint64_t)p->ts[i - 1] - (uint64_t)p->ts[i - 2] : 0);
+    size_t n = p->n;
+    uint64_t span = (uint64_t)p->ts[n - 1] - (uint64_t)p->ts[0];
+    p->interval = span / (n - 1) + ((span % (n - 1)) * 2 >= n - 1);
+    /* Grid offset: the mean residual, so jitter around the grid costs the fewest bits. */
+    double sum = 0;
+    for (size_t i = 1; i < n; i++) {
+        uint64_t r = (uint64_t)p->ts[i] - ((uint64_t)p->ts[0] + (uint64_t)i * p->interval);
+        p->zt[TMODE_GRID][i - 1] = r;
+        sum += (double)(int64_t)r;
+    }
+    double mean = sum / (double)(n - 1);
+    p->grid_off = fabs(mean) < 1e15 ? (uint64_t)llround(mean) : 0;
+    for (size_t i = 1; i < n; i++) {
+        uint64_t d = (uint64_t)p->ts[i] - (uint64_t)p->ts[i - 1];
+        uint64_t pd = i >= 2 ? (uint64_t)p->ts[i - 1] - (uint64_t)p->ts[i - 2] : 0;
+        p->zt[TMODE_DELTA][i - 1] = zigzag(d - p->interval);
+        p->zt[TMODE_GRID][i - 1] = zigzag(p->zt[TMODE_GRID][i - 1] - p->grid_off);
+        p->zt[TMODE_DOD][i - 1] = zigzag(d - pd);
     }
 }
 
-static uint64_t v_resid(const struct plan *p, unsigned mode, size_t i)
+/* Residuals of the mantissas for vmode 2 (delta) and 3 (delta-of-delta). */
+static void v_resids(struct plan *p)
 {
-    uint64_t d = (uint64_t)p->ms[i] - (uint64_t)p->ms[i - 1];
-    if (mode == VMODE_DEC_DELTA)
-        return d;
-    return d - (i >= 2 ? (uint64_t)p->ms[i - 1] - (uint64_t)p->ms[i - 2] : 0);
+    for (size_t i = 1; i < p->n; i++) {
+        uint64_t d = (uint64_t)p->ms[i] - (uint64_t)p->ms[i - 1];
+        uint64_t pd = i >= 2 ? (uint64_t)p->ms[i - 1] - (uint64_t)p->ms[i - 2] : 0;
+        p->zv[0][i - 1] = zigzag(d);
+        p->zv[1][i - 1] = zigzag(d - pd);
+    }
 }
 
-/* Best Rice parameter for the zigzagged residuals of one mode; returns its cost. */
-static size_t best_rice(const struct plan *p, bool values, unsigned mode, unsigned *k_out)
+static size_t rice_total(const uint64_t *z, size_t m, unsigned k)
 {
-    size_t best = SIZE_MAX;
-    uint64_t maxz = 0;
-    for (unsigned k = 0; k < 64; k++) {
-        size_t cost = 0;
-        for (size_t i = 1; i < p->n; i++) {
-            uint64_t z = zigzag(values ? v_resid(p, mode, i) : t_resid(p, mode, i));
-            if (k == 0 && z > maxz)
-                maxz = z;
-            cost += rice_cost(z, k);
-        }
-        if (cost < best) {
-            best = cost;
-            *k_out = k;
-        }
-        if (k > bitlen(maxz))
-            break; /* larger k only adds bits */
+    size_t cost = 0;
+    for (size_t i = 0; i < m; i++)
+        cost += rice_cost(z[i], k);
+    return cost;
+}
+
+/* Rice parameter with the lowest total cost for the m residuals z; returns that cost.
+ * The total is (close to) convex in k, so instead of trying all 64 parameters this
+ * starts at floor(log2(mean)), where the optimum of a geometric distribution lies, and
+ * walks downhill. Any k decodes correctly; this only decides the size. */
+static size_t best_rice(const uint64_t *z, size_t m, unsigned *k_out)
+{
+    double sum = 0;
+    for (size_t i = 0; i < m; i++)
+        sum += (double)z[i];
+    double mean = sum / (double)m;
+    unsigned k = mean >= 1 ? (unsigned)ilogb(mean) : 0;
+    if (k > 63)
+        k = 63;
+    size_t best = rice_total(z, m, k);
+    bool moved = false;
+    while (k > 0) {
+        size_t c = rice_total(z, m, k - 1);
+        if (c >= best)
+            break;
+        best = c;
+        k--;
+        moved = true;
     }
+    while (!moved && k < 63) {
+        size_t c = rice_total(z, m, k + 1);
+        if (c >= best)
+            break;
+        best = c;
+        k++;
+    }
+    *k_out = k;
     return best;
 }
 
@@ -437,42 +512,45 @@ static void write_enc1(struct bw *w, const struct plan *p)
         put_bits(w, p->kv, 6);
         put_vb(w, zigzag((uint64_t)p->ms[0]));
     }
+    const uint64_t *zt = p->zt[p->tmode];
+    const uint64_t *zv = p->vmode >= VMODE_DEC_DELTA ? p->zv[p->vmode - VMODE_DEC_DELTA] : NULL;
     uint8_t leading = NO_WINDOW, trailing = 0;
     for (size_t i = 1; i < p->n; i++) {
-        put_rice(w, zigzag(t_resid(p, p->tmode, i)), p->kt);
+        put_rice(w, zt[i - 1], p->kt);
         if (p->vmode == VMODE_XOR)
             put_xor(w, &leading, &trailing, p->vs[i - 1], p->vs[i]);
-        else if (p->vmode != VMODE_CONST)
-            put_rice(w, zigzag(v_resid(p, p->vmode, i)), p->kv);
+        else if (zv)
+            put_rice(w, zv[i - 1], p->kv);
     }
 }
 
+/* Picks the modes and parameters (n >= 2) and sets p->bits to the exact length
+ * write_enc1 will produce, from the same cost functions, so the stream is written once. */
 static void choose_plan(struct plan *p)
 {
-    size_t n = p->n;
-    uint64_t span = (uint64_t)p->ts[n - 1] - (uint64_t)p->ts[0];
-    p->interval = span / (n - 1) + ((span % (n - 1)) * 2 >= n - 1);
-    /* Grid offset: the mean residual, so jitter around the grid costs the fewest bits. */
-    double sum = 0;
-    for (size_t i = 1; i < n; i++)
-        sum += (double)(int64_t)t_resid(p, TMODE_GRID, i);
-    double mean = sum / (double)(n - 1);
-    p->grid_off = fabs(mean) < 1e15 ? (uint64_t)llround(mean) : 0;
+    size_t n = p->n, m = n - 1;
+    t_resids(p);
     size_t best = SIZE_MAX;
     for (unsigned mode = 0; mode < TMODE_COUNT; mode++) {
         unsigned k = 0;
-        size_t cost = best_rice(p, false, mode, &k);
+        size_t cost = best_rice(p->zt[mode], m, &k);
         if (cost < best) {
             best = cost;
             p->tmode = mode;
             p->kt = k;
         }
     }
+    size_t bits = 2 + 2 + 7 + bitlen(zigzag((uint64_t)p->ts[0])) + 6 + best;
+    if (p->tmode != TMODE_DOD)
+        bits += 7 + bitlen(p->interval);
+    if (p->tmode == TMODE_GRID)
+        bits += 7 + bitlen(zigzag(p->grid_off));
     bool constant = true;
     for (size_t i = 1; i < n && constant; i++)
         constant = p->vs[i] == p->vs[0];
     if (constant) {
         p->vmode = VMODE_CONST;
+        p->bits = bits + 64;
         return;
     }
     struct bw count = { NULL, 0 };
@@ -481,32 +559,42 @@ static void choose_plan(struct plan *p)
         put_xor(&count, &leading, &trailing, p->vs[i - 1], p->vs[i]);
     p->vmode = VMODE_XOR;
     best = count.pos + 64;
-    if (!p->ms || !find_scale(p))
-        return;
-    for (unsigned mode = VMODE_DEC_DELTA; mode <= VMODE_DEC_DOD; mode++) {
-        unsigned k = 0;
-        size_t cost = best_rice(p, true, mode, &k) + 10 + 7 + bitlen(zigzag((uint64_t)p->ms[0]));
-        if (cost < best) {
-            best = cost;
-            p->vmode = mode;
-            p->kv = k;
+    if (find_scale(p)) {
+        v_resids(p);
+        for (unsigned mode = VMODE_DEC_DELTA; mode <= VMODE_DEC_DOD; mode++) {
+            unsigned k = 0;
+            size_t cost = best_rice(p->zv[mode - VMODE_DEC_DELTA], m, &k) + 4 + 6 + 7 +
+                          bitlen(zigzag((uint64_t)p->ms[0]));
+            if (cost < best) {
+                best = cost;
+                p->vmode = mode;
+                p->kv = k;
+            }
         }
     }
+    p->bits = bits + best;
 }
 
 /* Builds encoding 1 behind the encoding-0 bytes if it is smaller; returns its offset in
  * e->buf and sets *len, or returns 0 to use encoding 0. An allocation failure just keeps
- * encoding 0. */
+ * encoding 0. Cost: one decode of the chunk, a few passes over the residual arrays per
+ * mode, one write. */
 static size_t build_enc1(struct chunk_enc *e, size_t *len)
 {
-    size_t n = e->count, enc0_bytes = HDR + (e->bits + 7) / 8, off = 0;
+    size_t n = e->count, enc0_bytes = HDR + ((size_t)e->bits + 7) / 8, off = 0;
     if (n < 2)
         return 0;
-    int64_t *ts = vg_malloc(n * sizeof *ts);
-    uint64_t *vs = vg_malloc(n * sizeof *vs);
-    int64_t *ms = vg_malloc(n * sizeof *ms);
-    if (!ts || !vs)
-        goto out;
+    /* ts, vs, ms, three timestamp and two value residual arrays: one block. */
+    uint64_t *mem = vg_malloc(8 * n * sizeof *mem);
+    if (!mem)
+        return 0;
+    int64_t *ts = (int64_t *)mem;
+    uint64_t *vs = mem + n;
+    struct plan p = { .n = n, .ts = ts, .vs = vs, .ms = (int64_t *)(mem + 2 * n) };
+    for (unsigned i = 0; i < TMODE_COUNT; i++)
+        p.zt[i] = mem + (3 + i) * n;
+    p.zv[0] = mem + 6 * n;
+    p.zv[1] = mem + 7 * n;
     struct chunk_iter it;
     chunk_iter_init(&it, e->buf, enc0_bytes);
     double v;
@@ -519,12 +607,9 @@ static size_t build_enc1(struct chunk_enc *e, size_t *len)
             goto out;
         vs[i] = dbits(v);
     }
-    struct plan p = { .n = n, .ts = ts, .vs = vs, .ms = ms };
     choose_plan(&p);
-    struct bw w = { NULL, 0 };
-    write_enc1(&w, &p);
-    size_t enc1_bytes = HDR + (w.pos + 7) / 8;
-    if (enc1_bytes >= enc0_bytes || !reserve(e, enc0_bytes + enc1_bytes))
+    size_t enc1_bytes = HDR + (p.bits + 7) / 8;
+    if (enc1_bytes >= enc0_bytes || !reserve(e, enc0_bytes + enc1_bytes + WRITE_SLACK))
         goto out;
     off = enc0_bytes;
     *len = enc1_bytes;
@@ -532,12 +617,11 @@ static size_t build_enc1(struct chunk_enc *e, size_t *len)
     h[0] = (unsigned char)(n >> 8);
     h[1] = (unsigned char)n;
     h[2] = 1;
-    w = (struct bw){ h + HDR, 0 };
+    struct bw w = { h + HDR, 0 };
     write_enc1(&w, &p);
+    assert(w.pos == p.bits);
 out:
-    vg_free(ts);
-    vg_free(vs);
-    vg_free(ms);
+    vg_free(mem);
     return off;
 }
 
@@ -555,7 +639,7 @@ const unsigned char *chunk_bytes(struct chunk_enc *e, size_t *len)
     size_t off = build_enc1(e, len);
     if (off)
         return e->buf + off;
-    *len = HDR + (e->bits + 7) / 8;
+    *len = HDR + ((size_t)e->bits + 7) / 8;
     return e->buf;
 }
 

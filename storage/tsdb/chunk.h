@@ -17,18 +17,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 48 bytes: one lives in every in-memory series, so the fields are packed. buf holds
+ * the encoding-0 bytes (the header's count is kept current) and is grown in small steps
+ * so that a head chunk costs about its encoded size. */
 struct chunk_enc {
     unsigned char *buf;
-    size_t cap;
-    size_t bits;        /* bits written after the 3-byte header */
-    uint16_t count;
     int64_t t, tdelta;  /* last timestamp and last delta */
     uint64_t vbits;     /* last value's bits */
+    uint32_t cap;       /* bytes allocated at buf */
+    uint32_t bits;      /* bits written after the 3-byte header (< 65535 * 146) */
+    uint16_t count;
     uint8_t leading, trailing;
     bool failed;        /* an allocation failed; the chunk is unusable */
 };
 
 void chunk_enc_init(struct chunk_enc *e);
+/* Timestamp of the first sample; e must hold at least one. Encoding 0 keeps it as the
+ * 64 raw bits right after the header, so callers need not store it separately. */
+static inline int64_t chunk_enc_first_t(const struct chunk_enc *e)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < 8; i++)
+        t = t << 8 | e->buf[3 + i];
+    return (int64_t)t;
+}
 void chunk_enc_free(struct chunk_enc *e);
 /* Appends a sample; t must be >= the previous one. Returns 0, VG_ENOMEM (the encoder
  * is then failed for good), VG_EINVAL if t goes backwards, or VG_ETOOLARGE when the

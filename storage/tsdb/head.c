@@ -35,7 +35,6 @@ static void series_free(struct head_series *s)
     vg_free(s->ooo);
     while (s->nodes)
         head_node_drop(s, s->nodes);
-    vg_free(s->lbl);
     vg_free(s);
 }
 
@@ -49,27 +48,46 @@ void head_free(struct head *h)
     head_init(h);
 }
 
-/* 64-bit hash over bytes: 8 bytes at a time, multiply-xorshift, splitmix64 finish. */
-uint64_t head_hash(const char *p, size_t len)
+/* head_hash: 64-bit hash over bytes, 8 at a time as little-endian words (on every
+ * host, so the OOO chunk keys built from it are the same everywhere), multiply-xorshift
+ * per word, the last 0..7 bytes as one more word, splitmix64 finish. */
+#define HASH_SEED 0x9e3779b97f4a7c15ULL
+
+static uint64_t load_le64(const void *p)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
-    while (len >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 31;
-        p += 8;
-        len -= 8;
-    }
-    uint64_t w = 0;
-    for (size_t i = 0; i < len; i++)
-        w |= (uint64_t)(unsigned char)p[i] << (8 * i);
-    h = (h ^ w) * 0x94d049bb133111ebULL;
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+static uint64_t hash_word(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 31);
+}
+
+static uint64_t hash_finish(uint64_t h, uint64_t tail)
+{
+    h = (h ^ tail) * 0x94d049bb133111ebULL;
     h ^= h >> 30;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 27;
     h *= 0x94d049bb133111ebULL;
     return h ^ (h >> 31);
+}
+
+uint64_t head_hash(const char *p, size_t len)
+{
+    uint64_t h = HASH_SEED ^ len;
+    for (; len >= 8; p += 8, len -= 8)
+        h = hash_word(h, load_le64(p));
+    uint64_t w = 0;
+    for (size_t i = 0; i < len; i++)
+        w |= (uint64_t)(unsigned char)p[i] << (8 * i);
+    return hash_finish(h, w);
 }
 
 struct head_series *head_lookup(const struct head *h, const char *lbl, size_t len,
@@ -141,17 +159,15 @@ struct head_series *head_create(struct head *h, uint64_t id, const char *lbl, si
         return NULL;
     if (!ids_reserve(h, id))
         return NULL;
-    struct head_series *s = vg_calloc(1, sizeof *s);
-    char *copy = vg_malloc(len ? len : 1);
-    if (!s || !copy) {
-        vg_free(s);
-        vg_free(copy);
+    if (len > UINT32_MAX)
         return NULL;
-    }
-    memcpy(copy, lbl, len);
+    struct head_series *s = vg_malloc(offsetof(struct head_series, lbl) + len);
+    if (!s)
+        return NULL;
+    memset(s, 0, offsetof(struct head_series, lbl));
+    memcpy(s->lbl, lbl, len);
     s->id = id;
     s->hash = hash;
-    s->lbl = copy;
     s->lbl_len = (uint32_t)len;
     s->nlabels = nlabels;
     s->min_t = INT64_MAX;
@@ -196,7 +212,7 @@ struct head_node *head_freeze(struct head_series *s)
     if (!n)
         return NULL;
     n->enc = s->head;
-    n->mint = s->head_mint;
+    n->mint = head_mint(s);
     n->maxt = s->head.t;
     n->wal_seq = s->head_seq;
     n->kind = HEAD_NODE_INORDER;
@@ -219,17 +235,15 @@ int head_append(struct head_series *s, int64_t t, double v, uint64_t seq,
 {
     *cut = NULL;
     if (s->head.count >= HEAD_CHUNK_MAX_SAMPLES ||
-        (s->head.count && t - s->head_mint >= HEAD_CHUNK_MAX_SPAN_MS)) {
+        (s->head.count && t - head_mint(s) >= HEAD_CHUNK_MAX_SPAN_MS)) {
         *cut = head_freeze(s);
         if (!*cut) {
             mark_lost(s, s->head_seq);
             return VG_ENOMEM;
         }
     }
-    if (s->head.count == 0) {
-        s->head_mint = t;
+    if (s->head.count == 0)
         s->head_seq = seq;
-    }
     if (chunk_append(&s->head, t, v) != 0) {
         /* The encoder is unusable: drop it; the records keep its samples. */
         mark_lost(s, s->head_seq);
@@ -307,7 +321,7 @@ static bool chunk_find(const unsigned char *buf, size_t len, int64_t t, uint64_t
 
 bool head_find(struct head_series *s, int64_t t, uint64_t *bits)
 {
-    if (s->head.count && t >= s->head_mint && t <= s->head.t) {
+    if (s->head.count && t >= head_mint(s) && t <= s->head.t) {
         if (t == s->head.t) {
             *bits = s->head.vbits;
             return true;
@@ -413,7 +427,7 @@ int64_t head_mem_min(const struct head_series *s)
 {
     int64_t m = INT64_MAX;
     if (s->head.count)
-        m = s->head_mint;
+        m = head_mint(s);
     if (s->ooo && s->ooo->n && s->ooo->v[0].t < m)
         m = s->ooo->v[0].t;
     for (const struct head_node *n = s->nodes; n; n = n->next)
@@ -470,7 +484,7 @@ int head_collect(struct head_series *s, int64_t mint, int64_t maxt, struct head_
         if (n->maxt >= mint && n->mint <= maxt &&
             head_samples_from_chunk(a, n->enc.buf, n->enc.cap, mint, maxt) == VG_ENOMEM)
             return VG_ENOMEM;
-    if (s->head.count && s->head.t >= mint && s->head_mint <= maxt &&
+    if (s->head.count && s->head.t >= mint && head_mint(s) <= maxt &&
         head_samples_from_chunk(a, s->head.buf, s->head.cap, mint, maxt) == VG_ENOMEM)
         return VG_ENOMEM;
     if (s->ooo) {

@@ -1,10 +1,11 @@
 /* head: the TSDB's in-memory series and their not-yet-persisted samples.
  *
- * Per series: its canonical label encoding (one allocation), an open chunk encoder for
- * in-order samples ("head chunk"), a sorted buffer of accepted out-of-order samples,
- * and a list of frozen chunks ("nodes") cut from the head or the OOO buffer that wait
- * to be written as 'C' keys. A head_series is small (a few hundred bytes with its label
- * bytes and chunk buffer) because the benchmark counts memory per active series.
+ * Per series: its canonical label encoding (in the same allocation as the struct), an
+ * open chunk encoder for in-order samples ("head chunk", its own buffer), a sorted
+ * buffer of accepted out-of-order samples, and a list of frozen chunks ("nodes") cut
+ * from the head or the OOO buffer that wait to be written as 'C' keys. A head_series is
+ * small (a few hundred bytes with its label bytes and chunk buffer) because the
+ * benchmark counts memory per active series.
  *
  * Lookup structures: an open-addressing hash map (linear probing, backward-shift
  * deletion) from the label bytes to the series, and a dense array from id to series
@@ -28,7 +29,7 @@
 #define HEAD_CHUNK_MAX_SAMPLES 120
 /* Every chunk, in-order or out-of-order, spans less than this: a sample at t lives in a
  * chunk starting in (t - HEAD_CHUNK_MAX_SPAN_MS, t], which bounds every lookup. */
-#define HEAD_CHUNK_MAX_SPAN_MS (2 * 3600 * 1000LL)
+#define HEAD_CHUNK_MAX_SPAN_MS (2LL * 3600 * 1000)
 
 enum head_node_kind { HEAD_NODE_INORDER = 0, HEAD_NODE_OOO = 1 };
 
@@ -55,23 +56,30 @@ enum {
                            this series until restart, so replay restores everything */
 };
 
+/* One allocation per series: the struct (120 bytes) followed by its label bytes. The
+ * first sample of the head chunk is read from the chunk (head_mint). */
 struct head_series {
     uint64_t id;
     uint64_t hash;
-    char *lbl;          /* canonical label encoding */
-    uint32_t lbl_len;
-    uint16_t nlabels;
-    uint8_t flags;
-    uint32_t pending;   /* appends validated against this series but not yet applied */
-    uint32_t mark;      /* scratch for the append in progress (under the head lock) */
     int64_t min_t, max_t; /* over all stored samples; INT64_MAX / INT64_MIN when none */
-    int64_t head_mint;  /* first sample of the head chunk */
     uint64_t head_seq;  /* record of the head chunk's first sample */
     uint64_t lost_seq;
     struct chunk_enc head;
     struct head_ooo *ooo;
     struct head_node *nodes;
+    uint32_t lbl_len;
+    uint32_t pending;   /* appends validated against this series but not yet applied */
+    uint32_t mark;      /* scratch for the append in progress (under the head lock) */
+    uint16_t nlabels;
+    uint8_t flags;
+    char lbl[];         /* canonical label encoding, lbl_len bytes */
 };
+
+/* First sample of the head chunk (s->head.count must be > 0). */
+static inline int64_t head_mint(const struct head_series *s)
+{
+    return chunk_enc_first_t(&s->head);
+}
 
 struct head {
     struct head_series **slots; /* hash map, cap a power of two */

@@ -60,11 +60,6 @@ static const char KEY_VERSION[] = "#version";
 static const char KEY_NEXTID[] = "#nextid";
 #define FORMAT_VERSION "1"
 
-int tsdb_nomem(struct vg_err *err, const char *what)
-{
-    return vg_err_set(err, VG_ENOMEM, "tsdb: out of memory %s", what);
-}
-
 void tsdb_opts_default(struct tsdb_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -225,7 +220,8 @@ struct tsdb_actx {
     uint32_t *gi;      /* input series -> group, UINT32_MAX when skipped */
     uint64_t *hash;
     size_t *loff;      /* input series -> offset of its label bytes in lbl */
-    size_t icap;       /* capacity of gi, hash and loff alike */
+    struct head_series **found; /* input series -> its series as plan() first saw it */
+    size_t icap;       /* capacity of gi, hash, loff and found alike */
     struct vg_buf lbl, key, val;
     struct kv_batch *batch;
     struct tsdb_node_refs cuts;
@@ -242,6 +238,7 @@ static void actx_free(struct tsdb_actx *c)
     vg_free(c->gi);
     vg_free(c->hash);
     vg_free(c->loff);
+    vg_free(c->found);
     vg_buf_free(&c->lbl);
     vg_buf_free(&c->key);
     vg_buf_free(&c->val);
@@ -308,8 +305,8 @@ static int prepare(struct tsdb_actx *c, const struct tsdb_batch *b, struct vg_er
         !grow((void **)&c->g, &gcap, b->nseries ? b->nseries : 1, sizeof *c->g))
         return tsdb_nomem(err, "for an append");
     c->gcap = gcap;
-    /* gi, hash and loff share one capacity (icap >= nseries + 1, loff needs the extra
-     * slot), so they are grown together to the same size. */
+    /* gi, hash, loff and found share one capacity (icap >= nseries + 1, loff needs the
+     * extra slot), so they are grown together to the same size. */
     if (b->nseries + 1 > c->icap) {
         size_t ncap = c->icap ? c->icap : 16;
         while (ncap < b->nseries + 1)
@@ -326,6 +323,10 @@ static int prepare(struct tsdb_actx *c, const struct tsdb_batch *b, struct vg_er
         if (!loff)
             return tsdb_nomem(err, "for an append");
         c->loff = loff;
+        void *found = vg_realloc(c->found, ncap * sizeof *c->found);
+        if (!found)
+            return tsdb_nomem(err, "for an append");
+        c->found = found;
         c->icap = ncap;
     }
     vg_buf_reset(&c->lbl);
@@ -439,10 +440,12 @@ static int plan(struct tsdb *db, struct tsdb_actx *c, const struct tsdb_batch *b
     struct head *h = &db->head;
     for (size_t i = 0; i < b->nseries; i++) {
         const struct tsdb_series_in *in = &b->series[i];
+        c->found[i] = NULL;
         if (!in->nsamples && !in->nexemplars)
             continue;
         struct head_series *s = head_lookup(h, c->lbl.p + c->loff[i],
                                             c->loff[i + 1] - c->loff[i], c->hash[i]);
+        c->found[i] = s;
         if (s && s->pending) {
             /* Another append holds this series: wait until it is applied, start over. */
             db->waiters++;
@@ -458,9 +461,13 @@ static int plan(struct tsdb *db, struct tsdb_actx *c, const struct tsdb_batch *b
         c->gi[i] = UINT32_MAX;
         if (!in->nsamples && !in->nexemplars)
             continue;
+        /* The lock was held since the loop above, so what it found is still there;
+         * a series it did not find may have been created for an earlier input. */
         const char *lbl = c->lbl.p + c->loff[i];
         size_t llen = c->loff[i + 1] - c->loff[i];
-        struct head_series *s = head_lookup(h, lbl, llen, c->hash[i]);
+        struct head_series *s = c->found[i];
+        if (!s)
+            s = head_lookup(h, lbl, llen, c->hash[i]);
         if (!s && !(s = head_create(h, h->next_id, lbl, llen, c->hash[i],
                                     (uint16_t)in->nlabels))) {
             rc = tsdb_nomem(err, "creating a series");
@@ -585,8 +592,12 @@ static int build_batch(struct tsdb_actx *c, const struct tsdb_batch *b,
     }
     if (c->seq) {
         struct wal_writer w;
+        size_t nsamples = 0;
+        for (size_t k = 0; k < c->ng; k++)
+            nsamples += c->g[k].nin + c->g[k].nooo;
         vg_buf_reset(&c->val);
         wal_begin(&w, &c->val);
+        wal_reserve(&w, c->ng, nsamples);
         for (size_t k = 0; k < c->ng; k++) {
             struct grp *g = &c->g[k];
             if (!g->nin && !g->nooo)
@@ -761,9 +772,21 @@ static int64_t chunk_last_t(const char *buf, size_t len)
     return last;
 }
 
-/* Loads every 'S' key into the head, then each series' time range from its chunks.
- * inorder_max[id - 1] gets the end of the newest in-order chunk (for replay). */
-static int load_series(struct tsdb *db, int64_t **inorder_max, struct vg_err *err)
+/* End of the newest in-order chunk on disk of series id, as load_series found it
+ * (INT64_MIN when none or when id was not loaded). */
+struct persisted {
+    int64_t *inorder_max; /* [id - 1], n entries */
+    size_t n;
+};
+
+static int64_t persisted_until(const struct persisted *p, uint64_t id)
+{
+    return id >= 1 && id <= p->n ? p->inorder_max[id - 1] : INT64_MIN;
+}
+
+/* Loads every 'S' key into the head, then each series' time range from its chunks and
+ * the end of its newest in-order chunk (for replay) into *pers. */
+static int load_series(struct tsdb *db, struct persisted *pers, struct vg_err *err)
 {
     struct head *h = &db->head;
     struct vg_buf v;
@@ -809,13 +832,18 @@ static int load_series(struct tsdb *db, int64_t **inorder_max, struct vg_err *er
     vg_free(scratch);
     if (rc == 0 && it)
         rc = kv_iter_error(it, err);
-    *inorder_max = NULL;
-    if (rc == 0 && h->by_id_cap &&
-        !(*inorder_max = vg_malloc(h->by_id_cap * sizeof **inorder_max)))
-        rc = tsdb_nomem(err, "loading series");
-    for (size_t i = 0; rc == 0 && i < h->by_id_cap; i++) {
+    pers->inorder_max = NULL;
+    pers->n = 0;
+    if (rc == 0 && h->by_id_cap) {
+        pers->inorder_max = vg_malloc(h->by_id_cap * sizeof *pers->inorder_max);
+        if (!pers->inorder_max)
+            rc = tsdb_nomem(err, "loading series");
+        else
+            pers->n = h->by_id_cap;
+    }
+    for (size_t i = 0; rc == 0 && i < pers->n; i++) {
         struct head_series *s = h->by_id[i];
-        (*inorder_max)[i] = INT64_MIN;
+        pers->inorder_max[i] = INT64_MIN;
         if (!s)
             continue;
         unsigned char key[TSDB_ID_KEY_LEN];
@@ -848,7 +876,7 @@ static int load_series(struct tsdb *db, int64_t **inorder_max, struct vg_err *er
             if (start < s->min_t)
                 s->min_t = start;
             if (kind == HEAD_NODE_INORDER) {
-                (*inorder_max)[i] = last;
+                pers->inorder_max[i] = last;
                 break;
             }
         }
@@ -860,7 +888,7 @@ static int load_series(struct tsdb *db, int64_t **inorder_max, struct vg_err *er
 }
 
 /* Rebuilds the head from the W records (see the replay rule at the top). */
-static int replay(struct tsdb *db, const int64_t *inorder_max, struct vg_err *err)
+static int replay(struct tsdb *db, const struct persisted *pers, struct vg_err *err)
 {
     struct head *h = &db->head;
     int64_t cutoff = db->o.retention_ms > 0 ? tsdb_sat_sub(tsdb_now_ms(), db->o.retention_ms)
@@ -886,12 +914,12 @@ static int replay(struct tsdb *db, const int64_t *inorder_max, struct vg_err *er
         int more = wal_reader_init(&r, val, vl, &werr);
         while (rc == 0 && more == 0 && (more = wal_next_group(&r, &g, &werr)) == 1) {
             struct head_series *s = head_by_id(h, g.id);
-            int64_t t;
+            int64_t t, done_until = persisted_until(pers, g.id);
             double v;
             for (uint32_t j = 0; s && rc == 0 && wal_next_sample(&r, &t, &v); j++) {
                 uint64_t eb;
                 bool inorder = j < g.n_inorder;
-                if (t < cutoff || (inorder && t <= inorder_max[g.id - 1]))
+                if (t < cutoff || (inorder && t <= done_until))
                     continue;
                 if (inorder && t > s->max_t) {
                     struct head_node *cut;
@@ -965,13 +993,13 @@ struct tsdb *tsdb_open(const struct tsdb_opts *opts, struct vg_err *err)
 
     struct kv_opts ko = { .cache_bytes = db->o.cache_bytes };
     db->kv = kv_open(db->dir, &ko, err);
-    int64_t *inorder_max = NULL;
+    struct persisted pers = { NULL, 0 };
     int rc = db->kv ? check_version(db, err) : VG_EIO;
     if (rc == 0)
-        rc = load_series(db, &inorder_max, err);
+        rc = load_series(db, &pers, err);
     if (rc == 0)
-        rc = replay(db, inorder_max, err);
-    vg_free(inorder_max);
+        rc = replay(db, &pers, err);
+    vg_free(pers.inorder_max);
     if (rc == 0)
         rc = tsdb_flush(db, tsdb_now_ms(), TSDB_FLUSH_WAITING, err);
     if (rc == 0)

@@ -8,6 +8,7 @@
 #ifndef TSDB_INT_H
 #define TSDB_INT_H
 
+#include "../base/vg_err.h"
 #include "../base/vg_log.h"
 #include "../kv.h"
 #include "head.h"
@@ -17,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#define TSDB_FLUSH_AGE_MS (3600 * 1000LL) /* head chunks older than this get written */
+#define TSDB_FLUSH_AGE_MS (3600LL * 1000) /* head chunks older than this get written */
 #define TSDB_NODE_BATCH_BYTES (4u << 20)  /* split chunk batches around this size */
 #define TSDB_CHUNK_KEY_MAX 26
 #define TSDB_ID_KEY_LEN 9
@@ -140,7 +141,13 @@ static inline bool tsdb_chunk_key_parse(const char *k, size_t len, uint64_t id,
     return (*kind == HEAD_NODE_INORDER && len == 18) || (*kind == HEAD_NODE_OOO && len == 26);
 }
 
-int tsdb_nomem(struct vg_err *err, const char *what);
+/* Always VG_ENOMEM (inline so that callers, and the static analyser, see that a
+ * failure path never returns 0). */
+static inline int tsdb_nomem(struct vg_err *err, const char *what)
+{
+    vg_err_set(err, VG_ENOMEM, "tsdb: out of memory %s", what);
+    return VG_ENOMEM;
+}
 
 /* tsdb.c */
 void tsdb_node_put(struct kv_batch *b, const struct head_series *s, struct head_node *n);

@@ -17,7 +17,7 @@
 #define DELETE_BATCH_KEYS 10000
 #define WAL_COMPACT_AFTER 100000      /* deleted records before compacting the 'W' range */
 #define RETENTION_COMPACT_AFTER 10000 /* deleted chunks before compacting their range */
-#define RETENTION_GRANULE_MS (10 * 60 * 1000LL)
+#define RETENTION_GRANULE_MS (10LL * 60 * 1000)
 /* Writer token of maintenance; appends use their record number, which never gets here. */
 #define MAINT_WRITER UINT64_MAX
 
@@ -26,7 +26,7 @@ static bool flush_head(const struct head_series *s, int64_t now, enum tsdb_flush
     if (!s->head.count || mode == TSDB_FLUSH_WAITING)
         return false;
     return mode == TSDB_FLUSH_ALL ||
-           s->head_mint < tsdb_sat_sub(s->max_t, TSDB_FLUSH_AGE_MS) ||
+           head_mint(s) < tsdb_sat_sub(s->max_t, TSDB_FLUSH_AGE_MS) ||
            s->max_t < tsdb_sat_sub(now, TSDB_FLUSH_AGE_MS);
 }
 

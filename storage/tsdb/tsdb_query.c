@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+/* Block size of the arenas that hold a query's results. */
+#define QUERY_ARENA_BYTES ((size_t)64 << 10)
+
 static int dir_usage(const char *dir, uint64_t *bytes)
 {
     DIR *d = opendir(dir);
@@ -114,7 +117,7 @@ int tsdb_select(struct tsdb *db, struct matcher *const *ms, size_t nms, int64_t 
         return rc;
     }
     struct tsdb_series_set *set = vg_calloc(1, sizeof *set);
-    struct vg_arena *ar = set ? vg_arena_new(64 * 1024) : NULL;
+    struct vg_arena *ar = set ? vg_arena_new(QUERY_ARENA_BYTES) : NULL;
     size_t cnt = ids.n ? ids.n : 1;
     struct tsdb_series *v = ar ? vg_arena_alloc(ar, cnt * sizeof *v) : NULL;
     /* Label bytes are copied under the lock and decoded outside it. */
@@ -342,7 +345,7 @@ int tsdb_exemplars(struct tsdb *db, struct matcher *const *ms, size_t nms, int64
     if (rc)
         return rc;
     struct tsdb_exemplar_set *set = vg_calloc(1, sizeof *set);
-    struct vg_arena *ar = vg_arena_new(64 * 1024);
+    struct vg_arena *ar = vg_arena_new(QUERY_ARENA_BYTES);
     struct kv_iter *it = kv_iter_new(db->kv, NULL, true);
     size_t cap = 0;
     if (!set || !ar || !it) {

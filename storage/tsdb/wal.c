@@ -30,30 +30,60 @@ void wal_begin(struct wal_writer *w, struct vg_buf *b)
     vg_buf_putc(b, (char)WAL_VERSION);
 }
 
+void wal_reserve(struct wal_writer *w, size_t ngroups, size_t nsamples)
+{
+    vg_buf_reserve(w->b, ngroups * WAL_GROUP_MAX + nsamples * WAL_SAMPLE_MAX);
+}
+
+/* Where the next max bytes go, or NULL when the buffer failed. vg_buf keeps a NUL after
+ * len, hence the extra byte. */
+static unsigned char *room(struct vg_buf *b, size_t max)
+{
+    if (b->failed || (b->cap - b->len < max + 1 && !vg_buf_reserve(b, max)))
+        return NULL;
+    return (unsigned char *)b->p + b->len;
+}
+
+static void done(struct vg_buf *b, const unsigned char *end)
+{
+    b->len = (size_t)(end - (const unsigned char *)b->p);
+    b->p[b->len] = '\0';
+}
+
+static unsigned char *put_uvarint(unsigned char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
 void wal_group(struct wal_writer *w, uint64_t id, uint32_t n_inorder, uint32_t n_ooo)
 {
-    vg_buf_put_uvarint(w->b, id);
-    vg_buf_put_uvarint(w->b, n_inorder);
-    vg_buf_put_uvarint(w->b, n_ooo);
+    unsigned char *p = room(w->b, WAL_GROUP_MAX);
+    if (!p)
+        return;
+    p = put_uvarint(p, id);
+    p = put_uvarint(p, n_inorder);
+    p = put_uvarint(p, n_ooo);
+    done(w->b, p);
     w->prev_t = 0;
 }
 
 void wal_sample(struct wal_writer *w, int64_t t, double v)
 {
+    unsigned char *p = room(w->b, WAL_SAMPLE_MAX);
+    if (!p)
+        return;
     uint64_t d = (uint64_t)t - (uint64_t)w->prev_t;
-    uint64_t z = (d << 1) ^ (uint64_t)-(int64_t)(d >> 63);
-    unsigned char tmp[10 + 8];
-    size_t n = 0;
-    while (z >= 0x80) {
-        tmp[n++] = (unsigned char)(z | 0x80);
-        z >>= 7;
-    }
-    tmp[n++] = (unsigned char)z;
+    p = put_uvarint(p, (d << 1) ^ (uint64_t)-(int64_t)(d >> 63));
     uint64_t bits;
     memcpy(&bits, &v, 8);
     for (int i = 0; i < 8; i++)
-        tmp[n++] = (unsigned char)(bits >> (8 * i));
-    vg_buf_append(w->b, tmp, n);
+        *p++ = (unsigned char)(bits >> (8 * i));
+    done(w->b, p);
     w->prev_t = t;
 }
 

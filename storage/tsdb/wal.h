@@ -31,12 +31,17 @@ void wal_key(unsigned char out[WAL_KEY_LEN], uint64_t seq);
 bool wal_key_parse(const char *k, size_t len, uint64_t *seq);
 
 /* Building a record: wal_begin once, then per series wal_group followed by exactly
- * n_inorder + n_ooo wal_sample calls. Allocation failures show in vg_buf_failed(b). */
+ * n_inorder + n_ooo wal_sample calls. Allocation failures show in vg_buf_failed(b).
+ * wal_reserve (optional, after wal_begin) makes room for the whole record at once, so
+ * the group and sample writers then store straight through a pointer. */
 struct wal_writer {
     struct vg_buf *b;
     int64_t prev_t;
 };
+#define WAL_GROUP_MAX 30  /* bytes of a group header at most (three uvarints) */
+#define WAL_SAMPLE_MAX 18 /* bytes of a sample at most (a varint and 8 bytes) */
 void wal_begin(struct wal_writer *w, struct vg_buf *b);
+void wal_reserve(struct wal_writer *w, size_t ngroups, size_t nsamples);
 void wal_group(struct wal_writer *w, uint64_t id, uint32_t n_inorder, uint32_t n_ooo);
 void wal_sample(struct wal_writer *w, int64_t t, double v);
 
