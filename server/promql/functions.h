@@ -23,7 +23,7 @@ enum promql_fn_id {
     FN_COUNT_ /* number of ids */
 };
 
-#define PROMQL_MAX_FN_ARGS 4
+#define PROMQL_MAX_FN_ARGS 5 /* label_replace declares 5 */
 
 struct promql_function {
     const char *name;

@@ -16,6 +16,8 @@
  * 1-based line and column (in bytes). */
 #include "selector.h"
 
+#include "lexer.h"
+
 #include "../../storage/base/vg_alloc.h"
 #include "../../storage/base/vg_buf.h"
 
@@ -46,82 +48,12 @@ static int perr(struct parser *ps, size_t at, const char *fmt, ...)
 
 static int perr(struct parser *ps, size_t at, const char *fmt, ...)
 {
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < at && i < ps->len; i++) {
-        if (ps->s[i] == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-    }
     char what[VG_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return vg_err_set(ps->err, VG_EINVAL, "%zu:%zu: parse error: %s", line, col, what);
-}
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t l;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xE0) == 0xC0) { l = 2; min = 0x80; c &= 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { l = 3; min = 0x800; c &= 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { l = 4; min = 0x10000; c &= 0x07; }
-    else return 0;
-    if (l > n)
-        return 0;
-    for (size_t k = 1; k < l; k++) {
-        if ((p[k] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (p[k] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    return l;
-}
-
-static void put_utf8(struct vg_buf *b, unsigned cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    vg_buf_append(b, u, n);
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return lexer_error(ps->err, ps->s, ps->len, at, "%s", what);
 }
 
 static void skip_space(struct parser *ps)
@@ -154,98 +86,37 @@ static bool is_quote(char c)
     return c == '"' || c == '\'' || c == '`';
 }
 
-/* One escape sequence after the backslash at ps->pos - 1, appended to b. */
-static int unescape(struct parser *ps, char quote, struct vg_buf *b)
-{
-    size_t at = ps->pos - 1;
-    if (at_end(ps))
-        return perr(ps, at, "escape sequence not terminated");
-    char c = ps->s[ps->pos++];
-    switch (c) {
-    case 'a': vg_buf_putc(b, '\a'); return 0;
-    case 'b': vg_buf_putc(b, '\b'); return 0;
-    case 'f': vg_buf_putc(b, '\f'); return 0;
-    case 'n': vg_buf_putc(b, '\n'); return 0;
-    case 'r': vg_buf_putc(b, '\r'); return 0;
-    case 't': vg_buf_putc(b, '\t'); return 0;
-    case 'v': vg_buf_putc(b, '\v'); return 0;
-    case '\\': vg_buf_putc(b, '\\'); return 0;
-    default: break;
-    }
-    if (c == quote) {
-        vg_buf_putc(b, c);
-        return 0;
-    }
-    unsigned digits, base;
-    if (c >= '0' && c <= '7') {
-        digits = 3;
-        base = 8;
-        ps->pos--; /* the first digit is part of the value */
-    } else if (c == 'x') {
-        digits = 2;
-        base = 16;
-    } else if (c == 'u') {
-        digits = 4;
-        base = 16;
-    } else if (c == 'U') {
-        digits = 8;
-        base = 16;
-    } else {
-        return perr(ps, at, "unknown escape sequence '\\%c'", c >= 0x20 && c < 0x7f ? c : '?');
-    }
-    unsigned long v = 0;
-    for (unsigned i = 0; i < digits; i++) {
-        if (at_end(ps))
-            return perr(ps, at, "escape sequence not terminated");
-        int d = hexval(ps->s[ps->pos]);
-        if (d < 0 || (unsigned)d >= base)
-            return perr(ps, ps->pos, "illegal character in escape sequence");
-        v = v * base + (unsigned)d;
-        ps->pos++;
-    }
-    if (base == 8 || c == 'x') {
-        /* Go: octal and \x produce one byte, which need not be valid UTF-8. */
-        if (v > 255)
-            return perr(ps, at, "octal escape value > 255: %lu", v);
-        vg_buf_putc(b, (char)v);
-        return 0;
-    }
-    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return perr(ps, at, "escape sequence is an invalid Unicode code point");
-    put_utf8(b, (unsigned)v);
-    return 0;
-}
-
-/* A quoted string starting at ps->pos (on its quote), unquoted into b (reset first). */
+/* A quoted string starting at ps->pos (on its quote), unquoted into b (reset first).
+ * The scanning is lexer.c's (PromQL's rules); the messages are this parser's own. */
 static int parse_string(struct parser *ps, struct vg_buf *b)
 {
-    size_t start = ps->pos;
-    char quote = ps->s[ps->pos++];
+    struct lexer_str_error e;
+    size_t end;
     vg_buf_reset(b);
-    for (;;) {
-        if (at_end(ps))
-            return perr(ps, start, quote == '`' ? "unterminated raw string"
-                                                : "unterminated quoted string");
-        char c = ps->s[ps->pos];
-        if (c == quote) {
-            ps->pos++;
-            break;
-        }
-        if (c == '\n' && quote != '`')
-            return perr(ps, start, "unterminated quoted string");
-        if (c == '\\' && quote != '`') {
-            ps->pos++;
-            int rc = unescape(ps, quote, b);
-            if (rc < 0)
-                return rc;
-            continue;
-        }
-        size_t l = utf8_len((const unsigned char *)ps->s + ps->pos, ps->len - ps->pos);
-        if (l == 0)
-            return perr(ps, ps->pos, "invalid UTF-8 rune");
-        vg_buf_append(b, ps->s + ps->pos, l);
-        ps->pos += l;
+    switch (lexer_scan_string(ps->s, ps->len, ps->pos, &end, b, &e)) {
+    case LS_OK:
+        break;
+    case LS_NOMEM:
+        return vg_err_set(ps->err, VG_ENOMEM, "out of memory parsing a selector");
+    case LS_UNTERMINATED:
+        return perr(ps, e.at, "unterminated quoted string");
+    case LS_UNTERMINATED_RAW:
+        return perr(ps, e.at, "unterminated raw string");
+    case LS_BAD_UTF8:
+        return perr(ps, e.at, "invalid UTF-8 rune");
+    case LS_ESC_UNTERMINATED:
+        return perr(ps, e.at, "escape sequence not terminated");
+    case LS_ESC_UNKNOWN:
+        return perr(ps, e.at, "unknown escape sequence '\\%c'",
+                    e.ch >= 0x20 && e.ch < 0x7f ? (char)e.ch : '?');
+    case LS_ESC_ILLEGAL:
+        return perr(ps, e.at, "illegal character in escape sequence");
+    case LS_ESC_RANGE:
+        if (e.value <= 0777) /* three octal digits */
+            return perr(ps, e.at, "octal escape value > 255: %lu", e.value);
+        return perr(ps, e.at, "escape sequence is an invalid Unicode code point");
     }
+    ps->pos = end;
     vg_buf_cstr(b);
     if (vg_buf_failed(b))
         return vg_err_set(ps->err, VG_ENOMEM, "out of memory parsing a selector");
