@@ -78,6 +78,12 @@ static const struct key config_keys[] = {
       "series the delta accumulator tracks; points of new series beyond it are refused" },
     { "otlp", "delta_idle_timeout", K_DURATION, OFF(otlp_delta_idle_timeout_ms), "1h", 1000,
       30 * DAY_MS, "accumulated delta series not updated for this long start again from 0" },
+    { "query", "timeout", K_DURATION, OFF(query_timeout_ms), "2m", 1, DAY_MS,
+      "longest a PromQL query may run (the timeout parameter can only shorten it)" },
+    { "query", "max_samples", K_INT, OFF(query_max_samples), "50000000", 1, 10000000000LL,
+      "samples one PromQL query may load into memory at once" },
+    { "query", "lookback_delta", K_DURATION, OFF(query_lookback_delta_ms), "5m", 1,
+      DAY_MS, "how far back an instant vector selector looks for a sample" },
 };
 /* K_STRLIST keeps its count right after the array pointer. */
 _Static_assert(offsetof(struct config, otlp_npromote) ==
@@ -86,7 +92,7 @@ _Static_assert(offsetof(struct config, otlp_npromote) ==
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
 
-static const char *const sections[] = { "server", "storage", "limits", "otlp" };
+static const char *const sections[] = { "server", "storage", "limits", "otlp", "query" };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 static const char *type_name(enum key_type t)

@@ -50,6 +50,10 @@ struct config {
     bool otlp_keep_identifying_attrs;
     int64_t otlp_delta_max_series;      /* series the delta accumulator tracks at most */
     int64_t otlp_delta_idle_timeout_ms; /* accumulated series idle this long are dropped */
+    /* query (PromQL engine defaults) */
+    int64_t query_timeout_ms;        /* longest a query may run */
+    int64_t query_max_samples;       /* samples one query may hold in memory at once */
+    int64_t query_lookback_delta_ms; /* how far back an instant selector looks */
     /* where the config came from ("<embedded defaults>" or a path) */
     char *source;
 };

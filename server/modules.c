@@ -5,6 +5,7 @@
 #include "api/federate.h"
 #include "api/health.h"
 #include "api/prometheus.h"
+#include "api/query.h"
 #include "api/self_metrics.h"
 #include "ingest/otlp_metrics.h"
 #include "ingest/remote_write.h"
@@ -14,6 +15,7 @@ const struct vigil_module *const vigil_modules[] = {
     &mod_self_metrics,
     &mod_federate,
     &mod_prometheus_api,
+    &mod_query_api,
     &mod_remote_write,
     &mod_otlp_metrics,
 };

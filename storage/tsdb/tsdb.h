@@ -192,6 +192,31 @@ struct tsdb_stats {
 };
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st);
 
+/* Cardinality figures as Prometheus's /api/v1/status/tsdb reports them (tsdb_stats.c). */
+struct tsdb_stat_item {
+    char *name;     /* metric name, label name, or "name=value" */
+    uint64_t value;
+};
+struct tsdb_stat_list {
+    struct tsdb_stat_item *v; /* best first: larger value, ties by name in byte order */
+    size_t n;
+};
+struct tsdb_cardinality {
+    uint64_t num_series;      /* series known */
+    uint64_t num_label_pairs; /* distinct name=value pairs in the index */
+    uint64_t chunk_count;     /* chunks held in memory (open head chunks and frozen ones) */
+    int64_t min_time, max_time; /* over all series; INT64_MAX / INT64_MIN when none */
+    struct tsdb_stat_list series_by_metric; /* metric names by series count */
+    struct tsdb_stat_list values_by_name;   /* label names by distinct values */
+    struct tsdb_stat_list bytes_by_name;    /* label names by value bytes over all series */
+    struct tsdb_stat_list series_by_pair;   /* "name=value" by series count */
+};
+/* Fills out with the top `limit` entries of each list (one scan of the postings index).
+ * 0, VG_EIO or VG_ENOMEM (out then empty). Free with tsdb_cardinality_free. */
+int tsdb_cardinality(struct tsdb *db, size_t limit, struct tsdb_cardinality *out,
+                     struct vg_err *err);
+void tsdb_cardinality_free(struct tsdb_cardinality *c); /* accepts NULL */
+
 /* Runs one round of head flushing and retention now (the background thread does this on
  * its interval; tests and `vigil` shutdown call it directly). now_ms is the clock. */
 int tsdb_maintain(struct tsdb *db, int64_t now_ms, struct vg_err *err);
