@@ -655,7 +655,7 @@ static void handle_metadata(struct vigil *v, struct http_request *req, struct ht
     struct tsdb_strings names = { 0 };
     int rc = 0;
     if (!metric || !*metric)
-        rc = tsdb_label_values(v->tsdb, "__name__", NULL, 0, INT64_MIN, INT64_MAX, &names, &err);
+        rc = tsdb_metadata_names(v->tsdb, &names, &err);
     char *help = vg_malloc(HELP_CAP), *unit = vg_malloc(UNIT_CAP);
     if (rc == 0 && (!help || !unit))
         rc = vg_err_set(&err, VG_ENOMEM, "out of memory");

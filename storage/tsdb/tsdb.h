@@ -161,6 +161,10 @@ int tsdb_label_values(struct tsdb *db, const char *name, struct matcher *const *
 bool tsdb_metadata_get(struct tsdb *db, const char *metric, enum tsdb_metric_type *type,
                        char *help, size_t help_cap, char *unit, size_t unit_cap);
 
+/* Every metric family name that has metadata, sorted (LevelDB key order). Histogram and
+ * summary families appear under their family name, not their _bucket/_sum/_count series. */
+int tsdb_metadata_names(struct tsdb *db, struct tsdb_strings *out, struct vg_err *err);
+
 struct tsdb_exemplar_out {
     uint64_t series_id;
     struct label *labels; /* exemplar labels */

@@ -336,6 +336,30 @@ bool tsdb_metadata_get(struct tsdb *db, const char *metric, enum tsdb_metric_typ
     return ok;
 }
 
+int tsdb_metadata_names(struct tsdb *db, struct tsdb_strings *out, struct vg_err *err)
+{
+    out->v = NULL;
+    out->n = 0;
+    struct strlist l = { .out = out };
+    struct kv_iter *it = kv_iter_new(db->kv, NULL, false);
+    if (!it)
+        return tsdb_nomem(err, "listing metadata");
+    int rc = 0;
+    for (kv_iter_seek(it, "M", 1); rc == 0 && kv_iter_has_prefix(it, "M", 1); kv_iter_next(it)) {
+        size_t klen;
+        const char *k = kv_iter_key(it, &klen);
+        rc = strlist_add(&l, k + 1, klen - 1);
+        if (rc < 0)
+            vg_err_set(err, rc, "out of memory listing metadata");
+    }
+    if (rc == 0)
+        rc = kv_iter_error(it, err);
+    kv_iter_free(it);
+    if (rc < 0)
+        tsdb_strings_free(out);
+    return rc;
+}
+
 int tsdb_exemplars(struct tsdb *db, struct matcher *const *ms, size_t nms, int64_t mint,
                    int64_t maxt, struct tsdb_exemplar_set **out, struct vg_err *err)
 {

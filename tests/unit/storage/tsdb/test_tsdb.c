@@ -975,6 +975,16 @@ Test(tsdb, metadata_only_batch_as_first_append)
     char help[16], unit[4];
     cr_assert(tsdb_metadata_get(db, "jobs_total", &type, help, sizeof help, unit, sizeof unit));
     cr_assert_str_eq(help, "Jobs.");
+    struct tsdb_metadata md2 = { .metric = VG_STR("a_seconds"), .type = TSDB_TYPE_HISTOGRAM,
+                                 .help = VG_STR("Latency."), .unit = VG_STR("seconds") };
+    struct tsdb_batch b2 = { .meta = &md2, .nmeta = 1 };
+    cr_assert_eq(tsdb_append(db, &b2, &res, &err), 0, "%s", err.msg);
+    struct tsdb_strings names;
+    cr_assert_eq(tsdb_metadata_names(db, &names, &err), 0, "%s", err.msg);
+    cr_assert_eq(names.n, 2, "families with metadata, not series names");
+    cr_assert_str_eq(names.v[0], "a_seconds");
+    cr_assert_str_eq(names.v[1], "jobs_total");
+    tsdb_strings_free(&names);
     tsdb_close(db);
 }
 
