@@ -24,6 +24,11 @@ struct promql_opts {
     int64_t max_points;         /* points per series in a range query; default 11,000 */
     int64_t default_subquery_step_ms; /* step for expr[5m:]; default 1m (Prometheus's
                                          global evaluation interval) */
+    bool delayed_name_removal; /* Prometheus's promql-delayed-name-removal feature: keep
+                                  __name__ through the evaluation and drop it at the end
+                                  where an operation asked to; default false (Prometheus 3's
+                                  default); its test engine, hence the conformance runner,
+                                  turns it on */
 };
 void promql_opts_default(struct promql_opts *o);
 

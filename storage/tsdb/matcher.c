@@ -176,3 +176,103 @@ const char *matcher_op_str(enum matcher_op op)
     }
     return "?";
 }
+
+/* The reference after a '$' (Go's regexp extract): *num >= 0 for a number, else the
+ * name in [*np, *np + *nl). Returns the bytes consumed, 0 when malformed. */
+static size_t tmpl_ref(const char *s, size_t len, long *num, const char **np, size_t *nl)
+{
+    size_t i = 0;
+    bool brace = len && s[0] == '{';
+    if (brace)
+        i++;
+    size_t start = i;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        /* letters, digits, '_'; bytes >= 0x80 stand for non-ASCII letters */
+        if (!(c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z') || c >= 0x80))
+            break;
+        i++;
+    }
+    if (i == start)
+        return 0;
+    *np = s + start;
+    *nl = i - start;
+    if (brace) {
+        if (i >= len || s[i] != '}')
+            return 0;
+        i++;
+    }
+    long n = 0;
+    for (size_t j = 0; j < *nl; j++) {
+        char c = (*np)[j];
+        if (c < '0' || c > '9' || n >= 100000000) {
+            n = -1;
+            break;
+        }
+        n = n * 10 + (c - '0');
+    }
+    if (*nl > 1 && (*np)[0] == '0')
+        n = -1; /* no leading zeros */
+    *num = n;
+    return i;
+}
+
+int matcher_expand(const struct matcher *m, struct vg_str value, struct vg_str tmpl,
+                   struct vg_buf *out)
+{
+    if (!m->re)
+        return VG_EINVAL;
+    const pcre2_code *code = m->re;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+    if (!md)
+        return VG_ENOMEM;
+    const char *subj = value.p ? value.p : "";
+    int rc = pcre2_match(code, (PCRE2_SPTR)subj, value.len, 0, 0, md, NULL);
+    if (rc < 0) {
+        pcre2_match_data_free(md);
+        return 0;
+    }
+    uint32_t pairs = pcre2_get_ovector_count(md);
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    const char *t = tmpl.p ? tmpl.p : "";
+    size_t i = 0, len = tmpl.len;
+    while (i < len) {
+        const char *d = memchr(t + i, '$', len - i);
+        if (!d) {
+            vg_buf_append(out, t + i, len - i);
+            break;
+        }
+        vg_buf_append(out, t + i, (size_t)(d - (t + i)));
+        i = (size_t)(d - t) + 1;
+        if (i < len && t[i] == '$') {
+            vg_buf_putc(out, '$');
+            i++;
+            continue;
+        }
+        long num;
+        const char *np;
+        size_t nl;
+        size_t used = tmpl_ref(t + i, len - i, &num, &np, &nl);
+        if (!used) {
+            vg_buf_putc(out, '$');
+            continue;
+        }
+        i += used;
+        if (num < 0) {
+            char name[256];
+            if (nl >= sizeof name)
+                continue;
+            memcpy(name, np, nl);
+            name[nl] = 0;
+            int g = pcre2_substring_number_from_name(code, (PCRE2_SPTR)name);
+            if (g < 0)
+                continue; /* no such group: nothing */
+            num = g;
+        }
+        if ((uint32_t)num < pairs && ov[2 * num] != PCRE2_UNSET)
+            vg_buf_append(out, subj + ov[2 * num], ov[2 * num + 1] - ov[2 * num]);
+    }
+    pcre2_match_data_free(md);
+    return vg_buf_failed(out) ? VG_ENOMEM : 1;
+}

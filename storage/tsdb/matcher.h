@@ -8,6 +8,7 @@
 #ifndef MATCHER_H
 #define MATCHER_H
 
+#include "../base/vg_buf.h"
 #include "../base/vg_err.h"
 #include "../base/vg_str.h"
 
@@ -31,5 +32,16 @@ struct matcher *matcher_new(enum matcher_op op, struct vg_str name, struct vg_st
 void matcher_free(struct matcher *m);
 bool matcher_matches(const struct matcher *m, struct vg_str value);
 const char *matcher_op_str(enum matcher_op op); /* "=", "!=", "=~", "!~" */
+
+/* For a MATCH_RE or MATCH_NRE matcher: matches value against the (fully anchored)
+ * regex and, on a match, appends tmpl expanded as Go's regexp.Expand to out: $1 or ${1}
+ * is a numbered group, $name or ${name} a named one (a name is the longest run of
+ * letters, digits and '_', so "$1x" names the group "1x"), a group that does not exist
+ * or did not take part expands to nothing, $$ is '$', and a '$' not followed by a valid
+ * reference stays as is. Used by PromQL's label_replace. Returns 1 on a match, 0 on no
+ * match (out untouched), VG_ENOMEM (out may be marked failed), VG_EINVAL for other
+ * matcher kinds. Thread-safe. */
+int matcher_expand(const struct matcher *m, struct vg_str value, struct vg_str tmpl,
+                   struct vg_buf *out);
 
 #endif

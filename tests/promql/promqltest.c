@@ -542,6 +542,8 @@ static void usage(void)
          "  --no-at-variants      skip the harness's @-modifier variants of instant cases\n"
          "  --no-range-mode       skip the harness's range-mode check of instant cases\n"
          "  --compact             compact the TSDB after each load (queries read chunks)\n"
+         "  --delayed-name-removal  keep __name__ until the end of the query, as Prometheus's\n"
+         "                        own test engine does for its shared test files\n"
          "  --no-fork             run in this process (for debuggers; no crash isolation)\n"
          "  --expect-all-fail     exit 0 only when every case failed (the runner's self-test)\n"
          "  -v, --verbose         also list passing and unsupported cases");
@@ -579,6 +581,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
             c->ro.at_variants = false;
         else if (strcmp(a, "--no-range-mode") == 0)
             c->ro.range_mode = false;
+        else if (strcmp(a, "--delayed-name-removal") == 0)
+            c->ro.engine.delayed_name_removal = true;
         else if (strcmp(a, "--compact") == 0)
             c->ro.compact = true;
         else if (strcmp(a, "--expect-all-fail") == 0)

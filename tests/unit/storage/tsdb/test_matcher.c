@@ -174,3 +174,48 @@ Test(matcher, concurrent_matching)
     }
     matcher_free(m);
 }
+
+/* matcher_expand: Go's regexp.Expand template rules, as PromQL's label_replace uses. */
+static const char *expand(const char *re, const char *value, const char *tmpl, int *rc)
+{
+    static struct vg_buf out;
+    vg_buf_free(&out);
+    vg_buf_init(&out);
+    struct matcher *m = mk(MATCH_RE, re);
+    *rc = matcher_expand(m, vg_str_c(value), vg_str_c(tmpl), &out);
+    matcher_free(m);
+    return vg_buf_cstr(&out);
+}
+
+Test(matcher, expand_go_template)
+{
+    int rc;
+    cr_assert_str_eq(expand("(a)(b)?", "a", "$1-$2-${1}x", &rc), "a--ax");
+    cr_assert_eq(rc, 1);
+    cr_assert_str_eq(expand("(.*)", "v", "$1x", &rc), ""); /* the group named "1x" */
+    cr_assert_str_eq(expand("(?P<n>.)(.)", "ab", "$n/${n}/$2/$3", &rc), "a/a/b/");
+    cr_assert_str_eq(expand("(.*)", "v", "$$1 $ ${ ${1 $01", &rc), "$1 $ ${ ${1 ");
+    cr_assert_str_eq(expand("x", "xy", "never", &rc), ""); /* anchored: no match */
+    cr_assert_eq(rc, 0);
+    cr_assert_str_eq(expand("", "", "empty", &rc), "empty");
+    cr_assert_eq(rc, 1);
+    struct matcher *eq = mk(MATCH_EQ, "x");
+    struct vg_buf b;
+    vg_buf_init(&b);
+    cr_assert_eq(matcher_expand(eq, VG_STR("x"), VG_STR("y"), &b), VG_EINVAL);
+    matcher_free(eq);
+    vg_buf_free(&b);
+}
+
+Test(matcher, expand_out_of_memory)
+{
+    struct matcher *m = mk(MATCH_RE, "(.*)");
+    struct vg_buf b;
+    vg_buf_init(&b);
+    vg_alloc_fail_after(1);
+    int rc = matcher_expand(m, VG_STR("abc"), VG_STR("$1"), &b);
+    vg_alloc_fail_after(0);
+    cr_assert_eq(rc, VG_ENOMEM);
+    vg_buf_free(&b);
+    matcher_free(m);
+}

@@ -1,0 +1,91 @@
+/* querier_tsdb: the querier (querier.h) over Vigil's TSDB: tsdb_select finds the series
+ * through the postings index and chunk time ranges, tsdb_read decodes only the samples
+ * in [mint, maxt] of each. The samples of every series are counted into *loaded as
+ * they are read, so the query fails with VG_ETOOLARGE as soon as the total would pass
+ * max_samples, before more is decoded. A set owns the series set and the sample
+ * buffers; set_free releases both. */
+#include "querier.h"
+
+#include "../../storage/base/vg_alloc.h"
+
+#include <string.h>
+
+struct qt_set {
+    struct querier_set pub;
+    struct tsdb_series_set *ss;
+    struct tsdb_sample **bufs;
+    size_t nbufs;
+};
+
+static void qt_free(void *ctx, struct querier_set *s)
+{
+    (void)ctx;
+    if (!s)
+        return;
+    struct qt_set *q = s->priv;
+    for (size_t i = 0; i < q->nbufs; i++)
+        vg_free(q->bufs[i]);
+    vg_free(q->bufs);
+    vg_free(q->pub.v);
+    tsdb_series_set_free(q->ss);
+    vg_free(q);
+}
+
+static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t mint,
+                     int64_t maxt, uint64_t max_samples, uint64_t *loaded,
+                     struct querier_set **out, struct vg_err *err)
+{
+    struct tsdb *db = ctx;
+    *out = NULL;
+    struct qt_set *q = vg_calloc(1, sizeof *q);
+    if (!q)
+        return vg_err_set(err, VG_ENOMEM, "querier: out of memory");
+    q->pub.priv = q;
+    int rc = tsdb_select(db, ms, nms, mint, maxt, &q->ss, err);
+    if (rc) {
+        vg_free(q);
+        return rc;
+    }
+    size_t n = q->ss->n;
+    q->pub.v = vg_calloc(n ? n : 1, sizeof *q->pub.v);
+    q->bufs = vg_calloc(n ? n : 1, sizeof *q->bufs);
+    if (!q->pub.v || !q->bufs) {
+        qt_free(NULL, &q->pub);
+        return vg_err_set(err, VG_ENOMEM, "querier: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct tsdb_series *s = &q->ss->v[i];
+        struct tsdb_sample *buf = NULL;
+        size_t ns = 0;
+        rc = tsdb_read(db, s->id, mint, maxt, &buf, &ns, err);
+        if (rc) {
+            qt_free(NULL, &q->pub);
+            return rc;
+        }
+        q->bufs[q->nbufs++] = buf;
+        *loaded += ns;
+        if (max_samples && *loaded > max_samples) {
+            qt_free(NULL, &q->pub);
+            return vg_err_set(err, VG_ETOOLARGE,
+                              "query processing would load too many samples into memory in "
+                              "query execution (limit %llu samples)",
+                              (unsigned long long)max_samples);
+        }
+        if (!ns)
+            continue;
+        struct querier_series *qs = &q->pub.v[q->pub.n++];
+        qs->labels = s->labels;
+        qs->nlabels = s->nlabels;
+        qs->samples = buf;
+        qs->nsamples = ns;
+    }
+    *out = &q->pub;
+    return 0;
+}
+
+void querier_tsdb(struct tsdb *db, struct querier *out)
+{
+    out->ctx = db;
+    out->select = qt_select;
+    out->set_free = qt_free;
+}
