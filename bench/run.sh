@@ -66,7 +66,7 @@ mkdir -p "$here/out"
 REPORT="$here/out/report-$(date +%Y%m%d-%H%M%S).txt"
 SERVER_PID=""
 
-note() { printf '[bench %4ds] %s\n' "$SECONDS" "$*" >&2; }
+. "$here/lib.sh"
 
 cleanup() {
     [ -n "$SERVER_PID" ] && halt "$SERVER_PID" 10
@@ -74,32 +74,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# halt PID SECONDS: SIGTERM, then SIGKILL once SECONDS have passed.
-halt() {
-    local pid=$1 n=$(($2 * 10))
-    kill -TERM "$pid" 2>/dev/null || return 0
-    while [ "$n" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; n=$((n - 1)); done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# ready URL PID: polls URL until 200, at most 60 s, while PID lives.
-ready() {
-    local i
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$2" 2>/dev/null || return 1
-        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" = 200 ] && return 0
-        sleep 0.2
-    done
-    return 1
-}
-
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-dir_bytes() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
 
 BASE=$(( ($(date +%s) - ROUNDS * SAMPLES * INTERVAL / 1000 - 60) * 1000 ))
 TOTAL=$((ROUNDS * SERIES * SAMPLES))
@@ -131,12 +105,9 @@ record() {
 }
 
 bench_vigil() {
-    local p g d=$WORK/vigil
-    p=$(port); g=$(port)
-    "$VIGIL" serve --data-dir "$d" --http-addr "127.0.0.1:$p" --grpc-addr "127.0.0.1:$g" \
-        --log-level warn >"$WORK/vigil.log" 2>&1 &
-    SERVER_PID=$!
-    ready "http://127.0.0.1:$p/-/ready" "$SERVER_PID" || { tail "$WORK/vigil.log" >&2; return 1; }
+    local p d=$WORK/vigil
+    start_vigil "$VIGIL" "$d" "$WORK/vigil.log" || { SERVER_PID=$STARTED_PID; return 1; }
+    SERVER_PID=$STARTED_PID; p=$STARTED_PORT
     note "$("$VIGIL" version 2>/dev/null | head -n 1) on 127.0.0.1:$p"
     load vigil "http://127.0.0.1:$p/api/v1/write"
     local hwm rss code
@@ -150,13 +121,10 @@ bench_vigil() {
 bench_prometheus() {
     command -v prometheus >/dev/null || { note "prometheus not installed: skipped"; return 0; }
     local p d=$WORK/prometheus
-    p=$(port)
     printf 'global:\n  scrape_interval: 1m\n' >"$WORK/prometheus.yml"
-    prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$d" \
-        --web.listen-address="127.0.0.1:$p" --web.enable-remote-write-receiver \
-        --web.enable-admin-api --log.level=warn >"$WORK/prometheus.log" 2>&1 &
-    SERVER_PID=$!
-    ready "http://127.0.0.1:$p/-/ready" "$SERVER_PID" || { tail "$WORK/prometheus.log" >&2; return 1; }
+    start_prometheus "$d" "$WORK/prometheus.yml" "$WORK/prometheus.log" ||
+        { SERVER_PID=$STARTED_PID; return 1; }
+    SERVER_PID=$STARTED_PID; p=$STARTED_PORT
     note "$(prometheus --version 2>&1 | head -n 1) on 127.0.0.1:$p"
     load prometheus "http://127.0.0.1:$p/api/v1/write"
     local hwm rss snap

@@ -17,6 +17,13 @@
  *    plan depends only on the flags, so --print-acked rebuilds it exactly.
  *  - Values are integers (counters grow by 1..7 per step, gauges move by multiples of
  *    4096), so every printed value round-trips through any float formatting.
+ *  - With --cumulative-buckets the ten http_request_duration_seconds_bucket series of one
+ *    (instance, method, path) form a real histogram: bucket k (le index 0..9) holds
+ *    (k + 1) times the first bucket's counter, so counts never fall as le grows and
+ *    histogram_quantile needs no monotonicity fix-ups. Without it every bucket is an
+ *    independent counter (the values of earlier runs).
+ *  - --step-offset N gives the run's first sample the value of step N (timestamps still
+ *    start at --start), so consecutive runs continue the same counters without resets.
  *
  * Formats written:
  *  - --ack-log FILE: one line per request answered 2xx, appended and flushed right after
@@ -68,6 +75,7 @@ struct opts {
     long conc;
     int64_t start_ms;
     int64_t interval_ms;
+    long step_offset;
     const char *ack_log;
     const char *print_acked;
     long retries;
@@ -111,6 +119,7 @@ static struct series *g_series;
 static pthread_mutex_t g_ack_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *g_ack;
 static pthread_barrier_t g_start;
+static bool g_cumulative_buckets;
 static int64_t g_deadline_ns;
 
 static int64_t now_ns(void)
@@ -210,6 +219,11 @@ static void make_series(long i, struct series *s)
 
 static double value_at(long i, long step)
 {
+    long local = i % SERIES_PER_HOST;
+    if (g_cumulative_buckets && local >= 40 && local < 80) {
+        long k = (local - 40) % 10, first = i - k; /* le index, series of the first bucket */
+        return (double)(((first % 1000) * 10 + step * (1 + first % 7)) * (k + 1));
+    }
     if (g_series[i].counter)
         return (double)((i % 1000) * 10 + step * (1 + i % 7));
     return (double)(1048576 + ((step * 31 + i * 17) % 1000) * 4096);
@@ -298,7 +312,7 @@ static void encode_batch(struct encoder *e, long k, size_t b, struct request *r)
         Prometheus__Sample *x = &e->smp[c];
         prometheus__sample__init(x);
         x->timestamp = o->start_ms + step * o->interval_ms;
-        x->value = value_at(s, step);
+        x->value = value_at(s, o->step_offset + step);
         t->samples[t->n_samples++] = x;
         if (x->timestamp < r->first_ts)
             r->first_ts = x->timestamp;
@@ -637,7 +651,7 @@ static void print_cell(long s, long step, void *arg)
         first = false;
     }
     vg_buf_puts(&p->line, "} ");
-    vg_buf_prom_float(&p->line, value_at(s, step));
+    vg_buf_prom_float(&p->line, value_at(s, p->o->step_offset + step));
     vg_buf_printf(&p->line, " %" PRId64 "\n", p->o->start_ms + step * p->o->interval_ms);
     if (fwrite(p->line.p, 1, p->line.len, p->out) != p->line.len)
         perror("rwgen: write");
@@ -708,7 +722,10 @@ static void usage(void)
           "  --max-errors N       a thread stops after N failed requests in a row (default 5)\n"
           "  --timeout-ms N       socket timeout per request (default 10000)\n"
           "  --max-seconds S      stop sending after S seconds (default 600)\n"
-          "  --quiet              no progress lines, only the RESULT line\n",
+          "  --quiet              no progress lines, only the RESULT line\n"
+          "  --step-offset N      values start at those of step N (continue an earlier run)\n"
+          "  --cumulative-buckets the le buckets of each histogram count cumulatively (a\n"
+          "                       real histogram) instead of as independent counters\n",
           stderr);
     exit(2);
 }
@@ -771,6 +788,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
         {"print-acked", required_argument, 0, 'p'}, {"retries", required_argument, 0, 'r'},
         {"max-errors", required_argument, 0, 'e'}, {"timeout-ms", required_argument, 0, 't'},
         {"max-seconds", required_argument, 0, 'm'}, {"quiet", no_argument, 0, 'q'},
+        {"cumulative-buckets", no_argument, 0, 'B'}, {"step-offset", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
     };
     const char *start = NULL;
@@ -802,6 +820,8 @@ static void parse_opts(struct opts *o, int argc, char **argv)
         case 't': o->timeout_ms = parse_long(optarg, 1, 600000, "--timeout-ms"); break;
         case 'm': o->max_seconds = (double)parse_long(optarg, 1, 86400, "--max-seconds"); break;
         case 'q': o->quiet = true; break;
+        case 'B': g_cumulative_buckets = true; break;
+        case 'o': o->step_offset = parse_long(optarg, 0, 100000000, "--step-offset"); break;
         default: usage();
         }
     }

@@ -12,7 +12,7 @@ build_pkgs=(
   build-essential meson ninja-build pkg-config
   protobuf-c-compiler libprotobuf-c-dev
   libmicrohttpd-dev libgrpc-dev libjansson-dev libleveldb-dev
-  libsnappy-dev zlib1g-dev libyaml-dev libpcre2-dev
+  libsnappy-dev zlib1g-dev libyaml-dev libpcre2-dev libzstd-dev
 )
 test_pkgs=(
   clang libclang-rt-14-dev libfuzzer-14-dev

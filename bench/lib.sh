@@ -1,0 +1,63 @@
+# bench/lib.sh: shell pieces shared by bench/run.sh and bench/query_bench.sh (sourced,
+# not run). Everything here is bounded and touches only the processes it is given.
+#
+#   note MSG...              a progress line on stderr: "[$BENCH_TAG <seconds>s] MSG"
+#   halt PID SECONDS         SIGTERM, then SIGKILL once SECONDS have passed; reaps PID
+#   port                     a free loopback TCP port
+#   ready URL PID            polls URL until HTTP 200, at most 60 s, while PID lives
+#   status_kb PID KEY        a /proc/PID/status field in kB (VmHWM, VmRSS, ...)
+#   median N...              the median of the numbers given
+#   dir_bytes DIR...         bytes under the directories (du -sb), 0 when missing
+#   start_vigil BIN DIR LOG  vigil serve on loopback ports with data dir DIR, logging
+#                            to LOG, waits until ready; sets STARTED_PID, STARTED_PORT
+#   start_prometheus DIR CONFIG LOG
+#                            Debian's prometheus with the remote-write receiver and the
+#                            admin API, data in DIR; same contract as start_vigil
+# start_* return non-zero (after printing the log's tail) when the server never became
+# ready; STARTED_PID is set as soon as the process exists, so a caller's cleanup can stop
+# it either way.
+
+note() { printf '[%s %4ds] %s\n' "${BENCH_TAG:-bench}" "$SECONDS" "$*" >&2; }
+
+halt() {
+    local pid=$1 n=$(($2 * 10))
+    kill -TERM "$pid" 2>/dev/null || return 0
+    while [ "$n" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; n=$((n - 1)); done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+ready() {
+    local i
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$2" 2>/dev/null || return 1
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" = 200 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+dir_bytes() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+
+start_vigil() {
+    local bin=$1 dir=$2 log=$3 g
+    STARTED_PORT=$(port); g=$(port)
+    "$bin" serve --data-dir "$dir" --http-addr "127.0.0.1:$STARTED_PORT" \
+        --grpc-addr "127.0.0.1:$g" --log-level warn >"$log" 2>&1 &
+    STARTED_PID=$!
+    ready "http://127.0.0.1:$STARTED_PORT/-/ready" "$STARTED_PID" || { tail "$log" >&2; return 1; }
+}
+
+start_prometheus() {
+    local dir=$1 config=$2 log=$3
+    STARTED_PORT=$(port)
+    prometheus --config.file="$config" --storage.tsdb.path="$dir" \
+        --web.listen-address="127.0.0.1:$STARTED_PORT" --web.enable-remote-write-receiver \
+        --web.enable-admin-api --log.level=warn >"$log" 2>&1 &
+    STARTED_PID=$!
+    ready "http://127.0.0.1:$STARTED_PORT/-/ready" "$STARTED_PID" || { tail "$log" >&2; return 1; }
+}

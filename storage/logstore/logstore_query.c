@@ -1,0 +1,835 @@
+/* logstore_query: the read side of the log store (contracts in logstore.h, key layout
+ * in logstore.c).
+ *
+ * A query captures, under the head lock, a LevelDB iterator (a consistent view) and a
+ * reference to each selected stream's head and sealed-but-unwritten heads, so it sees
+ * every push completely or not at all, and never twice: a sealed head written to
+ * LevelDB after the capture is not in the view, and one written before but not yet
+ * dropped from memory is recognised by its chunk key and skipped in the view.
+ *
+ * Merging: a heap of sources ordered by time (smallest first forward, largest first
+ * backward). A source is one of
+ *   MEM    captured head entries in [start, end), sorted;
+ *   CHUNK  an opened (decompressed) chunk;
+ *   PEND   a chunk whose header passed the time and token checks, not yet opened, keyed
+ *          by the first time it can emit: it is opened only when that time comes up,
+ *          so a query with a limit decompresses only the chunks it needs;
+ *   FRONT  the rest of a stream's chunks in LevelDB, keyed by a bound on what they can
+ *          emit. Chunk keys are ordered by maxt and a chunk spans at most S =
+ *          chunk_max_span_ns, so after reading the chunk with newest time m, every
+ *          unread one holds only times >= m - S (forward) or <= m (backward).
+ * Bounds are never beyond what a source can emit, so entries come out in order even
+ * when out-of-order writes made a stream's chunks overlap. */
+#include "logstore_int.h"
+
+#include "../base/vg_alloc.h"
+#include "../tsdb/index.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- selection ---- */
+
+struct qstream {
+    uint64_t id;
+    char *enc;                 /* copy of the canonical labels */
+    struct label *labels;
+    size_t nlabels;
+    struct lhead_snap *snaps;  /* captured head and sealed heads */
+    size_t nsnaps;
+    unsigned char *skip;       /* chunk keys of the sealed ones, LS_CHUNK_KEY_LEN each */
+    size_t nskip;
+    /* Position in the stream's chunks (FRONT). */
+    unsigned char resume[LS_CHUNK_KEY_LEN];
+    bool started;
+};
+
+struct qsel {
+    struct qstream *v;
+    size_t n;
+    struct kv_iter *it;
+};
+
+static void qsel_free(struct qsel *q)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        struct qstream *s = &q->v[i];
+        for (size_t j = 0; j < s->nsnaps; j++)
+            lhead_release(s->snaps[j].h);
+        vg_free(s->snaps);
+        vg_free(s->skip);
+        vg_free(s->labels);
+        vg_free(s->enc);
+    }
+    vg_free(q->v);
+    kv_iter_free(q->it);
+    memset(q, 0, sizeof *q);
+}
+
+static int nomem(struct vg_err *err)
+{
+    return vg_err_set(err, VG_ENOMEM, "logstore: out of memory reading");
+}
+
+/* Copies s into q (labels always, heads when capture). Under mu. */
+static int copy_stream(struct lstream *s, bool capture, struct qstream *q)
+{
+    memset(q, 0, sizeof *q);
+    q->id = s->id;
+    q->enc = vg_malloc(s->enclen + 1);
+    q->labels = vg_malloc((s->nlabels ? s->nlabels : 1) * sizeof *q->labels);
+    size_t nsnap = capture ? s->nsealed + 1 : 0;
+    if (nsnap) {
+        q->snaps = vg_malloc(nsnap * sizeof *q->snaps);
+        q->skip = vg_malloc(nsnap * LS_CHUNK_KEY_LEN);
+    }
+    if (!q->enc || !q->labels || (nsnap && (!q->snaps || !q->skip)))
+        return VG_ENOMEM;
+    memcpy(q->enc, s->enc, s->enclen);
+    for (size_t i = 0; i < s->nlabels; i++) {
+        q->labels[i].name.p = q->enc + (s->labels[i].name.p - s->enc);
+        q->labels[i].name.len = s->labels[i].name.len;
+        q->labels[i].value.p = q->enc + (s->labels[i].value.p - s->enc);
+        q->labels[i].value.len = s->labels[i].value.len;
+    }
+    q->nlabels = s->nlabels;
+    for (size_t i = 0; i < s->nsealed && capture; i++) {
+        struct lhead *h = s->sealed[i];
+        lhead_capture(h, &q->snaps[q->nsnaps++]);
+        ls_chunk_key(q->skip + q->nskip++ * LS_CHUNK_KEY_LEN, s->id, h->maxt, h->last_seq,
+                     h->last_idx);
+    }
+    if (capture && s->head && s->head->n)
+        lhead_capture(s->head, &q->snaps[q->nsnaps++]);
+    return 0;
+}
+
+/* Streams matching ms with data overlapping [start, end), sorted by id, with a view. */
+static int select_streams(struct logstore *ls, struct matcher *const *ms, size_t nms,
+                          int64_t start, int64_t end, bool capture, struct qsel *out,
+                          struct vg_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (start > end)
+        return vg_err_set(err, VG_EINVAL, "logstore: start %" PRId64 " is after end %" PRId64,
+                          start, end);
+    struct index_ids ids = { 0 };
+    int rc = ls_select_ids(ls, ms, nms, &ids, err);
+    if (rc)
+        return rc;
+    out->v = vg_calloc(ids.n ? ids.n : 1, sizeof *out->v);
+    if (!out->v) {
+        index_ids_free(&ids);
+        return nomem(err);
+    }
+    pthread_mutex_lock(&ls->mu);
+    out->it = kv_iter_new(ls->kv, NULL, false);
+    if (!out->it)
+        rc = nomem(err);
+    for (size_t i = 0; i < ids.n && rc == 0; i++) {
+        struct lstream *s = ls_stream_by_id(ls, ids.v[i]);
+        if (!s || s->mint > s->maxt || s->mint >= end || s->maxt < start)
+            continue;
+        rc = copy_stream(s, capture, &out->v[out->n++]);
+        if (rc)
+            rc = nomem(err);
+    }
+    pthread_mutex_unlock(&ls->mu);
+    index_ids_free(&ids);
+    if (rc)
+        qsel_free(out);
+    return rc;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* Calls fn for every stored chunk of q overlapping [start, end) (time only) that is
+ * not one of q's captured sealed heads. fn returns 0 to go on. */
+typedef int (*chunk_fn)(void *ctx, const struct lchunk_header *h, size_t vlen);
+static int each_chunk(struct logstore *ls, struct kv_iter *it, const struct qstream *q,
+                      int64_t start, int64_t end, chunk_fn fn, void *ctx, struct vg_err *err)
+{
+    unsigned char k[17];
+    ls_chunk_seek_key(k, q->id, start);
+    int64_t stop = sat_add(end, ls->o.chunk_max_span_ns);
+    int rc = 0;
+    for (kv_iter_seek(it, k, sizeof k); rc == 0 && kv_iter_valid(it); kv_iter_next(it)) {
+        size_t klen, vlen;
+        const char *key = kv_iter_key(it, &klen);
+        int64_t maxt;
+        if (!ls_chunk_key_parse(key, klen, q->id, &maxt) || maxt >= stop)
+            break;
+        bool skip = false;
+        for (size_t i = 0; i < q->nskip && !skip; i++)
+            skip = memcmp(q->skip + i * LS_CHUNK_KEY_LEN, key, LS_CHUNK_KEY_LEN) == 0;
+        if (skip)
+            continue;
+        const char *v = kv_iter_value(it, &vlen);
+        struct lchunk_header h;
+        rc = lchunk_header_decode(v, vlen, &h, err);
+        if (rc)
+            return vg_err_prefix(err, "logstore: stream %" PRIu64, q->id);
+        if (h.mint < end && h.maxt >= start)
+            rc = fn(ctx, &h, vlen);
+    }
+    return rc ? rc : kv_iter_error(it, err);
+}
+
+/* ---- the entry iterator ---- */
+
+enum src_kind { SRC_MEM, SRC_CHUNK, SRC_PEND, SRC_FRONT };
+
+struct src {
+    enum src_kind kind;
+    int64_t key;
+    uint32_t stream;
+    uint32_t pos, lo, hi;        /* MEM and CHUNK: next entry, valid [lo, hi) */
+    struct lhead_ref *refs;      /* MEM */
+    struct lchunk_view view;     /* CHUNK */
+    char *val;                   /* PEND: copy of the chunk value */
+    struct lchunk_header h;      /* PEND */
+};
+
+struct logstore_iter {
+    struct logstore *ls;
+    struct qsel sel;
+    int64_t start, end;
+    bool backward;
+    size_t limit, emitted;
+    struct lfilter_query fq;
+    struct src **heap;
+    size_t nheap, heap_cap;
+    struct src *done;            /* emitted its last entry; freed on the next call */
+    struct lchunk_dctx *dctx;
+    struct label meta[LENTRY_MAX_META];
+    struct logstore_iter_stats st;
+};
+
+static void src_free(struct src *s)
+{
+    if (!s)
+        return;
+    vg_free(s->refs);
+    lchunk_view_free(&s->view);
+    vg_free(s->val);
+    vg_free(s);
+}
+
+static bool before(const struct logstore_iter *it, const struct src *a, const struct src *b)
+{
+    if (a->key != b->key)
+        return it->backward ? a->key > b->key : a->key < b->key;
+    if (a->stream != b->stream)
+        return a->stream < b->stream;
+    return a->kind > b->kind; /* chunks not yet read before entries of the same time */
+}
+
+static void sift_down(struct logstore_iter *it, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, best = i;
+        if (l < it->nheap && before(it, it->heap[l], it->heap[best]))
+            best = l;
+        if (l + 1 < it->nheap && before(it, it->heap[l + 1], it->heap[best]))
+            best = l + 1;
+        if (best == i)
+            return;
+        struct src *t = it->heap[i];
+        it->heap[i] = it->heap[best];
+        it->heap[best] = t;
+        i = best;
+    }
+}
+
+/* Takes ownership of s (freed on failure). 0 or VG_ENOMEM. */
+static int heap_push(struct logstore_iter *it, struct src *s)
+{
+    if (ls_grow(&it->heap, &it->heap_cap, it->nheap, sizeof *it->heap, 16)) {
+        src_free(s);
+        return VG_ENOMEM;
+    }
+    size_t i = it->nheap++;
+    it->heap[i] = s;
+    while (i && before(it, it->heap[i], it->heap[(i - 1) / 2])) {
+        struct src *t = it->heap[i];
+        it->heap[i] = it->heap[(i - 1) / 2];
+        it->heap[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+    return 0;
+}
+
+static struct src *heap_pop(struct logstore_iter *it)
+{
+    struct src *top = it->heap[0];
+    it->heap[0] = it->heap[--it->nheap];
+    sift_down(it, 0);
+    return top;
+}
+
+static struct src *src_new(enum src_kind kind, uint32_t stream, int64_t key)
+{
+    struct src *s = vg_calloc(1, sizeof *s);
+    if (s) {
+        s->kind = kind;
+        s->stream = stream;
+        s->key = key;
+    }
+    return s;
+}
+
+/* Key of an entry source at its current position. */
+static void entry_key(const struct logstore_iter *it, struct src *s)
+{
+    s->key = s->kind == SRC_MEM ? s->refs[s->pos].t : s->view.t[s->pos];
+    (void)it;
+}
+
+/* Reads the next candidate chunk of a stream into a PEND source and pushes it and the
+ * FRONT again; the stream is finished when none is left. FRONT f is reused or freed. */
+static int advance_front(struct logstore_iter *it, struct src *f, struct vg_err *err)
+{
+    struct qstream *q = &it->sel.v[f->stream];
+    struct kv_iter *kit = it->sel.it;
+    int64_t span = it->ls->o.chunk_max_span_ns;
+    if (!q->started) {
+        unsigned char k[17];
+        ls_chunk_seek_key(k, q->id, it->backward ? sat_add(it->end, span) : it->start);
+        kv_iter_seek(kit, k, sizeof k);
+        if (it->backward) {
+            if (kv_iter_valid(kit))
+                kv_iter_prev(kit);
+            else
+                kv_iter_seek_last(kit);
+        }
+        q->started = true;
+    } else {
+        kv_iter_seek(kit, q->resume, LS_CHUNK_KEY_LEN);
+        if (it->backward)
+            kv_iter_prev(kit);
+        else if (kv_iter_valid(kit))
+            kv_iter_next(kit);
+    }
+    int64_t stop = sat_add(it->end, span);
+    for (; kv_iter_valid(kit); it->backward ? kv_iter_prev(kit) : kv_iter_next(kit)) {
+        size_t klen, vlen;
+        const char *key = kv_iter_key(kit, &klen);
+        int64_t maxt;
+        if (!ls_chunk_key_parse(key, klen, q->id, &maxt))
+            break;
+        if (it->backward ? maxt < it->start : maxt >= stop)
+            break;
+        bool skip = false;
+        for (size_t i = 0; i < q->nskip && !skip; i++)
+            skip = memcmp(q->skip + i * LS_CHUNK_KEY_LEN, key, LS_CHUNK_KEY_LEN) == 0;
+        const char *v = kv_iter_value(kit, &vlen);
+        struct lchunk_header h;
+        if (skip)
+            continue;
+        if (lchunk_header_decode(v, vlen, &h, err) != 0) {
+            src_free(f);
+            return vg_err_prefix(err, "logstore: stream %" PRIu64, q->id);
+        }
+        if (h.mint >= it->end || h.maxt < it->start)
+            continue;
+        it->st.chunks_considered++;
+        if (!lfilter_may_match(&h.filter, &it->fq)) {
+            it->st.chunks_skipped++;
+            continue;
+        }
+        struct src *p = src_new(SRC_PEND, f->stream, 0);
+        char *copy = p ? vg_malloc(vlen) : NULL;
+        if (!copy) {
+            vg_free(p);
+            src_free(f);
+            return nomem(err);
+        }
+        memcpy(copy, v, vlen);
+        p->val = copy;
+        lchunk_header_decode(copy, vlen, &p->h, NULL);
+        memcpy(q->resume, key, LS_CHUNK_KEY_LEN);
+        if (it->backward) {
+            p->key = h.maxt < it->end ? h.maxt : it->end - 1;
+            f->key = maxt < it->end ? maxt : it->end - 1;
+        } else {
+            p->key = h.mint > it->start ? h.mint : it->start;
+            f->key = maxt - span > it->start ? maxt - span : it->start;
+        }
+        if (heap_push(it, p) != 0 || heap_push(it, f) != 0)
+            return nomem(err);
+        return 0;
+    }
+    src_free(f);
+    return kv_iter_error(kit, err);
+}
+
+/* Index of the first of t[lo, hi) (non-decreasing) that is >= x, or hi. */
+static uint32_t first_at(const int64_t *t, uint32_t lo, uint32_t hi, int64_t x)
+{
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Opens a PEND source into a CHUNK one and pushes it (or frees it when nothing of it
+ * is in range). */
+static int open_pending(struct logstore_iter *it, struct src *p, struct vg_err *err)
+{
+    if (!it->dctx && !(it->dctx = lchunk_dctx_new())) {
+        src_free(p);
+        return nomem(err);
+    }
+    int rc = lchunk_open(it->dctx, &p->h, &p->view, err);
+    vg_free(p->val);
+    p->val = NULL;
+    if (rc) {
+        uint64_t id = it->sel.v[p->stream].id;
+        src_free(p);
+        return vg_err_prefix(err, "logstore: stream %" PRIu64, id);
+    }
+    it->st.chunks_opened++;
+    it->st.bytes_decompressed += p->view.raw_len;
+    p->lo = first_at(p->view.t, 0, p->view.n, it->start);
+    p->hi = first_at(p->view.t, p->lo, p->view.n, it->end);
+    if (p->lo == p->hi) {
+        src_free(p);
+        return 0;
+    }
+    p->kind = SRC_CHUNK;
+    p->pos = it->backward ? p->hi - 1 : p->lo;
+    entry_key(it, p);
+    return heap_push(it, p) ? nomem(err) : 0;
+}
+
+struct logstore_iter *logstore_query(struct logstore *ls, const struct logstore_query *q,
+                                     struct vg_err *err)
+{
+    struct logstore_iter *it = vg_calloc(1, sizeof *it);
+    if (!it) {
+        nomem(err);
+        return NULL;
+    }
+    it->ls = ls;
+    it->start = q->start;
+    it->end = q->end;
+    it->backward = q->backward;
+    it->limit = q->limit;
+    for (size_t i = 0; i < q->nneedles; i++)
+        lfilter_query_needle(&it->fq, q->needles[i]);
+    for (size_t i = 0; i < q->nmeta; i++)
+        lfilter_query_meta(&it->fq, q->meta[i].name, q->meta[i].value);
+    int rc = select_streams(ls, q->matchers, q->nmatchers, q->start, q->end, true, &it->sel,
+                            err);
+    it->st.streams = it->sel.n;
+    for (size_t i = 0; i < it->sel.n && rc == 0; i++) {
+        struct qstream *qs = &it->sel.v[i];
+        for (size_t j = 0; j < qs->nsnaps && rc == 0; j++) {
+            struct src *m = src_new(SRC_MEM, (uint32_t)i, 0);
+            if (!m || lhead_collect(&qs->snaps[j], q->start, q->end, &m->refs, &m->hi) != 0) {
+                src_free(m);
+                rc = nomem(err);
+                break;
+            }
+            if (m->hi == 0) {
+                src_free(m);
+                continue;
+            }
+            it->st.head_entries += m->hi;
+            m->pos = it->backward ? m->hi - 1 : 0;
+            entry_key(it, m);
+            if (heap_push(it, m) != 0)
+                rc = nomem(err);
+        }
+        struct src *f = rc ? NULL : src_new(SRC_FRONT, (uint32_t)i,
+                                            q->backward ? q->end - 1 : q->start);
+        if (rc == 0 && (!f || heap_push(it, f) != 0))
+            rc = nomem(err);
+    }
+    if (rc) {
+        logstore_iter_free(it);
+        return NULL;
+    }
+    return it;
+}
+
+int logstore_iter_next(struct logstore_iter *it, struct logstore_entry *e, struct vg_err *err)
+{
+    src_free(it->done);
+    it->done = NULL;
+    if (it->limit && it->emitted >= it->limit)
+        return 0;
+    while (it->nheap) {
+        struct src *s = it->heap[0];
+        if (s->kind == SRC_FRONT || s->kind == SRC_PEND) {
+            heap_pop(it);
+            int rc = s->kind == SRC_FRONT ? advance_front(it, s, err) : open_pending(it, s, err);
+            if (rc)
+                return rc;
+            continue;
+        }
+        struct lentry le;
+        if (s->kind == SRC_MEM)
+            lhead_entry(&s->refs[s->pos], &le, it->meta);
+        else
+            lchunk_entry(&s->view, s->pos, &le, it->meta);
+        const struct qstream *q = &it->sel.v[s->stream];
+        *e = (struct logstore_entry){ q->id, q->labels, q->nlabels, le.t, le.line, le.meta,
+                                      le.nmeta };
+        bool more = it->backward ? s->pos > s->lo : s->pos + 1 < s->hi;
+        if (more) {
+            s->pos += it->backward ? -1 : 1;
+            entry_key(it, s);
+            sift_down(it, 0);
+        } else {
+            it->done = heap_pop(it); /* its bytes back e until the next call */
+        }
+        it->emitted++;
+        return 1;
+    }
+    return 0;
+}
+
+void logstore_iter_stats(const struct logstore_iter *it, struct logstore_iter_stats *st)
+{
+    *st = it->st;
+}
+
+void logstore_iter_free(struct logstore_iter *it)
+{
+    if (!it)
+        return;
+    src_free(it->done);
+    for (size_t i = 0; i < it->nheap; i++)
+        src_free(it->heap[i]);
+    vg_free(it->heap);
+    lchunk_dctx_free(it->dctx);
+    lfilter_query_free(&it->fq);
+    qsel_free(&it->sel);
+    vg_free(it);
+}
+
+/* ---- label names and values, series ---- */
+
+void logstore_strings_free(struct logstore_strings *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        vg_free(s->v[i]);
+    vg_free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return vg_str_cmp(*(const struct vg_str *)a, *(const struct vg_str *)b);
+}
+
+/* Names (name == NULL) or values of *name over the selection, sorted and unique. */
+static int strings_of(const struct qsel *sel, const struct vg_str *name,
+                      struct logstore_strings *out, struct vg_err *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t cap = 0;
+    for (size_t i = 0; i < sel->n; i++)
+        cap += name ? 1 : sel->v[i].nlabels;
+    struct vg_str *all = vg_malloc((cap ? cap : 1) * sizeof *all);
+    if (!all)
+        return nomem(err);
+    size_t n = 0;
+    for (size_t i = 0; i < sel->n; i++)
+        for (size_t j = 0; j < sel->v[i].nlabels; j++) {
+            const struct label *l = &sel->v[i].labels[j];
+            if (!name)
+                all[n++] = l->name;
+            else if (vg_str_eq(l->name, *name))
+                all[n++] = l->value;
+        }
+    qsort(all, n, sizeof *all, cmp_str);
+    out->v = vg_malloc((n ? n : 1) * sizeof *out->v);
+    int rc = out->v ? 0 : nomem(err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (i && vg_str_eq(all[i - 1], all[i]))
+            continue;
+        if (!(out->v[out->n] = vg_strndup(all[i].p, all[i].len)))
+            rc = nomem(err);
+        else
+            out->n++;
+    }
+    vg_free(all);
+    if (rc)
+        logstore_strings_free(out);
+    return rc;
+}
+
+int logstore_label_names(struct logstore *ls, struct matcher *const *ms, size_t nms,
+                         int64_t start, int64_t end, struct logstore_strings *out,
+                         struct vg_err *err)
+{
+    struct qsel sel;
+    memset(out, 0, sizeof *out);
+    int rc = select_streams(ls, ms, nms, start, end, false, &sel, err);
+    if (rc == 0)
+        rc = strings_of(&sel, NULL, out, err);
+    qsel_free(&sel);
+    return rc;
+}
+
+int logstore_label_values(struct logstore *ls, struct vg_str name, struct matcher *const *ms,
+                          size_t nms, int64_t start, int64_t end,
+                          struct logstore_strings *out, struct vg_err *err)
+{
+    struct qsel sel;
+    memset(out, 0, sizeof *out);
+    int rc = select_streams(ls, ms, nms, start, end, false, &sel, err);
+    if (rc == 0)
+        rc = strings_of(&sel, &name, out, err);
+    qsel_free(&sel);
+    return rc;
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+    const struct logstore_series *x = a, *y = b;
+    return labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+}
+
+int logstore_series(struct logstore *ls, struct matcher *const *ms, size_t nms, int64_t start,
+                    int64_t end, struct logstore_series_set **out, struct vg_err *err)
+{
+    *out = NULL;
+    struct logstore_series_set *set = vg_calloc(1, sizeof *set);
+    struct qsel *sel = vg_calloc(1, sizeof *sel);
+    if (!set || !sel) {
+        vg_free(set);
+        vg_free(sel);
+        return nomem(err);
+    }
+    set->priv = sel;
+    int rc = select_streams(ls, ms, nms, start, end, false, sel, err);
+    if (rc == 0 && !(set->v = vg_malloc((sel->n ? sel->n : 1) * sizeof *set->v)))
+        rc = nomem(err);
+    if (rc) {
+        logstore_series_set_free(set);
+        return rc;
+    }
+    for (size_t i = 0; i < sel->n; i++)
+        set->v[i] = (struct logstore_series){ sel->v[i].id, sel->v[i].labels,
+                                              sel->v[i].nlabels };
+    set->n = sel->n;
+    qsort(set->v, set->n, sizeof *set->v, cmp_series);
+    *out = set;
+    return 0;
+}
+
+void logstore_series_set_free(struct logstore_series_set *s)
+{
+    if (!s)
+        return;
+    if (s->priv)
+        qsel_free(s->priv);
+    vg_free(s->priv);
+    vg_free(s->v);
+    vg_free(s);
+}
+
+/* ---- stats and volume ---- */
+
+struct usage {
+    uint64_t chunks, entries, bytes, compressed;
+};
+
+static int add_chunk(void *ctx, const struct lchunk_header *h, size_t vlen)
+{
+    struct usage *u = ctx;
+    u->chunks++;
+    u->entries += h->n;
+    u->bytes += h->bytes;
+    u->compressed += vlen;
+    return 0;
+}
+
+/* Chunks (whole) and head entries (exact) of q in [start, end). */
+static int stream_usage(struct logstore *ls, const struct qsel *sel, const struct qstream *q,
+                        int64_t start, int64_t end, struct usage *u, struct vg_err *err)
+{
+    memset(u, 0, sizeof *u);
+    int rc = each_chunk(ls, sel->it, q, start, end, add_chunk, u, err);
+    struct label meta[LENTRY_MAX_META];
+    for (size_t i = 0; i < q->nsnaps && rc == 0; i++) {
+        struct lhead_ref *refs;
+        uint32_t n;
+        if (lhead_collect(&q->snaps[i], start, end, &refs, &n) != 0)
+            return nomem(err);
+        for (uint32_t j = 0; j < n; j++) {
+            struct lentry e;
+            lhead_entry(&refs[j], &e, meta);
+            u->bytes += lentry_bytes(&e);
+        }
+        u->entries += n;
+        vg_free(refs);
+    }
+    return rc;
+}
+
+int logstore_stats(struct logstore *ls, struct matcher *const *ms, size_t nms, int64_t start,
+                   int64_t end, struct logstore_stats *out, struct vg_err *err)
+{
+    memset(out, 0, sizeof *out);
+    struct qsel sel;
+    int rc = select_streams(ls, ms, nms, start, end, true, &sel, err);
+    for (size_t i = 0; i < sel.n && rc == 0; i++) {
+        struct usage u;
+        rc = stream_usage(ls, &sel, &sel.v[i], start, end, &u, err);
+        if (rc == 0 && u.entries) {
+            out->streams++;
+            out->chunks += u.chunks;
+            out->entries += u.entries;
+            out->bytes += u.bytes;
+            out->bytes_compressed += u.compressed;
+        }
+    }
+    qsel_free(&sel);
+    if (rc)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+struct volume_priv {
+    struct qsel sel;
+    struct vg_buf keys;   /* canonical encodings of the groups' labels, back to back */
+};
+
+struct vgroup {
+    size_t off, len;      /* group key in keys */
+    size_t stream;
+    uint64_t bytes, entries;
+};
+
+static int cmp_group_key(const void *a, const void *b, void *keys)
+{
+    const struct vgroup *x = a, *y = b;
+    const char *k = ((const struct vg_buf *)keys)->p;
+    return vg_str_cmp((struct vg_str){ k + x->off, x->len }, (struct vg_str){ k + y->off, y->len });
+}
+
+static int cmp_group_bytes(const void *a, const void *b)
+{
+    const struct logstore_volume *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    return labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+}
+
+int logstore_volume(struct logstore *ls, struct matcher *const *ms, size_t nms, int64_t start,
+                    int64_t end, const struct vg_str *by, size_t nby, size_t limit,
+                    struct logstore_volume_set **out, struct vg_err *err)
+{
+    *out = NULL;
+    struct logstore_volume_set *set = vg_calloc(1, sizeof *set);
+    struct volume_priv *priv = vg_calloc(1, sizeof *priv);
+    if (!set || !priv) {
+        vg_free(set);
+        vg_free(priv);
+        return nomem(err);
+    }
+    set->priv = priv;
+    vg_buf_init(&priv->keys);
+    int rc = select_streams(ls, ms, nms, start, end, true, &priv->sel, err);
+    struct qsel *sel = &priv->sel;
+    struct vgroup *g = rc ? NULL : vg_malloc((sel->n ? sel->n : 1) * sizeof *g);
+    if (rc == 0 && !g)
+        rc = nomem(err);
+    size_t ng = 0;
+    struct label sub[64];
+    for (size_t i = 0; i < sel->n && rc == 0; i++) {
+        struct usage u;
+        rc = stream_usage(ls, sel, &sel->v[i], start, end, &u, err);
+        if (rc || !u.entries)
+            continue;
+        const struct qstream *q = &sel->v[i];
+        size_t nsub = 0;
+        for (size_t j = 0; j < q->nlabels && nby; j++)
+            for (size_t k = 0; k < nby && nsub < 64; k++)
+                if (vg_str_eq(q->labels[j].name, by[k])) {
+                    sub[nsub++] = q->labels[j];
+                    break;
+                }
+        if (nby && !nsub)
+            continue;
+        g[ng] = (struct vgroup){ priv->keys.len, 0, i, u.bytes, u.entries };
+        if (nby)
+            labels_encode(sub, nsub, &priv->keys);
+        else
+            labels_encode(q->labels, q->nlabels, &priv->keys);
+        g[ng].len = priv->keys.len - g[ng].off;
+        ng++;
+    }
+    if (rc == 0 && vg_buf_failed(&priv->keys))
+        rc = nomem(err);
+    if (rc == 0 && ng)
+        qsort_r(g, ng, sizeof *g, cmp_group_key, &priv->keys);
+    if (rc == 0 && !(set->v = vg_calloc(ng ? ng : 1, sizeof *set->v)))
+        rc = nomem(err);
+    for (size_t i = 0; i < ng && rc == 0; i++) {
+        const char *kp = priv->keys.p + g[i].off;
+        if (set->n && g[i - 1].len == g[i].len &&
+            memcmp(priv->keys.p + g[i - 1].off, kp, g[i].len) == 0) {
+            set->v[set->n - 1].bytes += g[i].bytes;
+            set->v[set->n - 1].entries += g[i].entries;
+            continue;
+        }
+        struct logstore_volume *v = &set->v[set->n];
+        size_t max = g[i].len / 2 + 1;
+        if (!(v->labels = vg_malloc(max * sizeof *v->labels))) {
+            rc = nomem(err);
+            break;
+        }
+        int n = labels_decode(kp, g[i].len, v->labels, max, err);
+        if (n < 0) {
+            vg_free(v->labels);
+            v->labels = NULL;
+            rc = n;
+            break;
+        }
+        v->nlabels = (size_t)n;
+        v->bytes = g[i].bytes;
+        v->entries = g[i].entries;
+        set->n++;
+    }
+    vg_free(g);
+    if (rc) {
+        logstore_volume_set_free(set);
+        return rc;
+    }
+    qsort(set->v, set->n, sizeof *set->v, cmp_group_bytes);
+    for (size_t i = limit; limit && i < set->n; i++)
+        vg_free(set->v[i].labels);
+    if (limit && set->n > limit)
+        set->n = limit;
+    *out = set;
+    return 0;
+}
+
+void logstore_volume_set_free(struct logstore_volume_set *s)
+{
+    if (!s)
+        return;
+    struct volume_priv *priv = s->priv;
+    for (size_t i = 0; s->v && i < s->n; i++)
+        vg_free(s->v[i].labels);
+    if (priv) {
+        qsel_free(&priv->sel);
+        vg_buf_free(&priv->keys);
+        vg_free(priv);
+    }
+    vg_free(s->v);
+    vg_free(s);
+}

@@ -1,0 +1,450 @@
+/* span: see span.h for the model and the exact version-1 byte format.
+ *
+ * Invariants: span_encode writes exactly what span_decode reads back (the round trip is
+ * exact, doubles bit for bit); span_decode never reads outside [buf, buf+len), never
+ * allocates more than the input could describe (every attribute, event or link needs at
+ * least 2, 3 and 28 encoded bytes, so counts are checked against the bytes left first). */
+#include "span.h"
+
+#include <string.h>
+
+/* Smallest encoded sizes, used to bound counts before allocating. */
+#define MIN_ATTR_BYTES 3  /* empty key, type, empty value */
+#define MIN_EVENT_BYTES 4 /* time, name, attrs, dropped */
+#define MIN_LINK_BYTES 28 /* ids, trace state, flags, attrs, dropped */
+
+bool span_is_root(const struct span *s)
+{
+    static const uint8_t zero[SPAN_ID_LEN];
+    return memcmp(s->parent_span_id, zero, SPAN_ID_LEN) == 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static int check_attrs(const struct span_attr *a, size_t n, const char *where,
+                       struct vg_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i].type < SPAN_VAL_STRING || a[i].type > SPAN_VAL_MAX)
+            return vg_err_set(err, VG_EINVAL, "%s attribute %zu: value type %d out of range",
+                              where, i, (int)a[i].type);
+    return 0;
+}
+
+/* Every enum byte the encoding stores, so span_encode never writes what span_decode
+ * would refuse. */
+static int check_enums(const struct span *s, struct vg_err *err)
+{
+    if ((unsigned)s->kind > SPAN_KIND_MAX)
+        return vg_err_set(err, VG_EINVAL, "kind: %d out of range", (int)s->kind);
+    if ((unsigned)s->status > SPAN_STATUS_MAX)
+        return vg_err_set(err, VG_EINVAL, "status.code: %d out of range", (int)s->status);
+    int rc = check_attrs(s->resource_attrs, s->nresource_attrs, "resource", err);
+    if (!rc)
+        rc = check_attrs(s->scope_attrs, s->nscope_attrs, "scope", err);
+    if (!rc)
+        rc = check_attrs(s->attrs, s->nattrs, "span", err);
+    for (size_t i = 0; !rc && i < s->nevents; i++)
+        rc = check_attrs(s->events[i].attrs, s->events[i].nattrs, "event", err);
+    for (size_t i = 0; !rc && i < s->nlinks; i++)
+        rc = check_attrs(s->links[i].attrs, s->links[i].nattrs, "link", err);
+    return rc;
+}
+
+int span_validate(const struct span *s, struct vg_err *err)
+{
+    if (all_zero(s->trace_id, SPAN_TRACE_ID_LEN))
+        return vg_err_set(err, VG_EINVAL, "trace_id: all zero");
+    if (all_zero(s->span_id, SPAN_ID_LEN))
+        return vg_err_set(err, VG_EINVAL, "span_id: all zero");
+    if (s->start_ns <= 0)
+        return vg_err_set(err, VG_EINVAL, "start_time: %lld is not after the epoch",
+                          (long long)s->start_ns);
+    if (s->end_ns < s->start_ns)
+        return vg_err_set(err, VG_EINVAL, "end_time: %lld is before start_time %lld",
+                          (long long)s->end_ns, (long long)s->start_ns);
+    return check_enums(s, err);
+}
+
+/* ---- writing ---- */
+
+void span_put_svarint(struct vg_buf *b, int64_t v)
+{
+    vg_buf_put_uvarint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+void span_put_str(struct vg_buf *b, struct vg_str s)
+{
+    vg_buf_put_uvarint(b, s.len);
+    vg_buf_append(b, s.p, s.len);
+}
+
+static void put_attrs(struct vg_buf *b, const struct span_attr *a, size_t n)
+{
+    vg_buf_put_uvarint(b, n);
+    for (size_t i = 0; i < n; i++) {
+        span_put_str(b, a[i].key);
+        vg_buf_putc(b, (char)a[i].type);
+        switch (a[i].type) {
+        case SPAN_VAL_INT:
+            span_put_svarint(b, a[i].v.i);
+            break;
+        case SPAN_VAL_DOUBLE: {
+            uint64_t bits;
+            memcpy(&bits, &a[i].v.d, sizeof bits);
+            uint8_t le[8];
+            for (int k = 0; k < 8; k++)
+                le[k] = (uint8_t)(bits >> (8 * k));
+            vg_buf_append(b, le, 8);
+            break;
+        }
+        case SPAN_VAL_BOOL:
+            vg_buf_putc(b, a[i].v.b ? 1 : 0);
+            break;
+        default: /* STRING, BYTES, ARRAY, MAP (validated by the caller) */
+            span_put_str(b, a[i].v.s);
+            break;
+        }
+    }
+}
+
+int span_encode(const struct span *s, struct vg_buf *out, struct vg_err *err)
+{
+    int rc = check_enums(s, err);
+    if (rc)
+        return rc;
+    vg_buf_putc(out, SPAN_ENCODING_VERSION);
+    vg_buf_append(out, s->trace_id, SPAN_TRACE_ID_LEN);
+    vg_buf_append(out, s->span_id, SPAN_ID_LEN);
+    vg_buf_append(out, s->parent_span_id, SPAN_ID_LEN);
+    vg_buf_put_uvarint(out, s->flags);
+    vg_buf_putc(out, (char)s->kind);
+    vg_buf_putc(out, (char)s->status);
+    span_put_svarint(out, s->start_ns);
+    vg_buf_put_uvarint(out, (uint64_t)s->end_ns - (uint64_t)s->start_ns);
+    span_put_str(out, s->name);
+    span_put_str(out, s->status_message);
+    span_put_str(out, s->trace_state);
+    span_put_str(out, s->service);
+    span_put_str(out, s->scope_name);
+    span_put_str(out, s->scope_version);
+    put_attrs(out, s->resource_attrs, s->nresource_attrs);
+    vg_buf_put_uvarint(out, s->dropped_resource_attrs);
+    put_attrs(out, s->scope_attrs, s->nscope_attrs);
+    put_attrs(out, s->attrs, s->nattrs);
+    vg_buf_put_uvarint(out, s->dropped_attrs);
+    vg_buf_put_uvarint(out, s->nevents);
+    for (size_t i = 0; i < s->nevents; i++) {
+        const struct span_event *e = &s->events[i];
+        span_put_svarint(out, (int64_t)((uint64_t)e->time_ns - (uint64_t)s->start_ns));
+        span_put_str(out, e->name);
+        put_attrs(out, e->attrs, e->nattrs);
+        vg_buf_put_uvarint(out, e->dropped_attrs);
+    }
+    vg_buf_put_uvarint(out, s->dropped_events);
+    vg_buf_put_uvarint(out, s->nlinks);
+    for (size_t i = 0; i < s->nlinks; i++) {
+        const struct span_link *l = &s->links[i];
+        vg_buf_append(out, l->trace_id, SPAN_TRACE_ID_LEN);
+        vg_buf_append(out, l->span_id, SPAN_ID_LEN);
+        span_put_str(out, l->trace_state);
+        vg_buf_put_uvarint(out, l->flags);
+        put_attrs(out, l->attrs, l->nattrs);
+        vg_buf_put_uvarint(out, l->dropped_attrs);
+    }
+    vg_buf_put_uvarint(out, s->dropped_links);
+    if (vg_buf_failed(out))
+        return vg_err_set(err, VG_ENOMEM, "span_encode: out of memory");
+    return 0;
+}
+
+bool span_attr_text(const struct span_attr *a, struct vg_buf *out)
+{
+    switch (a->type) {
+    case SPAN_VAL_STRING:
+        vg_buf_append(out, a->v.s.p, a->v.s.len);
+        return true;
+    case SPAN_VAL_INT:
+        vg_buf_printf(out, "%lld", (long long)a->v.i);
+        return true;
+    case SPAN_VAL_DOUBLE:
+        vg_buf_json_float(out, a->v.d);
+        return true;
+    case SPAN_VAL_BOOL:
+        vg_buf_puts(out, a->v.b ? "true" : "false");
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- reading ---- */
+
+void span_rd_init(struct span_rd *r, const void *buf, size_t len)
+{
+    r->p = buf;
+    r->len = len;
+    r->off = 0;
+    r->ok = true;
+    r->what = NULL;
+}
+
+static void rd_fail(struct span_rd *r, const char *what)
+{
+    if (r->ok) {
+        r->ok = false;
+        r->what = what;
+    }
+}
+
+uint64_t span_rd_uvarint(struct span_rd *r, const char *what)
+{
+    uint64_t v = 0;
+    for (int shift = 0; r->ok && shift < 64; shift += 7) {
+        if (r->off >= r->len)
+            break;
+        uint8_t c = r->p[r->off++];
+        if (shift == 63 && c > 1)
+            break; /* more than 64 bits */
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return v;
+    }
+    rd_fail(r, what);
+    return 0;
+}
+
+int64_t span_rd_svarint(struct span_rd *r, const char *what)
+{
+    uint64_t u = span_rd_uvarint(r, what);
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+uint8_t span_rd_u8(struct span_rd *r, const char *what)
+{
+    if (!r->ok || r->off >= r->len) {
+        rd_fail(r, what);
+        return 0;
+    }
+    return r->p[r->off++];
+}
+
+const uint8_t *span_rd_bytes(struct span_rd *r, size_t n, const char *what)
+{
+    if (!r->ok || r->len - r->off < n) {
+        rd_fail(r, what);
+        return NULL;
+    }
+    const uint8_t *p = r->p + r->off;
+    r->off += n;
+    return p;
+}
+
+struct vg_str span_rd_str(struct span_rd *r, const char *what)
+{
+    uint64_t n = span_rd_uvarint(r, what);
+    if (r->ok && n > r->len - r->off) {
+        rd_fail(r, what);
+        return (struct vg_str){ "", 0 };
+    }
+    const uint8_t *p = span_rd_bytes(r, (size_t)n, what);
+    return p ? (struct vg_str){ (const char *)p, (size_t)n } : (struct vg_str){ "", 0 };
+}
+
+/* A count of items each at least min_bytes long, checked against the bytes left. */
+static size_t rd_count(struct span_rd *r, size_t min_bytes, const char *what)
+{
+    uint64_t n = span_rd_uvarint(r, what);
+    if (r->ok && n > (r->len - r->off) / min_bytes) {
+        rd_fail(r, what);
+        return 0;
+    }
+    return (size_t)n;
+}
+
+static uint32_t rd_u32(struct span_rd *r, const char *what)
+{
+    uint64_t v = span_rd_uvarint(r, what);
+    if (v > UINT32_MAX)
+        rd_fail(r, what);
+    return (uint32_t)v;
+}
+
+static void rd_id(struct span_rd *r, uint8_t *dst, size_t n, const char *what)
+{
+    const uint8_t *p = span_rd_bytes(r, n, what);
+    if (p)
+        memcpy(dst, p, n);
+    else
+        memset(dst, 0, n);
+}
+
+/* Returns -1 when the arena is exhausted (r is left ok so the caller can tell). */
+static int rd_attrs(struct span_rd *r, struct vg_arena *a, const struct span_attr **out,
+                    size_t *nout, const char *what)
+{
+    *out = NULL;
+    *nout = 0;
+    size_t n = rd_count(r, MIN_ATTR_BYTES, what);
+    if (!r->ok || n == 0)
+        return 0;
+    struct span_attr *v = vg_arena_alloc(a, n * sizeof *v);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < n && r->ok; i++) {
+        v[i].key = span_rd_str(r, what);
+        uint8_t t = span_rd_u8(r, what);
+        if (r->ok && (t < SPAN_VAL_STRING || t > SPAN_VAL_MAX))
+            rd_fail(r, what);
+        v[i].type = (enum span_val_type)t;
+        switch (t) {
+        case SPAN_VAL_INT:
+            v[i].v.i = span_rd_svarint(r, what);
+            break;
+        case SPAN_VAL_DOUBLE: {
+            const uint8_t *le = span_rd_bytes(r, 8, what);
+            uint64_t bits = 0;
+            for (int k = 0; le && k < 8; k++)
+                bits |= (uint64_t)le[k] << (8 * k);
+            memcpy(&v[i].v.d, &bits, sizeof bits);
+            break;
+        }
+        case SPAN_VAL_BOOL: {
+            uint8_t b = span_rd_u8(r, what);
+            if (b > 1)
+                rd_fail(r, what);
+            v[i].v.b = b == 1;
+            break;
+        }
+        default:
+            v[i].v.s = span_rd_str(r, what);
+            break;
+        }
+    }
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
+static int rd_header(struct span_rd *r, struct span *s)
+{
+    uint8_t ver = span_rd_u8(r, "version");
+    if (r->ok && ver != SPAN_ENCODING_VERSION) {
+        rd_fail(r, "version");
+        return -1;
+    }
+    rd_id(r, s->trace_id, SPAN_TRACE_ID_LEN, "trace_id");
+    rd_id(r, s->span_id, SPAN_ID_LEN, "span_id");
+    rd_id(r, s->parent_span_id, SPAN_ID_LEN, "parent_span_id");
+    s->flags = rd_u32(r, "flags");
+    uint8_t kind = span_rd_u8(r, "kind");
+    uint8_t status = span_rd_u8(r, "status");
+    if (kind > SPAN_KIND_MAX)
+        rd_fail(r, "kind");
+    if (status > SPAN_STATUS_MAX)
+        rd_fail(r, "status");
+    s->kind = (enum span_kind)kind;
+    s->status = (enum span_status)status;
+    s->start_ns = span_rd_svarint(r, "start_time");
+    uint64_t dur = span_rd_uvarint(r, "duration");
+    if (r->ok && (dur > INT64_MAX || s->start_ns > INT64_MAX - (int64_t)dur))
+        rd_fail(r, "duration");
+    s->end_ns = r->ok ? s->start_ns + (int64_t)dur : 0;
+    return r->ok ? 0 : -1;
+}
+
+static int rd_fail_err(const struct span_rd *r, struct vg_err *err)
+{
+    return vg_err_set(err, VG_EINVAL, "span: malformed %s at byte %zu of %zu",
+                      r->what ? r->what : "encoding", r->off, r->len);
+}
+
+int span_decode_header(const void *buf, size_t len, struct span *out, struct vg_err *err)
+{
+    struct span_rd r;
+    span_rd_init(&r, buf, len);
+    memset(out, 0, sizeof *out);
+    return rd_header(&r, out) ? rd_fail_err(&r, err) : 0;
+}
+
+static int rd_events(struct span_rd *r, struct vg_arena *a, struct span *s)
+{
+    size_t n = rd_count(r, MIN_EVENT_BYTES, "events");
+    if (!r->ok || n == 0)
+        return 0;
+    struct span_event *ev = vg_arena_calloc(a, n * sizeof *ev);
+    if (!ev)
+        return -1;
+    for (size_t i = 0; i < n && r->ok; i++) {
+        int64_t d = span_rd_svarint(r, "event time");
+        if ((d > 0 && s->start_ns > INT64_MAX - d) || (d < 0 && s->start_ns < INT64_MIN - d))
+            rd_fail(r, "event time");
+        ev[i].time_ns = r->ok ? s->start_ns + d : 0;
+        ev[i].name = span_rd_str(r, "event name");
+        if (rd_attrs(r, a, &ev[i].attrs, &ev[i].nattrs, "event attributes"))
+            return -1;
+        ev[i].dropped_attrs = rd_u32(r, "event dropped attributes");
+    }
+    s->events = ev;
+    s->nevents = n;
+    return 0;
+}
+
+static int rd_links(struct span_rd *r, struct vg_arena *a, struct span *s)
+{
+    size_t n = rd_count(r, MIN_LINK_BYTES, "links");
+    if (!r->ok || n == 0)
+        return 0;
+    struct span_link *ln = vg_arena_calloc(a, n * sizeof *ln);
+    if (!ln)
+        return -1;
+    for (size_t i = 0; i < n && r->ok; i++) {
+        rd_id(r, ln[i].trace_id, SPAN_TRACE_ID_LEN, "link trace_id");
+        rd_id(r, ln[i].span_id, SPAN_ID_LEN, "link span_id");
+        ln[i].trace_state = span_rd_str(r, "link trace state");
+        ln[i].flags = rd_u32(r, "link flags");
+        if (rd_attrs(r, a, &ln[i].attrs, &ln[i].nattrs, "link attributes"))
+            return -1;
+        ln[i].dropped_attrs = rd_u32(r, "link dropped attributes");
+    }
+    s->links = ln;
+    s->nlinks = n;
+    return 0;
+}
+
+int span_decode(const void *buf, size_t len, struct vg_arena *arena, struct span *s,
+                struct vg_err *err)
+{
+    struct span_rd r;
+    span_rd_init(&r, buf, len);
+    memset(s, 0, sizeof *s);
+    if (rd_header(&r, s))
+        return rd_fail_err(&r, err);
+    s->name = span_rd_str(&r, "name");
+    s->status_message = span_rd_str(&r, "status message");
+    s->trace_state = span_rd_str(&r, "trace state");
+    s->service = span_rd_str(&r, "service");
+    s->scope_name = span_rd_str(&r, "scope name");
+    s->scope_version = span_rd_str(&r, "scope version");
+    int oom = rd_attrs(&r, arena, &s->resource_attrs, &s->nresource_attrs,
+                       "resource attributes");
+    s->dropped_resource_attrs = rd_u32(&r, "dropped resource attributes");
+    oom = oom ? oom : rd_attrs(&r, arena, &s->scope_attrs, &s->nscope_attrs, "scope attributes");
+    oom = oom ? oom : rd_attrs(&r, arena, &s->attrs, &s->nattrs, "attributes");
+    s->dropped_attrs = rd_u32(&r, "dropped attributes");
+    oom = oom ? oom : rd_events(&r, arena, s);
+    s->dropped_events = rd_u32(&r, "dropped events");
+    oom = oom ? oom : rd_links(&r, arena, s);
+    s->dropped_links = rd_u32(&r, "dropped links");
+    if (oom)
+        return vg_err_set(err, VG_ENOMEM, "span: out of memory decoding %zu bytes", len);
+    if (r.ok && r.off != r.len)
+        rd_fail(&r, "end (trailing bytes)");
+    return r.ok ? 0 : rd_fail_err(&r, err);
+}

@@ -1,0 +1,182 @@
+/* span: the span model of the span store and its compact, versioned binary encoding.
+ *
+ * The model is close to OTLP's Span plus the resource and scope it came with (service
+ * name pulled out because every index uses it). Strings are vg_str (borrowed, with
+ * length); attribute values are typed; arrays and key/value lists are opaque blobs
+ * serialised by whoever builds the span (the store only keeps them and hands them back).
+ *
+ * Encoding (version 1), all integers little-endian or LEB128 "uvarint"; "svarint" is a
+ * zigzag uvarint; "str" is uvarint length then bytes; "attrs" is uvarint count then per
+ * attribute: str key, one type byte (enum span_val_type), then the value: str for
+ * STRING/BYTES/ARRAY/MAP, svarint for INT, 8 bytes IEEE-754 LE for DOUBLE, one byte 0/1
+ * for BOOL.
+ *
+ *   u8  version (1)
+ *   16  trace id, 8 span id, 8 parent span id (all zero = no parent)
+ *   uvarint flags (W3C trace flags and OTLP span flags)
+ *   u8  kind, u8 status code
+ *   svarint start_ns, uvarint (end_ns - start_ns)
+ *   str name, str status message, str trace state, str service name
+ *   str scope name, str scope version
+ *   attrs resource attributes, uvarint dropped resource attributes
+ *   attrs scope attributes
+ *   attrs span attributes, uvarint dropped attributes
+ *   uvarint events: per event svarint (time_ns - start_ns), str name, attrs, uvarint dropped
+ *   uvarint dropped events
+ *   uvarint links: per link 16 trace id, 8 span id, str trace state, uvarint flags, attrs,
+ *                  uvarint dropped
+ *   uvarint dropped links
+ *   (nothing after; trailing bytes are an error)
+ *
+ * The decoder trusts nothing: every length is checked against what remains, counts are
+ * bounded by the bytes left before anything is allocated, enum bytes are range-checked,
+ * times must not overflow, and any failure is VG_EINVAL naming the field and offset.
+ *
+ * Thread safety: all functions are pure over their arguments. */
+#ifndef SPAN_H
+#define SPAN_H
+
+#include "../base/vg_arena.h"
+#include "../base/vg_buf.h"
+#include "../base/vg_err.h"
+#include "../base/vg_str.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPAN_ENCODING_VERSION 1
+#define SPAN_TRACE_ID_LEN 16
+#define SPAN_ID_LEN 8
+
+enum span_kind { /* OTLP's SpanKind numbers */
+    SPAN_KIND_UNSPECIFIED = 0,
+    SPAN_KIND_INTERNAL = 1,
+    SPAN_KIND_SERVER = 2,
+    SPAN_KIND_CLIENT = 3,
+    SPAN_KIND_PRODUCER = 4,
+    SPAN_KIND_CONSUMER = 5,
+};
+#define SPAN_KIND_MAX SPAN_KIND_CONSUMER
+
+enum span_status { /* OTLP's Status.StatusCode numbers */
+    SPAN_STATUS_UNSET = 0,
+    SPAN_STATUS_OK = 1,
+    SPAN_STATUS_ERROR = 2,
+};
+#define SPAN_STATUS_MAX SPAN_STATUS_ERROR
+
+enum span_val_type {
+    SPAN_VAL_STRING = 1,
+    SPAN_VAL_INT = 2,
+    SPAN_VAL_DOUBLE = 3,
+    SPAN_VAL_BOOL = 4,
+    SPAN_VAL_BYTES = 5,
+    SPAN_VAL_ARRAY = 6, /* opaque blob serialised by the producer */
+    SPAN_VAL_MAP = 7,   /* opaque blob serialised by the producer */
+};
+#define SPAN_VAL_MAX SPAN_VAL_MAP
+
+struct span_attr {
+    struct vg_str key;
+    enum span_val_type type;
+    union {
+        struct vg_str s; /* STRING, BYTES, ARRAY, MAP */
+        int64_t i;
+        double d;
+        bool b;
+    } v;
+};
+
+struct span_event {
+    int64_t time_ns;
+    struct vg_str name;
+    const struct span_attr *attrs;
+    size_t nattrs;
+    uint32_t dropped_attrs;
+};
+
+struct span_link {
+    uint8_t trace_id[SPAN_TRACE_ID_LEN];
+    uint8_t span_id[SPAN_ID_LEN];
+    struct vg_str trace_state;
+    uint32_t flags;
+    const struct span_attr *attrs;
+    size_t nattrs;
+    uint32_t dropped_attrs;
+};
+
+struct span {
+    uint8_t trace_id[SPAN_TRACE_ID_LEN];
+    uint8_t span_id[SPAN_ID_LEN];
+    uint8_t parent_span_id[SPAN_ID_LEN]; /* all zero for a root span */
+    uint32_t flags;
+    enum span_kind kind;
+    enum span_status status;
+    int64_t start_ns, end_ns; /* nanoseconds since the epoch */
+    struct vg_str name, status_message, trace_state;
+    struct vg_str service; /* resource attribute service.name */
+    struct vg_str scope_name, scope_version;
+    const struct span_attr *resource_attrs;
+    size_t nresource_attrs;
+    uint32_t dropped_resource_attrs;
+    const struct span_attr *scope_attrs;
+    size_t nscope_attrs;
+    const struct span_attr *attrs;
+    size_t nattrs;
+    uint32_t dropped_attrs;
+    const struct span_event *events;
+    size_t nevents;
+    uint32_t dropped_events;
+    const struct span_link *links;
+    size_t nlinks;
+    uint32_t dropped_links;
+};
+
+/* True when the parent span id is all zero. */
+bool span_is_root(const struct span *s);
+
+/* The checks the store needs before keeping a span: non-zero trace and span ids,
+ * 0 < start_ns <= end_ns, kind and status and attribute types in range. 0 or VG_EINVAL
+ * naming the field. (Size limits are the ingest edge's job.) */
+int span_validate(const struct span *s, struct vg_err *err);
+
+/* Appends the version-1 encoding of s to out. Returns 0, VG_EINVAL when s has an enum
+ * out of range, or VG_ENOMEM (out marked failed). */
+int span_encode(const struct span *s, struct vg_buf *out, struct vg_err *err);
+
+/* Decodes buf into *out. Strings in out borrow from buf (keep buf alive and unchanged);
+ * the attribute, event and link arrays come from arena. Returns 0, VG_EINVAL naming the
+ * field and byte offset, or VG_ENOMEM when the arena is exhausted. */
+int span_decode(const void *buf, size_t len, struct vg_arena *arena, struct span *out,
+                struct vg_err *err);
+
+/* Reads only the fixed header of an encoding: ids, kind, status, start and end. Cheaper
+ * than span_decode when a caller needs no strings. 0 or VG_EINVAL. */
+int span_decode_header(const void *buf, size_t len, struct span *out, struct vg_err *err);
+
+/* Appends the text form of an attribute value as the indexes and filters compare it:
+ * strings as is, ints in decimal, doubles in shortest round-trip form without exponent
+ * (as vg_buf_json_float), bools "true"/"false". Returns false (appending nothing) for
+ * BYTES, ARRAY and MAP, which have no text form and are never indexed or matched. */
+bool span_attr_text(const struct span_attr *a, struct vg_buf *out);
+
+/* A bounds-checked reader over untrusted bytes, shared with the store's own records.
+ * After the first failure ok is false and every read returns zero/empty. */
+struct span_rd {
+    const uint8_t *p;
+    size_t len, off;
+    bool ok;
+    const char *what; /* the field being read when it failed */
+};
+void span_rd_init(struct span_rd *r, const void *buf, size_t len);
+uint64_t span_rd_uvarint(struct span_rd *r, const char *what);
+int64_t span_rd_svarint(struct span_rd *r, const char *what);
+uint8_t span_rd_u8(struct span_rd *r, const char *what);
+struct vg_str span_rd_str(struct span_rd *r, const char *what);
+const uint8_t *span_rd_bytes(struct span_rd *r, size_t n, const char *what);
+/* Appends zigzag(v) as a uvarint: the writer side of span_rd_svarint. */
+void span_put_svarint(struct vg_buf *b, int64_t v);
+void span_put_str(struct vg_buf *b, struct vg_str s);
+
+#endif

@@ -1,0 +1,277 @@
+/* span_index: builds and parses the span store's keys and small records. The layout is
+ * documented byte by byte at the top of spanstore.c; the record formats are:
+ *
+ *   trace summary ('T'): u8 version (1), u8 flags (bit 0: root seen), uvarint spans,
+ *       uvarint error spans, uvarint encoded span bytes, svarint start_ns,
+ *       uvarint (end_ns - start_ns), str root service, str root span name
+ *   stripe counters ('C'): uvarint spans, uvarint traces, uvarint bytes
+ *
+ * Strings in terms are uvarint-length-prefixed, so a term is prefix-free: the entries of
+ * term "a" never share the prefix of term "ab". */
+#include "span_index.h"
+
+#include <string.h>
+
+#define SUMMARY_VERSION 1
+#define MAX_BUCKET UINT32_MAX
+
+uint32_t span_index_bucket(int64_t t_ns)
+{
+    if (t_ns <= 0)
+        return 0;
+    int64_t b = t_ns / SPAN_INDEX_BUCKET_NS;
+    return b > (int64_t)MAX_BUCKET ? MAX_BUCKET : (uint32_t)b;
+}
+
+int64_t span_index_bucket_start(uint32_t bucket)
+{
+    return (int64_t)bucket * SPAN_INDEX_BUCKET_NS;
+}
+
+uint8_t span_index_duration_bucket(int64_t dur_ns)
+{
+    uint64_t u = dur_ns > 0 ? (uint64_t)dur_ns >> 10 : 0;
+    uint8_t bits = 0;
+    while (u) {
+        bits++;
+        u >>= 1;
+    }
+    return bits;
+}
+
+int64_t span_index_duration_floor(uint8_t b)
+{
+    return b == 0 ? 0 : (int64_t)1 << (b - 1 + 10);
+}
+
+static void put_u32be(struct vg_buf *b, uint32_t v)
+{
+    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+    vg_buf_append(b, x, 4);
+}
+
+static uint64_t get_u64be(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void span_index_span_key(struct vg_buf *b, const uint8_t *trace_id, const uint8_t *span_id)
+{
+    span_index_trace_prefix(b, trace_id);
+    vg_buf_append(b, span_id, SPAN_ID_LEN);
+}
+
+void span_index_trace_prefix(struct vg_buf *b, const uint8_t *trace_id)
+{
+    vg_buf_putc(b, SPAN_KEY_SPAN);
+    vg_buf_append(b, trace_id, SPAN_TRACE_ID_LEN);
+}
+
+void span_index_summary_key(struct vg_buf *b, const uint8_t *trace_id)
+{
+    vg_buf_putc(b, SPAN_KEY_SUMMARY);
+    vg_buf_append(b, trace_id, SPAN_TRACE_ID_LEN);
+}
+
+void span_index_stats_key(struct vg_buf *b, unsigned stripe)
+{
+    vg_buf_putc(b, SPAN_KEY_STATS);
+    vg_buf_putc(b, (char)(stripe >> 8));
+    vg_buf_putc(b, (char)stripe);
+}
+
+void span_index_kind_prefix(struct vg_buf *out, uint32_t bucket, enum span_index_kind kind)
+{
+    vg_buf_putc(out, SPAN_KEY_BUCKET);
+    put_u32be(out, bucket);
+    vg_buf_putc(out, (char)kind);
+}
+
+void span_index_term_key(struct vg_buf *out, uint32_t bucket, const struct span_index_term *t)
+{
+    span_index_kind_prefix(out, bucket, t->kind);
+    switch (t->kind) {
+    case SPAN_IX_ALL:
+        break;
+    case SPAN_IX_SERVICE:
+    case SPAN_REG_SERVICE:
+        span_put_str(out, t->a);
+        break;
+    case SPAN_IX_NAME:
+        span_put_str(out, t->a);
+        span_put_str(out, t->b);
+        break;
+    case SPAN_REG_OP:
+        span_put_str(out, t->a);
+        span_put_str(out, t->b);
+        vg_buf_putc(out, (char)t->op_kind);
+        break;
+    case SPAN_IX_STATUS:
+    case SPAN_IX_DURATION:
+        vg_buf_putc(out, (char)t->byte);
+        break;
+    case SPAN_IX_ATTR:
+        vg_buf_putc(out, (char)t->byte);
+        span_put_str(out, t->a);
+        span_put_str(out, t->b);
+        break;
+    case SPAN_REG_KEY:
+        vg_buf_putc(out, (char)t->byte);
+        span_put_str(out, t->a);
+        break;
+    case SPAN_REG_VALUE:
+        vg_buf_putc(out, (char)t->byte);
+        span_put_str(out, t->a);
+        vg_buf_putc(out, (char)t->vtype);
+        vg_buf_append(out, t->b.p, t->b.len);
+        break;
+    }
+}
+
+int span_index_term_parse(const char *key, size_t klen, struct span_index_term *t,
+                          struct vg_err *err)
+{
+    memset(t, 0, sizeof *t);
+    struct span_rd r;
+    span_rd_init(&r, key, klen);
+    if (span_rd_u8(&r, "prefix") != SPAN_KEY_BUCKET)
+        return vg_err_set(err, VG_EINVAL, "span index: key is not a bucket key");
+    span_rd_bytes(&r, 4, "bucket");
+    t->kind = (enum span_index_kind)span_rd_u8(&r, "kind");
+    switch (t->kind) {
+    case SPAN_REG_SERVICE:
+        t->a = span_rd_str(&r, "service");
+        break;
+    case SPAN_REG_OP:
+        t->a = span_rd_str(&r, "service");
+        t->b = span_rd_str(&r, "span name");
+        t->op_kind = span_rd_u8(&r, "span kind");
+        break;
+    case SPAN_REG_KEY:
+        t->byte = span_rd_u8(&r, "scope");
+        t->a = span_rd_str(&r, "key");
+        break;
+    case SPAN_REG_VALUE:
+        t->byte = span_rd_u8(&r, "scope");
+        t->a = span_rd_str(&r, "key");
+        t->vtype = span_rd_u8(&r, "value type");
+        if (r.ok) {
+            t->b = (struct vg_str){ key + r.off, klen - r.off };
+            r.off = klen;
+        }
+        break;
+    default:
+        return vg_err_set(err, VG_EINVAL, "span index: kind '%c' is not a registry kind",
+                          (char)t->kind);
+    }
+    if (!r.ok || r.off != klen)
+        return vg_err_set(err, VG_EINVAL, "span index: malformed registry key (%s at %zu)",
+                          r.what ? r.what : "trailing bytes", r.off);
+    return 0;
+}
+
+/* Newest first: the biased time (ascending as a signed time) is inverted. */
+void span_index_put_suffix(struct vg_buf *b, int64_t t_ns, const uint8_t *trace_id)
+{
+    vg_buf_put_u64be(b, ~((uint64_t)t_ns ^ (1ULL << 63)));
+    vg_buf_append(b, trace_id, SPAN_TRACE_ID_LEN);
+}
+
+bool span_index_get_suffix(const char *key, size_t klen, int64_t *t_ns, uint8_t *trace_id)
+{
+    if (klen < 6 + SPAN_INDEX_SUFFIX_LEN)
+        return false;
+    const uint8_t *p = (const uint8_t *)key + klen - SPAN_INDEX_SUFFIX_LEN;
+    *t_ns = (int64_t)(~get_u64be(p) ^ (1ULL << 63));
+    memcpy(trace_id, p + 8, SPAN_TRACE_ID_LEN);
+    return true;
+}
+
+bool span_index_key_bucket(const char *key, size_t klen, uint32_t *bucket)
+{
+    if (klen < 5 || key[0] != SPAN_KEY_BUCKET)
+        return false;
+    const uint8_t *p = (const uint8_t *)key + 1;
+    *bucket = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    return true;
+}
+
+void span_index_summary_add(struct span_index_summary *sum, const struct span *s,
+                            size_t enc_bytes)
+{
+    bool first = sum->spans == 0;
+    if (first || s->start_ns < sum->start_ns)
+        sum->start_ns = s->start_ns;
+    if (first || s->end_ns > sum->end_ns)
+        sum->end_ns = s->end_ns;
+    /* Until the root arrives, the earliest span stands in for it (Tempo shows the same
+     * idea as "root span not yet received"). */
+    bool root = span_is_root(s);
+    if (root ? !sum->has_root : (!sum->has_root && (first || s->start_ns <= sum->start_ns))) {
+        sum->root_service = s->service;
+        sum->root_name = s->name;
+        sum->has_root = root;
+    }
+    sum->spans++;
+    sum->errors += s->status == SPAN_STATUS_ERROR;
+    sum->bytes += enc_bytes;
+}
+
+void span_index_summary_encode(const struct span_index_summary *sum, struct vg_buf *b)
+{
+    vg_buf_putc(b, SUMMARY_VERSION);
+    vg_buf_putc(b, sum->has_root ? 1 : 0);
+    vg_buf_put_uvarint(b, sum->spans);
+    vg_buf_put_uvarint(b, sum->errors);
+    vg_buf_put_uvarint(b, sum->bytes);
+    span_put_svarint(b, sum->start_ns);
+    vg_buf_put_uvarint(b, (uint64_t)sum->end_ns - (uint64_t)sum->start_ns);
+    span_put_str(b, sum->root_service);
+    span_put_str(b, sum->root_name);
+}
+
+int span_index_summary_decode(const void *buf, size_t len, struct span_index_summary *sum,
+                              struct vg_err *err)
+{
+    struct span_rd r;
+    span_rd_init(&r, buf, len);
+    memset(sum, 0, sizeof *sum);
+    if (span_rd_u8(&r, "version") != SUMMARY_VERSION)
+        return vg_err_set(err, VG_EINVAL, "trace summary: unknown version");
+    uint8_t flags = span_rd_u8(&r, "flags");
+    sum->has_root = flags & 1;
+    sum->spans = span_rd_uvarint(&r, "spans");
+    sum->errors = span_rd_uvarint(&r, "errors");
+    sum->bytes = span_rd_uvarint(&r, "bytes");
+    sum->start_ns = span_rd_svarint(&r, "start");
+    sum->end_ns = (int64_t)((uint64_t)sum->start_ns + span_rd_uvarint(&r, "duration"));
+    sum->root_service = span_rd_str(&r, "root service");
+    sum->root_name = span_rd_str(&r, "root name");
+    if (!r.ok || r.off != len)
+        return vg_err_set(err, VG_EINVAL, "trace summary: malformed %s at byte %zu",
+                          r.what ? r.what : "end", r.off);
+    return 0;
+}
+
+void span_index_counts_encode(const struct span_index_counts *c, struct vg_buf *b)
+{
+    vg_buf_put_uvarint(b, c->spans);
+    vg_buf_put_uvarint(b, c->traces);
+    vg_buf_put_uvarint(b, c->bytes);
+}
+
+int span_index_counts_decode(const void *buf, size_t len, struct span_index_counts *c,
+                             struct vg_err *err)
+{
+    struct span_rd r;
+    span_rd_init(&r, buf, len);
+    c->spans = span_rd_uvarint(&r, "spans");
+    c->traces = span_rd_uvarint(&r, "traces");
+    c->bytes = span_rd_uvarint(&r, "bytes");
+    if (!r.ok || r.off != len)
+        return vg_err_set(err, VG_EINVAL, "span store counters: malformed at byte %zu", r.off);
+    return 0;
+}

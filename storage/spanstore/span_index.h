@@ -1,0 +1,113 @@
+/* span_index: the keys and small records of the span store's LevelDB database.
+ *
+ * The byte-by-byte layout is documented at the top of spanstore.c; this module is the
+ * only code that builds or parses those keys, so the layout lives in one place. Index
+ * entries are grouped by hour bucket first, so a whole hour of index and registry data is
+ * one contiguous key range (cheap retention), and within a bucket and a term, entries sort
+ * newest first (~time), so a search with a limit stops after the first few keys.
+ *
+ * Thread safety: pure functions over their arguments. */
+#ifndef SPAN_INDEX_H
+#define SPAN_INDEX_H
+
+#include "../base/vg_buf.h"
+#include "../base/vg_err.h"
+#include "../base/vg_str.h"
+#include "span.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SPAN_INDEX_BUCKET_NS (3600LL * 1000000000LL) /* one hour */
+#define SPAN_INDEX_SUFFIX_LEN (8 + SPAN_TRACE_ID_LEN)  /* ~time, trace id */
+#define SPAN_INDEX_MAX_VALUE 256 /* longer attribute values are not indexed */
+
+/* Key prefixes (first byte of every key). */
+enum {
+    SPAN_KEY_SPAN = 'S',    /* 'S' trace id, span id -> span encoding */
+    SPAN_KEY_SUMMARY = 'T', /* 'T' trace id -> trace summary */
+    SPAN_KEY_STATS = 'C',   /* 'C' stripe (2 bytes) -> counters */
+    SPAN_KEY_BUCKET = 'X',  /* 'X' bucket (4 bytes) kind ... -> index and registry */
+};
+
+/* Kinds inside a bucket: lower case are index entries (term, ~time, trace id), upper
+ * case are registry entries (names and values seen in the bucket). */
+enum span_index_kind {
+    SPAN_IX_ALL = 'a',      /* no term: every trace */
+    SPAN_IX_SERVICE = 's',  /* str service */
+    SPAN_IX_NAME = 'n',     /* str service, str span name */
+    SPAN_IX_STATUS = 'e',   /* u8 status */
+    SPAN_IX_DURATION = 'd', /* u8 duration bucket */
+    SPAN_IX_ATTR = 't',     /* u8 scope, str key, str value text */
+    SPAN_REG_SERVICE = 'S', /* str service */
+    SPAN_REG_OP = 'O',      /* str service, str span name, u8 kind */
+    SPAN_REG_KEY = 'K',     /* u8 scope, str key */
+    SPAN_REG_VALUE = 'V',   /* u8 scope, str key, u8 value type, value text (rest) */
+};
+
+/* Attribute scopes as stored in keys. */
+enum { SPAN_SCOPE_SPAN = 's', SPAN_SCOPE_RESOURCE = 'r' };
+
+/* The hour bucket of a time (times before the epoch fall in bucket 0, after 2^32 hours
+ * in the last one). */
+uint32_t span_index_bucket(int64_t t_ns);
+int64_t span_index_bucket_start(uint32_t bucket);
+/* Duration buckets: bit length of the duration in units of 1024 ns (0..54), so each
+ * bucket spans a factor of two. */
+uint8_t span_index_duration_bucket(int64_t dur_ns);
+/* Smallest duration in bucket b (0 for b == 0). */
+int64_t span_index_duration_floor(uint8_t b);
+
+void span_index_span_key(struct vg_buf *b, const uint8_t *trace_id, const uint8_t *span_id);
+void span_index_trace_prefix(struct vg_buf *b, const uint8_t *trace_id);
+void span_index_summary_key(struct vg_buf *b, const uint8_t *trace_id);
+void span_index_stats_key(struct vg_buf *b, unsigned stripe);
+/* One index term or registry entry, in the fields its kind uses (see the enum). */
+struct span_index_term {
+    enum span_index_kind kind;
+    uint8_t byte;      /* status, duration bucket, attribute scope */
+    uint8_t op_kind;   /* span kind of a REG_OP */
+    uint8_t vtype;     /* enum span_val_type of a REG_VALUE */
+    struct vg_str a;   /* service, or attribute key */
+    struct vg_str b;   /* span name, or attribute value text */
+};
+/* Appends 'X' bucket kind and the term's fields: the whole key of a registry entry, or
+ * the prefix of an index term's entries (add span_index_put_suffix). */
+void span_index_term_key(struct vg_buf *out, uint32_t bucket, const struct span_index_term *t);
+/* The 'X' bucket kind prefix alone (every key of one kind in one bucket). */
+void span_index_kind_prefix(struct vg_buf *out, uint32_t bucket, enum span_index_kind kind);
+/* Parses a registry key back into t (strings borrow from key). 0 or VG_EINVAL. */
+int span_index_term_parse(const char *key, size_t klen, struct span_index_term *t,
+                          struct vg_err *err);
+/* Appends ~time and the trace id: the suffix that orders entries newest first. */
+void span_index_put_suffix(struct vg_buf *b, int64_t t_ns, const uint8_t *trace_id);
+/* Parses the suffix of an index entry key; false when the key is too short. */
+bool span_index_get_suffix(const char *key, size_t klen, int64_t *t_ns, uint8_t *trace_id);
+/* The bucket of an 'X' key; false when key is not one. */
+bool span_index_key_bucket(const char *key, size_t klen, uint32_t *bucket);
+
+/* The per-trace summary record, merged as spans arrive. */
+struct span_index_summary {
+    int64_t start_ns, end_ns;
+    uint64_t spans, errors, bytes;
+    bool has_root;                /* the root span has arrived */
+    struct vg_str root_service;   /* the root's, or the earliest span's until then */
+    struct vg_str root_name;
+};
+/* Folds span s (encoded in enc_bytes) into sum; sum's strings may then borrow from s. */
+void span_index_summary_add(struct span_index_summary *sum, const struct span *s,
+                            size_t enc_bytes);
+void span_index_summary_encode(const struct span_index_summary *sum, struct vg_buf *b);
+/* Strings borrow from buf. 0 or VG_EINVAL. */
+int span_index_summary_decode(const void *buf, size_t len, struct span_index_summary *sum,
+                              struct vg_err *err);
+
+/* Per-stripe counters. */
+struct span_index_counts {
+    uint64_t spans, traces, bytes;
+};
+void span_index_counts_encode(const struct span_index_counts *c, struct vg_buf *b);
+int span_index_counts_decode(const void *buf, size_t len, struct span_index_counts *c,
+                             struct vg_err *err);
+
+#endif

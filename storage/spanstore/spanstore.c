@@ -1,0 +1,869 @@
+/* spanstore: opening, writing, retention and counters of the span store (queries are in
+ * spanstore_query.c, key building in span_index.c).
+ *
+ * Key layout of the LevelDB database, byte by byte. "str" = uvarint length + bytes;
+ * integers in keys are big-endian so byte order is numeric order.
+ *
+ *   'S' | trace id (16) | span id (8)            -> span encoding (span.h, version 1)
+ *        One trace = one contiguous range 'S'+trace id: trace by id is one seek and a
+ *        short scan. A span id seen again for its trace is ignored (first write wins),
+ *        so client retries are idempotent.
+ *   'T' | trace id (16)                          -> trace summary (span_index.c)
+ *        Root service and name, start, end, span/error counts, encoded bytes; merged
+ *        under the trace's lock stripe as spans arrive, late spans included.
+ *   'C' | stripe (2, BE)                         -> counters of the stripe's traces
+ *        (uvarint spans, traces, bytes), written in the same batch as the spans, so the
+ *        totals survive a crash exactly; the open sums the 256 records.
+ *   'X' | bucket (4, BE, hours since the epoch of the span start) | kind (1) | ...
+ *        Everything time-bound lives under its hour: retention deletes 'X'+bucket as one
+ *        contiguous range. Index kinds (value empty), each term then the suffix
+ *        ~(start_ns XOR 2^63) (8, BE: newest first) | trace id (16):
+ *          'a'                                   every trace
+ *          's' str service
+ *          'n' str service, str span name
+ *          'e' u8 status code
+ *          'd' u8 duration bucket (bit length of duration_ns >> 10)
+ *          't' u8 scope ('s' span, 'r' resource), str key, str value text
+ *              (keys matching the configured rules; values up to 256 bytes)
+ *        One entry per term, trace and write batch, timed by the earliest start among
+ *        the batch's spans of that trace carrying the term. Registry kinds (value empty,
+ *        capped per hour as configured so a high-cardinality key cannot grow it):
+ *          'S' str service
+ *          'O' str service, str span name, u8 span kind
+ *          'K' u8 scope, str key                  (attribute keys seen)
+ *          'V' u8 scope, str key, u8 value type, value text (rest of the key)
+ *
+ * Write path: validate, sort the batch by (trace id, span id), lock the stripes of its
+ * traces in ascending order, read the existing summaries (and, for existing traces, the
+ * span keys, to drop repeats), build one LevelDB batch of spans, summaries, counters,
+ * deduplicated index entries and registry entries not written before, and write it with
+ * sync before unlocking. Registry entries already written are remembered in memory (a
+ * bounded hash set, re-checked against LevelDB on a miss) so steady traffic writes none;
+ * they are marked before the batch is written, so when a write fails the memory is
+ * cleared (the registry is a listing aid: an entry can at worst go missing until the
+ * value is seen again). Full families are known in memory and cost no lookup. */
+#include "spanstore_int.h"
+
+#include "../base/vg_alloc.h"
+#include "../base/vg_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CACHE_SLOTS (1u << 16) /* per table; cleared when half full */
+#define DEFAULT_MAX_VALUES 200
+#define DEFAULT_MAX_KEYS 2000
+#define RETAIN_BATCH_KEYS 4096
+
+static const char *const default_rules[] = { "http.*", "db.system", "rpc.*", "error" };
+
+/* ---- the registry cache ---- */
+
+struct fam_slot {
+    uint64_t h;
+    uint64_t count;
+};
+
+struct spanstore_cache {
+    uint64_t seen[CACHE_SLOTS]; /* hashes of registry keys known to be stored; 0 = free */
+    struct fam_slot fam[CACHE_SLOTS]; /* registry families (capped prefixes) and sizes */
+    size_t nseen, nfam;
+};
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    h ^= h >> 29;
+    return h | 1; /* never 0, the free marker */
+}
+
+static void cache_clear(struct spanstore_cache *c)
+{
+    memset(c, 0, sizeof *c);
+}
+
+/* The slot of h in a table of hashes (the first field of each element). */
+static size_t slot_of(const void *table, size_t stride, uint64_t h)
+{
+    const char *t = table;
+    size_t i = (size_t)h & (CACHE_SLOTS - 1);
+    for (;;) {
+        uint64_t x;
+        memcpy(&x, t + i * stride, sizeof x);
+        if (x == h || x == 0)
+            return i;
+        i = (i + 1) & (CACHE_SLOTS - 1);
+    }
+}
+
+/* ---- small helpers ---- */
+
+unsigned spanstore_stripe(const uint8_t *trace_id)
+{
+    return (unsigned)(trace_id[0] ^ trace_id[7] ^ trace_id[15]) % SPANSTORE_STRIPES;
+}
+
+bool spanstore_is_indexed(const struct spanstore *ss, struct vg_str key)
+{
+    for (size_t i = 0; i < ss->nrules; i++) {
+        const char *r = ss->rules[i];
+        size_t n = strlen(r);
+        if (n && r[n - 1] == '*') {
+            if (key.len >= n - 1 && memcmp(key.p, r, n - 1) == 0)
+                return true;
+        } else if (vg_str_eq_c(key, r)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void spanstore_opts_default(struct spanstore_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->retention_ns = 7 * 24 * 3600LL * 1000000000LL;
+    o->maint_interval_ms = 60 * 1000;
+    o->max_values_per_key = DEFAULT_MAX_VALUES;
+    o->max_keys = DEFAULT_MAX_KEYS;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- open and close ---- */
+
+static int load_counts(struct spanstore *ss, struct vg_err *err)
+{
+    struct kv_iter *it = kv_iter_new(ss->kv, NULL, false);
+    if (!it)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory opening an iterator");
+    char pfx = SPAN_KEY_STATS;
+    int rc = 0;
+    for (kv_iter_seek(it, &pfx, 1); !rc && kv_iter_has_prefix(it, &pfx, 1); kv_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = kv_iter_key(it, &klen);
+        const char *v = kv_iter_value(it, &vlen);
+        unsigned s = klen == 3 ? ((unsigned)(uint8_t)k[1] << 8 | (uint8_t)k[2]) : 0xffff;
+        if (s >= SPANSTORE_STRIPES)
+            rc = vg_err_set(err, VG_EINVAL, "spanstore: counter key of %zu bytes, stripe %u",
+                            klen, s);
+        else
+            rc = span_index_counts_decode(v, vlen, &ss->counts[s], err);
+    }
+    if (!rc)
+        rc = kv_iter_error(it, err);
+    kv_iter_free(it);
+    return rc;
+}
+
+static void *maint_main(void *arg);
+
+static int copy_rules(struct spanstore *ss, const struct spanstore_opts *o, struct vg_err *err)
+{
+    const char *const *src = o->indexed_attrs ? o->indexed_attrs : default_rules;
+    size_t n = o->indexed_attrs ? o->nindexed_attrs
+                                : sizeof default_rules / sizeof default_rules[0];
+    ss->rules = vg_calloc(n ? n : 1, sizeof *ss->rules);
+    if (!ss->rules)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu rules", n);
+    for (size_t i = 0; i < n; i++) {
+        if (!src[i] || !src[i][0] || strchr(src[i], '*') != strrchr(src[i], '*') ||
+            (strchr(src[i], '*') && src[i][strlen(src[i]) - 1] != '*'))
+            return vg_err_set(err, VG_EINVAL,
+                              "spanstore: indexed attribute rule %zu \"%s\": want a key or "
+                              "a prefix ending in '*'", i, src[i] ? src[i] : "");
+        ss->rules[i] = vg_strdup(src[i]);
+        if (!ss->rules[i])
+            return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for rules");
+        ss->nrules++;
+    }
+    return 0;
+}
+
+struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *err)
+{
+    if (!o || !o->dir)
+        return vg_err_set(err, VG_EINVAL, "spanstore: no directory given"), NULL;
+    struct spanstore *ss = vg_calloc(1, sizeof *ss);
+    struct spanstore_cache *cache = vg_malloc(sizeof *cache);
+    if (!ss || !cache) {
+        vg_free(ss);
+        vg_free(cache);
+        vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
+        return NULL;
+    }
+    cache_clear(cache);
+    ss->cache = cache;
+    ss->opts = *o;
+    if (!ss->opts.max_values_per_key)
+        ss->opts.max_values_per_key = DEFAULT_MAX_VALUES;
+    if (!ss->opts.max_keys)
+        ss->opts.max_keys = DEFAULT_MAX_KEYS;
+    for (int i = 0; i < SPANSTORE_STRIPES; i++)
+        pthread_mutex_init(&ss->stripes[i], NULL);
+    pthread_mutex_init(&ss->reg_mu, NULL);
+    pthread_mutex_init(&ss->maint_mu, NULL);
+    pthread_cond_init(&ss->maint_cv, NULL);
+    if (copy_rules(ss, o, err))
+        goto fail;
+    ss->opts.dir = NULL; /* not kept: kv_path has the copy */
+    ss->opts.indexed_attrs = NULL;
+    struct kv_opts ko = { .cache_bytes = o->cache_bytes };
+    ss->kv = kv_open(o->dir, &ko, err);
+    if (!ss->kv || load_counts(ss, err))
+        goto fail;
+    if (o->maint_interval_ms > 0) {
+        if (pthread_create(&ss->thread, NULL, maint_main, ss) != 0) {
+            vg_err_set(err, VG_EINTERNAL, "spanstore: cannot start the maintenance thread");
+            goto fail;
+        }
+        ss->has_thread = true;
+    }
+    return ss;
+fail:
+    spanstore_close(ss);
+    return NULL;
+}
+
+void spanstore_close(struct spanstore *ss)
+{
+    if (!ss)
+        return;
+    if (ss->has_thread) {
+        pthread_mutex_lock(&ss->maint_mu);
+        ss->stop = true;
+        pthread_cond_signal(&ss->maint_cv);
+        pthread_mutex_unlock(&ss->maint_mu);
+        pthread_join(ss->thread, NULL);
+    }
+    kv_close(ss->kv);
+    for (size_t i = 0; i < ss->nrules; i++)
+        vg_free(ss->rules[i]);
+    vg_free(ss->rules);
+    for (int i = 0; i < SPANSTORE_STRIPES; i++)
+        pthread_mutex_destroy(&ss->stripes[i]);
+    pthread_mutex_destroy(&ss->reg_mu);
+    pthread_mutex_destroy(&ss->maint_mu);
+    pthread_cond_destroy(&ss->maint_cv);
+    vg_free(ss->cache);
+    vg_free(ss);
+}
+
+/* ---- collecting keys of one write ---- */
+
+/* A key built in ks->b at [off, off+len); t is the entry time (index entries), fam the
+ * length of the prefix whose size is capped (registry entries; 0 = none), cap that cap. */
+struct entry {
+    size_t off, len, fam;
+    int64_t t;
+    size_t cap;
+};
+
+struct keyset {
+    struct vg_buf b;
+    struct entry *v;
+    size_t n, cap;
+    bool failed;
+};
+
+static void ks_push(struct keyset *ks, size_t off, int64_t t, size_t fam, size_t cap)
+{
+    if (ks->n == ks->cap) {
+        size_t nc = ks->cap ? ks->cap * 2 : 256;
+        struct entry *nv = vg_realloc(ks->v, nc * sizeof *nv);
+        if (!nv) {
+            ks->failed = true;
+            return;
+        }
+        ks->v = nv;
+        ks->cap = nc;
+    }
+    ks->v[ks->n++] = (struct entry){ off, ks->b.len - off, fam, t, cap };
+}
+
+static void ks_free(struct keyset *ks)
+{
+    vg_buf_free(&ks->b);
+    vg_free(ks->v);
+}
+
+static int entry_cmp(const void *a, const void *b, void *base)
+{
+    const struct entry *x = a, *y = b;
+    int c = vg_str_cmp((struct vg_str){ (const char *)base + x->off, x->len },
+                       (struct vg_str){ (const char *)base + y->off, y->len });
+    return c ? c : (x->t > y->t) - (x->t < y->t);
+}
+
+/* Sorts and drops repeats, keeping the smallest t of each key. */
+static void ks_unique(struct keyset *ks)
+{
+    if (ks->n < 2)
+        return;
+    qsort_r(ks->v, ks->n, sizeof *ks->v, entry_cmp, ks->b.p);
+    size_t w = 1;
+    for (size_t i = 1; i < ks->n; i++) {
+        const struct entry *p = &ks->v[w - 1], *e = &ks->v[i];
+        if (p->len != e->len || memcmp(ks->b.p + p->off, ks->b.p + e->off, e->len) != 0)
+            ks->v[w++] = *e;
+    }
+    ks->n = w;
+}
+
+struct write_ctx {
+    struct spanstore *ss;
+    struct keyset ix, reg;
+    struct vg_buf text;
+};
+
+static void add_index(struct write_ctx *w, uint32_t b, const struct span_index_term *t,
+                      const struct span *s)
+{
+    size_t off = w->ix.b.len;
+    span_index_term_key(&w->ix.b, b, t);
+    vg_buf_append(&w->ix.b, s->trace_id, SPAN_TRACE_ID_LEN);
+    ks_push(&w->ix, off, s->start_ns, 0, 0);
+}
+
+/* The capped family of a registry entry is every entry of its kind in the bucket, or for
+ * values, every value of the same attribute key in the bucket. */
+static void add_reg(struct write_ctx *w, uint32_t b, const struct span_index_term *t,
+                    size_t cap)
+{
+    size_t off = w->reg.b.len;
+    span_index_term_key(&w->reg.b, b, t);
+    size_t fam = 6; /* 'X', bucket, kind */
+    if (t->kind == SPAN_REG_VALUE) {
+        fam = 7 + t->a.len; /* then scope and str key */
+        for (size_t n = t->a.len; ; n >>= 7) {
+            fam++;
+            if (n < 0x80)
+                break;
+        }
+    }
+    ks_push(&w->reg, off, 0, fam, cap);
+}
+
+static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
+                      const struct span_attr *a, size_t n, uint8_t scope)
+{
+    const struct spanstore_opts *o = &w->ss->opts;
+    for (size_t i = 0; i < n; i++) {
+        if (scope == SPAN_SCOPE_RESOURCE && vg_str_eq_c(a[i].key, "service.name"))
+            continue; /* it is the service index */
+        struct span_index_term t = { .kind = SPAN_REG_KEY, .byte = scope, .a = a[i].key };
+        add_reg(w, b, &t, o->max_keys);
+        vg_buf_reset(&w->text);
+        if (!span_attr_text(&a[i], &w->text) || w->text.len > SPAN_INDEX_MAX_VALUE)
+            continue;
+        t.b = (struct vg_str){ w->text.p ? w->text.p : "", w->text.len };
+        t.kind = SPAN_REG_VALUE;
+        t.vtype = (uint8_t)a[i].type;
+        add_reg(w, b, &t, o->max_values_per_key);
+        if (spanstore_is_indexed(w->ss, a[i].key)) {
+            t.kind = SPAN_IX_ATTR;
+            add_index(w, b, &t, s);
+        }
+    }
+}
+
+static void add_span_entries(struct write_ctx *w, const struct span *s)
+{
+    uint32_t b = span_index_bucket(s->start_ns);
+    struct span_index_term t = { .kind = SPAN_IX_ALL };
+    add_index(w, b, &t, s);
+    t = (struct span_index_term){ .kind = SPAN_IX_SERVICE, .a = s->service };
+    add_index(w, b, &t, s);
+    t.kind = SPAN_REG_SERVICE;
+    add_reg(w, b, &t, w->ss->opts.max_keys);
+    t = (struct span_index_term){ .kind = SPAN_IX_NAME, .a = s->service, .b = s->name };
+    add_index(w, b, &t, s);
+    t.kind = SPAN_REG_OP;
+    t.op_kind = (uint8_t)s->kind;
+    add_reg(w, b, &t, w->ss->opts.max_keys);
+    t = (struct span_index_term){ .kind = SPAN_IX_STATUS, .byte = (uint8_t)s->status };
+    add_index(w, b, &t, s);
+    t = (struct span_index_term){ .kind = SPAN_IX_DURATION,
+                                  .byte = span_index_duration_bucket(s->end_ns - s->start_ns) };
+    add_index(w, b, &t, s);
+    add_attrs(w, b, s, s->attrs, s->nattrs, SPAN_SCOPE_SPAN);
+    add_attrs(w, b, s, s->resource_attrs, s->nresource_attrs, SPAN_SCOPE_RESOURCE);
+}
+
+/* Index entries: the term key and trace id were collected; the stored key puts ~t
+ * between them. */
+static void put_index(struct write_ctx *w, struct kv_batch *kb, struct vg_buf *key)
+{
+    for (size_t i = 0; i < w->ix.n; i++) {
+        const struct entry *e = &w->ix.v[i];
+        const char *k = w->ix.b.p + e->off;
+        vg_buf_reset(key);
+        vg_buf_append(key, k, e->len - SPAN_TRACE_ID_LEN);
+        span_index_put_suffix(key, e->t, (const uint8_t *)k + e->len - SPAN_TRACE_ID_LEN);
+        kv_batch_put(kb, key->p, key->len, "", 0);
+    }
+}
+
+/* How many keys start with prefix, counting up to limit. */
+static uint64_t count_prefix(struct spanstore *ss, const char *prefix, size_t plen,
+                             uint64_t limit)
+{
+    struct kv_iter *it = kv_iter_new(ss->kv, NULL, false);
+    uint64_t n = 0;
+    if (!it)
+        return limit; /* out of memory: treat the family as full */
+    for (kv_iter_seek(it, prefix, plen); n < limit && kv_iter_has_prefix(it, prefix, plen);
+         kv_iter_next(it))
+        n++;
+    kv_iter_free(it);
+    return n;
+}
+
+/* Adds the registry entries not known to be stored and within their family's cap.
+ * Called with reg_mu held. */
+static int put_registry(struct write_ctx *w, struct kv_batch *kb, struct vg_err *err)
+{
+    struct spanstore *ss = w->ss;
+    struct spanstore_cache *c = ss->cache;
+    struct vg_buf scratch;
+    vg_buf_init(&scratch);
+    int rc = 0;
+    for (size_t i = 0; i < w->reg.n && !rc; i++) {
+        const struct entry *e = &w->reg.v[i];
+        const char *k = w->reg.b.p + e->off;
+        uint64_t h = hash_bytes(k, e->len);
+        size_t si = slot_of(c->seen, sizeof c->seen[0], h);
+        if (c->seen[si] == h)
+            continue;
+        if (c->nseen >= CACHE_SLOTS / 2 || c->nfam >= CACHE_SLOTS / 2) {
+            cache_clear(c);
+            si = slot_of(c->seen, sizeof c->seen[0], h);
+        }
+        uint64_t fh = hash_bytes(k, e->fam);
+        size_t fi = slot_of(c->fam, sizeof c->fam[0], fh);
+        if (c->fam[fi].h != fh) {
+            c->fam[fi] = (struct fam_slot){ fh, count_prefix(ss, k, e->fam, e->cap) };
+            c->nfam++;
+        }
+        /* A full family refuses new entries for this hour without a lookup, and the
+         * refusal is remembered: high-cardinality keys cost one hash per span. */
+        int g = c->fam[fi].count >= e->cap ? 0 : kv_get(ss->kv, NULL, k, e->len, &scratch, err);
+        if (g == VG_ENOTFOUND) {
+            c->fam[fi].count++;
+            kv_batch_put(kb, k, e->len, "", 0);
+        } else if (g != 0) {
+            rc = g;
+            break;
+        }
+        c->seen[si] = h;
+        c->nseen++;
+    }
+    vg_buf_free(&scratch);
+    return rc;
+}
+
+/* ---- writing ---- */
+
+static int span_order(const void *a, const void *b)
+{
+    const struct span *x = *(const struct span *const *)a, *y = *(const struct span *const *)b;
+    int c = memcmp(x->trace_id, y->trace_id, SPAN_TRACE_ID_LEN);
+    if (!c)
+        c = memcmp(x->span_id, y->span_id, SPAN_ID_LEN);
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+static void lock_stripes(struct spanstore *ss, const uint8_t *want, bool lock)
+{
+    for (int i = 0; i < SPANSTORE_STRIPES; i++)
+        if (want[i]) {
+            if (lock)
+                pthread_mutex_lock(&ss->stripes[i]);
+            else
+                pthread_mutex_unlock(&ss->stripes[i]);
+        }
+}
+
+/* Reads the summary of a trace: 0 with found set accordingly, or an error. The summary's
+ * strings borrow from val. */
+static int read_summary(struct spanstore *ss, const uint8_t *tid, struct vg_buf *key,
+                        struct vg_buf *val, struct span_index_summary *sum, bool *found,
+                        struct vg_err *err)
+{
+    vg_buf_reset(key);
+    span_index_summary_key(key, tid);
+    memset(sum, 0, sizeof *sum);
+    if (vg_buf_failed(key))
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a key");
+    int rc = kv_get(ss->kv, NULL, key->p, key->len, val, err);
+    atomic_fetch_add(&ss->keys_read, 1);
+    *found = rc == 0;
+    if (rc == VG_ENOTFOUND)
+        return 0;
+    return rc ? rc : span_index_summary_decode(val->p, val->len, sum, err);
+}
+
+/* Adds the spans of one trace, sorted[i0..i1), to the batch. */
+static int write_trace(struct write_ctx *w, struct kv_batch *kb, const struct span **sorted,
+                       size_t i0, size_t i1, struct span_index_counts *delta,
+                       struct spanstore_write_result *res, struct vg_buf *bufs,
+                       struct vg_err *err)
+{
+    struct spanstore *ss = w->ss;
+    struct vg_buf *key = &bufs[0], *val = &bufs[1], *enc = &bufs[2];
+    const uint8_t *tid = sorted[i0]->trace_id;
+    struct span_index_summary sum;
+    bool found;
+    int rc = read_summary(ss, tid, key, val, &sum, &found, err);
+    if (rc)
+        return rc;
+    size_t before = sum.spans;
+    for (size_t i = i0; i < i1; i++) {
+        const struct span *s = sorted[i];
+        if (i > i0 && memcmp(s->span_id, sorted[i - 1]->span_id, SPAN_ID_LEN) == 0) {
+            res->duplicates++;
+            continue;
+        }
+        vg_buf_reset(key);
+        span_index_span_key(key, tid, s->span_id);
+        if (vg_buf_failed(key))
+            return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a key");
+        if (found) {
+            rc = kv_get(ss->kv, NULL, key->p, key->len, enc, err);
+            if (rc == 0) {
+                res->duplicates++;
+                continue;
+            }
+            if (rc != VG_ENOTFOUND)
+                return rc;
+        }
+        vg_buf_reset(enc);
+        rc = span_encode(s, enc, err);
+        if (rc)
+            return rc;
+        kv_batch_put(kb, key->p, key->len, enc->p, enc->len);
+        span_index_summary_add(&sum, s, enc->len);
+        delta->bytes += enc->len;
+        add_span_entries(w, s);
+    }
+    if (sum.spans == before)
+        return 0;
+    delta->spans += sum.spans - before;
+    delta->traces += !found;
+    res->traces_created += !found;
+    res->accepted += sum.spans - before;
+    vg_buf_reset(enc);
+    span_index_summary_encode(&sum, enc); /* before val (sum's strings) is reused */
+    vg_buf_reset(key);
+    span_index_summary_key(key, tid);
+    if (vg_buf_failed(key) || vg_buf_failed(enc))
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a summary");
+    kv_batch_put(kb, key->p, key->len, enc->p, enc->len);
+    return 0;
+}
+
+static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t n,
+                        struct spanstore_write_result *res, struct vg_err *err)
+{
+    uint8_t want[SPANSTORE_STRIPES] = { 0 };
+    for (size_t i = 0; i < n; i++)
+        want[spanstore_stripe(sorted[i]->trace_id)] = 1;
+    struct span_index_counts delta[SPANSTORE_STRIPES];
+    memset(delta, 0, sizeof delta);
+    struct write_ctx w = { .ss = ss };
+    vg_buf_init(&w.ix.b);
+    vg_buf_init(&w.reg.b);
+    vg_buf_init(&w.text);
+    struct vg_buf bufs[3];
+    for (int i = 0; i < 3; i++)
+        vg_buf_init(&bufs[i]);
+    struct kv_batch *kb = kv_batch_new();
+    int rc = kb ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a batch");
+
+    lock_stripes(ss, want, true);
+    for (size_t i = 0; !rc && i < n;) {
+        size_t j = i + 1;
+        while (j < n && memcmp(sorted[j]->trace_id, sorted[i]->trace_id, SPAN_TRACE_ID_LEN) == 0)
+            j++;
+        unsigned st = spanstore_stripe(sorted[i]->trace_id);
+        rc = write_trace(&w, kb, sorted, i, j, &delta[st], res, bufs, err);
+        i = j;
+    }
+    if (!rc && (w.ix.failed || w.reg.failed || vg_buf_failed(&w.ix.b) ||
+                vg_buf_failed(&w.reg.b)))
+        rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building index keys");
+    if (!rc) {
+        ks_unique(&w.ix);
+        ks_unique(&w.reg);
+        put_index(&w, kb, &bufs[0]);
+        for (int s = 0; s < SPANSTORE_STRIPES; s++) {
+            if (!delta[s].spans)
+                continue;
+            struct span_index_counts c = ss->counts[s];
+            c.spans += delta[s].spans;
+            c.traces += delta[s].traces;
+            c.bytes += delta[s].bytes;
+            vg_buf_reset(&bufs[0]);
+            vg_buf_reset(&bufs[1]);
+            span_index_stats_key(&bufs[0], (unsigned)s);
+            span_index_counts_encode(&c, &bufs[1]);
+            kv_batch_put(kb, bufs[0].p, bufs[0].len, bufs[1].p, bufs[1].len);
+        }
+        pthread_mutex_lock(&ss->reg_mu);
+        rc = put_registry(&w, kb, err);
+        pthread_mutex_unlock(&ss->reg_mu);
+        if (!rc && (vg_buf_failed(&bufs[0]) || vg_buf_failed(&bufs[1])))
+            rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building keys");
+        /* Not under reg_mu, so concurrent writers' syncs group-commit. */
+        if (!rc)
+            rc = kv_write(ss->kv, kb, !ss->opts.no_sync, err);
+        if (rc) { /* entries remembered as stored may not be: forget them all */
+            pthread_mutex_lock(&ss->reg_mu);
+            cache_clear(ss->cache);
+            pthread_mutex_unlock(&ss->reg_mu);
+        }
+    }
+    if (!rc) {
+        for (int s = 0; s < SPANSTORE_STRIPES; s++) {
+            ss->counts[s].spans += delta[s].spans;
+            ss->counts[s].traces += delta[s].traces;
+            ss->counts[s].bytes += delta[s].bytes;
+        }
+    }
+    lock_stripes(ss, want, false);
+    kv_batch_free(kb);
+    ks_free(&w.ix);
+    ks_free(&w.reg);
+    vg_buf_free(&w.text);
+    for (int i = 0; i < 3; i++)
+        vg_buf_free(&bufs[i]);
+    return rc;
+}
+
+int spanstore_write(struct spanstore *ss, const struct span *spans, size_t n,
+                    struct spanstore_write_result *res, struct vg_err *err)
+{
+    memset(res, 0, sizeof *res);
+    const struct span **sorted = vg_malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu spans", n);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct vg_err verr;
+        if (span_validate(&spans[i], &verr) == 0) {
+            sorted[m++] = &spans[i];
+            continue;
+        }
+        if (!res->rejected++)
+            snprintf(res->first_reject, sizeof res->first_reject, "span %zu: %.200s", i, verr.msg);
+    }
+    qsort(sorted, m, sizeof *sorted, span_order);
+    int rc = m ? write_sorted(ss, sorted, m, res, err) : 0;
+    if (rc) {
+        uint64_t rejected = res->rejected;
+        char first[sizeof res->first_reject];
+        memcpy(first, res->first_reject, sizeof first);
+        memset(res, 0, sizeof *res);
+        res->rejected = rejected;
+        memcpy(res->first_reject, first, sizeof first);
+    }
+    vg_free(sorted);
+    return rc;
+}
+
+/* ---- counters ---- */
+
+void spanstore_stats(struct spanstore *ss, struct spanstore_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int s = 0; s < SPANSTORE_STRIPES; s++) {
+        pthread_mutex_lock(&ss->stripes[s]);
+        out->spans += ss->counts[s].spans;
+        out->traces += ss->counts[s].traces;
+        out->bytes += ss->counts[s].bytes;
+        pthread_mutex_unlock(&ss->stripes[s]);
+    }
+    out->disk_bytes = kv_approximate_size(ss->kv, "", 0, "\xff", 1);
+    out->keys_read = atomic_load(&ss->keys_read);
+}
+
+/* ---- retention ---- */
+
+/* Deletes one trace if its newest span ended before cutoff; a trace still alive gets an
+ * 'a' entry in the hour of its end, so it stays reachable after this hour is dropped. */
+static int retain_trace(struct spanstore *ss, const uint8_t *tid, int64_t cutoff,
+                        uint64_t *deleted, struct vg_buf *bufs, struct vg_err *err)
+{
+    unsigned st = spanstore_stripe(tid);
+    pthread_mutex_lock(&ss->stripes[st]);
+    struct span_index_summary sum;
+    bool found;
+    struct kv_batch *kb = NULL;
+    int rc = read_summary(ss, tid, &bufs[0], &bufs[1], &sum, &found, err);
+    if (rc || !found)
+        goto out;
+    kb = kv_batch_new();
+    if (!kb) {
+        rc = vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
+        goto out;
+    }
+    struct span_index_counts c = ss->counts[st];
+    if (sum.end_ns >= cutoff) {
+        struct span_index_term t = { .kind = SPAN_IX_ALL };
+        vg_buf_reset(&bufs[0]);
+        span_index_term_key(&bufs[0], span_index_bucket(sum.end_ns), &t);
+        span_index_put_suffix(&bufs[0], sum.end_ns, tid);
+        kv_batch_put(kb, bufs[0].p, bufs[0].len, "", 0);
+    } else {
+        kv_batch_delete(kb, bufs[0].p, bufs[0].len); /* still the summary key */
+        vg_buf_reset(&bufs[0]);
+        span_index_trace_prefix(&bufs[0], tid);
+        struct kv_iter *it = kv_iter_new(ss->kv, NULL, false);
+        if (!it) {
+            rc = vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
+            goto out;
+        }
+        for (kv_iter_seek(it, bufs[0].p, bufs[0].len);
+             kv_iter_has_prefix(it, bufs[0].p, bufs[0].len); kv_iter_next(it)) {
+            size_t klen;
+            const char *k = kv_iter_key(it, &klen);
+            kv_batch_delete(kb, k, klen);
+        }
+        rc = kv_iter_error(it, err);
+        kv_iter_free(it);
+        c.spans -= sum.spans < c.spans ? sum.spans : c.spans;
+        c.bytes -= sum.bytes < c.bytes ? sum.bytes : c.bytes;
+        c.traces -= c.traces > 0;
+        vg_buf_reset(&bufs[0]);
+        vg_buf_reset(&bufs[1]);
+        span_index_stats_key(&bufs[0], st);
+        span_index_counts_encode(&c, &bufs[1]);
+        kv_batch_put(kb, bufs[0].p, bufs[0].len, bufs[1].p, bufs[1].len);
+    }
+    if (!rc && (vg_buf_failed(&bufs[0]) || vg_buf_failed(&bufs[1])))
+        rc = vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
+    if (!rc)
+        rc = kv_write(ss->kv, kb, false, err);
+    if (!rc && sum.end_ns < cutoff) {
+        ss->counts[st] = c;
+        ++*deleted;
+    }
+out:
+    kv_batch_free(kb);
+    pthread_mutex_unlock(&ss->stripes[st]);
+    return rc;
+}
+
+/* Deletes every key of one hour bucket, in batches. */
+static int drop_bucket(struct spanstore *ss, uint32_t bucket, struct vg_err *err)
+{
+    char pfx[5] = { SPAN_KEY_BUCKET, (char)(bucket >> 24), (char)(bucket >> 16),
+                    (char)(bucket >> 8), (char)bucket };
+    struct kv_iter *it = kv_iter_new(ss->kv, NULL, false);
+    struct kv_batch *kb = kv_batch_new();
+    int rc = it && kb ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
+    for (kv_iter_seek(it, pfx, 5); !rc && kv_iter_has_prefix(it, pfx, 5); kv_iter_next(it)) {
+        size_t klen;
+        const char *k = kv_iter_key(it, &klen);
+        kv_batch_delete(kb, k, klen);
+        if (kv_batch_count(kb) >= RETAIN_BATCH_KEYS) {
+            rc = kv_write(ss->kv, kb, false, err);
+            kv_batch_clear(kb);
+        }
+    }
+    if (!rc && it)
+        rc = kv_iter_error(it, err);
+    if (!rc && kv_batch_count(kb))
+        rc = kv_write(ss->kv, kb, false, err);
+    kv_iter_free(it);
+    kv_batch_free(kb);
+    return rc;
+}
+
+int spanstore_retain(struct spanstore *ss, int64_t cutoff, uint64_t *deleted,
+                     struct vg_err *err)
+{
+    uint64_t del = 0;
+    uint32_t limit = span_index_bucket(cutoff); /* buckets before it ended by cutoff */
+    struct vg_buf bufs[2];
+    vg_buf_init(&bufs[0]);
+    vg_buf_init(&bufs[1]);
+    int rc = 0;
+    uint32_t b = 0;
+    for (;;) {
+        /* The oldest bucket still stored. */
+        struct kv_iter *it = kv_iter_new(ss->kv, NULL, false);
+        if (!it) {
+            rc = vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
+            break;
+        }
+        char first[5] = { SPAN_KEY_BUCKET, (char)(b >> 24), (char)(b >> 16), (char)(b >> 8),
+                          (char)b };
+        kv_iter_seek(it, first, 5);
+        size_t klen = 0;
+        const char *k = kv_iter_valid(it) ? kv_iter_key(it, &klen) : NULL;
+        if (!k || !span_index_key_bucket(k, klen, &b) || b >= limit) {
+            rc = kv_iter_error(it, err);
+            kv_iter_free(it);
+            break;
+        }
+        char all[6] = { first[0], (char)(b >> 24), (char)(b >> 16), (char)(b >> 8), (char)b,
+                        SPAN_IX_ALL };
+        uint8_t prev[SPAN_TRACE_ID_LEN] = { 0 };
+        for (kv_iter_seek(it, all, 6); !rc && kv_iter_has_prefix(it, all, 6); kv_iter_next(it)) {
+            int64_t t;
+            uint8_t tid[SPAN_TRACE_ID_LEN];
+            k = kv_iter_key(it, &klen);
+            if (!span_index_get_suffix(k, klen, &t, tid) || !memcmp(tid, prev, sizeof tid))
+                continue;
+            memcpy(prev, tid, sizeof tid);
+            rc = retain_trace(ss, tid, cutoff, &del, bufs, err);
+        }
+        if (!rc)
+            rc = kv_iter_error(it, err);
+        kv_iter_free(it);
+        if (!rc)
+            rc = drop_bucket(ss, b, err);
+        if (rc || b == UINT32_MAX)
+            break;
+        b++;
+    }
+    vg_buf_free(&bufs[0]);
+    vg_buf_free(&bufs[1]);
+    if (deleted)
+        *deleted = del;
+    return rc;
+}
+
+static void *maint_main(void *arg)
+{
+    struct spanstore *ss = arg;
+    pthread_mutex_lock(&ss->maint_mu);
+    while (!ss->stop) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        int64_t ns = dl.tv_nsec + (ss->opts.maint_interval_ms % 1000) * 1000000LL;
+        dl.tv_sec += (time_t)(ss->opts.maint_interval_ms / 1000 + ns / 1000000000LL);
+        dl.tv_nsec = (long)(ns % 1000000000LL);
+        pthread_cond_timedwait(&ss->maint_cv, &ss->maint_mu, &dl);
+        if (ss->stop || ss->opts.retention_ns <= 0)
+            continue;
+        pthread_mutex_unlock(&ss->maint_mu);
+        struct vg_err err = { 0 };
+        uint64_t n = 0;
+        if (spanstore_retain(ss, now_ns() - ss->opts.retention_ns, &n, &err) != 0)
+            vg_log(VG_LOG_ERROR, "spanstore", "retention failed", "error", err.msg, NULL);
+        pthread_mutex_lock(&ss->maint_mu);
+    }
+    pthread_mutex_unlock(&ss->maint_mu);
+    return NULL;
+}

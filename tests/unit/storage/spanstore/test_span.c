@@ -1,0 +1,338 @@
+/* Tests storage/spanstore/span.c: encode/decode round trips of every field and value
+ * type, the header-only decoder, validation, text forms, and a decoder that refuses
+ * every truncation, bad enum byte, oversized count and trailing byte, and reports
+ * allocation failure. */
+#include <criterion/criterion.h>
+
+#include "../../../../storage/base/vg_alloc.h"
+#include "../../../../storage/spanstore/span.h"
+#include "span_fixture.h"
+
+#include <math.h>
+
+static struct vg_buf encode(const struct span *s)
+{
+    struct vg_buf b;
+    vg_buf_init(&b);
+    struct vg_err err = { 0 };
+    cr_assert_eq(span_encode(s, &b, &err), 0, "%s", err.msg);
+    return b;
+}
+
+static void full_span(struct fx_span *f)
+{
+    fx_span(f, 42, 7, 3, "checkout", "GET /cart", FX_T0, 12 * FX_MS, SPAN_STATUS_ERROR);
+    f->s.flags = 0x301;
+    f->s.trace_state = VG_STR("vendor=x");
+    f->s.dropped_attrs = 2;
+    f->s.dropped_events = 3;
+    f->s.dropped_links = 4;
+    f->s.dropped_resource_attrs = 5;
+    f->attrs[5] = (struct span_attr){ VG_STR("blob"), SPAN_VAL_BYTES, .v.s = { "\0\1\2", 3 } };
+    f->attrs[4] = (struct span_attr){ VG_STR("neg"), SPAN_VAL_INT, .v.i = INT64_MIN };
+    f->attrs[3] = (struct span_attr){ VG_STR("arr"), SPAN_VAL_ARRAY, .v.s = VG_STR("[1,2]") };
+    f->res[2] = (struct span_attr){ VG_STR("m"), SPAN_VAL_MAP, .v.s = VG_STR("{\"a\":1}") };
+    f->ev.time_ns = FX_T0 - 5; /* an event before the start is legal */
+    f->link = (struct span_link){ .trace_state = VG_STR("k=v"), .flags = 1,
+                                  .attrs = f->ev_attrs, .nattrs = 1, .dropped_attrs = 9 };
+    fx_id(f->link.trace_id, SPAN_TRACE_ID_LEN, 99);
+    fx_id(f->link.span_id, SPAN_ID_LEN, 98);
+    f->s.links = &f->link;
+    f->s.nlinks = 1;
+    f->s.scope_attrs = &f->res[1];
+    f->s.nscope_attrs = 1;
+}
+
+Test(span, round_trip_keeps_every_field)
+{
+    struct fx_span f;
+    full_span(&f);
+    struct vg_buf b = encode(&f.s);
+    struct vg_arena *a = vg_arena_new(1024);
+    struct span d;
+    struct vg_err err = { 0 };
+    cr_assert_eq(span_decode(b.p, b.len, a, &d, &err), 0, "%s", err.msg);
+    cr_assert_arr_eq(d.trace_id, f.s.trace_id, SPAN_TRACE_ID_LEN);
+    cr_assert_arr_eq(d.span_id, f.s.span_id, SPAN_ID_LEN);
+    cr_assert_arr_eq(d.parent_span_id, f.s.parent_span_id, SPAN_ID_LEN);
+    cr_assert_eq(d.flags, 0x301);
+    cr_assert_eq(d.kind, SPAN_KIND_CLIENT);
+    cr_assert_eq(d.status, SPAN_STATUS_ERROR);
+    cr_assert_eq(d.start_ns, FX_T0);
+    cr_assert_eq(d.end_ns, FX_T0 + 12 * FX_MS);
+    cr_assert(vg_str_eq_c(d.name, "GET /cart"));
+    cr_assert(vg_str_eq_c(d.service, "checkout"));
+    cr_assert(vg_str_eq_c(d.status_message, "upstream failed"));
+    cr_assert(vg_str_eq_c(d.trace_state, "vendor=x"));
+    cr_assert(vg_str_eq_c(d.scope_name, "io.opentelemetry.http"));
+    cr_assert(vg_str_eq_c(d.scope_version, "1.2.3"));
+    cr_assert_eq(d.nattrs, 6);
+    cr_assert_eq(d.attrs[4].v.i, INT64_MIN);
+    cr_assert_eq(d.attrs[5].type, SPAN_VAL_BYTES);
+    cr_assert_eq(d.attrs[5].v.s.len, 3);
+    cr_assert_eq(memcmp(d.attrs[5].v.s.p, "\0\1\2", 3), 0);
+    cr_assert_eq(d.attrs[1].v.i, 500);
+    cr_assert_eq(d.attrs[2].type, SPAN_VAL_STRING);
+    cr_assert_eq(d.nresource_attrs, 3);
+    cr_assert_eq(d.resource_attrs[2].type, SPAN_VAL_MAP);
+    cr_assert_eq(d.nscope_attrs, 1);
+    cr_assert_eq(d.dropped_attrs, 2);
+    cr_assert_eq(d.dropped_events, 3);
+    cr_assert_eq(d.dropped_links, 4);
+    cr_assert_eq(d.dropped_resource_attrs, 5);
+    cr_assert_eq(d.nevents, 1);
+    cr_assert_eq(d.events[0].time_ns, FX_T0 - 5);
+    cr_assert(vg_str_eq_c(d.events[0].name, "exception"));
+    cr_assert_eq(d.events[0].nattrs, 2);
+    cr_assert_eq(d.nlinks, 1);
+    cr_assert_arr_eq(d.links[0].trace_id, f.link.trace_id, SPAN_TRACE_ID_LEN);
+    cr_assert_eq(d.links[0].dropped_attrs, 9);
+    cr_assert_eq(d.links[0].flags, 1);
+    /* Re-encoding what was decoded gives the same bytes (doubles bit for bit too). */
+    struct vg_buf b2 = encode(&d);
+    cr_assert_eq(b2.len, b.len);
+    cr_assert_eq(memcmp(b2.p, b.p, b.len), 0);
+    vg_buf_free(&b2);
+    vg_buf_free(&b);
+    vg_arena_free(a);
+}
+
+Test(span, doubles_and_bools_survive_bit_exact)
+{
+    struct fx_span f;
+    fx_span(&f, 1, 1, 0, "s", "n", FX_T0, 0, SPAN_STATUS_OK);
+    f.attrs[4].v.d = -0.0;
+    f.attrs[3] = (struct span_attr){ VG_STR("nan"), SPAN_VAL_DOUBLE, .v.d = NAN };
+    struct vg_buf b = encode(&f.s);
+    struct vg_arena *a = vg_arena_new(1024);
+    struct span d;
+    cr_assert_eq(span_decode(b.p, b.len, a, &d, NULL), 0);
+    cr_assert(signbit(d.attrs[4].v.d));
+    cr_assert(isnan(d.attrs[3].v.d));
+    cr_assert_eq(d.attrs[5].v.b, true);
+    cr_assert(span_is_root(&d));
+    vg_buf_free(&b);
+    vg_arena_free(a);
+}
+
+Test(span, header_decoder_reads_ids_and_times_only)
+{
+    struct fx_span f;
+    full_span(&f);
+    struct vg_buf b = encode(&f.s);
+    struct span h;
+    cr_assert_eq(span_decode_header(b.p, b.len, &h, NULL), 0);
+    cr_assert_eq(h.end_ns - h.start_ns, 12 * FX_MS);
+    cr_assert_arr_eq(h.span_id, f.s.span_id, SPAN_ID_LEN);
+    cr_assert_eq(h.nattrs, 0);
+    vg_buf_free(&b);
+}
+
+Test(span, every_truncation_is_refused)
+{
+    struct fx_span f;
+    full_span(&f);
+    struct vg_buf b = encode(&f.s);
+    struct vg_arena *a = vg_arena_new(1024);
+    for (size_t n = 0; n < b.len; n++) {
+        struct span d;
+        struct vg_err err = { 0 };
+        cr_assert_eq(span_decode(b.p, n, a, &d, &err), VG_EINVAL, "prefix of %zu bytes", n);
+        cr_assert(strstr(err.msg, "malformed"), "%s", err.msg);
+    }
+    struct vg_buf more = encode(&f.s);
+    vg_buf_putc(&more, 0);
+    struct vg_err err = { 0 };
+    struct span d;
+    cr_assert_eq(span_decode(more.p, more.len, a, &d, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "trailing"), "%s", err.msg);
+    vg_buf_free(&more);
+    vg_buf_free(&b);
+    vg_arena_free(a);
+}
+
+/* Offsets in the fixed header: version 0, ids 1..32, flags 33 (1 byte here). */
+Test(span, bad_version_kind_status_type_and_bool_are_refused)
+{
+    struct fx_span f;
+    fx_span(&f, 1, 1, 0, "s", "n", FX_T0, 5, SPAN_STATUS_OK);
+    struct vg_buf b = encode(&f.s);
+    struct vg_arena *a = vg_arena_new(1024);
+    struct span d;
+    struct { size_t off; uint8_t val; const char *field; } cases[] = {
+        { 0, 2, "version" }, { 34, 6, "kind" }, { 35, 3, "status" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct vg_buf c = encode(&f.s);
+        c.p[cases[i].off] = (char)cases[i].val;
+        struct vg_err err = { 0 };
+        cr_assert_eq(span_decode(c.p, c.len, a, &d, &err), VG_EINVAL, "%s", cases[i].field);
+        cr_assert(strstr(err.msg, cases[i].field), "%s", err.msg);
+        vg_buf_free(&c);
+    }
+    /* The bool of cache.hit is the byte after its type byte. */
+    const char *key = memmem(b.p, b.len, "cache.hit", 9);
+    cr_assert_not_null(key);
+    size_t boff = (size_t)(key - b.p) + 9 + 1;
+    cr_assert_eq(b.p[boff - 1], SPAN_VAL_BOOL);
+    b.p[boff] = 2;
+    cr_assert_eq(span_decode(b.p, b.len, a, &d, NULL), VG_EINVAL);
+    b.p[boff] = 1;
+    b.p[boff - 1] = 9; /* no such value type */
+    cr_assert_eq(span_decode(b.p, b.len, a, &d, NULL), VG_EINVAL);
+    b.p[boff - 1] = 0;
+    cr_assert_eq(span_decode(b.p, b.len, a, &d, NULL), VG_EINVAL);
+    vg_buf_free(&b);
+    vg_arena_free(a);
+}
+
+Test(span, huge_counts_and_lengths_fail_before_allocating)
+{
+    /* A header, then empty strings, then an attribute count of 2^60. */
+    struct vg_buf b;
+    vg_buf_init(&b);
+    vg_buf_putc(&b, 1);
+    for (int i = 0; i < 32; i++)
+        vg_buf_putc(&b, 1);
+    vg_buf_put_uvarint(&b, 0);   /* flags */
+    vg_buf_putc(&b, 1);          /* kind */
+    vg_buf_putc(&b, 0);          /* status */
+    span_put_svarint(&b, FX_T0); /* start */
+    vg_buf_put_uvarint(&b, 10);  /* duration */
+    size_t strings = b.len;
+    for (int i = 0; i < 6; i++)
+        vg_buf_put_uvarint(&b, 0);
+    vg_buf_put_uvarint(&b, 1ULL << 60);
+    struct vg_arena *a = vg_arena_new(1024);
+    struct span d;
+    struct vg_err err = { 0 };
+    cr_assert_eq(span_decode(b.p, b.len, a, &d, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "resource attributes"), "%s", err.msg);
+    cr_assert_lt(vg_arena_used(a), 1024, "nothing was allocated for the count");
+    /* A string length past the end. */
+    b.len = strings;
+    vg_buf_put_uvarint(&b, 1000);
+    cr_assert_eq(span_decode(b.p, b.len, a, &d, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "name"), "%s", err.msg);
+    /* A varint longer than 64 bits. */
+    b.len = strings;
+    for (int i = 0; i < 11; i++)
+        vg_buf_putc(&b, (char)0xff);
+    cr_assert_eq(span_decode(b.p, b.len, a, &d, NULL), VG_EINVAL);
+    vg_buf_free(&b);
+    vg_arena_free(a);
+}
+
+Test(span, end_time_overflow_is_refused)
+{
+    struct fx_span f;
+    fx_span(&f, 1, 1, 0, "s", "n", INT64_MAX - 10, 5, SPAN_STATUS_OK);
+    struct vg_buf b = encode(&f.s);
+    struct span h;
+    cr_assert_eq(span_decode_header(b.p, b.len, &h, NULL), 0);
+    cr_assert_eq(h.end_ns, INT64_MAX - 5);
+    /* Rewrite the duration (after the svarint start) to overflow. */
+    struct vg_buf c;
+    vg_buf_init(&c);
+    vg_buf_append(&c, b.p, 36);
+    span_put_svarint(&c, INT64_MAX - 10);
+    vg_buf_put_uvarint(&c, 100);
+    struct vg_err err = { 0 };
+    cr_assert_eq(span_decode_header(c.p, c.len, &h, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "duration"), "%s", err.msg);
+    vg_buf_free(&c);
+    vg_buf_free(&b);
+}
+
+Test(span, decode_reports_allocation_failure)
+{
+    struct fx_span f;
+    full_span(&f);
+    struct vg_buf b = encode(&f.s);
+    struct vg_arena *a = vg_arena_new(64); /* too small: the attributes need a new block */
+    struct span d;
+    struct vg_err err = { 0 };
+    vg_alloc_fail_after(1);
+    int rc = span_decode(b.p, b.len, a, &d, &err);
+    vg_alloc_fail_after(0);
+    cr_assert_eq(rc, VG_ENOMEM, "%d %s", rc, err.msg);
+    vg_arena_free(a);
+    vg_buf_free(&b);
+}
+
+Test(span, encode_reports_allocation_failure_and_bad_enums)
+{
+    struct fx_span f;
+    full_span(&f);
+    struct vg_buf b;
+    vg_buf_init(&b);
+    vg_alloc_fail_after(1);
+    int rc = span_encode(&f.s, &b, NULL);
+    vg_alloc_fail_after(0);
+    cr_assert_eq(rc, VG_ENOMEM);
+    vg_buf_free(&b);
+    vg_buf_init(&b);
+    f.attrs[0].type = (enum span_val_type)42;
+    cr_assert_eq(span_encode(&f.s, &b, NULL), VG_EINVAL);
+    cr_assert_eq(b.len, 0, "nothing written");
+    vg_buf_free(&b);
+}
+
+Test(span, validate_names_the_field)
+{
+    struct fx_span f;
+    struct vg_err err;
+    fx_span(&f, 1, 1, 0, "s", "n", FX_T0, 5, SPAN_STATUS_OK);
+    cr_assert_eq(span_validate(&f.s, &err), 0);
+    memset(f.s.trace_id, 0, SPAN_TRACE_ID_LEN);
+    cr_assert_eq(span_validate(&f.s, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "trace_id"));
+    fx_span(&f, 1, 1, 0, "s", "n", FX_T0, 5, SPAN_STATUS_OK);
+    memset(f.s.span_id, 0, SPAN_ID_LEN);
+    cr_assert_eq(span_validate(&f.s, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "span_id"));
+    fx_span(&f, 1, 1, 0, "s", "n", FX_T0, 5, SPAN_STATUS_OK);
+    f.s.end_ns = f.s.start_ns - 1;
+    cr_assert_eq(span_validate(&f.s, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "end_time"));
+    f.s.end_ns = f.s.start_ns;
+    f.s.start_ns = 0;
+    cr_assert_eq(span_validate(&f.s, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "start_time"));
+    fx_span(&f, 1, 1, 0, "s", "n", FX_T0, 5, SPAN_STATUS_OK);
+    f.s.kind = (enum span_kind)9;
+    cr_assert_eq(span_validate(&f.s, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "kind"));
+    fx_span(&f, 1, 1, 0, "s", "n", FX_T0, 5, SPAN_STATUS_OK);
+    f.s.status = (enum span_status)3;
+    cr_assert_eq(span_validate(&f.s, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "status"));
+    fx_span(&f, 1, 1, 0, "s", "n", FX_T0, 5, SPAN_STATUS_ERROR);
+    f.ev_attrs[1].type = (enum span_val_type)0;
+    cr_assert_eq(span_validate(&f.s, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "event attribute 1"), "%s", err.msg);
+}
+
+Test(span, text_forms_of_values)
+{
+    struct { struct span_attr a; const char *want; } cases[] = {
+        { { VG_STR("k"), SPAN_VAL_STRING, .v.s = VG_STR("GET") }, "GET" },
+        { { VG_STR("k"), SPAN_VAL_INT, .v.i = -500 }, "-500" },
+        { { VG_STR("k"), SPAN_VAL_DOUBLE, .v.d = 1.5 }, "1.5" },
+        { { VG_STR("k"), SPAN_VAL_DOUBLE, .v.d = 1e6 }, "1000000" },
+        { { VG_STR("k"), SPAN_VAL_BOOL, .v.b = false }, "false" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct vg_buf b;
+        vg_buf_init(&b);
+        cr_assert(span_attr_text(&cases[i].a, &b));
+        cr_assert_str_eq(vg_buf_cstr(&b), cases[i].want);
+        vg_buf_free(&b);
+    }
+    struct span_attr blob = { VG_STR("k"), SPAN_VAL_BYTES, .v.s = VG_STR("x") };
+    struct vg_buf b;
+    vg_buf_init(&b);
+    cr_assert_not(span_attr_text(&blob, &b));
+    cr_assert_eq(b.len, 0);
+    vg_buf_free(&b);
+}

@@ -1,0 +1,161 @@
+/* Tests storage/spanstore/span_index.c: hour and duration buckets, newest-first entry
+ * suffixes, registry keys parsed back, prefix-free terms, summary merging (provisional
+ * root, late root, errors) and the summary and counter records refusing bad bytes. */
+#include <criterion/criterion.h>
+
+#include "../../../../storage/spanstore/span_index.h"
+#include "span_fixture.h"
+
+Test(span_index, buckets)
+{
+    cr_assert_eq(span_index_bucket(0), 0);
+    cr_assert_eq(span_index_bucket(-5), 0);
+    cr_assert_eq(span_index_bucket(SPAN_INDEX_BUCKET_NS - 1), 0);
+    cr_assert_eq(span_index_bucket(SPAN_INDEX_BUCKET_NS), 1);
+    cr_assert_eq(span_index_bucket_start(span_index_bucket(FX_T0 + 17)),
+                 FX_T0 / SPAN_INDEX_BUCKET_NS * SPAN_INDEX_BUCKET_NS);
+    cr_assert_eq(span_index_duration_bucket(0), 0);
+    cr_assert_eq(span_index_duration_bucket(1023), 0);
+    cr_assert_eq(span_index_duration_bucket(1024), 1);
+    cr_assert_eq(span_index_duration_bucket(INT64_MAX), 53);
+    for (uint8_t b = 1; b < 50; b++) {
+        cr_assert_eq(span_index_duration_bucket(span_index_duration_floor(b)), b);
+        cr_assert_eq(span_index_duration_bucket(span_index_duration_floor(b) - 1), b - 1);
+    }
+}
+
+Test(span_index, suffix_orders_newest_first_and_round_trips)
+{
+    int64_t times[] = { FX_T0 + 5, FX_T0, 1, -7 };
+    struct vg_buf prev;
+    vg_buf_init(&prev);
+    for (size_t i = 0; i < 4; i++) {
+        struct vg_buf k;
+        vg_buf_init(&k);
+        struct span_index_term t = { .kind = SPAN_IX_ALL };
+        span_index_term_key(&k, 3, &t);
+        uint8_t tid[16], back[16];
+        fx_id(tid, 16, i + 1);
+        span_index_put_suffix(&k, times[i], tid);
+        int64_t t2;
+        cr_assert(span_index_get_suffix(k.p, k.len, &t2, back));
+        cr_assert_eq(t2, times[i]);
+        cr_assert_arr_eq(back, tid, 16);
+        uint32_t b;
+        cr_assert(span_index_key_bucket(k.p, k.len, &b));
+        cr_assert_eq(b, 3);
+        if (i)
+            cr_assert_lt(vg_str_cmp((struct vg_str){ prev.p, prev.len },
+                                    (struct vg_str){ k.p, k.len }), 0, "older sorts later");
+        vg_buf_free(&prev);
+        prev = k;
+    }
+    vg_buf_free(&prev);
+    cr_assert_not(span_index_get_suffix("X", 1, &(int64_t){ 0 }, (uint8_t[16]){ 0 }));
+}
+
+Test(span_index, registry_keys_parse_back)
+{
+    struct span_index_term in[] = {
+        { .kind = SPAN_REG_SERVICE, .a = VG_STR("cart") },
+        { .kind = SPAN_REG_OP, .a = VG_STR("cart"), .b = VG_STR("GET /"), .op_kind = 2 },
+        { .kind = SPAN_REG_KEY, .byte = SPAN_SCOPE_RESOURCE, .a = VG_STR("host.name") },
+        { .kind = SPAN_REG_VALUE, .byte = SPAN_SCOPE_SPAN, .a = VG_STR("http.status_code"),
+          .vtype = SPAN_VAL_INT, .b = VG_STR("500") },
+        { .kind = SPAN_REG_VALUE, .byte = SPAN_SCOPE_SPAN, .a = VG_STR("k"),
+          .vtype = SPAN_VAL_STRING, .b = VG_STR("") },
+    };
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        struct vg_buf k;
+        vg_buf_init(&k);
+        span_index_term_key(&k, 77, &in[i]);
+        struct span_index_term out;
+        struct vg_err err = { 0 };
+        cr_assert_eq(span_index_term_parse(k.p, k.len, &out, &err), 0, "%zu: %s", i, err.msg);
+        cr_assert_eq(out.kind, in[i].kind);
+        cr_assert_eq(out.byte, in[i].byte);
+        cr_assert_eq(out.op_kind, in[i].op_kind);
+        cr_assert_eq(out.vtype, in[i].vtype);
+        cr_assert(vg_str_eq(out.a, in[i].a));
+        cr_assert(vg_str_eq(out.b, in[i].b));
+        if (in[i].kind != SPAN_REG_VALUE) /* a value runs to the end: extra bytes are its */
+            cr_assert_eq(span_index_term_parse(k.p, k.len - 1, &out, &err), VG_EINVAL);
+        vg_buf_free(&k);
+    }
+    struct vg_buf k;
+    vg_buf_init(&k);
+    struct span_index_term t = { .kind = SPAN_IX_SERVICE, .a = VG_STR("a") };
+    span_index_term_key(&k, 1, &t);
+    cr_assert_eq(span_index_term_parse(k.p, k.len, &t, NULL), VG_EINVAL, "not a registry kind");
+    cr_assert_eq(span_index_term_parse("S", 1, &t, NULL), VG_EINVAL);
+    vg_buf_free(&k);
+}
+
+Test(span_index, terms_are_prefix_free)
+{
+    struct vg_buf a, b;
+    vg_buf_init(&a);
+    vg_buf_init(&b);
+    struct span_index_term ta = { .kind = SPAN_IX_SERVICE, .a = VG_STR("a") };
+    struct span_index_term tb = { .kind = SPAN_IX_SERVICE, .a = VG_STR("ab") };
+    span_index_term_key(&a, 1, &ta);
+    span_index_term_key(&b, 1, &tb);
+    cr_assert(b.len < a.len || memcmp(a.p, b.p, a.len) != 0);
+    vg_buf_free(&a);
+    vg_buf_free(&b);
+}
+
+Test(span_index, summary_merges_late_root_and_round_trips)
+{
+    struct span_index_summary sum = { 0 };
+    struct fx_span child, root, late;
+    fx_span(&child, 1, 2, 1, "db", "SELECT", FX_T0 + 10, 5, SPAN_STATUS_ERROR);
+    fx_span(&late, 1, 3, 1, "cache", "GET", FX_T0 + 2, 1, SPAN_STATUS_OK);
+    fx_span(&root, 1, 1, 0, "web", "GET /", FX_T0, 100, SPAN_STATUS_UNSET);
+    span_index_summary_add(&sum, &child.s, 100);
+    cr_assert_not(sum.has_root);
+    cr_assert(vg_str_eq_c(sum.root_service, "db"), "provisional root: the earliest span");
+    span_index_summary_add(&sum, &late.s, 50);
+    cr_assert(vg_str_eq_c(sum.root_service, "cache"), "an earlier span replaces it");
+    span_index_summary_add(&sum, &root.s, 70);
+    span_index_summary_add(&sum, &child.s, 1); /* nothing displaces a real root */
+    cr_assert(sum.has_root);
+    cr_assert(vg_str_eq_c(sum.root_name, "GET /"));
+    cr_assert_eq(sum.start_ns, FX_T0);
+    cr_assert_eq(sum.end_ns, FX_T0 + 100);
+    cr_assert_eq(sum.spans, 4);
+    cr_assert_eq(sum.errors, 2);
+    cr_assert_eq(sum.bytes, 221);
+
+    struct vg_buf b;
+    vg_buf_init(&b);
+    span_index_summary_encode(&sum, &b);
+    struct span_index_summary d;
+    cr_assert_eq(span_index_summary_decode(b.p, b.len, &d, NULL), 0);
+    cr_assert_eq(d.start_ns, sum.start_ns);
+    cr_assert_eq(d.end_ns, sum.end_ns);
+    cr_assert_eq(d.spans, 4);
+    cr_assert_eq(d.errors, 2);
+    cr_assert_eq(d.bytes, 221);
+    cr_assert(d.has_root);
+    cr_assert(vg_str_eq_c(d.root_service, "web"));
+    for (size_t n = 0; n < b.len; n++)
+        cr_assert_eq(span_index_summary_decode(b.p, n, &d, NULL), VG_EINVAL, "%zu bytes", n);
+    vg_buf_putc(&b, 0);
+    cr_assert_eq(span_index_summary_decode(b.p, b.len, &d, NULL), VG_EINVAL);
+    vg_buf_free(&b);
+}
+
+Test(span_index, counters_round_trip)
+{
+    struct span_index_counts c = { 1ULL << 40, 7, 123456 }, d;
+    struct vg_buf b;
+    vg_buf_init(&b);
+    span_index_counts_encode(&c, &b);
+    cr_assert_eq(span_index_counts_decode(b.p, b.len, &d, NULL), 0);
+    cr_assert_eq(d.spans, c.spans);
+    cr_assert_eq(d.traces, 7);
+    cr_assert_eq(d.bytes, 123456);
+    cr_assert_eq(span_index_counts_decode(b.p, b.len - 1, &d, NULL), VG_EINVAL);
+    vg_buf_free(&b);
+}

@@ -1,0 +1,491 @@
+/* Tests storage/spanstore/spanstore.c (with span_index.c and spanstore_query.c for
+ * reading back): traces written and read whole and sorted, late spans merged into the
+ * summary, repeated span ids ignored, invalid spans rejected beside valid ones, counters
+ * kept across reopen, durability across SIGKILL, retention (including a trace that
+ * outlives its first hour), allocation failure, bad options, and concurrent writers. */
+#include <criterion/criterion.h>
+
+#include "../../../../storage/base/vg_alloc.h"
+#include "../../../../storage/kv.h"
+#include "../../../../storage/spanstore/spanstore.h"
+#include "span_fixture.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static void mkdir_tmp(void)
+{
+    strcpy(dir, "/tmp/vg_spanstore_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void rm_tmp(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(spanstore, .init = mkdir_tmp, .fini = rm_tmp, .timeout = 60);
+
+/* maint_ms 0 = no background thread; retention 0 = the default. */
+static struct spanstore *open_opts(int64_t maint_ms, int64_t retention_ns, bool no_sync)
+{
+    struct spanstore_opts o;
+    spanstore_opts_default(&o);
+    o.dir = dir;
+    o.maint_interval_ms = maint_ms;
+    if (retention_ns)
+        o.retention_ns = retention_ns;
+    o.no_sync = no_sync;
+    struct vg_err err = { 0 };
+    struct spanstore *ss = spanstore_open(&o, &err);
+    cr_assert_not_null(ss, "%s", err.msg);
+    return ss;
+}
+
+static struct spanstore *open_store(void)
+{
+    return open_opts(0, 0, false);
+}
+
+static struct spanstore_write_result write_spans(struct spanstore *ss, struct fx_span *f,
+                                                 size_t n)
+{
+    struct span *s = malloc(n * sizeof *s);
+    for (size_t i = 0; i < n; i++)
+        s[i] = f[i].s;
+    struct spanstore_write_result res;
+    struct vg_err err = { 0 };
+    cr_assert_eq(spanstore_write(ss, s, n, &res, &err), 0, "%s", err.msg);
+    free(s);
+    return res;
+}
+
+/* A three-span trace: root web, child api, grandchild db (error). */
+static void three(struct fx_span *f, uint64_t trace, int64_t t0)
+{
+    fx_span(&f[0], trace, 1, 0, "web", "GET /checkout", t0, 50 * FX_MS, SPAN_STATUS_UNSET);
+    fx_span(&f[1], trace, 2, 1, "api", "POST /order", t0 + 5 * FX_MS, 30 * FX_MS,
+            SPAN_STATUS_OK);
+    fx_span(&f[2], trace, 3, 2, "db", "INSERT orders", t0 + 10 * FX_MS, 10 * FX_MS,
+            SPAN_STATUS_ERROR);
+}
+
+static struct spanstore_trace get(struct spanstore *ss, uint64_t trace)
+{
+    uint8_t tid[16];
+    fx_id(tid, 16, trace);
+    struct spanstore_trace t;
+    struct vg_err err = { 0 };
+    cr_assert_eq(spanstore_trace_get(ss, tid, &t, &err), 0, "%s", err.msg);
+    return t;
+}
+
+Test(spanstore, trace_is_read_whole_and_sorted_by_start)
+{
+    struct spanstore *ss = open_store();
+    struct fx_span f[3];
+    three(f, 1, FX_T0);
+    struct fx_span rev[3] = { f[2], f[0], f[1] };
+    for (int i = 0; i < 3; i++) { /* the copies point into f: re-point their arrays */
+        rev[i].s.attrs = rev[i].attrs;
+        rev[i].s.resource_attrs = rev[i].res;
+    }
+    struct spanstore_write_result res = write_spans(ss, f, 3);
+    cr_assert_eq(res.accepted, 3);
+    cr_assert_eq(res.traces_created, 1);
+    struct fx_span other[3];
+    three(other, 2, FX_T0);
+    write_spans(ss, other, 3);
+
+    struct spanstore_trace t = get(ss, 1);
+    cr_assert_eq(t.n, 3);
+    cr_assert(vg_str_eq_c(t.spans[0].name, "GET /checkout"));
+    cr_assert(vg_str_eq_c(t.spans[1].service, "api"));
+    cr_assert(vg_str_eq_c(t.spans[2].status_message, "upstream failed"));
+    cr_assert_eq(t.spans[2].nevents, 1);
+    cr_assert_eq(t.spans[0].nattrs, 6);
+    spanstore_trace_free(&t);
+
+    uint8_t none[16];
+    fx_id(none, 16, 3);
+    struct vg_err err = { 0 };
+    cr_assert_eq(spanstore_trace_get(ss, none, &t, &err), VG_ENOTFOUND);
+    spanstore_trace_free(&t);
+
+    struct spanstore_stats st;
+    spanstore_stats(ss, &st);
+    cr_assert_eq(st.spans, 6);
+    cr_assert_eq(st.traces, 2);
+    cr_assert_gt(st.bytes, 6 * 100);
+    spanstore_close(ss);
+}
+
+static struct spanstore_trace_summary one_summary(struct spanstore *ss, uint64_t trace)
+{
+    struct spanstore_query q;
+    spanstore_query_init(&q);
+    struct spanstore_search_result r;
+    struct vg_err err = { 0 };
+    cr_assert_eq(spanstore_search(ss, &q, &r, &err), 0, "%s", err.msg);
+    uint8_t tid[16];
+    fx_id(tid, 16, trace);
+    struct spanstore_trace_summary s = { 0 };
+    for (size_t i = 0; i < r.n; i++)
+        if (!memcmp(r.traces[i].trace_id, tid, 16))
+            s = r.traces[i];
+    s.root_service = s.root_name = (struct vg_str){ NULL, 0 }; /* freed below */
+    spanstore_search_free(&r);
+    return s;
+}
+
+Test(spanstore, late_spans_merge_into_the_summary)
+{
+    struct spanstore *ss = open_store();
+    struct fx_span f[3];
+    three(f, 1, FX_T0);
+    write_spans(ss, &f[2], 1); /* the grandchild first */
+    struct spanstore_trace_summary s = one_summary(ss, 1);
+    cr_assert_eq(s.spans, 1);
+    cr_assert_not(s.has_root);
+    cr_assert_eq(s.errors, 1);
+    struct spanstore_write_result res = write_spans(ss, f, 2); /* root and child, later */
+    cr_assert_eq(res.accepted, 2);
+    cr_assert_eq(res.traces_created, 0);
+    s = one_summary(ss, 1);
+    cr_assert_eq(s.spans, 3);
+    cr_assert(s.has_root);
+    cr_assert_eq(s.start_ns, FX_T0);
+    cr_assert_eq(s.end_ns, FX_T0 + 50 * FX_MS);
+
+    struct spanstore_query q;
+    spanstore_query_init(&q);
+    struct spanstore_search_result r;
+    cr_assert_eq(spanstore_search(ss, &q, &r, NULL), 0);
+    cr_assert_eq(r.n, 1);
+    cr_assert(vg_str_eq_c(r.traces[0].root_service, "web"));
+    cr_assert(vg_str_eq_c(r.traces[0].root_name, "GET /checkout"));
+    spanstore_search_free(&r);
+    struct spanstore_trace t = get(ss, 1);
+    cr_assert_eq(t.n, 3);
+    spanstore_trace_free(&t);
+    spanstore_close(ss);
+}
+
+Test(spanstore, repeated_span_ids_are_ignored_and_invalid_spans_rejected)
+{
+    struct spanstore *ss = open_store();
+    struct fx_span f[4];
+    three(f, 1, FX_T0);
+    f[3] = f[1]; /* same span id twice in one batch */
+    f[3].s.attrs = f[3].attrs;
+    f[3].s.resource_attrs = f[3].res;
+    struct spanstore_write_result res = write_spans(ss, f, 4);
+    cr_assert_eq(res.accepted, 3);
+    cr_assert_eq(res.duplicates, 1);
+    res = write_spans(ss, f, 3); /* a client retry */
+    cr_assert_eq(res.accepted, 0);
+    cr_assert_eq(res.duplicates, 3);
+
+    struct fx_span bad[2];
+    fx_span(&bad[0], 5, 1, 0, "web", "x", FX_T0, 10, SPAN_STATUS_OK);
+    fx_span(&bad[1], 6, 1, 0, "web", "y", FX_T0, 10, SPAN_STATUS_OK);
+    bad[0].s.end_ns = FX_T0 - 1;
+    res = write_spans(ss, bad, 2);
+    cr_assert_eq(res.accepted, 1);
+    cr_assert_eq(res.rejected, 1);
+    cr_assert(strstr(res.first_reject, "span 0: end_time"), "%s", res.first_reject);
+
+    struct spanstore_stats st;
+    spanstore_stats(ss, &st);
+    cr_assert_eq(st.spans, 4);
+    cr_assert_eq(st.traces, 2);
+    spanstore_close(ss);
+    /* The counters are stored with the spans and come back on reopen. */
+    ss = open_store();
+    struct spanstore_stats st2;
+    spanstore_stats(ss, &st2);
+    cr_assert_eq(st2.spans, 4);
+    cr_assert_eq(st2.traces, 2);
+    cr_assert_eq(st2.bytes, st.bytes);
+    spanstore_close(ss);
+}
+
+#define CRASH_BATCH 20
+
+static void crash_child(int wfd)
+{
+    struct spanstore *ss = open_store();
+    for (int i = 0;; i++) {
+        struct fx_span f[CRASH_BATCH];
+        struct span s[CRASH_BATCH];
+        for (int k = 0; k < CRASH_BATCH; k++) {
+            /* Each batch: 10 new traces of 2 spans each. */
+            uint64_t trace = (uint64_t)i * 10 + (uint64_t)k / 2 + 1;
+            fx_span(&f[k], trace, (uint64_t)k % 2 + 1, k % 2 ? 1 : 0, "svc", "op",
+                    FX_T0 + i * FX_MS, FX_MS, SPAN_STATUS_OK);
+            s[k] = f[k].s;
+        }
+        struct spanstore_write_result res;
+        struct vg_err err;
+        if (spanstore_write(ss, s, CRASH_BATCH, &res, &err) != 0 || res.accepted != CRASH_BATCH)
+            _exit(3);
+        if (write(wfd, &i, sizeof i) != sizeof i)
+            _exit(4);
+    }
+}
+
+Test(spanstore, acknowledged_batches_survive_sigkill_whole)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        crash_child(p[1]);
+    }
+    close(p[1]);
+    int last = -1, got;
+    while (last < 60 && read(p[0], &got, sizeof got) == sizeof got)
+        last = got;
+    kill(pid, SIGKILL);
+    while (read(p[0], &got, sizeof got) == sizeof got)
+        last = got;
+    close(p[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFSIGNALED(status), "child was killed, status %d", status);
+
+    struct spanstore *ss = open_store();
+    struct spanstore_stats st;
+    spanstore_stats(ss, &st);
+    cr_assert_eq(st.spans % CRASH_BATCH, 0, "%llu spans: not whole batches",
+                 (unsigned long long)st.spans);
+    cr_assert_geq((int)(st.spans / CRASH_BATCH), last + 1, "acknowledged batches lost");
+    cr_assert_eq(st.traces * 2, st.spans);
+    for (int i = 0; i <= last; i++) {
+        struct spanstore_trace t = get(ss, (uint64_t)i * 10 + 1);
+        cr_assert_eq(t.n, 2);
+        spanstore_trace_free(&t);
+    }
+    spanstore_close(ss);
+}
+
+static size_t count_keys(const char *prefix)
+{
+    struct vg_err err = { 0 };
+    struct kv *kv = kv_open(dir, NULL, &err);
+    cr_assert_not_null(kv, "%s", err.msg);
+    struct kv_iter *it = kv_iter_new(kv, NULL, false);
+    size_t n = 0, plen = strlen(prefix);
+    for (kv_iter_seek(it, prefix, plen); kv_iter_has_prefix(it, prefix, plen); kv_iter_next(it))
+        n++;
+    kv_iter_free(it);
+    kv_close(kv);
+    return n;
+}
+
+Test(spanstore, retention_deletes_old_traces_and_their_hours)
+{
+    struct spanstore *ss = open_store();
+    struct fx_span f[3];
+    for (uint64_t tr = 1; tr <= 4; tr++) { /* one trace per hour */
+        three(f, tr, FX_T0 + (int64_t)(tr - 1) * FX_HOUR);
+        write_spans(ss, f, 3);
+    }
+    /* Trace 9 starts in the first hour but has a span ending in the third. */
+    struct fx_span longf;
+    fx_span(&longf, 9, 1, 0, "batch", "nightly", FX_T0, 2 * FX_HOUR + 60000 * FX_MS,
+            SPAN_STATUS_OK);
+    write_spans(ss, &longf, 1);
+
+    uint64_t deleted = 0;
+    struct vg_err err = { 0 };
+    int64_t cutoff = (FX_T0 / FX_HOUR + 2) * FX_HOUR; /* the start of the third hour */
+    cr_assert_eq(spanstore_retain(ss, cutoff, &deleted, &err), 0, "%s", err.msg);
+    cr_assert_eq(deleted, 2, "traces 1 and 2 ended before the cutoff");
+    uint8_t tid[16];
+    struct spanstore_trace t;
+    fx_id(tid, 16, 1);
+    cr_assert_eq(spanstore_trace_get(ss, tid, &t, NULL), VG_ENOTFOUND);
+    spanstore_trace_free(&t);
+    t = get(ss, 9);
+    cr_assert_eq(t.n, 1, "a trace still alive is kept whole");
+    spanstore_trace_free(&t);
+    t = get(ss, 3);
+    spanstore_trace_free(&t);
+
+    struct spanstore_stats st;
+    spanstore_stats(ss, &st);
+    cr_assert_eq(st.traces, 3);
+    cr_assert_eq(st.spans, 7);
+    struct spanstore_list l;
+    cr_assert_eq(spanstore_services(ss, 0, 0, &l, NULL), 0);
+    cr_assert_eq(l.n, 3, "registry of the dropped hours is gone; web, api, db remain");
+    spanstore_list_free(&l);
+
+    /* Later, the long trace goes too: it was re-indexed in the hour of its end. */
+    cr_assert_eq(spanstore_retain(ss, cutoff + 10 * FX_HOUR, &deleted, &err), 0);
+    cr_assert_eq(deleted, 3);
+    spanstore_stats(ss, &st);
+    cr_assert_eq(st.traces, 0);
+    cr_assert_eq(st.spans, 0);
+    cr_assert_eq(st.bytes, 0);
+    spanstore_close(ss);
+    cr_assert_eq(count_keys("S"), 0);
+    cr_assert_eq(count_keys("T"), 0);
+    cr_assert_eq(count_keys("X"), 0);
+}
+
+Test(spanstore, background_thread_applies_retention)
+{
+    struct spanstore *ss = open_opts(20, FX_HOUR, false);
+    struct fx_span f[3];
+    three(f, 1, FX_T0); /* 2023: far older than an hour */
+    write_spans(ss, f, 3);
+    struct spanstore_stats st = { .traces = 1 };
+    for (int i = 0; i < 200 && st.traces; i++) {
+        usleep(10000);
+        spanstore_stats(ss, &st);
+    }
+    cr_assert_eq(st.traces, 0);
+    spanstore_close(ss);
+}
+
+Test(spanstore, allocation_failure_stores_nothing_and_leaks_nothing)
+{
+    struct spanstore *ss = open_store();
+    struct fx_span f[3];
+    three(f, 1, FX_T0);
+    struct span s[3] = { f[0].s, f[1].s, f[2].s };
+    size_t live = vg_alloc_live_bytes();
+    int failures = 0;
+    for (uint64_t n = 1; n < 400; n++) {
+        struct spanstore_write_result res;
+        struct vg_err err = { 0 };
+        vg_alloc_fail_after(n);
+        int rc = spanstore_write(ss, s, 3, &res, &err);
+        vg_alloc_fail_after(0);
+        if (rc == 0)
+            break;
+        failures++;
+        cr_assert_eq(rc, VG_ENOMEM, "allocation %llu: %d %s", (unsigned long long)n, rc,
+                     err.msg);
+        cr_assert_eq(res.accepted, 0);
+        cr_assert_eq(vg_alloc_live_bytes(), live, "allocation %llu leaked",
+                     (unsigned long long)n);
+        uint8_t tid[16];
+        fx_id(tid, 16, 1);
+        struct spanstore_trace t;
+        cr_assert_eq(spanstore_trace_get(ss, tid, &t, NULL), VG_ENOTFOUND);
+        spanstore_trace_free(&t);
+    }
+    cr_assert_gt(failures, 5);
+    struct spanstore_trace t = get(ss, 1);
+    cr_assert_eq(t.n, 3);
+    spanstore_trace_free(&t);
+    /* Reads fail cleanly too. */
+    uint8_t tid[16];
+    fx_id(tid, 16, 1);
+    for (uint64_t n = 1; n < 20; n++) {
+        vg_alloc_fail_after(n);
+        struct vg_err err = { 0 };
+        int rc = spanstore_trace_get(ss, tid, &t, &err);
+        vg_alloc_fail_after(0);
+        spanstore_trace_free(&t);
+        if (rc == 0)
+            break;
+        cr_assert_eq(rc, VG_ENOMEM, "%s", err.msg);
+    }
+    spanstore_close(ss);
+}
+
+Test(spanstore, bad_options_and_unusable_directory)
+{
+    struct spanstore_opts o;
+    spanstore_opts_default(&o);
+    o.dir = dir;
+    o.maint_interval_ms = 0;
+    const char *rules[] = { "http.*", "a*b" };
+    o.indexed_attrs = rules;
+    o.nindexed_attrs = 2;
+    struct vg_err err = { 0 };
+    cr_assert_null(spanstore_open(&o, &err));
+    cr_assert_eq(err.code, VG_EINVAL);
+    cr_assert(strstr(err.msg, "a*b"), "%s", err.msg);
+
+    char file[96];
+    snprintf(file, sizeof file, "%s/plain-file", dir);
+    FILE *fp = fopen(file, "w");
+    cr_assert_not_null(fp);
+    fclose(fp);
+    spanstore_opts_default(&o);
+    o.dir = file;
+    o.maint_interval_ms = 0;
+    cr_assert_null(spanstore_open(&o, &err));
+    cr_assert_eq(err.code, VG_EIO, "%s", err.msg);
+}
+
+#define WRITERS 4
+#define WRITER_BATCHES 25
+
+struct writer_arg {
+    struct spanstore *ss;
+    int id;
+};
+
+/* Every writer adds spans to the same 10 shared traces and to traces of its own. */
+static void *writer(void *p)
+{
+    struct writer_arg *a = p;
+    for (int b = 0; b < WRITER_BATCHES; b++) {
+        struct fx_span f[10];
+        struct span s[10];
+        for (int k = 0; k < 10; k++) {
+            uint64_t trace = k < 5 ? (uint64_t)k + 1 : 1000 + (uint64_t)a->id * 1000 + b;
+            uint64_t span = (uint64_t)a->id * 100000 + (uint64_t)b * 10 + (uint64_t)k + 1;
+            fx_span(&f[k], trace, span, 1, "svc", "op", FX_T0 + b * FX_MS, FX_MS,
+                    SPAN_STATUS_OK);
+            s[k] = f[k].s;
+        }
+        struct spanstore_write_result res;
+        if (spanstore_write(a->ss, s, 10, &res, NULL) != 0 || res.accepted != 10)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+Test(spanstore, concurrent_writers_lose_nothing)
+{
+    struct spanstore *ss = open_opts(0, 0, true);
+    pthread_t th[WRITERS];
+    struct writer_arg args[WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        args[i] = (struct writer_arg){ ss, i };
+        pthread_create(&th[i], NULL, writer, &args[i]);
+    }
+    for (int i = 0; i < WRITERS; i++) {
+        void *rv;
+        pthread_join(th[i], &rv);
+        cr_assert_null(rv);
+    }
+    struct spanstore_stats st;
+    spanstore_stats(ss, &st);
+    cr_assert_eq(st.spans, WRITERS * WRITER_BATCHES * 10);
+    cr_assert_eq(st.traces, 5 + WRITERS * WRITER_BATCHES);
+    for (uint64_t tr = 1; tr <= 5; tr++) {
+        struct spanstore_trace t = get(ss, tr);
+        cr_assert_eq(t.n, WRITERS * WRITER_BATCHES);
+        spanstore_trace_free(&t);
+        cr_assert_eq(one_summary(ss, tr).spans, WRITERS * WRITER_BATCHES,
+                     "summary of shared trace %llu", (unsigned long long)tr);
+    }
+    spanstore_close(ss);
+}
