@@ -37,7 +37,9 @@ struct config {
     int64_t grpc_threads;
     /* storage */
     char *data_dir;
-    int64_t retention_ms;
+    int64_t retention_ms;           /* time series */
+    int64_t log_retention_ms;
+    int64_t trace_retention_ms;
     int64_t out_of_order_window_ms;
     int64_t cache_bytes;
     /* limits */

@@ -4,6 +4,8 @@
 
 #include "../storage/base/vg_alloc.h"
 #include "../storage/base/vg_log.h"
+#include "../storage/logstore/logstore.h"
+#include "../storage/spanstore/spanstore.h"
 #include "../storage/tsdb/tsdb.h"
 #include "ingest/ingest.h"
 
@@ -40,10 +42,40 @@ static int make_dirs(const char *path, struct vg_err *err)
     return 0;
 }
 
+int vigil_store_path(const struct config *cfg, const char *name, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s", cfg->data_dir, name);
+    return n > 0 && (size_t)n < cap ? 0 : VG_EINVAL;
+}
+
 int vigil_tsdb_path(const struct config *cfg, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "%s/tsdb", cfg->data_dir);
-    return n > 0 && (size_t)n < cap ? 0 : VG_EINVAL;
+    return vigil_store_path(cfg, "tsdb", out, cap);
+}
+
+#define NS_PER_MS 1000000LL
+
+static int open_stores(struct vigil *v, struct vg_err *err)
+{
+    const struct config *cfg = v->cfg;
+    char path[PATH_MAX];
+    if (vigil_store_path(cfg, "logs", path, sizeof path) < 0)
+        return vg_err_set(err, VG_EINVAL, "storage.data_dir: path too long");
+    struct logstore_opts lo;
+    logstore_opts_default(&lo);
+    lo.dir = path;
+    lo.retention_ns = cfg->log_retention_ms * NS_PER_MS;
+    v->logs = logstore_open(&lo, err);
+    if (!v->logs)
+        return err->code;
+    if (vigil_store_path(cfg, "traces", path, sizeof path) < 0)
+        return vg_err_set(err, VG_EINVAL, "storage.data_dir: path too long");
+    struct spanstore_opts so;
+    spanstore_opts_default(&so);
+    so.dir = path;
+    so.retention_ns = cfg->trace_retention_ms * NS_PER_MS;
+    v->traces = spanstore_open(&so, err);
+    return v->traces ? 0 : err->code;
 }
 
 static int gather_tables(struct vigil *v, struct vg_err *err)
@@ -97,6 +129,8 @@ struct vigil *vigil_start(const struct config *cfg, struct vg_err *err)
     to.cache_bytes = (size_t)cfg->cache_bytes;
     v->tsdb = tsdb_open(&to, err);
     if (!v->tsdb)
+        goto fail;
+    if (open_stores(v, err) < 0)
         goto fail;
 
     for (size_t i = 0; i < vigil_nmodules; i++) {
@@ -154,8 +188,10 @@ void vigil_stop(struct vigil *v)
     for (size_t i = v->modules_started; i > 0; i--)
         if (vigil_modules[i - 1]->free)
             vigil_modules[i - 1]->free(v);
-    if (v->tsdb) {
+    if (v->tsdb || v->logs || v->traces) {
         tsdb_close(v->tsdb);
+        logstore_close(v->logs);
+        spanstore_close(v->traces);
         vg_log(VG_LOG_INFO, "vigil", "stores flushed and closed", NULL);
     }
     if (v->ingest)

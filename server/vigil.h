@@ -19,6 +19,8 @@
 #define VIGIL_VERSION "0.1.0"
 
 struct tsdb;
+struct logstore;
+struct spanstore;
 
 /* A module: one receiver or API family. Adding one is a new file and a new row in
  * modules.c. init/free may be NULL; state is the module's own (e.g. cached families). */
@@ -41,6 +43,8 @@ struct ingest_metrics; /* server/ingest/ingest_metrics.h */
 struct vigil {
     const struct config *cfg;
     struct tsdb *tsdb;
+    struct logstore *logs;          /* data_dir/logs */
+    struct spanstore *traces;       /* data_dir/traces */
     struct metrics *metrics;
     struct ingest_metrics *ingest;  /* shared counters of the receivers */
     struct http_server *http;
@@ -63,5 +67,7 @@ void vigil_stop(struct vigil *v);
 
 /* The TSDB's directory under cfg->data_dir. 0 or VG_EINVAL when it does not fit. */
 int vigil_tsdb_path(const struct config *cfg, char *out, size_t cap);
+/* The directory of the store named name ("tsdb", "logs", "traces") under cfg->data_dir. */
+int vigil_store_path(const struct config *cfg, const char *name, char *out, size_t cap);
 
 #endif

@@ -19,6 +19,8 @@ Test(config, defaults_are_the_documented_ones)
     cr_assert_str_eq(c->data_dir, "./data");
     cr_assert_eq(c->retention_ms, 15LL * 86400 * 1000);
     cr_assert_eq(c->out_of_order_window_ms, 30LL * 60 * 1000);
+    cr_assert_eq(c->log_retention_ms, 15LL * 86400 * 1000);
+    cr_assert_eq(c->trace_retention_ms, 7LL * 86400 * 1000);
     cr_assert_eq(c->otlp_delta, OTLP_DELTA_REJECT);
     cr_assert(c->otlp_add_type_and_unit_suffixes);
     cr_assert_eq(c->otlp_npromote, 0);

@@ -590,7 +590,8 @@ Test(query, runtimeinfo_and_flags)
     cr_assert(strncmp(resp.body.p, head, strlen(head)) == 0, "%s", resp.body.p);
     cr_assert(strstr(resp.body.p, "\"query.timeout\":\"120000ms\""), "%s", resp.body.p);
     cr_assert(strstr(resp.body.p, "\"server.log_level\":\"info\""), "%s", resp.body.p);
-    cr_assert(strstr(resp.body.p, "\"storage.retention\":\"1296000000ms\"}}"), "%s", resp.body.p);
+    cr_assert(strstr(resp.body.p, "\"storage.retention\":\"1296000000ms\","), "%s", resp.body.p);
+    cr_assert(strstr(resp.body.p, "\"storage.trace_retention\":\"604800000ms\"}}"), "%s", resp.body.p);
 }
 
 /* ---- metrics and failures ---- */
