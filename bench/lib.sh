@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh: shell pieces shared by bench/run.sh and bench/query_bench.sh (sourced,
 # not run). Everything here is bounded and touches only the processes it is given.
 #

@@ -62,7 +62,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ $((3600000 % INTERVAL)) -eq 0 ] || { echo "query_bench.sh: --interval must divide one hour" >&2; exit 2; }
-[ "$HOURS" -ge 1 ] && [ "$REPS" -ge 1 ] || { echo "query_bench.sh: --hours and --reps must be >= 1" >&2; exit 2; }
+if [ "$HOURS" -lt 1 ] || [ "$REPS" -lt 1 ]; then
+    echo "query_bench.sh: --hours and --reps must be >= 1" >&2; exit 2
+fi
 
 VIGIL="$BUILD/server/vigil"
 RWGEN="$BUILD/bench/rwgen"
@@ -73,7 +75,8 @@ for c in curl python3 prometheus; do
     command -v "$c" >/dev/null || { echo "query_bench.sh: $c is missing" >&2; exit 2; }
 done
 
-BENCH_TAG=qbench
+export BENCH_TAG=qbench
+# shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vigil-qbench.XXXXXX")

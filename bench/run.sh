@@ -66,6 +66,7 @@ mkdir -p "$here/out"
 REPORT="$here/out/report-$(date +%Y%m%d-%H%M%S).txt"
 SERVER_PID=""
 
+# shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 
 cleanup() {

@@ -1080,13 +1080,14 @@ static void json_rfc3339(struct vg_buf *b, int64_t ms)
         return;
     }
     vg_buf_printf(b, "\"%s", s);
-    if (frac) {
-        char f[8];
-        snprintf(f, sizeof f, ".%03d", frac);
-        size_t l = strlen(f);
-        while (f[l - 1] == '0')
-            f[--l] = '\0';
-        vg_buf_puts(b, f);
+    if (frac > 0 && frac < 1000) {
+        /* milliseconds with trailing zeros trimmed: .5, .25, .125 */
+        char f[5] = { '.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                      (char)('0' + frac % 10), '\0' };
+        size_t l = 4;
+        while (l > 1 && f[l - 1] == '0')
+            l--;
+        vg_buf_append(b, f, l);
     }
     vg_buf_puts(b, "Z\"");
 }

@@ -6,7 +6,7 @@
 #include "../../server/promql/engine.h"
 #include "../../storage/base/vg_alloc.h"
 
-#include <assert.h>
+#include "fuzz_check.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -27,21 +27,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vg_err err;
     struct promql_expr *e = promql_parse((const char *)data, size, &err);
     if (!e) {
-        assert(err.code == VG_EINVAL || err.code == VG_ENOMEM);
-        assert(strstr(err.msg, "parse error") || err.code == VG_ENOMEM);
+        FUZZ_CHECK(err.code == VG_EINVAL || err.code == VG_ENOMEM);
+        FUZZ_CHECK(strstr(err.msg, "parse error") || err.code == VG_ENOMEM);
         return 0;
     }
-    assert(e->root);
+    FUZZ_CHECK(e->root);
     size_t n1 = 0, n2 = 0;
     char *t1 = print(e, &n1);
     promql_expr_free(e);
     if (!t1)
         return 0;
     struct promql_expr *e2 = promql_parse(t1, n1, &err);
-    assert(e2 && "the printed query parses again");
+    FUZZ_CHECK(e2 && "the printed query parses again");
     char *t2 = print(e2, &n2);
     promql_expr_free(e2);
-    assert(t2 && n1 == n2 && memcmp(t1, t2, n1) == 0 && "printing is idempotent");
+    FUZZ_CHECK(t2 && n1 == n2 && memcmp(t1, t2, n1) == 0 && "printing is idempotent");
     vg_free(t1);
     vg_free(t2);
     return 0;

@@ -9,21 +9,21 @@
 #include "../../server/ingest/remote_write.h"
 #include "../../storage/base/vg_alloc.h"
 
-#include <assert.h>
+#include "fuzz_check.h"
 #include <stdint.h>
 #include <string.h>
 
 static void check(const struct rw_request *rq, const struct config_limits *lim)
 {
     const struct tsdb_batch *b = &rq->batch;
-    assert(b->nseries <= (size_t)lim->max_series_per_request);
+    FUZZ_CHECK(b->nseries <= (size_t)lim->max_series_per_request);
     for (size_t i = 0; i < b->nseries; i++) {
         const struct tsdb_series_in *s = &b->series[i];
-        assert(s->nlabels >= 1 && s->nlabels <= (size_t)lim->max_labels_per_series);
+        FUZZ_CHECK(s->nlabels >= 1 && s->nlabels <= (size_t)lim->max_labels_per_series);
         for (size_t k = 1; k < s->nlabels; k++)
-            assert(vg_str_cmp(s->labels[k - 1].name, s->labels[k].name) < 0);
+            FUZZ_CHECK(vg_str_cmp(s->labels[k - 1].name, s->labels[k].name) < 0);
         for (size_t j = 0; j < s->nsamples; j++)
-            assert(s->samples[j].t >= RW_MIN_TIME_MS && s->samples[j].t <= RW_MAX_TIME_MS);
+            FUZZ_CHECK(s->samples[j].t >= RW_MIN_TIME_MS && s->samples[j].t <= RW_MAX_TIME_MS);
     }
 }
 
@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0)
         check(&rq, &lim);
     else
-        assert(rc == VG_EINVAL || rc == VG_ETOOLARGE || rc == VG_ENOMEM);
+        FUZZ_CHECK(rc == VG_EINVAL || rc == VG_ETOOLARGE || rc == VG_ENOMEM);
     vg_arena_free(a);
     vg_buf_free(&packed);
     return 0;

@@ -3,7 +3,7 @@
  * string; a failed one must leave nothing allocated in *out. */
 #include "../../server/promql/selector.h"
 
-#include <assert.h>
+#include "fuzz_check.h"
 #include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -12,13 +12,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vg_err err;
     int rc = selector_parse((const char *)data, size, &sel, &err);
     if (rc == 0) {
-        assert(sel.n >= 1);
+        FUZZ_CHECK(sel.n >= 1);
         int nonempty = 0;
         for (size_t i = 0; i < sel.n; i++)
             nonempty |= !sel.ms[i]->matches_empty;
-        assert(nonempty);
+        FUZZ_CHECK(nonempty);
     } else {
-        assert(sel.n == 0 && sel.ms == NULL);
+        FUZZ_CHECK(sel.n == 0 && sel.ms == NULL);
     }
     selector_free(&sel);
     return 0;
