@@ -18,6 +18,7 @@ test_pkgs=(
   clang libclang-rt-14-dev libfuzzer-14-dev
   libcriterion-dev curl jq valgrind
   prometheus victoria-metrics procps psmisc
+  rsyslog util-linux
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -82,21 +82,55 @@ static const struct key config_keys[] = {
       "series the delta accumulator tracks; points of new series beyond it are refused" },
     { "otlp", "delta_idle_timeout", K_DURATION, OFF(otlp_delta_idle_timeout_ms), "1h", 1000,
       30 * DAY_MS, "accumulated delta series not updated for this long start again from 0" },
+    { "syslog", "udp_addr", K_STR, OFF(syslog_udp_addr), "", 0, 0,
+      "HOST:PORT of the syslog UDP listener (RFC 5424 or 3164, one per datagram); empty = off" },
+    { "syslog", "tcp_addr", K_STR, OFF(syslog_tcp_addr), "", 0, 0,
+      "HOST:PORT of the syslog TCP listener (octet counting or newline framing); empty = off" },
+    { "syslog", "max_message_bytes", K_SIZE, OFF(syslog_max_message_bytes), "64KiB", 480,
+      256 * 1024, "longest syslog message; longer ones are dropped and counted" },
+    { "syslog", "max_connections", K_INT, OFF(syslog_max_connections), "256", 1, 65536,
+      "open syslog TCP connections at most; more are closed at once and counted" },
+    { "syslog", "idle_timeout", K_DURATION, OFF(syslog_idle_timeout_ms), "5m", 0, DAY_MS,
+      "a syslog TCP connection silent this long is closed; 0 never closes one" },
+    { "syslog", "flush_interval", K_DURATION, OFF(syslog_flush_interval_ms), "200ms", 10,
+      10000, "received syslog messages are written to the log store at least this often" },
+    { "syslog", "labels", K_STRLIST, OFF(syslog_labels),
+      "hostname,app_name,facility,severity,level", 0, 0,
+      "syslog fields made stream labels (hostname, app_name, facility, severity, level, "
+      "proc_id, msg_id); the others become structured metadata (list)" },
+    { "syslog", "use_message_timestamp", K_BOOL, OFF(syslog_use_message_timestamp), "true", 0,
+      0, "store a message at the time it carries (else at receive time)" },
+    { "logs", "otlp_resource_labels", K_STRLIST, OFF(logs_otlp_resource_labels), "", 0, 0,
+      "OTLP log resource attributes made stream labels, beside the built-in ones (list)" },
     { "query", "timeout", K_DURATION, OFF(query_timeout_ms), "2m", 1, DAY_MS,
       "longest a PromQL query may run (the timeout parameter can only shorten it)" },
     { "query", "max_samples", K_INT, OFF(query_max_samples), "50000000", 1, 10000000000LL,
       "samples one PromQL query may load into memory at once" },
     { "query", "lookback_delta", K_DURATION, OFF(query_lookback_delta_ms), "5m", 1,
       DAY_MS, "how far back an instant vector selector looks for a sample" },
+    { "traces", "max_attributes", K_INT, OFF(traces_max_attributes), "128", 1, 100000,
+      "attributes one span, event, link, resource or scope may carry" },
+    { "traces", "max_attribute_bytes", K_SIZE, OFF(traces_max_attribute_bytes), "64KiB", 16,
+      GIB, "bytes in one attribute (key plus value)" },
+    { "traces", "max_spans_per_request", K_INT, OFF(traces_max_spans_per_request), "100000",
+      1, 100000000, "spans in one write request; the rest are refused" },
 };
 /* K_STRLIST keeps its count right after the array pointer. */
 _Static_assert(offsetof(struct config, otlp_npromote) ==
                    offsetof(struct config, otlp_promote_attrs) + sizeof(char **),
                "string list count must follow its array");
+_Static_assert(offsetof(struct config, logs_notlp_resource_labels) ==
+                   offsetof(struct config, logs_otlp_resource_labels) + sizeof(char **),
+               "string list count must follow its array");
+
+_Static_assert(offsetof(struct config, syslog_nlabels) ==
+                   offsetof(struct config, syslog_labels) + sizeof(char **),
+               "string list count must follow its array");
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
 
-static const char *const sections[] = { "server", "storage", "limits", "otlp", "query" };
+static const char *const sections[] = { "server", "storage", "limits", "otlp", "syslog", "logs",
+                                        "query", "traces" };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 static const char *type_name(enum key_type t)

@@ -52,10 +52,28 @@ struct config {
     bool otlp_keep_identifying_attrs;
     int64_t otlp_delta_max_series;      /* series the delta accumulator tracks at most */
     int64_t otlp_delta_idle_timeout_ms; /* accumulated series idle this long are dropped */
+    /* syslog (server/ingest/syslog.h) */
+    char *syslog_udp_addr;             /* "" = no UDP listener */
+    char *syslog_tcp_addr;             /* "" = no TCP listener */
+    int64_t syslog_max_message_bytes;
+    int64_t syslog_max_connections;
+    int64_t syslog_idle_timeout_ms;    /* 0 = never */
+    int64_t syslog_flush_interval_ms;
+    char **syslog_labels;              /* fields made stream labels */
+    size_t syslog_nlabels;
+    bool syslog_use_message_timestamp;
+    /* logs */
+    char **logs_otlp_resource_labels; /* OTLP resource attributes made stream labels, beyond
+                                         the built-in list (otlp_logs.h) */
+    size_t logs_notlp_resource_labels;
     /* query (PromQL engine defaults) */
     int64_t query_timeout_ms;        /* longest a query may run */
     int64_t query_max_samples;       /* samples one query may hold in memory at once */
     int64_t query_lookback_delta_ms; /* how far back an instant selector looks */
+    /* traces (span receivers) */
+    int64_t traces_max_attributes;       /* attributes in one list (span, resource, ...) */
+    int64_t traces_max_attribute_bytes;  /* key plus value of one attribute */
+    int64_t traces_max_spans_per_request;
     /* where the config came from ("<embedded defaults>" or a path) */
     char *source;
 };

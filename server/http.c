@@ -14,11 +14,11 @@
 #include "../storage/base/vg_log.h"
 #include "compress.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "vigil.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -497,45 +497,13 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     vg_log(VG_LOG_DEBUG, "http", "libmicrohttpd", "detail", msg, NULL);
 }
 
-/* Parses "HOST:PORT" / "[V6]:PORT" / ":PORT" into a socket address. */
-static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *sl, struct vg_err *err)
-{
-    char host[256];
-    const char *port;
-    if (addr[0] == '[') {
-        const char *e = strchr(addr, ']');
-        if (!e || e[1] != ':' || (size_t)(e - addr - 1) >= sizeof host)
-            return vg_err_set(err, VG_EINVAL, "address \"%s\": expected [IPV6]:PORT", addr);
-        memcpy(host, addr + 1, (size_t)(e - addr - 1));
-        host[e - addr - 1] = '\0';
-        port = e + 2;
-    } else {
-        const char *c = strrchr(addr, ':');
-        if (!c || (size_t)(c - addr) >= sizeof host)
-            return vg_err_set(err, VG_EINVAL, "address \"%s\": expected HOST:PORT", addr);
-        memcpy(host, addr, (size_t)(c - addr));
-        host[c - addr] = '\0';
-        port = c + 1;
-    }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (rc != 0 || !res)
-        return vg_err_set(err, VG_EINVAL, "address \"%s\": %s", addr, gai_strerror(rc));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *sl = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
 struct http_server *http_start(struct vigil *v, const struct http_route *const *routes,
                                size_t nroutes, const struct http_server_opts *o,
                                struct vg_err *err)
 {
     struct sockaddr_storage ss = { 0 };
     socklen_t sl;
-    if (resolve(o->addr, &ss, &sl, err) < 0)
+    if (netaddr_parse(o->addr, SOCK_STREAM, &ss, &sl, err) < 0)
         return NULL;
     struct http_server *s = vg_calloc(1, sizeof *s);
     if (!s) {

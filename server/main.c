@@ -5,18 +5,28 @@
  *                 [--grpc-addr HOST:PORT] [--log-level LEVEL] [--retention DURATION]
  *   vigil check-config FILE
  *   vigil tsdb dump [--data-dir DIR] [--match SELECTOR] [--config FILE]
+ *   vigil logs dump [--data-dir DIR] [--match SELECTOR] [--config FILE]
  *   vigil version */
 #include "../storage/base/vg_buf.h"
 #include "../storage/base/vg_log.h"
 #include "config.h"
 #include "dump.h"
+#include "logs_dump.h"
 #include "vigil.h"
 
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+/* How often the idle main thread hands freed heap pages back to the system. */
+#define TRIM_INTERVAL_S 10
 
 static void usage(FILE *out)
 {
@@ -26,6 +36,7 @@ static void usage(FILE *out)
             "  vigil [serve] [flags]          run the server (the default)\n"
             "  vigil check-config FILE        validate a config file\n"
             "  vigil tsdb dump [flags]        print stored samples (server stopped)\n"
+            "  vigil logs dump [flags]        print stored log lines (server stopped)\n"
             "  vigil version                  print the version\n\n"
             "Flags (override the config file):\n"
             "  --config FILE          YAML config; without it the embedded defaults apply\n"
@@ -34,7 +45,7 @@ static void usage(FILE *out)
             "  --grpc-addr HOST:PORT  server.grpc_addr (default 0.0.0.0:4317)\n"
             "  --log-level LEVEL      server.log_level: debug, info, warn, error\n"
             "  --retention DURATION   storage.retention (default 15d)\n"
-            "  --match SELECTOR       with tsdb dump: only matching series\n\n"
+            "  --match SELECTOR       with tsdb or logs dump: only matching series or streams\n\n"
             "Config keys:\n",
             VIGIL_VERSION);
     struct vg_buf b;
@@ -120,6 +131,31 @@ static struct config *load_config(const struct flags *f)
     return cfg;
 }
 
+/* glibc's allocator gives every thread that contends for a lock an arena of its own,
+ * up to 8 per core, and keeps the pages freed in each: with 8 HTTP + 4 gRPC worker
+ * threads, LevelDB's memtables (allocated by whichever writer leads a group commit)
+ * and per-request buffers left tens of MiB resident per arena after the load moved
+ * on (measured: 50k series x 480 samples, RSS 116 MiB with the default, 67 MiB with
+ * two arenas, same ingest rate). Two arenas keep some lock spreading. A user's own
+ * GLIBC_TUNABLES arena setting wins. */
+static void tune_malloc(void)
+{
+#ifdef __GLIBC__
+    const char *t = getenv("GLIBC_TUNABLES");
+    if (!t || !strstr(t, "arena_max"))
+        mallopt(M_ARENA_MAX, 2);
+#endif
+}
+
+/* Returns freed heap pages to the system (the top of each arena and whole free pages
+ * inside it). glibc only trims the top of the main heap by itself. */
+static void trim_heap(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct flags f = { 0 };
@@ -139,6 +175,7 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    tune_malloc();
     struct vg_err err;
     struct vigil *v = vigil_start(cfg, &err);
     if (!v) {
@@ -146,10 +183,13 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    const struct timespec tick = { .tv_sec = TRIM_INTERVAL_S };
     for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig < 0) {
+            trim_heap(); /* timeout (or EINTR): nothing to stop for */
             continue;
+        }
         if (sig == SIGHUP) {
             vg_log(VG_LOG_INFO, "vigil", "SIGHUP: nothing to reload yet", NULL);
             continue;
@@ -187,10 +227,14 @@ static int cmd_check_config(int argc, char **argv)
     return 0;
 }
 
-static int cmd_tsdb(int argc, char **argv)
+typedef int (*dump_fn)(const struct config *cfg, const char *selector, FILE *out,
+                       struct vg_err *err);
+
+/* `vigil tsdb dump` and `vigil logs dump`: the same flags over a different store. */
+static int cmd_dump(int argc, char **argv, const char *store, dump_fn dump)
 {
     if (argc < 2 || strcmp(argv[1], "dump") != 0) {
-        fprintf(stderr, "usage: vigil tsdb dump [--data-dir DIR] [--match SELECTOR]\n");
+        fprintf(stderr, "usage: vigil %s dump [--data-dir DIR] [--match SELECTOR]\n", store);
         return 2;
     }
     struct flags f = { 0 };
@@ -201,9 +245,9 @@ static int cmd_tsdb(int argc, char **argv)
     if (!cfg)
         return 2;
     struct vg_err err;
-    rc = vigil_dump(cfg, f.match, stdout, &err);
+    rc = dump(cfg, f.match, stdout, &err);
     if (rc < 0)
-        fprintf(stderr, "vigil: tsdb dump: %s\n", err.msg);
+        fprintf(stderr, "vigil: %s dump: %s\n", store, err.msg);
     config_free(cfg);
     return rc < 0 ? 1 : 0;
 }
@@ -222,11 +266,13 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "check-config"))
         return cmd_check_config(argc - 1, argv + 1);
     if (!strcmp(cmd, "tsdb"))
-        return cmd_tsdb(argc - 1, argv + 1);
+        return cmd_dump(argc - 1, argv + 1, "tsdb", vigil_dump);
+    if (!strcmp(cmd, "logs"))
+        return cmd_dump(argc - 1, argv + 1, "logs", vigil_logs_dump);
     if (!strcmp(cmd, "serve"))
         return cmd_serve(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return cmd_serve(argc, argv);
-    fprintf(stderr, "vigil: unknown command \"%s\" (serve, check-config, tsdb dump, version)\n", cmd);
+    fprintf(stderr, "vigil: unknown command \"%s\" (serve, check-config, tsdb dump, logs dump, version)\n", cmd);
     return 2;
 }

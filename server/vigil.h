@@ -50,6 +50,7 @@ struct vigil {
     struct http_server *http;
     struct grpc_front *grpc;
     void *otlp_state;               /* delta-to-cumulative state of the OTLP receiver */
+    void *syslog_state;             /* listeners of the syslog receiver (ingest/syslog.h) */
     int64_t start_time_ms;
     /* the route and method tables gathered from the modules at start */
     const struct http_route **routes;

@@ -15,6 +15,7 @@
 #include "prometheus.h"
 
 #include "../../storage/base/vg_alloc.h"
+#include "../../storage/base/vg_time.h"
 #include "../../storage/tsdb/tsdb.h"
 #include "../promql/selector.h"
 
@@ -31,82 +32,15 @@
 
 /* ---- time parsing ---- */
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (era arithmetic
- * over 400-year cycles of 146097 days, so negative years work too). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int64_t y, int m)
-{
-    static const int dm[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dm[m - 1];
-}
-
-/* n decimal digits at s into *v; false if any is not a digit. */
-static bool digits(const char *s, int n, int *v)
-{
-    *v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-        *v = *v * 10 + (s[i] - '0');
-    }
-    return true;
-}
-
-/* RFC 3339 as Go's time.RFC3339Nano layout parses it: YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM). */
+/* RFC 3339 as Go's time.RFC3339Nano layout parses it: YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM),
+ * the whole string, at most nine fraction digits (truncated to the millisecond). */
 static bool parse_rfc3339(const char *s, int64_t *ms)
 {
-    int y, mo, d, h, mi, sec;
-    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) ||
-        s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
+    struct vg_time_tm tm;
+    size_t len = strlen(s), n = vg_time_rfc3339_scan(s, len, 0, &tm);
+    if (n == 0 || n != len)
         return false;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
-        return false;
-    const char *p = s + 19;
-    int frac_ms = 0;
-    if (*p == '.') {
-        p++;
-        int nd = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (nd < 3)
-                frac_ms = frac_ms * 10 + (*p - '0');
-            nd++;
-            p++;
-        }
-        if (nd == 0 || nd > 9)
-            return false;
-        for (; nd < 3; nd++)
-            frac_ms *= 10;
-    }
-    int64_t off = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
-            return false;
-        off = (int64_t)(oh * 60 + om) * 60;
-        if (*p == '-')
-            off = -off;
-        p += 6;
-    } else {
-        return false;
-    }
-    if (*p)
-        return false;
-    int64_t secs =
-        days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec - off;
-    *ms = secs * 1000 + frac_ms;
+    *ms = vg_time_tm_seconds(&tm) * 1000 + tm.nsec / 1000000;
     return true;
 }
 

@@ -14,6 +14,12 @@ struct ingest_metrics {
     struct metric_family *rejected;
     struct metric_family *created;
     struct metric_family *exemplars;
+    struct metric_family *spans_accepted;
+    struct metric_family *spans_rejected;
+    struct metric_family *lines_accepted;
+    struct metric_family *lines_rejected;
+    struct metric_family *log_bytes;
+    struct metric_family *streams_created;
 };
 
 /* Which bytes a name may hold: NC_LABEL for label names ([a-zA-Z_][a-zA-Z0-9_]*), NC_METRIC
@@ -178,7 +184,27 @@ int ingest_metrics_init(struct vigil *v, struct vg_err *err)
                                  "New series created, by receiver.", METRIC_COUNTER, r, 1, NULL, 0);
     im->exemplars = metrics_family(v->metrics, "vigil_ingest_exemplars_accepted_total",
                                    "Exemplars stored, by receiver.", METRIC_COUNTER, r, 1, NULL, 0);
-    if (!im->requests || !im->accepted || !im->rejected || !im->created || !im->exemplars) {
+    im->spans_accepted = metrics_family(v->metrics, "vigil_ingest_spans_accepted_total",
+                                        "Spans stored, by receiver.", METRIC_COUNTER, r, 1,
+                                        NULL, 0);
+    im->spans_rejected = metrics_family(v->metrics, "vigil_ingest_spans_rejected_total",
+                                        "Spans refused, by receiver and reason.",
+                                        METRIC_COUNTER, rr, 2, NULL, 0);
+    im->lines_accepted = metrics_family(v->metrics, "vigil_ingest_lines_accepted_total",
+                                        "Log lines stored, by receiver.", METRIC_COUNTER, r, 1,
+                                        NULL, 0);
+    im->lines_rejected = metrics_family(v->metrics, "vigil_ingest_lines_rejected_total",
+                                        "Log lines refused, by receiver and reason.",
+                                        METRIC_COUNTER, rr, 2, NULL, 0);
+    im->log_bytes = metrics_family(v->metrics, "vigil_ingest_log_bytes_accepted_total",
+                                   "Bytes of log lines and their metadata stored, by receiver.",
+                                   METRIC_COUNTER, r, 1, NULL, 0);
+    im->streams_created = metrics_family(v->metrics, "vigil_ingest_streams_created_total",
+                                         "New log streams created, by receiver.",
+                                         METRIC_COUNTER, r, 1, NULL, 0);
+    if (!im->requests || !im->accepted || !im->rejected || !im->created || !im->exemplars ||
+        !im->spans_accepted || !im->spans_rejected || !im->lines_accepted ||
+        !im->lines_rejected || !im->log_bytes || !im->streams_created) {
         vg_free(im);
         return vg_err_set(err, VG_ENOMEM, "out of memory");
     }
@@ -205,6 +231,27 @@ void ingest_count_rejected(struct vigil *v, const char *receiver, const char *re
         metric_add(v->ingest->rejected, (double)n, receiver, reason);
 }
 
+void ingest_count_spans_rejected(struct vigil *v, const char *receiver, const char *reason,
+                                 uint64_t n)
+{
+    if (n)
+        metric_add(v->ingest->spans_rejected, (double)n, receiver, reason);
+}
+
+int ingest_store_spans(struct vigil *v, const char *receiver, const struct span *spans,
+                       size_t n, struct spanstore_write_result *res, struct vg_err *err)
+{
+    int rc = spanstore_write(v->traces, spans, n, res, err);
+    if (rc < 0) {
+        ingest_count_spans_rejected(v, receiver, "storage_error", n);
+        return rc;
+    }
+    if (res->accepted)
+        metric_add(v->ingest->spans_accepted, (double)res->accepted, receiver);
+    ingest_count_spans_rejected(v, receiver, "invalid_span", res->rejected);
+    return 0;
+}
+
 int ingest_store(struct vigil *v, const char *receiver, const struct tsdb_batch *batch,
                  struct tsdb_append_result *res, struct vg_err *err)
 {
@@ -225,5 +272,42 @@ int ingest_store(struct vigil *v, const char *receiver, const struct tsdb_batch 
         metric_add(im->exemplars, (double)res->exemplars_accepted, receiver);
     for (int r = 0; r < TSDB_REJECT_COUNT; r++)
         ingest_count_rejected(v, receiver, tsdb_reject_name((enum tsdb_reject)r), res->rejected[r]);
+    return 0;
+}
+
+void ingest_count_lines_rejected(struct vigil *v, const char *receiver, const char *reason,
+                                 uint64_t n)
+{
+    if (n)
+        metric_add(v->ingest->lines_rejected, (double)n, receiver, reason);
+}
+
+int ingest_store_logs(struct vigil *v, const char *receiver,
+                      const struct logstore_stream_in *streams, size_t nstreams,
+                      struct logstore_push_result *res, struct vg_err *err)
+{
+    memset(res, 0, sizeof *res);
+    int rc = logstore_push(v->logs, streams, nstreams, res, err);
+    uint64_t refused = 0;
+    for (int r = 0; r < LOGSTORE_REJECT_COUNT; r++)
+        refused += res->rejected[r];
+    if (rc < 0 && refused == 0) {
+        /* VG_EIO or VG_ENOMEM: nothing of the push was stored (logstore.h). */
+        uint64_t n = 0;
+        for (size_t i = 0; i < nstreams; i++)
+            n += streams[i].nentries;
+        ingest_count_lines_rejected(v, receiver, "storage_error", n);
+        return rc;
+    }
+    struct ingest_metrics *im = v->ingest;
+    if (res->accepted) {
+        metric_add(im->lines_accepted, (double)res->accepted, receiver);
+        metric_add(im->log_bytes, (double)res->bytes, receiver);
+    }
+    if (res->streams_created)
+        metric_add(im->streams_created, (double)res->streams_created, receiver);
+    for (int r = 0; r < LOGSTORE_REJECT_COUNT; r++)
+        ingest_count_lines_rejected(v, receiver, logstore_reject_name((enum logstore_reject)r),
+                                    res->rejected[r]);
     return 0;
 }

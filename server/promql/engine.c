@@ -29,11 +29,11 @@
 void promql_opts_default(struct promql_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->lookback_ms = 5 * 60 * 1000;
+    o->lookback_ms = INT64_C(5) * 60 * 1000;
     o->max_samples = 50000000;
-    o->timeout_ms = 2 * 60 * 1000;
+    o->timeout_ms = INT64_C(2) * 60 * 1000;
     o->max_points = 11000;
-    o->default_subquery_step_ms = 60 * 1000;
+    o->default_subquery_step_ms = INT64_C(60) * 1000;
 }
 
 void promql_result_free(struct promql_result *r)
@@ -63,7 +63,7 @@ struct rb {
 
 static int rb_init(struct rb *b)
 {
-    b->a = vg_arena_new(64 * 1024);
+    b->a = vg_arena_new((size_t)64 * 1024);
     b->r = b->a ? vg_arena_calloc(b->a, sizeof *b->r) : NULL;
     b->cap = 0;
     if (!b->r) {
@@ -292,11 +292,12 @@ static int run(const struct promql_opts *o, struct querier *q, const struct prom
     ev.err = err;
     ev.qstart = start;
     ev.qend = end;
+    ev.qstep = range ? step : 0;
     ev.delayed = o->delayed_name_removal;
     ev.range = range;
     if (o->timeout_ms > 0)
         ev.deadline_ns = mono_ns() + o->timeout_ms * 1000000;
-    ev.arena = vg_arena_new(64 * 1024);
+    ev.arena = vg_arena_new((size_t)64 * 1024);
     if (!ev.arena)
         return vg_err_set(err, VG_ENOMEM, "out of memory in query execution");
     struct ev_steps st = { start, range ? step : 1, range ? (size_t)((end - start) / step) + 1 : 1 };

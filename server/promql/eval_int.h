@@ -39,6 +39,7 @@ struct ev {
     struct vg_arena *arena;
     struct vg_err *err;
     int64_t qstart, qend; /* the query's start and end: @ start() / @ end() */
+    int64_t qstep;        /* the range query's step (0 for an instant query): step() */
     int64_t deadline_ns;  /* CLOCK_MONOTONIC; 0 = no timeout */
     unsigned tick;
     uint64_t loaded; /* samples handed out by the querier */

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,7 +67,8 @@ static struct vg_str str_arg(const struct promql_node *n, size_t i)
 
 /* ---- element-wise ---- */
 
-static double map1(enum promql_fn_id id, double x, const double *p, bool *keep)
+/* x mapped by function id; p holds the np scalar arguments after the vector. */
+static double map1(enum promql_fn_id id, double x, const double *p, size_t np, bool *keep)
 {
     *keep = true;
     switch (id) {
@@ -93,15 +95,15 @@ static double map1(enum promql_fn_id id, double x, const double *p, bool *keep)
     case FN_ASINH: return asinh(x);
     case FN_ACOSH: return acosh(x);
     case FN_ATANH: return atanh(x);
-    case FN_ROUND: return kern_round(x, p ? p[0] : 1);
+    case FN_ROUND: return kern_round(x, np ? p[0] : 1);
     case FN_CLAMP:
-        if (p[1] < p[0]) {
+        if (np < 2 || p[1] < p[0]) {
             *keep = false;
             return 0;
         }
         return go_max(p[0], go_min(p[1], x));
-    case FN_CLAMP_MAX: return go_min(p[0], x);
-    case FN_CLAMP_MIN: return go_max(p[0], x);
+    case FN_CLAMP_MAX: return np ? go_min(p[0], x) : x;
+    case FN_CLAMP_MIN: return np ? go_max(p[0], x) : x;
     case FN_DAY_OF_MONTH: return kern_day_of_month(x);
     case FN_DAY_OF_WEEK: return kern_day_of_week(x);
     case FN_DAY_OF_YEAR: return kern_day_of_year(x);
@@ -138,7 +140,7 @@ static struct ev_val *elementwise(struct ev *ev, const struct promql_node *n,
         }
         bool keep;
         for (size_t k = 0; k < ns; k++) {
-            ev_row(v, 0)[k] = map1(id, (double)ev_t(st, k) / 1000.0, NULL, &keep);
+            ev_row(v, 0)[k] = map1(id, (double)ev_t(st, k) / 1000.0, NULL, 0, &keep);
             ev_okrow(v, 0)[k] = 1;
         }
         if (ev_account(ev, v)) {
@@ -175,7 +177,7 @@ static struct ev_val *elementwise(struct ev *ev, const struct promql_node *n,
             for (size_t j = 0; j < nsc; j++)
                 p[j] = sc[j]->v[k];
             bool keep;
-            double v = map1(id, row[k], nsc ? p : NULL, &keep);
+            double v = map1(id, row[k], p, nsc, &keep);
             if (!keep)
                 continue;
             if (ev_build_put(ev, &b, &o, &s, k, v))
@@ -292,7 +294,7 @@ static struct ev_val *range_function(struct ev *ev, const struct promql_node *n,
             break;
         }
     }
-    for (size_t i = 0; i < n->call.nargs; i++) {
+    for (size_t i = 0; i < n->call.nargs && i < PROMQL_MAX_FN_ARGS; i++) {
         if (i == ridx)
             continue;
         sc[i] = ev_eval(ev, n->call.args[i], st);
@@ -326,7 +328,7 @@ static struct ev_val *range_function(struct ev *ev, const struct promql_node *n,
     for (size_t i = 0; i < r->n; i++) {
         const struct ev_rser *rs = &r->v[i];
         struct ev_series in = { rs->ls, rs->nls, rs->drop_name }, os = in;
-        if (id != FN_LAST_OVER_TIME && ev_ser_dropname(ev, &in, &os))
+        if (id != FN_LAST_OVER_TIME && id != FN_FIRST_OVER_TIME && ev_ser_dropname(ev, &in, &os))
             goto fail;
         long o = -1;
         size_t lo = 0, hi = 0;
@@ -341,6 +343,9 @@ static struct ev_val *range_function(struct ev *ev, const struct promql_node *n,
                 continue;
             const struct tsdb_sample *w = rs->s + lo;
             size_t wn = hi - lo;
+            double a[PROMQL_MAX_FN_ARGS]; /* the scalar arguments at this step */
+            for (size_t j = 0; j < PROMQL_MAX_FN_ARGS; j++)
+                a[j] = sc[j] ? sc[j]->v[k] : NAN;
             bool ok = true;
             double v = 0;
             switch (id) {
@@ -351,13 +356,13 @@ static struct ev_val *range_function(struct ev *ev, const struct promql_node *n,
             case FN_IDELTA: v = kern_instant_rate(w, wn, false, &ok); break;
             case FN_DERIV: v = kern_deriv(w, wn, &ok); break;
             case FN_PREDICT_LINEAR:
-                v = kern_predict_linear(w, wn, t, sc[1]->v[k], &ok);
+                v = kern_predict_linear(w, wn, t, a[1], &ok);
                 break;
             case FN_DOUBLE_EXPONENTIAL_SMOOTHING:
-                if (check_factor(ev, "smoothing", "sf", sc[1]->v[k]) ||
-                    check_factor(ev, "trend", "tf", sc[2]->v[k]))
+                if (check_factor(ev, "smoothing", "sf", a[1]) ||
+                    check_factor(ev, "trend", "tf", a[2]))
                     goto fail;
-                v = kern_double_exp_smoothing(w, wn, sc[1]->v[k], sc[2]->v[k], &ok);
+                v = kern_double_exp_smoothing(w, wn, a[1], a[2], &ok);
                 break;
             case FN_CHANGES: v = kern_changes(w, wn); break;
             case FN_RESETS: v = kern_resets(w, wn); break;
@@ -369,10 +374,15 @@ static struct ev_val *range_function(struct ev *ev, const struct promql_node *n,
             case FN_STDDEV_OVER_TIME: v = kern_stddev_over_time(w, wn); break;
             case FN_STDVAR_OVER_TIME: v = kern_stdvar_over_time(w, wn); break;
             case FN_LAST_OVER_TIME: v = w[wn - 1].v; break;
+            case FN_FIRST_OVER_TIME: v = w[0].v; break;
+            case FN_TS_OF_FIRST_OVER_TIME: v = (double)w[0].t / 1000.0; break;
+            case FN_TS_OF_LAST_OVER_TIME: v = (double)w[wn - 1].t / 1000.0; break;
+            case FN_TS_OF_MIN_OVER_TIME: v = kern_ts_of_min_over_time(w, wn); break;
+            case FN_TS_OF_MAX_OVER_TIME: v = kern_ts_of_max_over_time(w, wn); break;
             case FN_PRESENT_OVER_TIME: v = 1; break;
             case FN_MAD_OVER_TIME: v = kern_mad_over_time(w, wn, scratch); break;
             case FN_QUANTILE_OVER_TIME: {
-                double q = sc[0]->v[k];
+                double q = a[0];
                 if (ev_warn_quantile(ev, q))
                     goto fail;
                 v = kern_quantile_over_time(q, w, wn, scratch);
@@ -461,6 +471,25 @@ static struct ev_val *fn_scalar(struct ev *ev, const struct promql_node *n,
     }
     ev_val_free(ev, in);
     return out;
+}
+
+/* min_of(a, b) / max_of(a, b): Go's math.Min / math.Max of two scalars per step. */
+static struct ev_val *fn_min_max_of(struct ev *ev, const struct promql_node *n,
+                                    const struct ev_steps *st)
+{
+    struct ev_val *a = ev_eval(ev, n->call.args[0], st);
+    if (!a)
+        return NULL;
+    struct ev_val *b = ev_eval(ev, n->call.args[1], st);
+    if (b) {
+        bool min = n->call.fn->id == FN_MIN_OF;
+        for (size_t k = 0; k < st->n; k++)
+            a->v[k] = min ? go_min(a->v[k], b->v[k]) : go_max(a->v[k], b->v[k]);
+        ev_val_free(ev, b);
+        return a;
+    }
+    ev_val_free(ev, a);
+    return NULL;
 }
 
 static struct ev_val *fn_vector(struct ev *ev, const struct promql_node *n,
@@ -802,161 +831,254 @@ static struct ev_val *fn_sort(struct ev *ev, const struct promql_node *n,
     return out;
 }
 
-/* histogram_quantile over classic buckets. */
-static struct ev_val *fn_histogram_quantile(struct ev *ev, const struct promql_node *n,
-                                            const struct ev_steps *st)
+/* A quantile as a label value: Prometheus's labels.FormatOpenMetricsFloat (Go's shortest
+ * %g, with ".0" added to a plain integer: 0 -> "0.0", 0.25 -> "0.25", 1 -> "1.0"). */
+static void quantile_label(double q, char buf[48])
+{
+    char g[32];
+    ev_g(q == 0 ? 0 : q, g); /* -0 prints as 0 too */
+    bool plain = !isnan(q) && !isinf(q) && !strpbrk(g, ".e");
+    snprintf(buf, 48, "%s%s", g, plain ? ".0" : "");
+}
+
+#define HIST_MAX_ARGS 12 /* histogram_quantiles: 3 declared + 9 variadic */
+
+/* The classic-histogram functions: histogram_quantile(q, v), histogram_fraction(lower,
+ * upper, v) and histogram_quantiles(v, label, q1, ...). Buckets group by every label
+ * but le (__name__ included, as Prometheus); per step each group with a bucket yields
+ * one value (histogram_quantiles: one per quantile, in a series with label="<q>"). Two
+ * outputs with one label set at one step are an error. */
+struct hist {
+    size_t ng;
+    struct ev_series *gser; /* output labels per group */
+    uint32_t *first;        /* an input series of the group (for annotations) */
+    double *ub;             /* le per input series */
+    uint32_t *ord;          /* input series ordered by group: ord[gs[g] .. gs[g + 1]) */
+    size_t *gs;
+    struct kern_bucket *bk;
+};
+
+static void hist_free(struct hist *h)
+{
+    vg_free(h->gser);
+    vg_free(h->first);
+    vg_free(h->ub);
+    vg_free(h->ord);
+    vg_free(h->gs);
+    vg_free(h->bk);
+}
+
+static int hist_le(struct ev *ev, const struct ev_series *s, double *out)
+{
+    struct vg_str lv = labels_get(s->ls, s->nls, "le");
+    char tmp[64];
+    char *end = NULL;
+    if (lv.p && lv.len && lv.len < sizeof tmp) {
+        memcpy(tmp, lv.p, lv.len);
+        tmp[lv.len] = 0;
+        errno = 0;
+        *out = strtod(tmp, &end);
+        if (end && *end == 0)
+            return 1;
+    }
+    struct vg_str nm = labels_get(s->ls, s->nls, "__name__");
+    if (ev_annotate(ev, true, "PromQL warning: bucket label \"le\" is missing or has a "
+                              "malformed value of \"%.*s\" for metric name \"%.*s\"",
+                    (int)lv.len, lv.p ? lv.p : "", (int)nm.len, nm.p ? nm.p : ""))
+        return VG_ENOMEM;
+    return 0;
+}
+
+/* Groups the series of in; fills h. */
+static int hist_group(struct ev *ev, const struct ev_val *in, struct hist *h)
 {
     static char le_name[] = "le";
     static char *le_v[] = { le_name };
     static const struct promql_strings le = { le_v, 1 };
-    struct ev_val *qv = ev_eval(ev, n->call.args[0], st);
-    if (!qv)
-        return NULL;
-    struct ev_val *in = ev_eval(ev, n->call.args[1], st);
-    if (!in) {
-        ev_val_free(ev, qv);
-        return NULL;
-    }
-    size_t ns = st->n, ng = 0, *gs = NULL;
-    uint32_t *ord = NULL;
+    size_t n = in->n;
     struct ev_map map = { 0 };
-    uint32_t *grp = vg_malloc((in->n + 1) * sizeof *grp);
-    double *ub = vg_malloc((in->n + 1) * sizeof *ub);
-    uint32_t *first = vg_malloc((in->n + 1) * sizeof *first);
-    struct kern_bucket *bk = vg_malloc((in->n + 1) * sizeof *bk);
-    struct ev_val *out = ev_val_new(ev, PT_VECTOR, ns);
-    if (!grp || !ub || !first || !bk || !out || ev_map_init(ev, &map, in->n)) {
+    uint32_t *grp = vg_malloc((n + 1) * sizeof *grp);
+    h->gser = vg_malloc((n + 1) * sizeof *h->gser);
+    h->first = vg_malloc((n + 1) * sizeof *h->first);
+    h->ub = vg_malloc((n + 1) * sizeof *h->ub);
+    h->ord = vg_malloc((n + 1) * sizeof *h->ord);
+    h->gs = vg_calloc(n + 2, sizeof *h->gs);
+    h->bk = vg_malloc((n + 1) * sizeof *h->bk);
+    int rc = VG_ENOMEM;
+    if (!grp || !h->gser || !h->first || !h->ub || !h->ord || !h->gs || !h->bk ||
+        ev_map_init(ev, &map, n)) {
         ev_nomem(ev);
-        goto fail;
+        goto done;
     }
-    for (size_t i = 0; i < in->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         const struct ev_series *s = &in->s[i];
-        struct vg_str lv = labels_get(s->ls, s->nls, "le");
-        char tmp[64];
-        char *end = NULL;
-        bool good = lv.p && lv.len && lv.len < sizeof tmp;
-        if (good) {
-            memcpy(tmp, lv.p, lv.len);
-            tmp[lv.len] = 0;
-            errno = 0;
-            ub[i] = strtod(tmp, &end);
-            good = end && *end == 0;
-        }
-        if (!good) {
-            struct vg_str nm = labels_get(s->ls, s->nls, "__name__");
-            grp[i] = UINT32_MAX;
-            if (ev_annotate(ev, true, "PromQL warning: bucket label \"le\" is missing or has a "
-                                      "malformed value of \"%.*s\" for metric name \"%.*s\"",
-                            (int)lv.len, lv.p ? lv.p : "", (int)nm.len, nm.p ? nm.p : ""))
-                goto fail;
+        grp[i] = UINT32_MAX;
+        int good = hist_le(ev, s, &h->ub[i]);
+        if (good < 0)
+            goto done;
+        if (!good)
             continue;
-        }
-        /* the group: every label but le, __name__ included (as Prometheus) */
         const struct label *ls;
         size_t nls;
         if (ev_lbl_filter(ev, s->ls, s->nls, &le, false, false, &ls, &nls))
-            goto fail;
-        long id = ev_map_get(ev, &map, ev_labels_hash(ls, nls), ng, true);
+            goto done;
+        long id = ev_map_get(ev, &map, ev_labels_hash(ls, nls), h->ng, true);
         if (id < -1)
-            goto fail;
-        if ((size_t)id == ng) {
-            struct ev_series gs;
-            struct ev_series tmpS = { ls, nls, s->drop_name };
-            if (ev_ser_dropname(ev, &tmpS, &gs))
-                goto fail;
-            gs.drop_name = ev->delayed;
-            if (ev_val_add(ev, out, gs.ls, gs.nls, gs.drop_name) < 0)
-                goto fail;
-            first[ng] = (uint32_t)i;
-            ng++;
+            goto done;
+        if ((size_t)id == h->ng) {
+            struct ev_series gs = { ls, nls, s->drop_name };
+            if (ev_ser_dropname(ev, &gs, &h->gser[h->ng]))
+                goto done;
+            h->first[h->ng++] = (uint32_t)i;
         }
         grp[i] = (uint32_t)id;
     }
-    /* series ordered by group: ord[gs[g] .. gs[g + 1]) */
-    gs = vg_calloc(ng + 2, sizeof *gs);
-    ord = vg_malloc((in->n + 1) * sizeof *ord);
-    if (!gs || !ord) {
+    for (size_t i = 0; i < n; i++)
+        if (grp[i] != UINT32_MAX)
+            h->gs[grp[i] + 1]++;
+    for (size_t g = 0; g < h->ng; g++)
+        h->gs[g + 1] += h->gs[g];
+    for (size_t i = 0; i < n; i++)
+        if (grp[i] != UINT32_MAX)
+            h->ord[h->gs[grp[i]]++] = (uint32_t)i;
+    for (size_t g = h->ng; g > 0; g--)
+        h->gs[g] = h->gs[g - 1];
+    h->gs[0] = 0;
+    rc = 0;
+done:
+    ev_map_free(&map);
+    vg_free(grp);
+    return rc;
+}
+
+/* The buckets of group g present at step k into h->bk; returns their number. */
+static size_t hist_buckets(const struct hist *h, const struct ev_val *in, size_t g, size_t k)
+{
+    size_t m = 0;
+    for (size_t x = h->gs[g]; x < h->gs[g + 1]; x++) {
+        uint32_t i = h->ord[x];
+        if (ev_okrow(in, i)[k])
+            h->bk[m++] = (struct kern_bucket){ h->ub[i], ev_row(in, i)[k] };
+    }
+    return m;
+}
+
+/* Output series of group g for quantile q (histogram_quantiles), cached in *o while q
+ * stays the same. */
+static int hist_qseries(struct ev *ev, struct ev_build *b, const struct hist *h, size_t g,
+                        struct vg_str label, double q, double *lastq, long *o)
+{
+    if (*o >= 0 && (*lastq == q || (isnan(*lastq) && isnan(q))))
+        return 0;
+    char buf[48];
+    quantile_label(q, buf);
+    struct ev_series s = h->gser[g];
+    if (ev_lbl_set(ev, s.ls, s.nls, label, vg_str_c(buf), &s.ls, &s.nls))
+        return VG_ENOMEM;
+    if (vg_str_eq_c(label, "__name__"))
+        s.drop_name = false;
+    *o = ev_build_series(ev, b, s.ls, s.nls, s.drop_name);
+    *lastq = q;
+    return *o < 0 ? (int)*o : 0;
+}
+
+static int hist_monotonic_info(struct ev *ev, const struct ev_val *in, const struct hist *h,
+                               size_t g)
+{
+    const struct ev_series *s = &in->s[h->first[g]];
+    struct vg_str nm = labels_get(s->ls, s->nls, "__name__");
+    return ev_annotate(ev, false, "PromQL info: input to histogram_quantile needed to be fixed "
+                                  "for monotonicity (see https://prometheus.io/docs/prometheus/"
+                                  "latest/querying/functions/#histogram_quantile) for metric "
+                                  "name \"%.*s\"", (int)nm.len, nm.p ? nm.p : "");
+}
+
+static struct ev_val *fn_histogram(struct ev *ev, const struct promql_node *n,
+                                   const struct ev_steps *st)
+{
+    enum promql_fn_id id = n->call.fn->id;
+    size_t vi = id == FN_HISTOGRAM_QUANTILE ? 1 : id == FN_HISTOGRAM_FRACTION ? 2 : 0;
+    size_t first_sc = id == FN_HISTOGRAM_QUANTILES ? 2 : 0;
+    size_t nsc = id == FN_HISTOGRAM_QUANTILES ? n->call.nargs - 2 : vi;
+    struct vg_str qlabel = id == FN_HISTOGRAM_QUANTILES ? str_arg(n, 1) : (struct vg_str){ 0 };
+    struct ev_val *sc[HIST_MAX_ARGS] = { 0 }, *in = NULL, *out = NULL;
+    struct hist h = { 0 };
+    long *oidx = NULL;
+    double *oq = NULL;
+    struct ev_build b;
+    bool built = false;
+    size_t ns = st->n;
+    if (nsc > HIST_MAX_ARGS) {
+        ev_fail(ev, VG_EINVAL, "too many arguments in call to \"%s\"", n->call.fn->name);
+        return NULL;
+    }
+    if (id == FN_HISTOGRAM_QUANTILES && !ev_label_name_ok(qlabel)) {
+        ev_fail(ev, VG_EINVAL, "invalid quantile label name in histogram_quantiles(): %.*s",
+                (int)qlabel.len, qlabel.p);
+        return NULL;
+    }
+    for (size_t j = 0; j < nsc; j++)
+        if (!(sc[j] = ev_eval(ev, n->call.args[first_sc + j], st)))
+            goto fail;
+    if (!(in = ev_eval(ev, n->call.args[vi], st)) || hist_group(ev, in, &h))
+        goto fail;
+    size_t nout = id == FN_HISTOGRAM_QUANTILES ? nsc * h.ng : h.ng;
+    oidx = vg_malloc((nout + 1) * sizeof *oidx);
+    oq = vg_malloc((nout + 1) * sizeof *oq);
+    if (!oidx || !oq) {
         ev_nomem(ev);
         goto fail;
     }
-    for (size_t i = 0; i < in->n; i++)
-        if (grp[i] != UINT32_MAX)
-            gs[grp[i] + 1]++;
-    for (size_t g = 0; g < ng; g++)
-        gs[g + 1] += gs[g];
-    for (size_t i = 0, *fill = gs; i < in->n; i++)
-        if (grp[i] != UINT32_MAX)
-            ord[fill[grp[i]]++] = (uint32_t)i;
-    for (size_t g = ng; g > 0; g--)
-        gs[g] = gs[g - 1];
-    gs[0] = 0;
+    for (size_t x = 0; x < nout; x++)
+        oidx[x] = -1;
+    if (ev_build_init(ev, &b, ns, nout))
+        goto fail;
+    built = true;
     for (size_t k = 0; k < ns; k++) {
         if (ev_check(ev))
             goto fail;
-        double q = qv->v[k];
-        if (ev_warn_quantile(ev, q))
-            goto fail;
-        for (size_t g = 0; g < ng; g++) {
-            size_t m = 0;
-            for (size_t x = gs[g]; x < gs[g + 1]; x++) {
-                uint32_t i = ord[x];
-                if (ev_okrow(in, i)[k])
-                    bk[m++] = (struct kern_bucket){ ub[i], ev_row(in, i)[k] };
-            }
-            if (!m)
+        if (id != FN_HISTOGRAM_FRACTION)
+            for (size_t j = 0; j < nsc; j++)
+                if (ev_warn_quantile(ev, sc[j]->v[k]))
+                    goto fail;
+        for (size_t g = 0; g < h.ng; g++) {
+            if (id == FN_HISTOGRAM_FRACTION) {
+                size_t m = hist_buckets(&h, in, g, k);
+                if (m && ev_build_put(ev, &b, &oidx[g], &h.gser[g], k,
+                                      kern_bucket_fraction(sc[0]->v[k], sc[1]->v[k], h.bk, m)))
+                    goto fail;
                 continue;
-            bool fixed = false;
-            double v = kern_histogram_quantile(q, bk, m, &fixed);
-            if (fixed) {
-                struct vg_str nm = labels_get(in->s[first[g]].ls, in->s[first[g]].nls, "__name__");
-                if (ev_annotate(ev, false, "PromQL info: input to histogram_quantile needed to "
-                                           "be fixed for monotonicity (see "
-                                           "https://prometheus.io/docs/prometheus/latest/"
-                                           "querying/functions/#histogram_quantile) for metric "
-                                           "name \"%.*s\"", (int)nm.len, nm.p ? nm.p : ""))
+            }
+            for (size_t j = 0; j < nsc; j++) {
+                /* the kernel sorts and fixes the buckets in place: gather them anew */
+                size_t m = hist_buckets(&h, in, g, k), x = j * h.ng + g;
+                if (!m)
+                    break;
+                double q = sc[j]->v[k];
+                bool fixed = false;
+                double v = kern_histogram_quantile(q, h.bk, m, &fixed);
+                if (fixed && hist_monotonic_info(ev, in, &h, g))
+                    goto fail;
+                if (id == FN_HISTOGRAM_QUANTILES &&
+                    hist_qseries(ev, &b, &h, g, qlabel, q, &oq[x], &oidx[x]))
+                    goto fail;
+                if (ev_build_put(ev, &b, &oidx[x], &h.gser[g], k, v))
                     goto fail;
             }
-            ev_row(out, g)[k] = v;
-            ev_okrow(out, g)[k] = 1;
         }
     }
-    ev_map_free(&map);
-    vg_free(grp);
-    vg_free(ub);
-    vg_free(first);
-    vg_free(bk);
-    vg_free(gs);
-    vg_free(ord);
-    ev_val_free(ev, qv);
-    ev_val_free(ev, in);
-    ev_val_compact(out);
-    /* two groups can still collide once __name__ is gone */
-    for (size_t i = 0; i + 1 < out->n && !ev->delayed; i++)
-        for (size_t j = i + 1; j < out->n; j++)
-            if (!labels_cmp(out->s[i].ls, out->s[i].nls, out->s[j].ls, out->s[j].nls))
-                for (size_t k = 0; k < ns; k++)
-                    if (ev_okrow(out, i)[k] && ev_okrow(out, j)[k]) {
-                        ev_val_free(ev, out);
-                        ev_dup_labelset(ev);
-                        return NULL;
-                    }
-    if (ev_account(ev, out)) {
-        ev_val_free(ev, out);
-        return NULL;
-    }
-    return out;
+    out = ev_build_done(ev, &b);
+    built = false;
 fail:
-    ev_map_free(&map);
-    vg_free(grp);
-    vg_free(ub);
-    vg_free(first);
-    vg_free(bk);
-    vg_free(gs);
-    vg_free(ord);
-    ev_val_free(ev, qv);
+    if (built)
+        ev_build_abort(ev, &b);
+    hist_free(&h);
+    vg_free(oidx);
+    vg_free(oq);
+    for (size_t j = 0; j < nsc; j++)
+        ev_val_free(ev, sc[j]);
     ev_val_free(ev, in);
-    ev_val_free(ev, out);
-    return NULL;
+    return out;
 }
 
 struct ev_val *ev_call(struct ev *ev, const struct promql_node *n, const struct ev_steps *st)
@@ -972,6 +1094,12 @@ struct ev_val *ev_call(struct ev *ev, const struct promql_node *n, const struct 
     }
     case FN_PI:
         return ev_scalar_new(ev, st->n, M_PI);
+    /* the query's own parameters in seconds; an instant query has step 0 and range 0 */
+    case FN_STEP: return ev_scalar_new(ev, st->n, (double)ev->qstep / 1000.0);
+    case FN_RANGE: return ev_scalar_new(ev, st->n, (double)(ev->qend - ev->qstart) / 1000.0);
+    case FN_START: return ev_scalar_new(ev, st->n, (double)ev->qstart / 1000.0);
+    case FN_END: return ev_scalar_new(ev, st->n, (double)ev->qend / 1000.0);
+    case FN_MIN_OF: case FN_MAX_OF: return fn_min_max_of(ev, n, st);
     case FN_ABSENT: return fn_absent(ev, n, st);
     case FN_SCALAR: return fn_scalar(ev, n, st);
     case FN_VECTOR: return fn_vector(ev, n, st);
@@ -980,7 +1108,8 @@ struct ev_val *ev_call(struct ev *ev, const struct promql_node *n, const struct 
     case FN_LABEL_JOIN: return fn_label_join(ev, n, st);
     case FN_SORT: case FN_SORT_DESC: case FN_SORT_BY_LABEL: case FN_SORT_BY_LABEL_DESC:
         return fn_sort(ev, n, st);
-    case FN_HISTOGRAM_QUANTILE: return fn_histogram_quantile(ev, n, st);
+    case FN_HISTOGRAM_QUANTILE: case FN_HISTOGRAM_QUANTILES: case FN_HISTOGRAM_FRACTION:
+        return fn_histogram(ev, n, st);
     default:
         break;
     }

@@ -2,9 +2,12 @@
  *
  * Signatures are Prometheus 3's (promql/parser/functions.go): argument types, the
  * variadic rule and the return type, which the parser uses for checkAST-style type
- * checking. Prometheus marks mad_over_time, sort_by_label(_desc) and
- * double_exponential_smoothing experimental (behind --enable-feature=
- * promql-experimental-functions); Vigil has them on. The table is sorted by name so a
+ * checking. Prometheus marks mad_over_time, sort_by_label(_desc),
+ * double_exponential_smoothing, first_over_time, ts_of_{first,last,min,max}_over_time,
+ * histogram_quantiles, min_of / max_of and the query-parameter scalars step(), range(),
+ * start(), end() experimental (behind --enable-feature=promql-experimental-functions,
+ * which its own test harness enables); Vigil has them on. histogram_fraction is
+ * evaluated on classic buckets only. The table is sorted by name (strcmp order) so a
  * lookup is a binary search; it is constant and thread-safe. */
 #include "functions.h"
 
@@ -43,9 +46,13 @@ static const struct promql_function table[] = {
     { "delta", FN_DELTA, { M }, 1, 0, V },
     { "deriv", FN_DERIV, { M }, 1, 0, V },
     { "double_exponential_smoothing", FN_DOUBLE_EXPONENTIAL_SMOOTHING, { M, S, S }, 3, 0, V },
+    { "end", FN_END, { PT_NONE }, 0, 0, S },
     { "exp", FN_EXP, { V }, 1, 0, V },
+    { "first_over_time", FN_FIRST_OVER_TIME, { M }, 1, 0, V },
     { "floor", FN_FLOOR, { V }, 1, 0, V },
+    { "histogram_fraction", FN_HISTOGRAM_FRACTION, { S, S, V }, 3, 0, V },
     { "histogram_quantile", FN_HISTOGRAM_QUANTILE, { S, V }, 2, 0, V },
+    { "histogram_quantiles", FN_HISTOGRAM_QUANTILES, { V, STR, S, S }, 4, 9, V },
     { "hour", FN_HOUR, { V }, 1, 1, V },
     { "idelta", FN_IDELTA, { M }, 1, 0, V },
     { "increase", FN_INCREASE, { M }, 1, 0, V },
@@ -57,7 +64,9 @@ static const struct promql_function table[] = {
     { "log10", FN_LOG10, { V }, 1, 0, V },
     { "log2", FN_LOG2, { V }, 1, 0, V },
     { "mad_over_time", FN_MAD_OVER_TIME, { M }, 1, 0, V },
+    { "max_of", FN_MAX_OF, { S, S }, 2, 0, S },
     { "max_over_time", FN_MAX_OVER_TIME, { M }, 1, 0, V },
+    { "min_of", FN_MIN_OF, { S, S }, 2, 0, S },
     { "min_over_time", FN_MIN_OVER_TIME, { M }, 1, 0, V },
     { "minute", FN_MINUTE, { V }, 1, 1, V },
     { "month", FN_MONTH, { V }, 1, 1, V },
@@ -66,6 +75,7 @@ static const struct promql_function table[] = {
     { "present_over_time", FN_PRESENT_OVER_TIME, { M }, 1, 0, V },
     { "quantile_over_time", FN_QUANTILE_OVER_TIME, { S, M }, 2, 0, V },
     { "rad", FN_RAD, { V }, 1, 0, V },
+    { "range", FN_RANGE, { PT_NONE }, 0, 0, S },
     { "rate", FN_RATE, { M }, 1, 0, V },
     { "resets", FN_RESETS, { M }, 1, 0, V },
     { "round", FN_ROUND, { V, S }, 2, 1, V },
@@ -78,13 +88,19 @@ static const struct promql_function table[] = {
     { "sort_by_label_desc", FN_SORT_BY_LABEL_DESC, { V, STR }, 2, -1, V },
     { "sort_desc", FN_SORT_DESC, { V }, 1, 0, V },
     { "sqrt", FN_SQRT, { V }, 1, 0, V },
+    { "start", FN_START, { PT_NONE }, 0, 0, S },
     { "stddev_over_time", FN_STDDEV_OVER_TIME, { M }, 1, 0, V },
     { "stdvar_over_time", FN_STDVAR_OVER_TIME, { M }, 1, 0, V },
+    { "step", FN_STEP, { PT_NONE }, 0, 0, S },
     { "sum_over_time", FN_SUM_OVER_TIME, { M }, 1, 0, V },
     { "tan", FN_TAN, { V }, 1, 0, V },
     { "tanh", FN_TANH, { V }, 1, 0, V },
     { "time", FN_TIME, { PT_NONE }, 0, 0, S },
     { "timestamp", FN_TIMESTAMP, { V }, 1, 0, V },
+    { "ts_of_first_over_time", FN_TS_OF_FIRST_OVER_TIME, { M }, 1, 0, V },
+    { "ts_of_last_over_time", FN_TS_OF_LAST_OVER_TIME, { M }, 1, 0, V },
+    { "ts_of_max_over_time", FN_TS_OF_MAX_OVER_TIME, { M }, 1, 0, V },
+    { "ts_of_min_over_time", FN_TS_OF_MIN_OVER_TIME, { M }, 1, 0, V },
     { "vector", FN_VECTOR, { S }, 1, 0, V },
     { "year", FN_YEAR, { V }, 1, 1, V },
 };

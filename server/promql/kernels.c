@@ -319,6 +319,31 @@ double kern_max_over_time(const struct tsdb_sample *s, size_t n)
     return best;
 }
 
+/* ts_of_min_over_time / ts_of_max_over_time: Prometheus compares with <= and >= so a
+ * tie picks the latest sample; a NaN is replaced by whatever follows it and never
+ * replaces a number (so an all-NaN window reports its last sample). */
+double kern_ts_of_min_over_time(const struct tsdb_sample *s, size_t n)
+{
+    if (!n)
+        return NAN;
+    size_t at = 0;
+    for (size_t i = 1; i < n; i++)
+        if (s[i].v <= s[at].v || isnan(s[at].v))
+            at = i;
+    return (double)s[at].t / 1000.0;
+}
+
+double kern_ts_of_max_over_time(const struct tsdb_sample *s, size_t n)
+{
+    if (!n)
+        return NAN;
+    size_t at = 0;
+    for (size_t i = 1; i < n; i++)
+        if (s[i].v >= s[at].v || isnan(s[at].v))
+            at = i;
+    return (double)s[at].t / 1000.0;
+}
+
 /* Population variance by Welford's method, with both the mean and the sum of squared
  * deviations Kahan-compensated (Prometheus's varianceOverTime). */
 static double variance_over_time(const struct tsdb_sample *s, size_t n)
@@ -459,6 +484,18 @@ static size_t coalesce_buckets(struct kern_bucket *b, size_t n)
     return out + 1;
 }
 
+/* Sorts the buckets by le and merges equal bounds; 0 when there are none or the highest
+ * is not +Inf (both functions then give NaN), else how many remain. */
+static size_t classic_buckets(struct kern_bucket *b, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(b, n, sizeof *b, cmp_bucket);
+    if (!(isinf(b[n - 1].le) && b[n - 1].le > 0))
+        return 0;
+    return coalesce_buckets(b, n);
+}
+
 double kern_histogram_quantile(double q, struct kern_bucket *b, size_t n, bool *fixed_monotonic)
 {
     bool dummy;
@@ -471,12 +508,8 @@ double kern_histogram_quantile(double q, struct kern_bucket *b, size_t n, bool *
         return -INFINITY;
     if (q > 1)
         return INFINITY;
-    if (n == 0)
+    if (!(n = classic_buckets(b, n)))
         return NAN;
-    qsort(b, n, sizeof *b, cmp_bucket);
-    if (!(isinf(b[n - 1].le) && b[n - 1].le > 0))
-        return NAN;
-    n = coalesce_buckets(b, n);
     bool forced = ensure_monotonic(b, n);
     if (n < 2)
         return NAN;
@@ -506,6 +539,53 @@ double kern_histogram_quantile(double q, struct kern_bucket *b, size_t n, bool *
         rank -= b[lo - 1].count;
     }
     return start + (end - start) * (rank / count);
+}
+
+/* Prometheus's BucketFraction: the cumulative count at v is interpolated linearly inside
+ * the bucket holding v; the first bucket starts at 0 when its upper bound is positive and
+ * at -Inf otherwise, and a bucket with an infinite bound contributes nothing to the
+ * interpolation (all of a (-Inf, le] bucket lies below any v inside it; none of the +Inf
+ * bucket lies below a finite v). Bounds on a bucket boundary take the cumulative count
+ * there. No monotonicity fix-up, as Prometheus. */
+double kern_bucket_fraction(double lower, double upper, struct kern_bucket *b, size_t n)
+{
+    if (!(n = classic_buckets(b, n)))
+        return NAN;
+    double total = b[n - 1].count;
+    if (total == 0 || isnan(lower) || isnan(upper))
+        return NAN;
+    if (lower >= upper)
+        return 0;
+    double rank = 0, lo_rank = 0, up_rank = 0;
+    bool lo_set = false, up_set = false;
+    double lb = b[0].le <= 0 ? -INFINITY : 0;
+    for (size_t i = 0; i < n && !(lo_set && up_set); i++) {
+        if (i > 0)
+            lb = b[i - 1].le;
+        double ub = b[i].le, cnt = b[i].count;
+        if (!lo_set && lb >= lower) {
+            lo_rank = rank;
+            lo_set = true;
+        }
+        if (!up_set && lb >= upper) {
+            up_rank = rank;
+            up_set = true;
+        }
+        if (!lo_set && lb < lower && ub > lower) {
+            lo_rank = isinf(lb) ? cnt : rank + (cnt - rank) * (lower - lb) / (ub - lb);
+            lo_set = true;
+        }
+        if (!up_set && lb < upper && ub > upper) {
+            up_rank = isinf(lb) ? cnt : rank + (cnt - rank) * (upper - lb) / (ub - lb);
+            up_set = true;
+        }
+        rank = cnt; /* classic counts are cumulative */
+    }
+    if (!lo_set || lo_rank > total)
+        lo_rank = total;
+    if (!up_set || up_rank > total)
+        up_rank = total;
+    return (up_rank - lo_rank) / total;
 }
 
 /* ---- dates ------------------------------------------------------------------------ */

@@ -45,6 +45,10 @@ double kern_min_over_time(const struct tsdb_sample *s, size_t n); /* NaN only if
 double kern_max_over_time(const struct tsdb_sample *s, size_t n);
 double kern_stddev_over_time(const struct tsdb_sample *s, size_t n);
 double kern_stdvar_over_time(const struct tsdb_sample *s, size_t n);
+/* ts_of_min_over_time / ts_of_max_over_time: the time in seconds of the minimum /
+ * maximum, the latest one on ties; NaN values lose to numbers. n == 0: NaN. */
+double kern_ts_of_min_over_time(const struct tsdb_sample *s, size_t n);
+double kern_ts_of_max_over_time(const struct tsdb_sample *s, size_t n);
 /* mad_over_time: median absolute deviation; NaN if any value is NaN (Prometheus 3).
  * Uses scratch (n doubles, caller-provided). */
 double kern_mad_over_time(const struct tsdb_sample *s, size_t n, double *scratch);
@@ -95,6 +99,12 @@ struct kern_bucket {
     double count;
 };
 double kern_histogram_quantile(double q, struct kern_bucket *b, size_t n, bool *fixed_monotonic);
+/* histogram_fraction over classic buckets (sorted in place, equal bounds merged): the
+ * share of observations between lower and upper, as Prometheus's BucketFraction. NaN
+ * when n == 0, there is no +Inf bucket, the total count is 0 or a bound is NaN; 0 when
+ * lower >= upper. Linear interpolation inside a bucket; the first bucket starts at 0
+ * when its upper bound is positive, else at -Inf; infinite-width parts add nothing. */
+double kern_bucket_fraction(double lower, double upper, struct kern_bucket *b, size_t n);
 
 /* Date functions on a timestamp in seconds (UTC), as Prometheus: day_of_month 1..31,
  * day_of_week 0..6 (Sunday = 0), day_of_year 1..366, days_in_month 28..31, hour 0..23,

@@ -355,7 +355,7 @@ static bool parse_matcher(struct parser *p)
     struct vg_str name;
     bool quoted = p->tok.kind == LK_STRING;
     if (quoted) {
-        size_t l;
+        size_t l = 0;
         char *s = string_value(p, &l);
         if (!s)
             return false;
@@ -379,7 +379,7 @@ static bool parse_matcher(struct parser *p)
         unexpected(p, "label matching", "string");
         return false;
     }
-    size_t vl;
+    size_t vl = 0;
     char *v = string_value(p, &vl);
     if (!v)
         return false;
@@ -621,16 +621,18 @@ static struct promql_node *parse_primary(struct parser *p, int *h)
     }
     case LK_METRIC_IDENT: case LK_BY: case LK_AND: case LK_OR: case LK_UNLESS:
     case LK_OFFSET: case LK_WITHOUT: case LK_START: case LK_END: {
-        /* Keywords that Prometheus also accepts as metric names here. */
+        /* Keywords that Prometheus also accepts as metric names here; start() and
+         * end() outside an @ modifier are the functions of the same names. */
+        bool fn = p->tok.kind == LK_START || p->tok.kind == LK_END;
         size_t l = p->tok.len;
         advance(p);
         if (p->failed)
             return NULL;
+        if (fn && p->tok.kind == LK_LPAREN)
+            return parse_call(p, start, l, h);
         return parse_selector(p, start, p->q + start, l);
     }
-    case LK_EOF:
-        return unexpected(p, NULL, NULL);
-    default:
+    default: /* LK_EOF included */
         return unexpected(p, NULL, NULL);
     }
 }

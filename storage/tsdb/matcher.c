@@ -19,6 +19,11 @@
  * catastrophic backtracking; hitting one counts as "no match" for =~ (so !~ matches).
  * If the match data cannot be allocated, neither =~ nor !~ matches. The JIT is used when
  * available.
+ *
+ * Extraction regexes (matcher_regex_*) share the compiler but not the anchoring: log
+ * parsers search a line the way Go's regexp.FindSubmatch does (unanchored, no DOTALL,
+ * PCRE2_DOLLAR_ENDONLY so `$` is end of text as in Go). Named groups are listed once at
+ * compile time, sorted by group number, from PCRE2's name table.
  */
 #include "matcher.h"
 
@@ -27,6 +32,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 static void *re_malloc(size_t n, void *ud)
@@ -41,7 +47,7 @@ static void re_free(void *p, void *ud)
     vg_free(p);
 }
 
-static pcre2_code *compile(const char *re, size_t len, struct vg_err *err)
+static pcre2_code *compile(const char *re, size_t len, uint32_t base, struct vg_err *err)
 {
     pcre2_general_context *gc = pcre2_general_context_create(re_malloc, re_free, NULL);
     pcre2_compile_context *cc = gc ? pcre2_compile_context_create(gc) : NULL;
@@ -50,7 +56,7 @@ static pcre2_code *compile(const char *re, size_t len, struct vg_err *err)
         vg_err_set(err, VG_ENOMEM, "regex: out of memory");
         return NULL;
     }
-    uint32_t base = PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOTALL | PCRE2_NEVER_BACKSLASH_C;
+    base |= PCRE2_NEVER_BACKSLASH_C;
     int ec;
     PCRE2_SIZE off;
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, len,
@@ -116,7 +122,7 @@ struct matcher *matcher_new(enum matcher_op op, struct vg_str name, struct vg_st
     m->value = v;
     m->value_len = value.len;
     if (op == MATCH_RE || op == MATCH_NRE) {
-        m->re = compile(v, value.len, err);
+        m->re = compile(v, value.len, PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOTALL, err);
         if (!m->re) {
             matcher_free(m);
             return NULL;
@@ -275,4 +281,105 @@ int matcher_expand(const struct matcher *m, struct vg_str value, struct vg_str t
     }
     pcre2_match_data_free(md);
     return vg_buf_failed(out) ? VG_ENOMEM : 1;
+}
+
+/* ---- extraction regexes ---- */
+
+struct matcher_group {
+    uint32_t num; /* capture group number */
+    const char *name; /* NUL-terminated, inside PCRE2's name table */
+    size_t len;
+};
+
+struct matcher_regex {
+    pcre2_code *code;
+    size_t ngroups;
+    struct matcher_group *groups; /* named groups sorted by number */
+};
+
+static int group_cmp(const void *a, const void *b)
+{
+    const struct matcher_group *x = a, *y = b;
+    return x->num < y->num ? -1 : x->num > y->num;
+}
+
+struct matcher_regex *matcher_regex_new(struct vg_str pattern, struct vg_err *err)
+{
+    struct matcher_regex *re = vg_calloc(1, sizeof *re);
+    if (!re) {
+        vg_err_set(err, VG_ENOMEM, "regex: out of memory");
+        return NULL;
+    }
+    /* Go's defaults: no DOTALL, and `$` is end of text only. */
+    re->code = compile(pattern.p ? pattern.p : "", pattern.len, PCRE2_DOLLAR_ENDONLY, err);
+    if (!re->code) {
+        vg_free(re);
+        return NULL;
+    }
+    uint32_t count = 0, entry = 0;
+    PCRE2_SPTR table = NULL;
+    pcre2_pattern_info(re->code, PCRE2_INFO_NAMECOUNT, &count);
+    pcre2_pattern_info(re->code, PCRE2_INFO_NAMEENTRYSIZE, &entry);
+    pcre2_pattern_info(re->code, PCRE2_INFO_NAMETABLE, &table);
+    if (count) {
+        re->groups = vg_calloc(count, sizeof *re->groups);
+        if (!re->groups) {
+            matcher_regex_free(re);
+            vg_err_set(err, VG_ENOMEM, "regex: out of memory");
+            return NULL;
+        }
+    }
+    /* Each name-table entry: the group number as 2 bytes big-endian, then the name. */
+    for (uint32_t i = 0; i < count; i++) {
+        PCRE2_SPTR e = table + (size_t)i * entry;
+        re->groups[i].num = ((uint32_t)e[0] << 8) | e[1];
+        re->groups[i].name = (const char *)e + 2;
+        re->groups[i].len = strlen(re->groups[i].name);
+    }
+    re->ngroups = count;
+    qsort(re->groups, count, sizeof *re->groups, group_cmp);
+    return re;
+}
+
+void matcher_regex_free(struct matcher_regex *re)
+{
+    if (!re)
+        return;
+    pcre2_code_free(re->code);
+    vg_free(re->groups);
+    vg_free(re);
+}
+
+size_t matcher_regex_named_count(const struct matcher_regex *re)
+{
+    return re->ngroups;
+}
+
+int matcher_regex_groups(const struct matcher_regex *re, struct vg_str subject,
+                         matcher_group_fn fn, void *ud)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
+    if (!md)
+        return VG_ENOMEM;
+    const char *subj = subject.p ? subject.p : "";
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)subj, subject.len, 0, 0, md, NULL);
+    if (rc < 0) {
+        pcre2_match_data_free(md);
+        return 0;
+    }
+    uint32_t pairs = pcre2_get_ovector_count(md);
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    int out = 1;
+    for (size_t i = 0; i < re->ngroups && out == 1; i++) {
+        size_t g = re->groups[i].num;
+        if (g >= pairs || ov[2 * g] == PCRE2_UNSET)
+            continue; /* the group did not take part */
+        struct vg_str name = { re->groups[i].name, re->groups[i].len };
+        struct vg_str value = { subj + ov[2 * g], ov[2 * g + 1] - ov[2 * g] };
+        int r = fn(ud, name, value);
+        if (r < 0)
+            out = r;
+    }
+    pcre2_match_data_free(md);
+    return out;
 }

@@ -44,4 +44,29 @@ const char *matcher_op_str(enum matcher_op op); /* "=", "!=", "=~", "!~" */
 int matcher_expand(const struct matcher *m, struct vg_str value, struct vg_str tmpl,
                    struct vg_buf *out);
 
+/* ---- extraction regexes (log parsers) ----
+ * A matcher_regex is a PCRE2 pattern compiled once for pulling named groups out of a
+ * line, with Go's regexp.FindSubmatch semantics as Promtail's regex stage and LogQL's
+ * `| regexp` use them: unanchored, leftmost match, `.` does not match "\n" and `$`
+ * only matches at the very end. UTF-8 handling and memory as for matchers above.
+ * Immutable after matcher_regex_new, so matching is thread-safe. */
+struct matcher_regex;
+
+/* NULL with VG_EINVAL naming the regex error and its offset, or VG_ENOMEM. Caller
+ * frees with matcher_regex_free (accepts NULL). */
+struct matcher_regex *matcher_regex_new(struct vg_str pattern, struct vg_err *err);
+void matcher_regex_free(struct matcher_regex *re);
+/* Number of named groups ((?<name>...) or (?P<name>...)) in the pattern. */
+size_t matcher_regex_named_count(const struct matcher_regex *re);
+
+/* Called once per named group that took part in the match, in group-number order;
+ * value points into the subject. A negative return stops the walk and is returned. */
+typedef int (*matcher_group_fn)(void *ud, struct vg_str name, struct vg_str value);
+
+/* Searches subject; returns 1 on a match (after calling fn for the named groups), 0 on
+ * no match or a PCRE2 match/depth limit hit, VG_ENOMEM without match data, or the
+ * negative value fn returned. Thread-safe. */
+int matcher_regex_groups(const struct matcher_regex *re, struct vg_str subject,
+                         matcher_group_fn fn, void *ud);
+
 #endif

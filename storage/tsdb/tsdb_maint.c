@@ -74,7 +74,11 @@ int tsdb_flush(struct tsdb *db, int64_t now, enum tsdb_flush_mode mode, struct v
     return rc ? rc : wrc;
 }
 
-/* Deletes keys [from, to) with one prefix-numbered layout ('W' seq) in sync batches. */
+/* Deletes the W records below the oldest one still needed, in sync batches. The keys
+ * are numbered, so they are deleted blind, without reading them: a scan would page the
+ * records' table files into the process (LevelDB maps them), which counts as resident
+ * memory for as long as those files live. A number whose append failed has no record;
+ * deleting it is harmless. */
 int tsdb_wal_truncate(struct tsdb *db, struct vg_err *err)
 {
     pthread_mutex_lock(&db->mu);
@@ -94,39 +98,24 @@ int tsdb_wal_truncate(struct tsdb *db, struct vg_err *err)
     if (keep <= db->wal_first)
         return 0;
     struct kv_batch *b = kv_batch_new();
-    struct kv_iter *it = kv_iter_new(db->kv, NULL, false);
-    int rc = b && it ? 0 : tsdb_nomem(err, "truncating the write-ahead log");
-    unsigned char from[WAL_KEY_LEN], to[WAL_KEY_LEN];
-    wal_key(from, db->wal_first);
-    wal_key(to, keep);
-    uint64_t deleted = 0;
-    if (rc == 0)
-        kv_iter_seek(it, from, sizeof from);
-    while (rc == 0 && kv_iter_valid(it)) {
-        size_t kl;
-        const char *k = kv_iter_key(it, &kl);
-        if (kl < 1 || k[0] != WAL_PREFIX || memcmp(k, to, kl < sizeof to ? kl : sizeof to) >= 0)
-            break;
-        kv_batch_delete(b, k, kl);
-        deleted++;
-        kv_iter_next(it);
-        if (kv_batch_count(b) >= DELETE_BATCH_KEYS) {
+    int rc = b ? 0 : tsdb_nomem(err, "truncating the write-ahead log");
+    unsigned char k[WAL_KEY_LEN];
+    for (uint64_t seq = db->wal_first; seq < keep && rc == 0; seq++) {
+        wal_key(k, seq);
+        kv_batch_delete(b, k, sizeof k);
+        if (kv_batch_count(b) >= DELETE_BATCH_KEYS || seq + 1 == keep) {
             rc = kv_write(db->kv, b, true, err);
             kv_batch_clear(b);
         }
     }
-    if (rc == 0)
-        rc = kv_iter_error(it, err);
-    if (rc == 0 && kv_batch_count(b))
-        rc = kv_write(db->kv, b, true, err);
-    kv_iter_free(it);
     kv_batch_free(b);
     if (rc)
         return rc;
+    db->wal_deleted_uncompacted += keep - db->wal_first;
     db->wal_first = keep;
-    db->wal_deleted_uncompacted += deleted;
     if (db->wal_deleted_uncompacted >= WAL_COMPACT_AFTER) {
-        unsigned char w0[1] = { WAL_PREFIX };
+        unsigned char w0[1] = { WAL_PREFIX }, to[WAL_KEY_LEN];
+        wal_key(to, keep);
         kv_compact_range(db->kv, w0, 1, to, sizeof to);
         db->wal_deleted_uncompacted = 0;
     }

@@ -377,6 +377,8 @@ static bool set_at(struct promql_node *n, void *vctx)
     static const char *const unsafe[] = {
         "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour", "minute",
         "month", "year", "predict_linear", "time", "timestamp",
+        /* the query's parameters: a shifted evaluation time changes start() and end() */
+        "start", "end", "step", "range",
     };
     switch (n->kind) {
     case PN_VECTOR_SELECTOR:

@@ -12,6 +12,8 @@
 #include "../../../server/metrics.h"
 #include "../../../server/vigil.h"
 #include "../../../storage/base/vg_alloc.h"
+#include "../../../storage/logstore/logstore.h"
+#include "../../../storage/spanstore/spanstore.h"
 #include "../../../storage/tsdb/tsdb.h"
 
 #include <criterion/criterion.h>
@@ -63,6 +65,37 @@ static inline void fixture_open(struct server_fixture *f)
     cr_assert_not_null(f->v.metrics);
 }
 
+/* Opens a log store (default options) in <dir>/logs as f->v.logs; fixture_close closes
+ * it. Tests of the log receivers call it after fixture_open. */
+static inline void fixture_open_logs(struct server_fixture *f)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/logs", f->dir);
+    struct logstore_opts o;
+    logstore_opts_default(&o);
+    o.dir = path;
+    o.maint_interval_ms = 0;
+    struct vg_err err = {0};
+    f->v.logs = logstore_open(&o, &err);
+    cr_assert_not_null(f->v.logs, "logstore_open: %s", err.msg);
+}
+
+/* Opens a span store (default options, no fsync) in <dir>/traces as f->v.traces;
+ * fixture_close closes it. Tests of the trace receivers and APIs call it after
+ * fixture_open. */
+static inline void fixture_open_traces(struct server_fixture *f)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/traces", f->dir);
+    struct spanstore_opts o;
+    spanstore_opts_default(&o);
+    o.dir = path;
+    o.no_sync = true;
+    struct vg_err err = {0};
+    f->v.traces = spanstore_open(&o, &err);
+    cr_assert_not_null(f->v.traces, "spanstore_open: %s", err.msg);
+}
+
 /* Closes and reopens the TSDB on the same directory, as a restart of the server does. */
 static inline void fixture_reopen(struct server_fixture *f)
 {
@@ -80,6 +113,8 @@ static inline void fixture_close(struct server_fixture *f)
 {
     vg_alloc_fail_after(0);
     tsdb_close(f->v.tsdb);
+    logstore_close(f->v.logs);
+    spanstore_close(f->v.traces);
     metrics_free(f->v.metrics);
     config_free(f->cfg);
     if (f->dir[0])

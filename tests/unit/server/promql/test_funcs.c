@@ -4,7 +4,9 @@
  * absent_over_time labels, scalar/vector/time/timestamp (with @), label_replace's Go
  * template expansion and errors, label_join, the sort family (natural label order),
  * histogram_quantile over classic buckets with its annotations, and the info for rate
- * over metrics not named like counters. */
+ * over metrics not named like counters; the experimental functions (first_over_time,
+ * ts_of_*_over_time, step/range/start/end, min_of/max_of, histogram_fraction and
+ * histogram_quantiles, with allocation failures). */
 #include "eval_fixture.h"
 
 static void init(void)
@@ -200,4 +202,91 @@ Test(funcs, histogram_quantile_classic)
     EXPECT_INSTANT("histogram_quantile(NaN, nm_bucket)", 0, "{} NaN");
     cr_assert_str_eq(fx_last->warnings[0],
                      "PromQL warning: quantile value should be between 0 and 1, got NaN");
+}
+
+Test(funcs, experimental_over_time)
+{
+    /* g: 1 3 2 5 4 4 6 at minutes 0..6; [3m] at 6m holds 4 4 6 (minutes 4..6, left-open) */
+    EXPECT_INSTANT("first_over_time(g[3m])", 360, "g{j=\"a\"} 4");
+    EXPECT_INSTANT("ts_of_first_over_time(g[3m])", 360, "{j=\"a\"} 240");
+    EXPECT_INSTANT("ts_of_last_over_time(g[3m])", 360, "{j=\"a\"} 360");
+    EXPECT_INSTANT("ts_of_min_over_time(g[3m])", 360, "{j=\"a\"} 300"); /* 4 twice: later */
+    EXPECT_INSTANT("ts_of_max_over_time(g[3m])", 360, "{j=\"a\"} 360");
+    EXPECT_INSTANT("first_over_time(g[1m])", 3600, "");
+    EXPECT_RANGE("ts_of_max_over_time(g[2m])", 60, 180, 60,
+                 "{j=\"a\"} 60@60 60@120 180@180");
+}
+
+Test(funcs, query_parameters_and_min_max_of)
+{
+    EXPECT_RANGE("step()", 60, 120, 30, "{} 30@60 30@90 30@120");
+    EXPECT_RANGE("range() + start() * 0 + end()", 60, 120, 30, "{} 180@60 180@90 180@120");
+    EXPECT_RANGE("start()", 60, 120, 30, "{} 60@60 60@90 60@120");
+    EXPECT_INSTANT("step()", 100, "scalar 0");
+    EXPECT_INSTANT("range()", 100, "scalar 0");
+    EXPECT_INSTANT("end()", 100, "scalar 100");
+    /* start() inside a subquery is still the query's start */
+    EXPECT_INSTANT("max_over_time(vector(start())[2m:1m])", 600, "{} 600");
+    EXPECT_INSTANT("min_of(1, 2)", 0, "scalar 1");
+    EXPECT_INSTANT("max_of(1, 2)", 0, "scalar 2");
+    EXPECT_INSTANT("min_of(NaN, -Inf)", 0, "scalar -Inf");
+    EXPECT_INSTANT("max_of(NaN, 7)", 0, "scalar NaN");
+    EXPECT_INSTANT("min_of(g, 1)", 0,
+                   "parse error: 1:8: parse error: expected type scalar in call to function "
+                   "\"min_of\", got instant vector");
+    EXPECT_INSTANT("start(1)", 0,
+                   "parse error: 1:1: parse error: expected 0 argument(s) in call to "
+                   "\"start\", got 1");
+}
+
+Test(funcs, histogram_fraction_and_quantiles_classic)
+{
+    fx_load("h_bucket{le=\"1\", j=\"a\"}", 60000, "2 4");
+    fx_load("h_bucket{le=\"2\", j=\"a\"}", 60000, "6 8");
+    fx_load("h_bucket{le=\"+Inf\", j=\"a\"}", 60000, "10 20");
+    fx_load("h_bucket{le=\"1\", j=\"b\"}", 60000, "1");
+    fx_load("h_bucket{le=\"+Inf\", j=\"b\"}", 60000, "2");
+    fx_load("h_bucket{j=\"c\"}", 60000, "1");
+    /* a: half of (1, 2]'s 4 above 1.5, and the 4 in (2, +Inf]: 6 of 10; b: 1 of 2 (the
+     * +Inf bucket adds nothing below the finite 1.5... and everything up to +Inf) */
+    EXPECT_INSTANT("histogram_fraction(1.5, +Inf, h_bucket)", 0, "{j=\"a\"} 0.6\n{j=\"b\"} 0.5");
+    cr_assert_eq(fx_last->nwarnings, 1, "the series without le");
+    EXPECT_RANGE("histogram_fraction(0, 1.5, h_bucket{j=\"a\"})", 0, 60, 60,
+                 "{j=\"a\"} 0.4@0 0.3@60");
+    /* a at 0: rank 5 in (1, 2] -> 1.75; b: rank 1 in (0, 1] -> 1 */
+    EXPECT_INSTANT("histogram_quantiles(h_bucket, \"q\", 0.5, 0)", 0,
+                   "{j=\"a\", q=\"0.0\"} 0\n{j=\"a\", q=\"0.5\"} 1.75\n"
+                   "{j=\"b\", q=\"0.0\"} 0\n{j=\"b\", q=\"0.5\"} 1");
+    EXPECT_INSTANT("histogram_quantiles(h_bucket{j=\"a\"}, \"q\", 1e-7, 1e21, -1)", 0,
+                   "{j=\"a\", q=\"-1.0\"} -Inf\n{j=\"a\", q=\"1e+21\"} +Inf\n"
+                   "{j=\"a\", q=\"1e-07\"} 5e-07");
+    cr_assert_eq(fx_last->nwarnings, 2, "one per quantile out of [0, 1]");
+    EXPECT_INSTANT("histogram_quantiles(h_bucket, \"j\", 0.5)", 0,
+                   "error: vector cannot contain metrics with the same labelset");
+    EXPECT_INSTANT("histogram_quantiles(h_bucket, \"\", 0.5)", 0,
+                   "error: invalid quantile label name in histogram_quantiles(): ");
+    /* the label may even replace the name */
+    EXPECT_INSTANT("histogram_quantiles(h_bucket{j=\"b\"}, \"__name__\", 0.5)", 0,
+                   "0.5{j=\"b\"} 1");
+}
+
+Test(funcs, histogram_functions_allocation_failure_is_clean)
+{
+    fx_load("h_bucket{le=\"1\", j=\"a\"}", 60000, "2 4");
+    fx_load("h_bucket{le=\"+Inf\", j=\"a\"}", 60000, "10 20");
+    const char *qs[] = { "histogram_quantiles(h_bucket, \"q\", 0.5, 0.9)",
+                         "histogram_fraction(0, 0.5, h_bucket)" };
+    for (size_t i = 0; i < 2; i++) {
+        bool done = false;
+        for (uint64_t n = 1; n < 500 && !done; n++) {
+            vg_alloc_fail_after(n);
+            const char *r = fx_instant(qs[i], 0);
+            vg_alloc_fail_after(0);
+            if (strncmp(r, "error:", 6) == 0)
+                cr_assert(strstr(r, "out of memory"), "%s: %s", qs[i], r);
+            else if (strncmp(r, "parse error:", 12) != 0)
+                done = true;
+        }
+        cr_assert(done, "%s", qs[i]);
+    }
 }

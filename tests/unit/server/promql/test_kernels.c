@@ -319,6 +319,23 @@ Test(kernels, min_max_over_time_skip_nan)
     near(kern_max_over_time(W({1, 4})), 4, "single");
 }
 
+Test(kernels, ts_of_min_max_over_time_latest_tie_and_nan)
+{
+    /* Times in ms, answers in seconds; on a tie the later sample wins. */
+    near(kern_ts_of_min_over_time(W({1000, 3}, {2000, 1}, {3000, 4}, {4000, 1})), 4, "min tie");
+    near(kern_ts_of_max_over_time(W({1000, 9}, {2000, 1}, {3000, 9}, {4000, 2})), 3, "max tie");
+    /* A leading NaN gives way to the first number; a later NaN never wins. */
+    near(kern_ts_of_min_over_time(W({1000, NAN}, {2500, 7}, {3000, NAN}, {5000, 8})), 2.5,
+         "min NaN");
+    near(kern_ts_of_max_over_time(W({1000, NAN}, {2500, 7}, {3000, NAN}, {5000, 6})), 2.5,
+         "max NaN");
+    /* Only NaN: each replaces the one before, so the last. */
+    near(kern_ts_of_max_over_time(W({1000, NAN}, {2000, NAN})), 2, "all NaN");
+    near(kern_ts_of_min_over_time(W({1000, -INFINITY}, {2000, 0})), 1, "-Inf");
+    near(kern_ts_of_max_over_time(W({30159, 5})), 30.159, "single, ms kept");
+    near(kern_ts_of_min_over_time(NULL, 0), NAN, "empty");
+}
+
 Test(kernels, stddev_stdvar_over_time_population)
 {
     near(kern_stdvar_over_time(W({1, 2}, {2, 4}, {3, 4}, {4, 4}, {5, 5}, {6, 5}, {7, 7}, {8, 9})),
@@ -492,6 +509,60 @@ Test(kernels, histogram_quantile_fixes_monotonicity)
     /* NULL flag pointer is allowed. */
     struct kern_bucket d[] = {{1, 10}, {2, 8}, {INFINITY, 15}};
     near(kern_histogram_quantile(0.2, d, 3, NULL), 0.3, "NULL flag");
+}
+
+static double hf(double lo, double up, const struct kern_bucket *in, size_t n)
+{
+    struct kern_bucket b[8];
+    cr_assert(n <= 8);
+    memcpy(b, in, n * sizeof *b);
+    return kern_bucket_fraction(lo, up, b, n);
+}
+
+Test(kernels, bucket_fraction_interpolates_between_bounds)
+{
+    /* Given out of order; cumulative le 1:2 2:6 4:8 +Inf:10. The first bucket starts at
+     * 0 as its le is positive. */
+    const struct kern_bucket b[] = {{4, 8}, {INFINITY, 10}, {1, 2}, {2, 6}};
+    near(hf(0, 1.5, b, 4), 0.4, "(0,1] whole + half of (1,2]");
+    near(hf(1.5, 3, b, 4), 0.3, "half of (1,2] + half of (2,4]");
+    near(hf(0.5, 1, b, 4), 0.1, "upper on a boundary");
+    near(hf(1, 2, b, 4), 0.4, "both on boundaries");
+    near(hf(-INFINITY, 1, b, 4), 0.2, "from -Inf");
+    near(hf(3, INFINITY, b, 4), 0.3, "to +Inf takes the +Inf bucket");
+    near(hf(5, 6, b, 4), 0, "inside the +Inf bucket nothing is interpolated");
+    near(hf(-5, -1, b, 4), 0, "below every bucket");
+    near(hf(-INFINITY, INFINITY, b, 4), 1, "everything");
+    near(hf(2, 2, b, 4), 0, "empty range");
+    near(hf(3, 2, b, 4), 0, "reversed range");
+}
+
+Test(kernels, bucket_fraction_negative_first_bucket_reaches_minus_inf)
+{
+    /* le -3:10 -2:12 -1:15 +Inf:100: the first bucket is (-Inf, -3]. */
+    const struct kern_bucket b[] = {{-3, 10}, {-2, 12}, {-1, 15}, {INFINITY, 100}};
+    /* -4 lies in (-Inf, -3]: all 10 of it are below -4 as far as we can tell. */
+    near(hf(-4, -2, b, 4), 0.02, "lower in the -Inf bucket");
+    near(hf(-INFINITY, -1.5, b, 4), 0.135, "from -Inf, half of (-2,-1]");
+    near(hf(0, 1, b, 4), 0, "inside the +Inf bucket");
+    /* Equal bounds are merged: two le=-3 entries add up. */
+    const struct kern_bucket d[] = {{-3, 4}, {-3, 6}, {-2, 12}, {INFINITY, 20}};
+    near(hf(-2.5, INFINITY, d, 4), 0.45, "merged (-3 -> 10), half of (-3,-2], the rest");
+}
+
+Test(kernels, bucket_fraction_nan_cases)
+{
+    const struct kern_bucket noinf[] = {{1, 5}, {2, 10}};
+    near(hf(0, 1, noinf, 2), NAN, "no +Inf bucket");
+    const struct kern_bucket zero[] = {{1, 0}, {INFINITY, 0}};
+    near(hf(0, 1, zero, 2), NAN, "no observations");
+    near(hf(1, 0, zero, 2), NAN, "no observations beats a reversed range");
+    const struct kern_bucket b[] = {{1, 1}, {INFINITY, 100}};
+    near(hf(NAN, 1, b, 2), NAN, "NaN lower");
+    near(hf(0, NAN, b, 2), NAN, "NaN upper");
+    near(kern_bucket_fraction(0, 1, NULL, 0), NAN, "no buckets");
+    const struct kern_bucket only[] = {{INFINITY, 100}};
+    near(hf(0, 1, only, 1), 0, "only +Inf: starts at 0, nothing interpolated");
 }
 
 Test(kernels, histogram_quantile_ignores_float_noise_and_merges_equal_le)

@@ -807,6 +807,9 @@ Test(parser, function_table)
     cr_assert_null(promql_function_lookup("rat", 3));
     cr_assert_null(promql_function_lookup("rates", 5));
     cr_assert_null(promql_function_lookup("Rate", 4), "function names are case-sensitive");
+    f = promql_function_lookup("histogram_quantiles", 19);
+    cr_assert_eq(promql_function_min_args(f), 3, "vector, label and one quantile at least");
+    cr_assert_eq(f->variadic, 9);
     /* Every id is reachable by its name. */
     static const char *names[] = {
         "abs", "absent", "absent_over_time", "acos", "acosh", "asin", "asinh", "atan",
@@ -820,6 +823,10 @@ Test(parser, function_table)
         "sgn", "sin", "sinh", "sort", "sort_by_label", "sort_by_label_desc", "sort_desc",
         "sqrt", "stddev_over_time", "stdvar_over_time", "sum_over_time", "tan", "tanh", "time",
         "timestamp", "vector", "year",
+        /* the experimental ones, ids appended */
+        "end", "first_over_time", "histogram_fraction", "histogram_quantiles", "max_of",
+        "min_of", "range", "start", "step", "ts_of_first_over_time", "ts_of_last_over_time",
+        "ts_of_max_over_time", "ts_of_min_over_time",
     };
     cr_assert_eq(sizeof names / sizeof names[0], FN_COUNT_);
     for (size_t i = 0; i < FN_COUNT_; i++) {

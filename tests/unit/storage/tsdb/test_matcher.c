@@ -3,6 +3,7 @@
  * concurrent matching. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../../../storage/base/vg_alloc.h"
@@ -218,4 +219,101 @@ Test(matcher, expand_out_of_memory)
     cr_assert_eq(rc, VG_ENOMEM);
     vg_buf_free(&b);
     matcher_free(m);
+}
+
+/* ---- extraction regexes ---- */
+
+struct groups_seen {
+    char text[256];
+    int calls;
+    int stop_at; /* return -42 on this call (1-based); 0 = never */
+};
+
+static int collect_group(void *ud, struct vg_str name, struct vg_str value)
+{
+    struct groups_seen *g = ud;
+    size_t n = strlen(g->text);
+    snprintf(g->text + n, sizeof g->text - n, "%.*s=%.*s;", (int)name.len, name.p,
+             (int)value.len, value.p);
+    return ++g->calls == g->stop_at ? -42 : 0;
+}
+
+static struct matcher_regex *mk_re(const char *pattern)
+{
+    struct vg_err err;
+    struct matcher_regex *re = matcher_regex_new(vg_str_c(pattern), &err);
+    cr_assert_not_null(re, "%s: %s", pattern, err.msg);
+    return re;
+}
+
+Test(matcher, regex_groups_are_unanchored_and_in_group_order)
+{
+    struct matcher_regex *re =
+        mk_re("(?P<zeta>\\w+) (\\d+) (?<alpha>[a-z]+)(?<opt>!)?");
+    cr_assert_eq(matcher_regex_named_count(re), 3);
+    struct groups_seen g = { 0 };
+    int rc = matcher_regex_groups(re, VG_STR("--> first 42 second <--"), collect_group, &g);
+    cr_assert_eq(rc, 1);
+    /* numbered order (zeta, alpha), not the name table's alphabetical order; the group
+     * that did not take part (opt) is not reported */
+    cr_assert_str_eq(g.text, "zeta=first;alpha=second;");
+
+    memset(&g, 0, sizeof g);
+    cr_assert_eq(matcher_regex_groups(re, VG_STR("no digits here"), collect_group, &g), 0);
+    cr_assert_eq(g.calls, 0);
+    matcher_regex_free(re);
+}
+
+Test(matcher, regex_follows_go_semantics_for_dot_and_dollar)
+{
+    struct matcher_regex *re = mk_re("a(?<rest>.*)$");
+    struct groups_seen g = { 0 };
+    /* `.` stops at the newline, and `$` does not match before a final "\n" */
+    cr_assert_eq(matcher_regex_groups(re, VG_STR("xab\nc\n"), collect_group, &g), 0);
+    cr_assert_eq(matcher_regex_groups(re, VG_STR("xab\nc"), collect_group, &g), 0);
+    cr_assert_eq(matcher_regex_groups(re, VG_STR("x\nabc"), collect_group, &g), 1);
+    cr_assert_str_eq(g.text, "rest=bc;");
+    matcher_regex_free(re);
+
+    re = mk_re("(?<e>)");
+    memset(&g, 0, sizeof g);
+    cr_assert_eq(matcher_regex_groups(re, (struct vg_str){ NULL, 0 }, collect_group, &g), 1);
+    cr_assert_str_eq(g.text, "e=;");
+    matcher_regex_free(re);
+}
+
+Test(matcher, regex_callback_can_stop_the_walk)
+{
+    struct matcher_regex *re = mk_re("(?<a>.)(?<b>.)(?<c>.)");
+    struct groups_seen g = { .stop_at = 2 };
+    cr_assert_eq(matcher_regex_groups(re, VG_STR("xyz"), collect_group, &g), -42);
+    cr_assert_eq(g.calls, 2);
+    matcher_regex_free(re);
+}
+
+Test(matcher, regex_errors_and_out_of_memory)
+{
+    struct vg_err err;
+    cr_assert_null(matcher_regex_new(VG_STR("(?<a>x"), &err));
+    cr_assert_eq(err.code, VG_EINVAL);
+    cr_assert(strstr(err.msg, "offset 6"), "%s", err.msg);
+    cr_assert_null(matcher_regex_new(VG_STR("(?<a>x)(?<a>y)"), &err)); /* duplicate name */
+    cr_assert_eq(err.code, VG_EINVAL);
+    matcher_regex_free(NULL);
+
+    for (uint64_t n = 1; n <= 4; n++) {
+        vg_alloc_fail_after(n);
+        struct matcher_regex *re = matcher_regex_new(VG_STR("(?<a>x)(?<b>y)"), &err);
+        vg_alloc_fail_after(0);
+        if (!re)
+            cr_assert_eq(err.code, VG_ENOMEM);
+        matcher_regex_free(re);
+    }
+    struct matcher_regex *re = mk_re("(?<a>x)");
+    struct groups_seen g = { 0 };
+    vg_alloc_fail_after(1);
+    int rc = matcher_regex_groups(re, VG_STR("x"), collect_group, &g);
+    vg_alloc_fail_after(0);
+    cr_assert_eq(rc, VG_ENOMEM);
+    matcher_regex_free(re);
 }
