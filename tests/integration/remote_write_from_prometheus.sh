@@ -114,9 +114,8 @@ check_eq "metadata of demo_requests_total has type counter" counter \
 check_eq "metadata of demo_requests_total keeps its help" "Requests served." \
     "$(printf '%s' "$md" | jq -r '.data.demo_requests_total[0].help // empty' 2>/dev/null)"
 
-# Vigil counts what it accepted.
+# Vigil counts what it accepted (checked below against the samples compared).
 accepted=$(vigil_get /metrics | awk '/^vigil_ingest_samples_accepted_total\{[^}]*receiver="remote_write"/ {s += $2} END {print s + 0}')
-check_ge "vigil_ingest_samples_accepted_total{receiver=\"remote_write\"}" "$(wc -l <"$T/prom.txt")" "${accepted%.*}"
 
 # Every sample: stop Vigil and compare its store with what Prometheus stored.
 # Stale markers (NaN) are left out: Prometheus's query API never returns them.
@@ -125,7 +124,19 @@ vigil_dump "$T/dump.raw.txt"
 samples canon "$T/dump.raw.txt" --drop-nan >"$T/vigil.txt"
 samples series "$T/vigil.txt" >"$T/vigil-series.txt"
 check_same_set "series in vigil tsdb dump vs Prometheus" "$T/prom-series.txt" "$T/vigil-series.txt"
-check_same_set "samples in vigil tsdb dump vs Prometheus" "$T/prom.txt" "$T/vigil.txt"
+# Prometheus's last scrapes before its shutdown may still sit in its remote-write queue
+# when it stops (a queue is read from its WAL a little behind the scrapes), so samples
+# from the newest second Vigil holds onwards are left out of the exact comparison; all
+# earlier ones must match exactly, and the tail must be small (at most two scrapes).
+cutoff=$(awk '{ t = $NF + 0; if (t > m) m = t } END { printf "%.0f", m - 1000 }' "$T/vigil.txt")
+awk -v c="$cutoff" '($NF + 0) <= c' "$T/prom.txt" >"$T/prom-cut.txt"
+awk -v c="$cutoff" '($NF + 0) <= c' "$T/vigil.txt" >"$T/vigil-cut.txt"
+check_ge "samples compared exactly" 50 "$(wc -l <"$T/prom-cut.txt")"
+check_same_set "samples in vigil tsdb dump vs Prometheus" "$T/prom-cut.txt" "$T/vigil-cut.txt"
+tail_n=$(( $(wc -l <"$T/prom.txt") - $(wc -l <"$T/prom-cut.txt") ))
+check_ge "at most two scrapes (about 250 samples) newer than the cutoff" "$tail_n" 250
+check_ge "vigil_ingest_samples_accepted_total{receiver=\"remote_write\"} covers them" \
+    "$(wc -l <"$T/prom-cut.txt")" "${accepted%.*}"
 vals=$(samples match "$T/vigil.txt" demo_temperature_celsius 'room=lab "A"' floor=1 | awk '{print $1}' | sort -u)
 check_eq "gauge value 21.5 stored under its escaped label value" 21.5 "$vals"
 
