@@ -87,7 +87,7 @@ static const struct key config_keys[] = {
     { "syslog", "tcp_addr", K_STR, OFF(syslog_tcp_addr), "", 0, 0,
       "HOST:PORT of the syslog TCP listener (octet counting or newline framing); empty = off" },
     { "syslog", "max_message_bytes", K_SIZE, OFF(syslog_max_message_bytes), "64KiB", 480,
-      256 * 1024, "longest syslog message; longer ones are dropped and counted" },
+      256LL * 1024, "longest syslog message; longer ones are dropped and counted" },
     { "syslog", "max_connections", K_INT, OFF(syslog_max_connections), "256", 1, 65536,
       "open syslog TCP connections at most; more are closed at once and counted" },
     { "syslog", "idle_timeout", K_DURATION, OFF(syslog_idle_timeout_ms), "5m", 0, DAY_MS,

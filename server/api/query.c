@@ -166,6 +166,7 @@ static bool float_syntax(const char *s)
 
 int query_parse_duration(const char *s, int64_t *ns, struct vg_err *err)
 {
+    *ns = 0; /* defined on every path, so no caller can read garbage after an error */
     if (float_syntax(s)) {
         double d = strtod(s, NULL) * 1e9;
         if (isnan(d))
@@ -688,6 +689,18 @@ static void counted(struct vigil *v, struct http_request *req, struct http_respo
 
 /* ---- query and query_range ---- */
 
+#define EXPIRED_MSG "query timed out in query execution"
+
+/* VG_EOVERLOAD with the timeout message when the deadline has already passed, else 0.
+ * The constant return shows the analyzer (and the reader) that r stays unread then. */
+static int expired_rc(bool expired, struct vg_err *err)
+{
+    if (!expired)
+        return 0;
+    (void)vg_err_set(err, VG_EOVERLOAD, EXPIRED_MSG);
+    return VG_EOVERLOAD;
+}
+
 /* Sends r (or the evaluation error) and frees e and r. */
 static void answer(struct http_response *resp, struct promql_expr *e, struct promql_result *r,
                    int rc, const struct vg_err *err, size_t limit)
@@ -706,8 +719,6 @@ static void answer(struct http_response *resp, struct promql_expr *e, struct pro
     promql_result_free(r);
     promql_expr_free(e);
 }
-
-#define EXPIRED_MSG "query timed out in query execution"
 
 static void do_query(struct vigil *v, struct http_request *req, struct http_response *resp)
 {
@@ -729,7 +740,7 @@ static void do_query(struct vigil *v, struct http_request *req, struct http_resp
         return;
     }
     struct promql_result *r = NULL;
-    int rc = expired ? vg_err_set(&err, VG_EOVERLOAD, EXPIRED_MSG) : 0;
+    int rc = expired_rc(expired, &err);
     if (rc == 0) {
         struct querier q;
         querier_tsdb(v->tsdb, &q);
@@ -806,7 +817,7 @@ static void do_query_range(struct vigil *v, struct http_request *req, struct htt
         return;
     }
     struct promql_result *r = NULL;
-    int rc = expired ? vg_err_set(&err, VG_EOVERLOAD, EXPIRED_MSG) : 0;
+    int rc = expired_rc(expired, &err);
     if (rc == 0) {
         struct querier q;
         querier_tsdb(v->tsdb, &q);
@@ -995,7 +1006,11 @@ static int exemplars_answer(struct vigil *v, const struct nodes *sels, int64_t s
     struct tsdb_exemplar_set **exs = vg_calloc(sels->n, sizeof *exs);
     struct ex_ref *refs = NULL;
     size_t nrefs = 0;
-    int rc = sets && exs ? 0 : vg_err_set(err, VG_ENOMEM, "out of memory");
+    int rc = 0;
+    if (!sets || !exs) {
+        (void)vg_err_set(err, VG_ENOMEM, "out of memory");
+        rc = VG_ENOMEM; /* constant, so the loop below evidently never runs without them */
+    }
     for (size_t i = 0; rc == 0 && i < sels->n; i++) {
         const struct promql_node *s = sels->v[i];
         /* Labels of every matching series: an exemplar may be older than the samples

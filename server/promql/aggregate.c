@@ -581,6 +581,14 @@ struct ev_val *ev_aggregate(struct ev *ev, const struct promql_node *n, const st
         if (!param)
             return NULL;
     }
+    /* The parser insists on these parameters; a tree built otherwise is refused here
+     * rather than dereferenced below. */
+    bool needs_param = op == AGG_TOPK || op == AGG_BOTTOMK || op == AGG_LIMITK ||
+                       op == AGG_LIMIT_RATIO || op == AGG_QUANTILE;
+    if (needs_param && !param) {
+        (void)ev_fail(ev, VG_EINVAL, "aggregation is missing its parameter");
+        return NULL;
+    }
     struct ev_val *in = ev_eval(ev, n->agg.expr, st);
     if (!in) {
         ev_val_free(ev, param);

@@ -87,7 +87,7 @@ enum promql_type promql_node_type(const struct promql_node *n)
     case PN_NUMBER: return PT_SCALAR;
     case PN_STRING: return PT_STRING;
     case PN_VECTOR_SELECTOR: return PT_VECTOR;
-    case PN_MATRIX_SELECTOR: return PT_MATRIX;
+    case PN_MATRIX_SELECTOR:
     case PN_SUBQUERY: return PT_MATRIX;
     case PN_CALL: return n->call.fn->ret;
     case PN_AGGREGATE: return PT_VECTOR;

@@ -146,7 +146,8 @@ static int make_groups(struct ev *ev, const struct ev_val *lv, const struct ev_v
         vg_free(g->l);
         vg_free(g->r);
         g->l = g->r = NULL;
-        return ev_nomem(ev);
+        (void)ev_nomem(ev);
+        return VG_ENOMEM; /* constant, so callers evidently never read g->l / g->r */
     }
     for (int side = 0; side < 2; side++) {
         const struct ev_val *v = side ? rv : lv;

@@ -36,7 +36,9 @@ int ev_fail(struct ev *ev, int code, const char *fmt, ...)
 
 int ev_nomem(struct ev *ev)
 {
-    return ev_fail(ev, VG_ENOMEM, "out of memory in query execution");
+    /* A constant return (not ev_fail's) lets the analyzer see that callers bail out. */
+    (void)ev_fail(ev, VG_ENOMEM, "out of memory in query execution");
+    return VG_ENOMEM;
 }
 
 static int64_t now_ns(void)
@@ -170,7 +172,7 @@ static void xxh_init(struct xxh *h)
 static void xxh_stripe(struct xxh *h, const uint8_t *p)
 {
     for (int i = 0; i < 4; i++)
-        h->v[i] = xround(h->v[i], rd64(p + 8 * i));
+        h->v[i] = xround(h->v[i], rd64(p + (size_t)8 * i));
 }
 
 static void xxh_update(struct xxh *h, const void *data, size_t len)
@@ -438,6 +440,8 @@ int ev_lbl_set(struct ev *ev, const struct label *ls, size_t n, struct vg_str na
     char *vv = vg_arena_strndup(ev->arena, value.p ? value.p : "", value.len);
     if (!nm || !vv)
         return ev_nomem(ev);
+    name.p = nm; /* the copies are never NULL, unlike a {NULL, 0} argument */
+    value.p = vv;
     size_t m = 0;
     bool placed = value.len == 0;
     for (size_t i = 0; i < n; i++) {
@@ -803,6 +807,7 @@ static bool is_stale(double v)
 static int load(struct ev *ev, const struct promql_node *vs, int64_t mint, int64_t maxt,
                 struct querier_set **out)
 {
+    *out = NULL;
     if (ev->nsets == ev->capsets) {
         size_t nc = ev->capsets ? ev->capsets * 2 : 8;
         struct querier_set **ns = vg_realloc(ev->sets, nc * sizeof *ns);
@@ -811,7 +816,6 @@ static int load(struct ev *ev, const struct promql_node *vs, int64_t mint, int64
         ev->sets = ns;
         ev->capsets = nc;
     }
-    *out = NULL;
     int rc = ev->q->select(ev->q->ctx, vs->sel.ms, vs->sel.nms, mint, maxt, ev->o->max_samples,
                            &ev->loaded, out, ev->err);
     if (rc) {
@@ -829,8 +833,8 @@ static struct ev_val *eval_vsel(struct ev *ev, const struct promql_node *n,
     const int64_t lb = ev->o->lookback_ms;
     int64_t te0 = ev_at(ev, n->sel.at, n->sel.at_ms, n->sel.offset_ms, st->start);
     int64_t te1 = ev_at(ev, n->sel.at, n->sel.at_ms, n->sel.offset_ms, ev_t(st, st->n - 1));
-    struct querier_set *set;
-    if (load(ev, n, te0 - lb + 1, te1, &set))
+    struct querier_set *set = NULL;
+    if (load(ev, n, te0 - lb + 1, te1, &set) || !set)
         return NULL;
     struct ev_val *v = ev_val_new(ev, PT_VECTOR, st->n);
     if (!v)

@@ -178,6 +178,8 @@ int lfilter_add_meta(struct lfilter_builder *b, struct vg_str name, struct vg_st
 
 static void bloom_set(unsigned char *bits, uint64_t nbits, uint64_t h)
 {
+    if (nbits == 0) /* an empty filter (no entries) has no bits to set */
+        return;
     uint64_t h2 = (h >> 32) | 1;
     for (unsigned i = 0; i < LFILTER_K; i++) {
         uint64_t bit = (h + i * h2) % nbits;

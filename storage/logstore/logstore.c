@@ -658,8 +658,7 @@ static int push_locked(struct push *p, const struct logstore_stream_in *in, size
     if (rc == 0 && accepted) {
         unsigned char k[9], v[8];
         id_key(k, LS_KEY_WAL, seq);
-        if (accepted)
-            kv_batch_put(ls->batch, k, sizeof k, rec.p, rec.len);
+        kv_batch_put(ls->batch, k, sizeof k, rec.p, rec.len);
         ls_put_u64be(v, seq + 1);
         kv_batch_put(ls->batch, KEY_NEXTSEQ, sizeof KEY_NEXTSEQ - 1, v, 8);
         ls_put_u64be(v, ls->next_id + p->ncreated);

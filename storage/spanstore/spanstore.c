@@ -126,8 +126,8 @@ bool spanstore_is_indexed(const struct spanstore *ss, struct vg_str key)
 void spanstore_opts_default(struct spanstore_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->retention_ns = 7 * 24 * 3600LL * 1000000000LL;
-    o->maint_interval_ms = 60 * 1000;
+    o->retention_ns = 7LL * 24 * 3600 * 1000000000LL;
+    o->maint_interval_ms = (int64_t)60 * 1000;
     o->max_values_per_key = DEFAULT_MAX_VALUES;
     o->max_keys = DEFAULT_MAX_KEYS;
 }

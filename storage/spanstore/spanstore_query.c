@@ -166,7 +166,7 @@ int spanstore_trace_get(struct spanstore *ss, const uint8_t *trace_id,
                         struct spanstore_trace *out, struct vg_err *err)
 {
     memset(out, 0, sizeof *out);
-    out->arena = vg_arena_new(64 * 1024);
+    out->arena = vg_arena_new((size_t)64 * 1024);
     if (!out->arena)
         return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a trace");
     struct kv_iter *it = kv_iter_new(ss->kv, NULL, true);
@@ -551,7 +551,7 @@ static bool idset_insert(struct idset *s, const uint8_t *id, bool *oom)
             uint64_t h;
             memcpy(&h, s->ids[i] + 4, sizeof h);
             size_t j = (size_t)h & (nc - 1);
-            while (memcmp(nv[j], zero, SPAN_TRACE_ID_LEN))
+            while (memcmp(nv[j], zero, SPAN_TRACE_ID_LEN) != 0)
                 j = (j + 1) & (nc - 1);
             memcpy(nv[j], s->ids[i], SPAN_TRACE_ID_LEN);
         }
@@ -563,7 +563,7 @@ static bool idset_insert(struct idset *s, const uint8_t *id, bool *oom)
     uint64_t h;
     memcpy(&h, id + 4, sizeof h);
     size_t j = (size_t)h & (s->cap - 1);
-    while (memcmp(s->ids[j], zero, SPAN_TRACE_ID_LEN)) {
+    while (memcmp(s->ids[j], zero, SPAN_TRACE_ID_LEN) != 0) {
         if (!memcmp(s->ids[j], id, SPAN_TRACE_ID_LEN))
             return false;
         j = (j + 1) & (s->cap - 1);
@@ -662,7 +662,7 @@ static int run_search(struct qctx *q, const struct spanstore_query *qu, struct s
     limit = limit > MAX_LIMIT ? MAX_LIMIT : limit;
     size_t max_inspect = qu->max_inspect ? qu->max_inspect : DEFAULT_INSPECT;
     out->traces = vg_arena_alloc(out->arena, limit * sizeof *out->traces);
-    struct vg_arena *scratch = vg_arena_new(16 * 1024);
+    struct vg_arena *scratch = vg_arena_new((size_t)16 * 1024);
     struct vg_buf bufs[3];
     for (int i = 0; i < 3; i++)
         vg_buf_init(&bufs[i]);
@@ -694,7 +694,7 @@ int spanstore_search(struct spanstore *ss, const struct spanstore_query *qu,
                      struct spanstore_search_result *out, struct vg_err *err)
 {
     memset(out, 0, sizeof *out);
-    out->arena = vg_arena_new(16 * 1024);
+    out->arena = vg_arena_new((size_t)16 * 1024);
     struct stream *st = vg_calloc(8, sizeof *st);
     if (!out->arena || !st) {
         vg_free(st);
@@ -854,7 +854,7 @@ static int list_run(struct spanstore *ss, int64_t from, int64_t to, enum span_in
 {
     memset(out, 0, sizeof *out);
     memset(tv, 0, sizeof *tv);
-    out->arena = vg_arena_new(16 * 1024);
+    out->arena = vg_arena_new((size_t)16 * 1024);
     if (!out->arena)
         return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory listing");
     tv->arena = out->arena;
