@@ -6,7 +6,7 @@
 #include "../../server/logql/parser.h"
 #include "../../storage/base/vg_alloc.h"
 
-#include <assert.h>
+#include "fuzz_check.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -32,7 +32,7 @@ static char *reprint(const char *text, size_t n, size_t *len)
     struct logql_expr *e = logql_parse(text, n, &err);
     /* Too long or too deeply nested (printing adds a level of parentheses to every
      * binary operation) are the only reasons a printed query may be refused. */
-    assert((e || err.code == VG_ENOMEM || n >= LOGQL_MAX_QUERY_LEN ||
+    FUZZ_CHECK((e || err.code == VG_ENOMEM || n >= LOGQL_MAX_QUERY_LEN ||
             strstr(err.msg, "nesting too deep")) &&
            "a printed query parses again");
     if (!e)
@@ -47,8 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vg_err err;
     struct logql_expr *e = logql_parse((const char *)data, size, &err);
     if (!e) {
-        assert(err.code == VG_EINVAL || err.code == VG_ENOMEM);
-        assert(strncmp(err.msg, "parse error", 11) == 0);
+        FUZZ_CHECK(err.code == VG_EINVAL || err.code == VG_ENOMEM);
+        FUZZ_CHECK(strncmp(err.msg, "parse error", 11) == 0);
         return 0;
     }
     size_t n1 = 0, n2 = 0, np = 0, n3 = 0;
@@ -57,10 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     logql_expr_free(e);
     char *t2 = t1 ? reprint(t1, n1, &n2) : NULL;
     if (t1 && t2)
-        assert(n1 == n2 && memcmp(t1, t2, n1) == 0 && "printing is idempotent");
+        FUZZ_CHECK(n1 == n2 && memcmp(t1, t2, n1) == 0 && "printing is idempotent");
     char *t3 = pr ? reprint(pr, np, &n3) : NULL;
     if (t1 && t3)
-        assert(n1 == n3 && memcmp(t1, t3, n1) == 0 && "prettified text means the same");
+        FUZZ_CHECK(n1 == n3 && memcmp(t1, t3, n1) == 0 && "prettified text means the same");
     vg_free(t1);
     vg_free(t2);
     vg_free(pr);

@@ -18,7 +18,7 @@
 #include "../../server/promql/engine.h"
 #include "../../storage/base/vg_alloc.h"
 
-#include <assert.h>
+#include "fuzz_check.h"
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -165,32 +165,32 @@ static void fake_free(void *ctx, struct querier_set *s)
 
 static void check_error(const struct vg_err *err)
 {
-    assert(err->code == VG_EINVAL || err->code == VG_ETOOLARGE || err->code == VG_ENOMEM ||
+    FUZZ_CHECK(err->code == VG_EINVAL || err->code == VG_ETOOLARGE || err->code == VG_ENOMEM ||
            err->code == VG_EOVERLOAD || err->code == VG_ECONFLICT);
-    assert(err->msg[0]);
+    FUZZ_CHECK(err->msg[0]);
 }
 
 static void check_result(const struct promql_result *r, int64_t start, int64_t end)
 {
-    assert(r->type == PT_SCALAR || r->type == PT_VECTOR || r->type == PT_MATRIX ||
+    FUZZ_CHECK(r->type == PT_SCALAR || r->type == PT_VECTOR || r->type == PT_MATRIX ||
            r->type == PT_STRING);
-    assert(r->type != PT_STRING || r->string);
+    FUZZ_CHECK(r->type != PT_STRING || r->string);
     for (size_t i = 0; i < r->nseries; i++) {
         const struct promql_series *s = &r->series[i];
         for (size_t j = 1; j < s->nlabels; j++)
-            assert(vg_str_cmp(s->labels[j - 1].name, s->labels[j].name) < 0);
+            FUZZ_CHECK(vg_str_cmp(s->labels[j - 1].name, s->labels[j].name) < 0);
         if (r->type == PT_VECTOR)
-            assert(s->npoints == 1);
+            FUZZ_CHECK(s->npoints == 1);
         else if (start != end)
             for (size_t j = 0; j < s->npoints; j++)
-                assert(s->points[j].t >= start && s->points[j].t <= end &&
+                FUZZ_CHECK(s->points[j].t >= start && s->points[j].t <= end &&
                        (j == 0 || s->points[j - 1].t < s->points[j].t));
         for (size_t j = 0; j < i && i < 256; j++)
-            assert(labels_cmp(r->series[j].labels, r->series[j].nlabels, s->labels,
+            FUZZ_CHECK(labels_cmp(r->series[j].labels, r->series[j].nlabels, s->labels,
                               s->nlabels) != 0);
     }
     for (size_t i = 0; i < r->nwarnings; i++)
-        assert(r->warnings[i] && r->warnings[i][0]);
+        FUZZ_CHECK(r->warnings[i] && r->warnings[i][0]);
 }
 
 static void run(const struct promql_opts *o, const struct promql_expr *e, bool range,
@@ -205,7 +205,7 @@ static void run(const struct promql_opts *o, const struct promql_expr *e, bool r
                    : promql_eval_instant(o, &q, e, 20 * MIN_MS, &r, &err);
     vg_alloc_fail_after(0);
     if (rc) {
-        assert(rc == err.code && !r);
+        FUZZ_CHECK(rc == err.code && !r);
         check_error(&err);
         return;
     }
