@@ -143,6 +143,7 @@ Test(json_lines, malformed_lines_are_unparsable)
 static char *nested(int depth, char open, char close)
 {
     char *s = malloc((size_t)depth * 8 + 16);
+    cr_assert_not_null(s);
     size_t n = 0;
     n += (size_t)sprintf(s, "{\"x\":");
     for (int i = 0; i < depth; i++)
