@@ -337,7 +337,8 @@ struct matcher_regex *matcher_regex_new(struct vg_str pattern, struct vg_err *er
         re->groups[i].len = strlen(re->groups[i].name);
     }
     re->ngroups = count;
-    qsort(re->groups, count, sizeof *re->groups, group_cmp);
+    if (count > 1)
+        qsort(re->groups, count, sizeof *re->groups, group_cmp);
     return re;
 }
 
