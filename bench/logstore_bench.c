@@ -46,8 +46,8 @@ static const char *const paths[] = { "/", "/index.html", "/api/v1/users", "/api/
                                      "/healthz" };
 static const char *const agents[] = {
     "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/119.0.0.0 Safari/537.36",
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/119.0.0.0 Safari/537.36"), /* one agent, split for width */
     "curl/8.4.0", "Go-http-client/1.1", "kube-probe/1.28",
 };
 static const char *const methods[] = { "GET", "GET", "GET", "POST", "PUT", "DELETE" };
