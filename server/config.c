@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "../storage/base/vg_alloc.h"
+#include "config_int.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -132,6 +133,44 @@ _Static_assert(offsetof(struct config, syslog_nlabels) ==
 static const char *const sections[] = { "server", "storage", "limits", "otlp", "syslog", "logs",
                                         "query", "traces" };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
+
+/* Sections kept as trees for the module that owns them (config_node.h). Their shapes
+ * follow Prometheus's and Alertmanager's files where the concept is the same, so a user's
+ * existing sections carry over. Add a name here and validate it in the module's check. */
+static const char *const block_sections[] = {
+    "global",         /* Prometheus: evaluation_interval, external_labels, ... */
+    "rule_files",     /* Prometheus: list of globs */
+    "alerting",       /* Prometheus: alertmanagers */
+    "notifications",  /* Alertmanager-shaped route and receivers */
+    "scrape_configs", /* Prometheus */
+    "log_files",      /* tailed files and their parsers */
+    "log_processors", /* processors applied to every log record */
+    "tail_sampling",  /* trace tail-sampling policies */
+};
+#define NBLOCKS (sizeof block_sections / sizeof block_sections[0])
+_Static_assert(NBLOCKS <= CONFIG_MAX_BLOCKS, "raise CONFIG_MAX_BLOCKS");
+
+const struct config_node *config_block(const struct config *c, const char *name)
+{
+    for (size_t i = 0; i < NBLOCKS; i++)
+        if (!strcmp(block_sections[i], name))
+            return c->blocks[i];
+    return NULL;
+}
+
+/* "server, storage, ..., tail_sampling" for messages. */
+static void section_names(char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < NSECTIONS + NBLOCKS; i++) {
+        const char *s = i < NSECTIONS ? sections[i] : block_sections[i - NSECTIONS];
+        int w = snprintf(out + len, cap - len, "%s%s", i ? ", " : "", s);
+        if (w < 0 || (size_t)w >= cap - len)
+            return;
+        len += (size_t)w;
+    }
+}
 
 static const char *type_name(enum key_type t)
 {
@@ -380,6 +419,8 @@ void config_free(struct config *c)
         else if (config_keys[i].type == K_STRLIST)
             free_strlist(*(char ***)dst, *(size_t *)((char *)dst + sizeof(char **)));
     }
+    for (size_t i = 0; i < NBLOCKS; i++)
+        config_node_free(c->blocks[i]);
     vg_free(c->source);
     vg_free(c);
 }
@@ -454,6 +495,8 @@ static int load_section(struct config *c, const char *name, yaml_document_t *doc
         } else {
             return node_err(err, name, vn, "%s: expected a %s", full, type_name(k->type));
         }
+        if (rc == VG_ENOMEM)
+            return vg_err_set(err, VG_ENOMEM, "out of memory");
         if (rc < 0)
             return node_err(err, name, vn, "%s: %.400s", full, kerr.msg);
     }
@@ -494,22 +537,33 @@ struct config *config_load_buf(const char *name, const char *buf, size_t len, st
             yaml_node_t *vn = yaml_document_get_node(&doc, p->value);
             const char *sname = kn && kn->type == YAML_SCALAR_NODE ? (const char *)kn->data.scalar.value : "";
             size_t s;
-            for (s = 0; s < NSECTIONS; s++)
-                if (!strcmp(sections[s], sname))
+            for (s = 0; s < NSECTIONS + NBLOCKS; s++)
+                if (!strcmp(s < NSECTIONS ? sections[s] : block_sections[s - NSECTIONS], sname))
                     break;
-            if (s == NSECTIONS) {
+            if (s == NSECTIONS + NBLOCKS) {
+                char valid[400];
+                section_names(valid, sizeof valid);
                 rc = node_err(err, name, kn ? kn : root,
-                              "%s: unknown section (valid sections: %s)", sname,
-                              "server, storage, limits, otlp");
+                              "%s: unknown section (valid sections: %s)", sname, valid);
                 break;
+            }
+            if (s >= NSECTIONS) {
+                size_t b = s - NSECTIONS;
+                config_node_free(c->blocks[b]);
+                c->blocks[b] = config_node_from_yaml(&doc, vn, c->source, 0, err);
+                if (!c->blocks[b])
+                    rc = VG_EINVAL;
+                continue;
             }
             if (vn->type == YAML_SCALAR_NODE && vn->data.scalar.length == 0)
                 continue; /* "section:" with nothing under it */
             rc = load_section(c, name, &doc, sections[s], vn, err);
         }
     } else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+        char valid[400];
+        section_names(valid, sizeof valid);
         rc = node_err(err, name, root, "the top level must be a mapping of sections (%s)%s",
-                      "server, storage, limits, otlp", "");
+                      valid, "");
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);

@@ -28,6 +28,11 @@ struct config_limits {
     int64_t max_series_per_request;
 };
 
+struct config_node; /* config_node.h */
+
+/* Structured sections at most (config.c's block_sections must fit). */
+#define CONFIG_MAX_BLOCKS 24
+
 struct config {
     /* server */
     char *http_addr;
@@ -74,9 +79,16 @@ struct config {
     int64_t traces_max_attributes;       /* attributes in one list (span, resource, ...) */
     int64_t traces_max_attribute_bytes;  /* key plus value of one attribute */
     int64_t traces_max_spans_per_request;
+    /* structured sections, each parsed by the module that owns it (config_block) */
+    struct config_node *blocks[CONFIG_MAX_BLOCKS];
     /* where the config came from ("<embedded defaults>" or a path) */
     char *source;
 };
+
+/* The tree of a structured section ("rule_files", "alerting", "scrape_configs", ... as
+ * listed in config.c's block_sections), or NULL when the file has none. The module that
+ * owns the section validates it in its vigil_module.check. */
+const struct config_node *config_block(const struct config *c, const char *name);
 
 /* The embedded defaults; never fails except out of memory (NULL). */
 struct config *config_default(void);

@@ -222,6 +222,11 @@ static int cmd_check_config(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    if (vigil_check_config(cfg, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        config_free(cfg);
+        return 1;
+    }
     printf("%s: OK\n", argv[1]);
     config_free(cfg);
     return 0;

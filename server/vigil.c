@@ -99,8 +99,21 @@ static int gather_tables(struct vigil *v, struct vg_err *err)
     return 0;
 }
 
+int vigil_check_config(const struct config *cfg, struct vg_err *err)
+{
+    for (size_t i = 0; i < vigil_nmodules; i++) {
+        const struct vigil_module *m = vigil_modules[i];
+        int rc = m->check ? m->check(cfg, err) : 0;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 struct vigil *vigil_start(const struct config *cfg, struct vg_err *err)
 {
+    if (vigil_check_config(cfg, err) < 0)
+        return NULL;
     struct vigil *v = vg_calloc(1, sizeof *v);
     if (!v) {
         vg_err_set(err, VG_ENOMEM, "out of memory");

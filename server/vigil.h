@@ -23,16 +23,22 @@ struct logstore;
 struct spanstore;
 
 /* A module: one receiver or API family. Adding one is a new file and a new row in
- * modules.c. init/free may be NULL; state is the module's own (e.g. cached families). */
+ * modules.c. check/init/free may be NULL. check validates the module's part of the
+ * config (its config_block sections) without side effects: `vigil check-config` and
+ * vigil_start run it for every module before any init. */
 struct vigil_module {
     const char *name;
     const struct http_route *routes;
     size_t nroutes;
     const struct grpc_method *grpc_methods;
     size_t ngrpc;
+    int (*check)(const struct config *cfg, struct vg_err *err);
     int (*init)(struct vigil *v, struct vg_err *err);
     void (*free)(struct vigil *v);
 };
+
+/* Runs every module's check; the first failure's code with err. */
+int vigil_check_config(const struct config *cfg, struct vg_err *err);
 
 /* modules.c */
 extern const struct vigil_module *const vigil_modules[];
