@@ -21,6 +21,9 @@
 struct tsdb;
 struct logstore;
 struct spanstore;
+struct trace_derive;
+struct notifier;
+struct rules;
 
 /* A module: one receiver or API family. Adding one is a new file and a new row in
  * modules.c. check/init/free may be NULL. check validates the module's part of the
@@ -57,6 +60,11 @@ struct vigil {
     struct grpc_front *grpc;
     void *otlp_state;               /* delta-to-cumulative state of the OTLP receiver */
     void *syslog_state;             /* listeners of the syslog receiver (ingest/syslog.h) */
+    void *filetail_state;           /* tailed log files (ingest/filetail.h) */
+    void *sampling_state;           /* trace head and tail samplers (ingest/sampling.h) */
+    struct trace_derive *derive;    /* span metrics, service graph, errors (traces/derive.h) */
+    struct notifier *notifier;      /* alert delivery (rules/notify.h) */
+    struct rules *rules;            /* rule groups and their evaluation (rules/rules.h) */
     int64_t start_time_ms;
     /* the route and method tables gathered from the modules at start */
     const struct http_route **routes;
