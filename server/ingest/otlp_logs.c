@@ -459,21 +459,6 @@ static bool partial(const struct otlp_logs_batch *b, const struct logstore_push_
     return true;
 }
 
-/* Whether a VG_ENOMEM under a capped arena was the cap: the heap still gives memory. */
-static int cap_or_nomem(int rc, size_t cap, struct vg_err *err)
-{
-    if (rc != VG_ENOMEM || !cap)
-        return rc;
-    void *probe = vg_malloc((size_t)1 << 16);
-    if (probe)
-        rc = vg_err_set(err, VG_ETOOLARGE,
-                        "request needs more than %d x limits.max_decoded_bytes of memory to "
-                        "translate; send smaller batches",
-                        OTLP_LOGS_ARENA_FACTOR);
-    vg_free(probe);
-    return rc;
-}
-
 int otlp_logs_export(struct vigil *v, const char *receiver, const void *body, size_t len,
                      bool json, struct vg_arena *a, struct vg_buf *out, struct vg_err *err)
 {
@@ -490,7 +475,8 @@ int otlp_logs_export(struct vigil *v, const char *receiver, const void *body, si
             .now_ns = now_ns(),
             .max_future_ns = INGEST_LOG_MAX_FUTURE_NS,
         };
-        rc = cap_or_nomem(otlp_logs_translate(req, &o, a, &b, err), cap, err);
+        rc = otlp_receiver_cap_or_nomem(otlp_logs_translate(req, &o, a, &b, err), cap != 0,
+                                        OTLP_LOGS_ARENA_FACTOR, err);
     }
     vg_arena_set_limit(a, outer);
     if (rc < 0) {
@@ -527,37 +513,13 @@ int otlp_logs_export(struct vigil *v, const char *receiver, const void *body, si
 
 static void handle_http(struct vigil *v, struct http_request *req, struct http_response *resp)
 {
-    bool json;
-    if (!otlp_receiver_accept(req, "OTLP/HTTP logs", &json, resp)) {
-        ingest_count_request(v, RECV_HTTP, resp->status);
-        return;
-    }
-    struct vg_err err;
-    vg_err_clear(&err);
-    vg_buf_reset(&resp->body);
-    int rc = otlp_logs_export(v, RECV_HTTP, req->body.p, req->body.len, json, req->arena,
-                              &resp->body, &err);
-    if (rc < 0) {
-        otlp_receiver_error(resp, json, &err);
-    } else {
-        resp->status = 200;
-        resp->content_type = json ? "application/json" : "application/x-protobuf";
-    }
-    ingest_count_request(v, RECV_HTTP, resp->status);
+    otlp_receiver_http(v, req, resp, RECV_HTTP, "OTLP/HTTP logs", otlp_logs_export);
 }
 
 int otlp_logs_grpc_export(struct vigil *v, const unsigned char *req, size_t len,
                           struct vg_buf *resp, struct vg_err *err)
 {
-    struct vg_arena *a = vg_arena_new((size_t)64 * 1024);
-    int rc;
-    if (!a)
-        rc = vg_err_set(err, VG_ENOMEM, "out of memory");
-    else
-        rc = otlp_logs_export(v, RECV_GRPC, req, len, false, a, resp, err);
-    vg_arena_free(a);
-    ingest_count_request(v, RECV_GRPC, grpc_status_for(rc));
-    return rc;
+    return otlp_receiver_grpc(v, RECV_GRPC, otlp_logs_export, req, len, resp, err);
 }
 
 static const struct http_route routes[] = {

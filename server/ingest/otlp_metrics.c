@@ -3,8 +3,7 @@
  * Wire formats sent:
  *   ExportMetricsServiceResponse: empty (0 bytes / "{}") when everything was stored, else
  *     partial_success {rejected_data_points (1, int64), error_message (2, string)}.
- *   google.rpc.Status for HTTP errors, written by hand (no .proto needed):
- *     field 1 code int32 (varint), field 2 message string; JSON {"code":N,"message":"..."}.
+ *   google.rpc.Status for HTTP errors (otlp_receiver.h).
  * rejected_data_points counts the OTLP data points the translation refused plus the samples
  * the store refused (too old, conflicting duplicate); error_message names the first. */
 #include "otlp_metrics.h"
@@ -13,10 +12,9 @@
 #include "../../storage/base/vg_log.h"
 #include "../grpc.h"
 #include "../http.h"
-#include "../pb_alloc.h"
 #include "ingest.h"
 #include "otlp_delta.h"
-#include "otlp_json.h"
+#include "otlp_receiver.h"
 #include "otlp_translate.h"
 
 #include "otlp_metrics_service.pb-c.h"
@@ -36,86 +34,12 @@ static struct vg_complaint complain_invalid;
 static struct vg_complaint complain_partial;
 static struct vg_complaint complain_storage;
 
-/* The arena allocator, noting whether an allocation failed so that a NULL from unpack is
- * told apart from malformed input. */
-struct track_alloc {
-    ProtobufCAllocator base;
-    bool failed;
-};
-
-static void *track_alloc_fn(void *data, size_t n)
-{
-    struct track_alloc *t = data;
-    void *p = t->base.alloc(t->base.allocator_data, n);
-    if (!p)
-        t->failed = true;
-    return p;
-}
-
-static void track_free_fn(void *data, void *p)
-{
-    struct track_alloc *t = data;
-    t->base.free(t->base.allocator_data, p);
-}
-
-static int decode(const void *body, size_t len, bool json, struct vg_arena *a,
-                  otlp_metrics_request **out, struct vg_err *err)
-{
-    if (json) {
-        ProtobufCMessage *m;
-        int rc = otlp_json_decode(
-            &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
-            body, len, a, &m, err);
-        *out = rc == 0 ? (otlp_metrics_request *)m : NULL;
-        return rc;
-    }
-    /* protobuf-c's unpack recursion has no limit of its own (deep AnyValue nesting). */
-    int rc = pb_check_depth(
-        &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
-        body, len, PB_MAX_DEPTH, err);
-    if (rc < 0)
-        return rc;
-    struct track_alloc t = { .failed = false };
-    pb_alloc_from_arena(a, &t.base);
-    ProtobufCAllocator alloc = { .alloc = track_alloc_fn, .free = track_free_fn,
-                                 .allocator_data = &t };
-    *out = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
-        &alloc, len, body);
-    if (*out)
-        return 0;
-    if (t.failed)
-        return vg_err_set(err, VG_ETOOLARGE,
-                          "request too large to decode: a %zu-byte message may use at most %d "
-                          "times limits.max_decoded_bytes in memory",
-                          len, OTLP_METRICS_ARENA_FACTOR);
-    return vg_err_set(err, VG_EINVAL,
-                      "malformed protobuf: the %zu-byte body is not an "
-                      "ExportMetricsServiceRequest",
-                      len);
-}
-
 static void count_rejections(struct vigil *v, const char *receiver,
                              const struct otlp_translate_result *tr)
 {
     for (int r = 0; r < OTLP_REJECT_COUNT; r++)
         ingest_count_rejected(v, receiver, otlp_reject_name((enum otlp_reject)r),
                               tr->rejected_by[r]);
-}
-
-static int encode_response(const pb_resp *resp, bool json, struct vg_buf *out,
-                           struct vg_err *err)
-{
-    if (json)
-        return otlp_json_encode(&resp->base, out, err);
-    size_t n = opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__get_packed_size(resp);
-    if (n && vg_buf_reserve(out, n)) {
-        opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__pack(
-            resp, (uint8_t *)out->p + out->len);
-        out->len += n;
-    }
-    if (vg_buf_failed(out))
-        return vg_err_set(err, VG_ENOMEM, "out of memory encoding the response");
-    return 0;
 }
 
 /* Fills the partial success of the response; false when everything was stored. */
@@ -150,18 +74,13 @@ int otlp_metrics_export(struct vigil *v, const char *receiver, const void *body,
                         bool json, struct vg_arena *a, struct vg_buf *out, struct vg_err *err)
 {
     const struct config *cfg = v->cfg;
-    size_t cap = 0;
-    if (cfg->limits.max_decoded_bytes > 0) {
-        uint64_t c = (uint64_t)cfg->limits.max_decoded_bytes * OTLP_METRICS_ARENA_FACTOR;
-        cap = c > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)c;
-        cap += vg_arena_used(a);
-    }
-    size_t outer = vg_arena_get_limit(a); /* the front end's own cap stays in force */
-    if (outer && (cap == 0 || outer < cap))
-        cap = outer;
-    vg_arena_set_limit(a, cap);
-    otlp_metrics_request *req;
-    int rc = decode(body, len, json, a, &req, err);
+    size_t outer = otlp_receiver_cap_arena(cfg, a, OTLP_METRICS_ARENA_FACTOR);
+    bool capped = vg_arena_get_limit(a) != 0;
+    ProtobufCMessage *m;
+    int rc = otlp_receiver_decode(
+        &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
+        body, len, json, a, OTLP_METRICS_ARENA_FACTOR, &m, err);
+    otlp_metrics_request *req = (otlp_metrics_request *)m;
     if (rc < 0) {
         vg_arena_set_limit(a, outer);
         vg_complain(&complain_invalid, 60000, VG_LOG_WARN, receiver,
@@ -171,16 +90,7 @@ int otlp_metrics_export(struct vigil *v, const char *receiver, const void *body,
     struct otlp_translate_result tr;
     rc = otlp_translate(req, cfg, v->otlp_state, a, &tr, err);
     vg_arena_set_limit(a, outer);
-    if (rc == VG_ENOMEM && cap) {
-        /* The arena refuses at its cap or when vg_malloc fails; a probe tells which. */
-        void *probe = vg_malloc(1 << 16);
-        if (probe)
-            rc = vg_err_set(err, VG_ETOOLARGE,
-                            "request needs more than %d x limits.max_decoded_bytes of memory "
-                            "to translate; send smaller batches",
-                            OTLP_METRICS_ARENA_FACTOR);
-        vg_free(probe);
-    }
+    rc = otlp_receiver_cap_or_nomem(rc, capped, OTLP_METRICS_ARENA_FACTOR, err);
     if (rc < 0)
         return rc;
     count_rejections(v, receiver, &tr);
@@ -202,108 +112,20 @@ int otlp_metrics_export(struct vigil *v, const char *receiver, const void *body,
         vg_complain(&complain_partial, 60000, VG_LOG_WARN, receiver,
                     "stored part of an OTLP metrics request", msg);
     }
-    return encode_response(&resp, json, out, err);
+    return otlp_receiver_encode(&resp.base, json, out, err);
 }
 
-/* ---- HTTP ---- */
-
-enum media { MEDIA_PROTOBUF, MEDIA_JSON, MEDIA_OTHER };
-
-/* The media type of a Content-Type value, parameters (charset) ignored. */
-static enum media media_of(const char *ct)
-{
-    if (!ct)
-        return MEDIA_OTHER;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, "; \t");
-    if (n == strlen("application/x-protobuf") && strncasecmp(ct, "application/x-protobuf", n) == 0)
-        return MEDIA_PROTOBUF;
-    if (n == strlen("application/json") && strncasecmp(ct, "application/json", n) == 0)
-        return MEDIA_JSON;
-    return MEDIA_OTHER;
-}
-
-static void put_varint(struct vg_buf *b, uint64_t v)
-{
-    vg_buf_put_uvarint(b, v);
-}
-
-/* A google.rpc.Status body in the request's encoding. */
-static void resp_status(struct http_response *resp, bool json, const struct vg_err *err)
-{
-    resp->status = http_status_for(err->code);
-    vg_buf_reset(&resp->body);
-    int code = grpc_status_for(err->code);
-    size_t mlen = strlen(err->msg);
-    if (json) {
-        resp->content_type = "application/json";
-        vg_buf_printf(&resp->body, "{\"code\":%d,\"message\":", code);
-        vg_buf_json_str(&resp->body, err->msg, mlen);
-        vg_buf_putc(&resp->body, '}');
-    } else {
-        resp->content_type = "application/x-protobuf";
-        if (code) {
-            vg_buf_putc(&resp->body, 0x08);
-            put_varint(&resp->body, (uint64_t)(int64_t)code);
-        }
-        vg_buf_putc(&resp->body, 0x12);
-        put_varint(&resp->body, mlen);
-        vg_buf_append(&resp->body, err->msg, mlen);
-    }
-    if (err->code == VG_EOVERLOAD || err->code == VG_ENOMEM || err->code == VG_EIO)
-        http_resp_header(resp, "Retry-After", "5");
-}
+/* ---- HTTP and gRPC ---- */
 
 static void handle_http(struct vigil *v, struct http_request *req, struct http_response *resp)
 {
-    struct vg_err err;
-    vg_err_clear(&err);
-    enum media m = media_of(req->content_type);
-    if (m == MEDIA_OTHER) {
-        vg_err_set(&err, VG_EMEDIA,
-                   "unsupported Content-Type \"%.100s\": OTLP/HTTP metrics must be "
-                   "application/x-protobuf or application/json",
-                   req->content_type ? req->content_type : "(none)");
-        http_resp_error_text(resp, &err);
-        ingest_count_request(v, RECV_HTTP, resp->status);
-        return;
-    }
-    const char *ce = req->content_encoding;
-    if (ce && *ce && strcasecmp(ce, "identity") != 0) {
-        vg_err_set(&err, VG_EMEDIA,
-                   "unsupported Content-Encoding \"%.100s\": use gzip or none", ce);
-        http_resp_error_text(resp, &err);
-        ingest_count_request(v, RECV_HTTP, resp->status);
-        return;
-    }
-    bool json = m == MEDIA_JSON;
-    vg_buf_reset(&resp->body);
-    int rc = otlp_metrics_export(v, RECV_HTTP, req->body.p, req->body.len, json, req->arena,
-                                 &resp->body, &err);
-    if (rc < 0) {
-        resp_status(resp, json, &err);
-    } else {
-        resp->status = 200;
-        resp->content_type = json ? "application/json" : "application/x-protobuf";
-    }
-    ingest_count_request(v, RECV_HTTP, resp->status);
+    otlp_receiver_http(v, req, resp, RECV_HTTP, "OTLP/HTTP metrics", otlp_metrics_export);
 }
-
-/* ---- gRPC ---- */
 
 int otlp_metrics_grpc_export(struct vigil *v, const unsigned char *req, size_t len,
                              struct vg_buf *resp, struct vg_err *err)
 {
-    struct vg_arena *a = vg_arena_new((size_t)64 * 1024);
-    int rc;
-    if (!a)
-        rc = vg_err_set(err, VG_ENOMEM, "out of memory");
-    else
-        rc = otlp_metrics_export(v, RECV_GRPC, req, len, false, a, resp, err);
-    vg_arena_free(a);
-    ingest_count_request(v, RECV_GRPC, grpc_status_for(rc));
-    return rc;
+    return otlp_receiver_grpc(v, RECV_GRPC, otlp_metrics_export, req, len, resp, err);
 }
 
 /* ---- module ---- */

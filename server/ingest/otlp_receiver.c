@@ -1,6 +1,7 @@
 /* otlp_receiver: see otlp_receiver.h. */
 #include "otlp_receiver.h"
 
+#include "../../storage/base/vg_alloc.h"
 #include "../grpc.h"
 #include "../pb_alloc.h"
 #include "ingest.h"
@@ -59,6 +60,20 @@ size_t otlp_receiver_cap_arena(const struct config *cfg, struct vg_arena *a, uns
         cap = outer;
     vg_arena_set_limit(a, cap);
     return outer;
+}
+
+int otlp_receiver_cap_or_nomem(int rc, bool capped, unsigned factor, struct vg_err *err)
+{
+    if (rc != VG_ENOMEM || !capped)
+        return rc;
+    void *probe = vg_malloc((size_t)1 << 16);
+    if (probe)
+        rc = vg_err_set(err, VG_ETOOLARGE,
+                        "request needs more than %u x limits.max_decoded_bytes of memory to "
+                        "translate; send smaller batches",
+                        factor);
+    vg_free(probe);
+    return rc;
 }
 
 /* The arena allocator, noting whether an allocation failed so that a NULL from unpack is

@@ -33,6 +33,11 @@ bool otlp_receiver_accept(const struct http_request *req, const char *what, bool
  * hand back to vg_arena_set_limit when the request's decoding is done. */
 size_t otlp_receiver_cap_arena(const struct config *cfg, struct vg_arena *a, unsigned factor);
 
+/* Tells a VG_ENOMEM under an arena capped by otlp_receiver_cap_arena (capped true) apart
+ * from a real shortage: when the heap still gives memory the cap was hit, and rc becomes
+ * VG_ETOOLARGE with a message naming factor. Other codes pass through. */
+int otlp_receiver_cap_or_nomem(int rc, bool capped, unsigned factor, struct vg_err *err);
+
 /* Decodes body as message d (OTLP/JSON when json) into a. 0 with *out set, or
  * VG_EINVAL (malformed, too deep; the message names d), VG_ETOOLARGE (the arena's cap was
  * reached; the message names factor), VG_ENOMEM. */

@@ -794,16 +794,7 @@ int otlp_traces_export(struct vigil *v, const char *receiver, const void *body, 
     if (rc == 0)
         rc = otlp_traces_translate((const otlp_traces_request *)m, v->cfg, a, &tr, err);
     vg_arena_set_limit(a, outer);
-    if (rc == VG_ENOMEM && capped) {
-        /* The arena refuses at its cap or when vg_malloc fails; a probe tells which. */
-        void *probe = vg_malloc(1 << 16);
-        if (probe)
-            rc = vg_err_set(err, VG_ETOOLARGE,
-                            "request needs more than %d x limits.max_decoded_bytes of memory "
-                            "to translate; send smaller batches",
-                            OTLP_TRACES_ARENA_FACTOR);
-        vg_free(probe);
-    }
+    rc = otlp_receiver_cap_or_nomem(rc, capped, OTLP_TRACES_ARENA_FACTOR, err);
     if (rc < 0) {
         vg_complain(&complain_invalid, 60000, VG_LOG_WARN, receiver,
                     "rejected an OTLP traces request", err->msg);
