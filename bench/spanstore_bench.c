@@ -13,6 +13,7 @@
  * is created fresh (an existing one is refused) and removed at the end unless --keep. */
 #include "../storage/base/vg_alloc.h"
 #include "../storage/spanstore/spanstore.h"
+#include "bench_util.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -27,13 +28,6 @@
 #define BATCH_TRACES 10 /* 100 spans a batch */
 #define T0 1700000000000000000LL
 #define MS 1000000LL
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static uint64_t rng(uint64_t *s)
 {
@@ -83,7 +77,7 @@ static void gen_trace(struct gen_span *g, uint64_t n, int64_t start)
         const char *service = services[svc];
         s->service = vg_str_c(service);
         s->kind = i == 0 ? SPAN_KIND_SERVER : (i % 2 ? SPAN_KIND_CLIENT : SPAN_KIND_INTERNAL);
-        s->start_ns = start + i * 2 * MS;
+        s->start_ns = start + (int64_t)i * 2 * MS;
         s->end_ns = s->start_ns + (int64_t)(rng(&seed) % (i == 0 ? 400 : 40) + 1) * MS;
         if (i == 0)
             s->end_ns = start + 300 * MS;
@@ -187,13 +181,13 @@ static void *write_main(void *p)
             batch[i] = g[i].s;
         struct spanstore_write_result res;
         struct vg_err err;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (spanstore_write(w->ss, batch, n, &res, &err) != 0 || res.accepted != n) {
             fprintf(stderr, "write failed: %s %s\n", err.msg, res.first_reject);
             w->failed = 1;
             break;
         }
-        w->lat[w->nlat++] = now_s() - t0;
+        w->lat[w->nlat++] = bench_now_s() - t0;
     }
     free(g);
     return NULL;
@@ -211,33 +205,6 @@ static double pct(double *v, size_t n, double p)
     return n ? v[(size_t)(p * (double)(n - 1))] : 0;
 }
 
-static long status_kb(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t fl = strlen(field);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, field, fl))
-            v = atol(line + fl + 1);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-static unsigned long long dir_bytes(const char *dir)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "du -sb '%s'", dir);
-    FILE *p = popen(cmd, "r");
-    unsigned long long n = 0;
-    if (p && fscanf(p, "%llu", &n) != 1)
-        n = 0;
-    if (p)
-        pclose(p);
-    return n;
-}
-
 /* Median and p99 of `runs` searches of q, in milliseconds; also the hits and keys. */
 static void time_search(struct spanstore *ss, const char *label, struct spanstore_query *q,
                         int runs)
@@ -248,12 +215,12 @@ static void time_search(struct spanstore *ss, const char *label, struct spanstor
     for (int i = 0; i < runs; i++) {
         struct spanstore_search_result r;
         struct vg_err err;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (spanstore_search(ss, q, &r, &err) != 0) {
             fprintf(stderr, "search %s: %s\n", label, err.msg);
             exit(1);
         }
-        lat[i] = (now_s() - t0) * 1e3;
+        lat[i] = (bench_now_s() - t0) * 1e3;
         hits = r.n;
         keys = r.keys_read;
         spanstore_search_free(&r);
@@ -282,10 +249,10 @@ int main(int argc, char **argv)
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
         case 'n': nspans = strtoull(optarg, NULL, 10); break;
-        case 'h': hours = atof(optarg); break;
+        case 'h': hours = bench_arg_double("--hours", optarg); break;
         case 'd': dir = optarg; break;
         case 's': nosync = true; break;
-        case 't': threads = atoi(optarg); break;
+        case 't': threads = (int)bench_arg_int("--threads", optarg); break;
         case 'k': keep = true; break;
         default: return 2;
         }
@@ -298,6 +265,10 @@ int main(int argc, char **argv)
     if (threads < 1 || threads > 64)
         threads = 1;
     uint64_t ntraces = nspans / SPANS_PER_TRACE;
+    if (ntraces == 0) {
+        fprintf(stderr, "--spans must be at least %d\n", SPANS_PER_TRACE);
+        return 2;
+    }
     int64_t spacing = (int64_t)(hours * 3600e9 / (double)ntraces);
 
     struct spanstore_opts o;
@@ -311,12 +282,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "open: %s\n", err.msg);
         return 1;
     }
-    long rss0 = status_kb("VmRSS:");
+    long rss0 = bench_status_kb("VmRSS:");
 
     struct writer w[64];
     pthread_t th[64];
     uint64_t per = (ntraces / (uint64_t)threads + BATCH_TRACES - 1) / BATCH_TRACES * BATCH_TRACES;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int i = 0; i < threads; i++) {
         uint64_t first = (uint64_t)i * per;
         uint64_t n = first >= ntraces ? 0 : (ntraces - first < per ? ntraces - first : per);
@@ -327,11 +298,11 @@ int main(int argc, char **argv)
     size_t nl = 0;
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
-    double elapsed = now_s() - t0;
+    double elapsed = bench_now_s() - t0;
     double *lat = malloc(sizeof(double) * (ntraces / BATCH_TRACES + (size_t)threads + 1));
     for (int i = 0; i < threads; i++) {
         if (w[i].failed)
-            return 1;
+            exit(1);
         memcpy(lat + nl, w[i].lat, w[i].nlat * sizeof *lat);
         nl += w[i].nlat;
         free(w[i].lat);
@@ -340,8 +311,8 @@ int main(int argc, char **argv)
     spanstore_stats(ss, &sst);
     double rate = (double)sst.spans / elapsed;
     printf("after writing: RSS %ld KiB (anonymous %ld KiB, mapped files %ld KiB), "
-           "vg_malloc live %zu KiB\n", status_kb("VmRSS:"), status_kb("RssAnon:"),
-           status_kb("RssFile:"), vg_alloc_live_bytes() / 1024);
+           "vg_malloc live %zu KiB\n", bench_status_kb("VmRSS:"), bench_status_kb("RssAnon:"),
+           bench_status_kb("RssFile:"), vg_alloc_live_bytes() / 1024);
     printf("wrote %llu spans in %llu traces over %.0f h in %.1f s with %d thread(s), %s: "
            "%.0f spans/s; batch p50 %.2f ms p99 %.2f ms\n",
            (unsigned long long)sst.spans, (unsigned long long)sst.traces, hours, elapsed,
@@ -361,12 +332,12 @@ int main(int argc, char **argv)
         uint8_t tid[16];
         trace_id(tid, rng(&seed) % ntraces);
         struct spanstore_trace t;
-        double a = now_s();
+        double a = bench_now_s();
         if (spanstore_trace_get(ss, tid, &t, &err) != 0) {
             fprintf(stderr, "trace_get: %s\n", err.msg);
-            return 1;
+            exit(1);
         }
-        gl[i] = (now_s() - a) * 1e3;
+        gl[i] = (bench_now_s() - a) * 1e3;
         spans_seen += t.n;
         spanstore_trace_free(&t);
     }
@@ -429,10 +400,10 @@ int main(int argc, char **argv)
     time_search(ss, "http.url=~regex(scan,20k)", &q, 3);
 
     spanstore_stats(ss, &sst);
-    long rss = status_kb("VmRSS:"), hwm = status_kb("VmHWM:");
-    long anon = status_kb("RssAnon:"), file = status_kb("RssFile:");
+    long rss = bench_status_kb("VmRSS:"), hwm = bench_status_kb("VmHWM:");
+    long anon = bench_status_kb("RssAnon:"), file = bench_status_kb("RssFile:");
     spanstore_close(ss);
-    unsigned long long disk = dir_bytes(dir);
+    unsigned long long disk = bench_tree_bytes(dir);
     printf("disk: %llu bytes (%.1f per span; encoded spans %.1f bytes each before "
            "LevelDB's compression)\n", disk, (double)disk / (double)sst.spans,
            (double)sst.bytes / (double)sst.spans);
@@ -453,9 +424,7 @@ int main(int argc, char **argv)
     matcher_free(muser);
     matcher_free(mre);
     if (!keep) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
+        if (bench_rm_tree(dir) != 0)
             return 1;
     }
     return 0;

@@ -12,13 +12,13 @@ build_pkgs=(
   build-essential meson ninja-build pkg-config
   protobuf-c-compiler libprotobuf-c-dev
   libmicrohttpd-dev libgrpc-dev libjansson-dev libleveldb-dev
-  libsnappy-dev zlib1g-dev libyaml-dev libpcre2-dev libzstd-dev
+  libsnappy-dev zlib1g-dev libyaml-dev libpcre2-dev libzstd-dev libcurl4-openssl-dev
 )
 test_pkgs=(
-  clang libclang-rt-14-dev libfuzzer-14-dev
+  clang clang-tidy libclang-rt-14-dev libfuzzer-14-dev
   libcriterion-dev curl jq valgrind
   prometheus victoria-metrics procps psmisc
-  rsyslog util-linux
+  rsyslog util-linux prometheus-alertmanager
 )
 
 pkgs=("${build_pkgs[@]}")

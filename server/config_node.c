@@ -16,7 +16,7 @@ void config_node_free(struct config_node *n)
 {
     if (!n)
         return;
-    for (size_t i = 0; i < n->n; i++) {
+    for (size_t i = 0; n->items && i < n->n; i++) {
         config_node_free(n->items[i]);
         if (n->keys)
             vg_free(n->keys[i]);

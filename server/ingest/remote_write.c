@@ -455,7 +455,7 @@ static int bad_time(struct vg_err *err, int64_t t)
 /* The label arrays were allocated by decode() in our arena: validation may rewrite them. */
 static struct label *mut_labels(const struct label *ls)
 {
-    return (struct label *)(uintptr_t)ls;
+    return (struct label *)ls;
 }
 
 static int check_exemplar(struct tsdb_exemplar *ex, struct vg_err *err)
@@ -503,7 +503,7 @@ static int check_series(const struct config_limits *lim, struct tsdb_series_in *
         }
     }
     for (size_t j = 0; j < si->nexemplars; j++) {
-        int rc = check_exemplar((struct tsdb_exemplar *)(uintptr_t)&si->exemplars[j], err);
+        int rc = check_exemplar((struct tsdb_exemplar *)&si->exemplars[j], err);
         if (rc < 0)
             return vg_err_prefix(err, "exemplar[%zu]", j);
     }
@@ -534,7 +534,7 @@ static int decode_validated(struct vg_str raw, const struct config_limits *lim,
                           "request has %zu series, more than the limit of %lld "
                           "(limits.max_series_per_request)",
                           b->nseries, (long long)lim->max_series_per_request);
-    struct tsdb_series_in *series = (struct tsdb_series_in *)(uintptr_t)b->series;
+    struct tsdb_series_in *series = (struct tsdb_series_in *)b->series;
     size_t ns = 0;
     for (size_t i = 0; i < b->nseries; i++) {
         rc = check_series(lim, &series[i], err);
@@ -545,7 +545,7 @@ static int decode_validated(struct vg_str raw, const struct config_limits *lim,
                                           empty entry */
     }
     b->nseries = ns;
-    struct tsdb_metadata *meta = (struct tsdb_metadata *)(uintptr_t)b->meta;
+    struct tsdb_metadata *meta = (struct tsdb_metadata *)b->meta;
     for (size_t i = 0; i < b->nmeta; i++) {
         rc = check_metadata(&meta[i], err);
         if (rc < 0)
@@ -562,7 +562,7 @@ int rw_decode(const void *body, size_t len, const struct config_limits *lim,
         return vg_err_set(err, VG_EINVAL,
                           "empty body: expected a snappy-compressed prometheus.WriteRequest");
     /* Capped so that the arena budget below cannot overflow. */
-    size_t max_out = SIZE_MAX / (4 * RW_ARENA_FACTOR);
+    size_t max_out = SIZE_MAX / ((size_t)4 * RW_ARENA_FACTOR);
     if (lim->max_decoded_bytes > 0 && (uint64_t)lim->max_decoded_bytes < max_out)
         max_out = (size_t)lim->max_decoded_bytes;
     struct vg_str raw;

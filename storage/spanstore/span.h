@@ -113,24 +113,22 @@ struct span {
     uint32_t flags;
     enum span_kind kind;
     enum span_status status;
+    uint32_t dropped_resource_attrs; /* 32-bit fields grouped to keep padding out */
     int64_t start_ns, end_ns; /* nanoseconds since the epoch */
     struct vg_str name, status_message, trace_state;
     struct vg_str service; /* resource attribute service.name */
     struct vg_str scope_name, scope_version;
     const struct span_attr *resource_attrs;
     size_t nresource_attrs;
-    uint32_t dropped_resource_attrs;
     const struct span_attr *scope_attrs;
     size_t nscope_attrs;
     const struct span_attr *attrs;
     size_t nattrs;
-    uint32_t dropped_attrs;
     const struct span_event *events;
     size_t nevents;
-    uint32_t dropped_events;
     const struct span_link *links;
     size_t nlinks;
-    uint32_t dropped_links;
+    uint32_t dropped_attrs, dropped_events, dropped_links;
 };
 
 /* True when the parent span id is all zero. */

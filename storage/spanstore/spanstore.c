@@ -502,6 +502,7 @@ static int read_summary(struct spanstore *ss, const uint8_t *tid, struct vg_buf 
     vg_buf_reset(key);
     span_index_summary_key(key, tid);
     memset(sum, 0, sizeof *sum);
+    *found = false;
     if (vg_buf_failed(key))
         return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a key");
     int rc = kv_get(ss->kv, NULL, key->p, key->len, val, err);
