@@ -53,18 +53,25 @@ static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t m
         qt_free(NULL, &q->pub);
         return vg_err_set(err, VG_ENOMEM, "querier: out of memory");
     }
+    struct tsdb_reader *rd = tsdb_reader_new(db);
+    if (!rd) {
+        qt_free(NULL, &q->pub);
+        return vg_err_set(err, VG_ENOMEM, "querier: out of memory");
+    }
     for (size_t i = 0; i < n; i++) {
         const struct tsdb_series *s = &q->ss->v[i];
         struct tsdb_sample *buf = NULL;
         size_t ns = 0;
-        rc = tsdb_read(db, s->id, mint, maxt, &buf, &ns, err);
+        rc = tsdb_reader_read(rd, s->id, mint, maxt, &buf, &ns, err);
         if (rc) {
+            tsdb_reader_free(rd);
             qt_free(NULL, &q->pub);
             return rc;
         }
         q->bufs[q->nbufs++] = buf;
         *loaded += ns;
         if (max_samples && *loaded > max_samples) {
+            tsdb_reader_free(rd);
             qt_free(NULL, &q->pub);
             return vg_err_set(err, VG_ETOOLARGE,
                               "query processing would load too many samples into memory in "
@@ -79,6 +86,7 @@ static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t m
         qs->samples = buf;
         qs->nsamples = ns;
     }
+    tsdb_reader_free(rd);
     *out = &q->pub;
     return 0;
 }

@@ -142,6 +142,17 @@ void tsdb_series_set_free(struct tsdb_series_set *s);
 int tsdb_read(struct tsdb *db, uint64_t series_id, int64_t mint, int64_t maxt,
               struct tsdb_sample **out, size_t *n, struct vg_err *err);
 
+/* A reader makes many tsdb_read calls share one LevelDB iterator (one snapshot), which
+ * a query reading thousands of series needs: creating an iterator per series costs as
+ * much as the reading. It takes a fresh snapshot by itself whenever the head has moved
+ * chunks to disk since the current one, so its reads see exactly what tsdb_read would.
+ * One thread at a time; free it before closing db. NULL when out of memory. */
+struct tsdb_reader;
+struct tsdb_reader *tsdb_reader_new(struct tsdb *db);
+int tsdb_reader_read(struct tsdb_reader *r, uint64_t series_id, int64_t mint, int64_t maxt,
+                     struct tsdb_sample **out, size_t *n, struct vg_err *err);
+void tsdb_reader_free(struct tsdb_reader *r); /* accepts NULL */
+
 struct tsdb_strings {
     char **v; /* sorted, unique, NUL-terminated */
     size_t n;

@@ -38,9 +38,63 @@ static int dir_usage(const char *dir, uint64_t *bytes)
 
 /* ---- reading ---- */
 
+/* Adds the samples of one stored chunk within [mint, maxt] to a. */
+static int decode_chunk(struct tsdb *db, uint64_t id, struct head_samples *a,
+                        const unsigned char *v, size_t vl, int64_t mint, int64_t maxt,
+                        int64_t start, struct vg_err *err)
+{
+    int rc = head_samples_from_chunk(a, v, vl, mint, maxt);
+    if (rc == VG_ENOMEM)
+        return tsdb_nomem(err, "reading samples");
+    if (rc)
+        return vg_err_set(err, VG_EIO, "tsdb %s: corrupt chunk of series %" PRIu64 " at %" PRId64,
+                          db->dir, id, start);
+    return 0;
+}
+
+struct tsdb_reader {
+    struct tsdb *db;
+    struct kv_iter *it;   /* NULL until the first read */
+    uint64_t persisted;   /* db->chunks_persisted when it was made */
+    struct vg_buf pending; /* the held-back in-order chunk (see tsdb_reader_read) */
+};
+
+struct tsdb_reader *tsdb_reader_new(struct tsdb *db)
+{
+    struct tsdb_reader *r = vg_calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->db = db;
+    vg_buf_init(&r->pending);
+    return r;
+}
+
+void tsdb_reader_free(struct tsdb_reader *r)
+{
+    if (!r)
+        return;
+    kv_iter_free(r->it);
+    vg_buf_free(&r->pending);
+    vg_free(r);
+}
+
 int tsdb_read(struct tsdb *db, uint64_t id, int64_t mint, int64_t maxt,
               struct tsdb_sample **out, size_t *n, struct vg_err *err)
 {
+    *out = NULL;
+    *n = 0;
+    struct tsdb_reader *r = tsdb_reader_new(db);
+    if (!r)
+        return tsdb_nomem(err, "reading samples");
+    int rc = tsdb_reader_read(r, id, mint, maxt, out, n, err);
+    tsdb_reader_free(r);
+    return rc;
+}
+
+int tsdb_reader_read(struct tsdb_reader *r, uint64_t id, int64_t mint, int64_t maxt,
+                     struct tsdb_sample **out, size_t *n, struct vg_err *err)
+{
+    struct tsdb *db = r->db;
     *out = NULL;
     *n = 0;
     if (mint > maxt)
@@ -49,6 +103,7 @@ int tsdb_read(struct tsdb *db, uint64_t id, int64_t mint, int64_t maxt,
     pthread_mutex_lock(&db->mu);
     struct head_series *s = head_by_id(&db->head, id);
     int rc = s ? head_collect(s, mint, maxt, &a) : 0;
+    uint64_t persisted = db->chunks_persisted;
     pthread_mutex_unlock(&db->mu);
     if (!s)
         return 0;
@@ -57,14 +112,30 @@ int tsdb_read(struct tsdb *db, uint64_t id, int64_t mint, int64_t maxt,
         return tsdb_nomem(err, "reading samples");
     }
     /* Disk after memory: a chunk written meanwhile is then either in our copy or on
-     * disk by the time we look (duplicates are removed below). */
-    struct kv_iter *it = kv_iter_new(db->kv, NULL, true);
+     * disk by the time we look (duplicates are removed below). A chunk leaves the head
+     * only after its write, and counts in chunks_persisted when it does, so a snapshot
+     * made before that count moved may lack a chunk our copy no longer has: take a new
+     * one. */
+    if (!r->it || persisted != r->persisted) {
+        kv_iter_free(r->it);
+        r->it = kv_iter_new(db->kv, NULL, true);
+        r->persisted = persisted;
+    }
+    struct kv_iter *it = r->it;
     if (!it) {
         vg_free(a.v);
         return tsdb_nomem(err, "reading samples");
     }
     unsigned char key[TSDB_CHUNK_KEY_MAX];
     size_t klen = tsdb_chunk_seek_key(key, id, tsdb_sat_sub(mint, HEAD_CHUNK_MAX_SPAN_MS - 1));
+    /* In-order chunks of a series never overlap and hold strictly increasing times, so an
+     * in-order chunk whose successor starts at or before mint ends before mint: it is
+     * held back (copied, as the iterator's value does not outlive next) and decoded only
+     * once the next in-order chunk shows it can reach mint. Out-of-order chunks may
+     * overlap anything and are always decoded. */
+    struct vg_buf pending = r->pending;
+    bool have_pending = false;
+    int64_t pending_start = 0;
     for (kv_iter_seek(it, key, klen); rc == 0 && kv_iter_has_prefix(it, key, 9);
          kv_iter_next(it)) {
         size_t kl, vl;
@@ -76,17 +147,29 @@ int tsdb_read(struct tsdb *db, uint64_t id, int64_t mint, int64_t maxt,
         if (start > maxt)
             break;
         const unsigned char *v = (const unsigned char *)kv_iter_value(it, &vl);
-        rc = head_samples_from_chunk(&a, v, vl, mint, maxt);
-        if (rc == VG_ENOMEM)
-            tsdb_nomem(err, "reading samples");
-        else if (rc)
-            vg_err_set(err, VG_EIO, "tsdb %s: corrupt chunk of series %" PRIu64 " at %" PRId64,
-                       db->dir, id, start);
+        if (kind != 0) {
+            rc = decode_chunk(db, id, &a, v, vl, mint, maxt, start, err);
+            continue;
+        }
+        if (have_pending && start > mint)
+            rc = decode_chunk(db, id, &a, (const unsigned char *)pending.p, pending.len, mint,
+                              maxt, pending_start, err);
+        vg_buf_reset(&pending);
+        vg_buf_append(&pending, v, vl);
+        have_pending = true;
+        pending_start = start;
+        if (rc == 0 && vg_buf_failed(&pending))
+            rc = tsdb_nomem(err, "reading samples");
     }
+    if (rc == 0 && have_pending)
+        rc = decode_chunk(db, id, &a, (const unsigned char *)pending.p, pending.len, mint, maxt,
+                          pending_start, err);
+    r->pending = pending; /* keeps its capacity for the next read */
     if (rc == 0)
         rc = kv_iter_error(it, err);
-    kv_iter_free(it);
     if (rc) {
+        kv_iter_free(r->it); /* the next read starts from a fresh iterator */
+        r->it = NULL;
         vg_free(a.v);
         return rc;
     }
