@@ -250,12 +250,25 @@ static struct lstream *stream_new(uint64_t id, const char *enc, size_t len,
 }
 
 /* Adds s to the table (its id is larger than every other). Under mu and wmu. */
-static int table_insert(struct logstore *ls, struct lstream *s)
+/* Makes room for extra more streams in the array and the hash table, so the inserts
+ * that follow cannot fail. Under mu and wmu. */
+static int table_reserve(struct logstore *ls, size_t extra)
 {
-    if (ls_grow(&ls->streams, &ls->streams_cap, ls->nstreams, sizeof *ls->streams, 64))
-        return VG_ENOMEM;
-    if ((ls->nstreams + 1) * 2 > ls->hcap) {
+    size_t need = ls->nstreams + extra;
+    if (need > ls->streams_cap) {
+        size_t ncap = ls->streams_cap ? ls->streams_cap : 64;
+        while (ncap < need)
+            ncap *= 2;
+        struct lstream **nv = vg_realloc(ls->streams, ncap * sizeof *nv);
+        if (!nv)
+            return VG_ENOMEM;
+        ls->streams = nv;
+        ls->streams_cap = ncap;
+    }
+    if (need * 2 > ls->hcap) {
         size_t ncap = ls->hcap ? ls->hcap * 2 : 256;
+        while (ncap < need * 2)
+            ncap *= 2;
         struct lstream **nt = vg_calloc(ncap, sizeof *nt);
         if (!nt)
             return VG_ENOMEM;
@@ -268,9 +281,23 @@ static int table_insert(struct logstore *ls, struct lstream *s)
         ls->htab = nt;
         ls->hcap = ncap;
     }
+    return 0;
+}
+
+/* Adds s where table_reserve made room. Under mu and wmu. */
+static void table_put(struct logstore *ls, struct lstream *s)
+{
     s->hnext = ls->htab[s->hash & (ls->hcap - 1)];
     ls->htab[s->hash & (ls->hcap - 1)] = s;
     ls->streams[ls->nstreams++] = s;
+}
+
+/* Adds s. 0 or VG_ENOMEM. Under mu and wmu. */
+static int table_insert(struct logstore *ls, struct lstream *s)
+{
+    if (table_reserve(ls, 1) != 0)
+        return VG_ENOMEM;
+    table_put(ls, s);
     return 0;
 }
 
@@ -654,6 +681,14 @@ static int push_locked(struct push *p, const struct logstore_stream_in *in, size
                 bytes += lentry_bytes(&in[i].entries[j]);
             }
     }
+    /* Room for the new streams is made before the write: once it is durable, the push
+     * must reach memory whole, or flushing would drop write-ahead records that are
+     * the only copy of entries no head holds. */
+    if (rc == 0 && accepted && nnew) {
+        pthread_mutex_lock(&ls->mu);
+        rc = table_reserve(ls, p->ncreated);
+        pthread_mutex_unlock(&ls->mu);
+    }
     uint64_t seq = ls->next_seq;
     if (rc == 0 && accepted) {
         unsigned char k[9], v[8];
@@ -684,12 +719,8 @@ static int push_locked(struct push *p, const struct logstore_stream_in *in, size
     for (size_t i = 0; i < p->ncreated; i++) {
         struct lstream *c = p->created[i];
         bool keep = c->push_gen == ls->push_gen && c->push_n; /* else never stored */
-        if (keep && table_insert(ls, c) != 0) {
-            /* Stored but not in memory: it comes back at the next open. */
-            vg_log(VG_LOG_ERROR, "logstore", "out of memory adding a stream to the table",
-                   NULL);
-            keep = false;
-        }
+        if (keep)
+            table_put(ls, c); /* room was reserved before the write */
         if (!keep) {
             for (size_t k = 0; k < nin; k++)
                 if (plans[k].s == c)
