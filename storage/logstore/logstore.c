@@ -346,7 +346,8 @@ static int seal(struct lstream *s)
 
 /* Appends one durable entry to s's head, cutting it first when e would push it past
  * the size or span bound. Under mu and wmu. On failure the entry is missing from
- * memory until the next open replays it; hold_seq keeps its record and stops s's
+ * memory until retry_held (next push or maintenance) or the next open replays it;
+ * hold_seq keeps its record, stops later entries of s from overtaking it and stops s's
  * chunks from being written (which would move 'F' past it). */
 static void apply(struct logstore *ls, struct lstream *s, const struct lentry *e, uint64_t seq,
                   uint32_t idx)
@@ -365,10 +366,13 @@ static void apply(struct logstore *ls, struct lstream *s, const struct lentry *e
         rc = lhead_append(s->head, e, seq, idx);
     if (rc) {
         s->hold_seq = seq;
-        vg_log(VG_LOG_ERROR, "logstore", "out of memory applying a stored entry; it returns "
-               "after a restart", NULL);
+        ls->nheld++;
+        vg_log(VG_LOG_ERROR, "logstore", "out of memory applying a stored entry; retried "
+               "from its write-ahead record", NULL);
         return;
     }
+    s->ap_seq = seq;
+    s->ap_idx = idx;
     if (e->t > s->newest)
         s->newest = e->t;
     if (e->t < s->mint)
@@ -631,6 +635,8 @@ static bool judge(struct push *p, struct lstream *s, const struct lentry *e, int
     return true;
 }
 
+static void retry_held(struct logstore *ls);
+
 static int push_locked(struct push *p, const struct logstore_stream_in *in, size_t nin,
                        struct plan *plans)
 {
@@ -639,6 +645,7 @@ static int push_locked(struct push *p, const struct logstore_stream_in *in, size
     struct vg_buf enc, rec;
     vg_buf_init(&enc);
     vg_buf_init(&rec);
+    retry_held(ls); /* held entries go first: they are older than this push */
     ls->push_gen++;
     kv_batch_clear(ls->batch);
     int64_t cutoff = ls->o.retention_ns ? wall_ns() - ls->o.retention_ns : INT64_MIN;
@@ -897,6 +904,63 @@ static int load_streams(struct logstore *ls, struct vg_err *err)
     return rc;
 }
 
+/* Gives held streams (apply ran out of memory) their entries from the write-ahead
+ * records, from hold_seq on and after the last applied position, in order; a stream that
+ * fails again stays held from where it stopped. Under wmu (not mu). */
+static void retry_held(struct logstore *ls)
+{
+    if (!ls->nheld)
+        return;
+    struct vg_buf val;
+    vg_buf_init(&val);
+    for (size_t i = 0; i < ls->nstreams; i++) {
+        struct lstream *s = ls->streams[i];
+        if (!s->hold_seq)
+            continue;
+        uint64_t from = s->hold_seq;
+        pthread_mutex_lock(&ls->mu);
+        s->hold_seq = 0;
+        ls->nheld--;
+        pthread_mutex_unlock(&ls->mu);
+        for (uint64_t seq = from; seq < ls->next_seq && !s->hold_seq; seq++) {
+            unsigned char k[9];
+            id_key(k, LS_KEY_WAL, seq);
+            struct vg_err err;
+            int rc = kv_get(ls->kv, NULL, k, sizeof k, &val, &err);
+            if (rc == VG_ENOTFOUND)
+                continue;
+            struct lwal_reader r;
+            if (rc == 0)
+                rc = lwal_reader_init(&r, val.p, val.len, &err);
+            uint64_t id;
+            uint32_t n, idx = 0;
+            struct label meta[LENTRY_MAX_META];
+            while (rc == 0 && (rc = lwal_next_group(&r, &id, &n, &err)) == 1) {
+                rc = 0;
+                for (uint32_t j = 0; j < n && rc == 0 && !s->hold_seq; j++, idx++) {
+                    struct lentry e;
+                    rc = lwal_next_entry(&r, &e, meta, &err);
+                    bool done = seq < s->ap_seq || (seq == s->ap_seq && idx <= s->ap_idx);
+                    if (rc == 0 && id == s->id && !done) {
+                        pthread_mutex_lock(&ls->mu);
+                        apply(ls, s, &e, seq, idx);
+                        pthread_mutex_unlock(&ls->mu);
+                    }
+                }
+            }
+            if (rc < 0) { /* keep it held from here; the next open replays it */
+                pthread_mutex_lock(&ls->mu);
+                if (!s->hold_seq) {
+                    s->hold_seq = seq;
+                    ls->nheld++;
+                }
+                pthread_mutex_unlock(&ls->mu);
+            }
+        }
+    }
+    vg_buf_free(&val);
+}
+
 static int replay_record(struct logstore *ls, uint64_t seq, const char *v, size_t len,
                          struct vg_err *err)
 {
@@ -1109,6 +1173,7 @@ static int truncate_wal(struct logstore *ls, struct vg_err *err)
 int logstore_flush(struct logstore *ls, bool all, struct vg_err *err)
 {
     pthread_mutex_lock(&ls->wmu);
+    retry_held(ls);
     int64_t now = now_ms();
     int rc = 0;
     pthread_mutex_lock(&ls->mu);

@@ -36,6 +36,8 @@ struct lstream {
     uint64_t fl_seq;           /* flushed position: entries up to (fl_seq, fl_idx) are */
     uint32_t fl_idx;           /*   in written chunks */
     uint64_t hold_seq;         /* != 0: entries from this WAL seq on failed to reach memory */
+    uint64_t ap_seq;           /* position (ap_seq, ap_idx) of the last entry applied to */
+    uint32_t ap_idx;           /*   memory, so a retry of a held stream resumes after it */
     /* Scratch of the push in progress (under wmu only). */
     uint64_t push_gen;
     int64_t push_newest;
@@ -56,6 +58,7 @@ struct logstore {
     struct lstream **htab;     /* by label hash; power-of-two size */
     size_t hcap;
     uint64_t next_id, next_seq;
+    size_t nheld;              /* streams with hold_seq set (under wmu and mu) */
     uint64_t push_gen;
     struct lchunk_writer *cw;  /* under wmu */
     struct kv_batch *batch;    /* under wmu */

@@ -8,6 +8,7 @@
 #define SERVER_FIXTURE_H
 
 #include "../../../server/config.h"
+#include "../../../server/ingest/ingest.h"
 #include "../../../server/http.h"
 #include "../../../server/metrics.h"
 #include "../../../server/vigil.h"
@@ -119,6 +120,37 @@ static inline void fixture_close(struct server_fixture *f)
     config_free(f->cfg);
     if (f->dir[0])
         nftw(f->dir, fixture_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Stores a receiver test opens besides the TSDB (fixture_receiver_open). */
+enum { FIXTURE_LOGS = 1, FIXTURE_TRACES = 2 };
+
+/* What every receiver test sets up: the fixture with the stores in `stores`, the ingest
+ * counters, a request arena and an empty response. */
+static inline void fixture_receiver_open(struct server_fixture *f, unsigned stores,
+                                         struct vg_arena **arena, struct http_response *resp)
+{
+    struct vg_err err = {0};
+    fixture_open(f);
+    if (stores & FIXTURE_LOGS)
+        fixture_open_logs(f);
+    if (stores & FIXTURE_TRACES)
+        fixture_open_traces(f);
+    cr_assert_eq(ingest_metrics_init(&f->v, &err), 0, "%s", err.msg);
+    *arena = vg_arena_new(0);
+    cr_assert_not_null(*arena);
+    memset(resp, 0, sizeof *resp);
+    vg_buf_init(&resp->body);
+}
+
+static inline void fixture_receiver_close(struct server_fixture *f, struct vg_arena *arena,
+                                          struct http_response *resp)
+{
+    vg_alloc_fail_after(0);
+    vg_buf_free(&resp->body);
+    vg_arena_free(arena);
+    ingest_metrics_free(&f->v);
+    fixture_close(f);
 }
 
 /* Records metadata for metric, written together with the next fixture_append's sample

@@ -28,13 +28,7 @@ static int64_t now;                /* ns, a whole second; requests are written a
 
 static inline void logfx_setup(void)
 {
-    fixture_open(&fx);
-    fixture_open_logs(&fx);
-    cr_assert_eq(ingest_metrics_init(&fx.v, &err), 0, "%s", err.msg);
-    arena = vg_arena_new(0);
-    cr_assert_not_null(arena);
-    memset(&resp, 0, sizeof resp);
-    vg_buf_init(&resp.body);
+    fixture_receiver_open(&fx, FIXTURE_LOGS, &arena, &resp);
     vg_buf_init(&dump);
     vg_err_clear(&err);
     now = fixture_now_ms() / 1000 * 1000 * 1000000;
@@ -42,12 +36,8 @@ static inline void logfx_setup(void)
 
 static inline void logfx_teardown(void)
 {
-    vg_alloc_fail_after(0);
-    vg_buf_free(&resp.body);
     vg_buf_free(&dump);
-    vg_arena_free(arena);
-    ingest_metrics_free(&fx.v);
-    fixture_close(&fx);
+    fixture_receiver_close(&fx, arena, &resp);
 }
 
 /* JSON written with ' for " and printf conversions, in the arena. */

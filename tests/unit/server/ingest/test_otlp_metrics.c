@@ -34,12 +34,7 @@ static int64_t now; /* ms; every request is written relative to it */
 
 static void setup(void)
 {
-    fixture_open(&fx);
-    cr_assert_eq(ingest_metrics_init(&fx.v, &err), 0, "%s", err.msg);
-    arena = vg_arena_new(0);
-    cr_assert_not_null(arena);
-    memset(&resp, 0, sizeof resp);
-    vg_buf_init(&resp.body);
+    fixture_receiver_open(&fx, 0, &arena, &resp);
     vg_err_clear(&err);
     now = fixture_now_ms() / 1000 * 1000;
 }
@@ -48,10 +43,7 @@ static void teardown(void)
 {
     vg_alloc_fail_after(0);
     mod_otlp_metrics.free(&fx.v);
-    vg_buf_free(&resp.body);
-    vg_arena_free(arena);
-    ingest_metrics_free(&fx.v);
-    fixture_close(&fx);
+    fixture_receiver_close(&fx, arena, &resp);
 }
 
 TestSuite(otlp_metrics, .init = setup, .fini = teardown, .timeout = 30);

@@ -31,23 +31,13 @@ static struct vg_err err;
 
 static void setup(void)
 {
-    fixture_open(&fx);
-    fixture_open_traces(&fx);
-    cr_assert_eq(ingest_metrics_init(&fx.v, &err), 0, "%s", err.msg);
-    arena = vg_arena_new(0);
-    cr_assert_not_null(arena);
-    memset(&resp, 0, sizeof resp);
-    vg_buf_init(&resp.body);
+    fixture_receiver_open(&fx, FIXTURE_TRACES, &arena, &resp);
     vg_err_clear(&err);
 }
 
 static void teardown(void)
 {
-    vg_alloc_fail_after(0);
-    vg_buf_free(&resp.body);
-    vg_arena_free(arena);
-    ingest_metrics_free(&fx.v);
-    fixture_close(&fx);
+    fixture_receiver_close(&fx, arena, &resp);
 }
 
 TestSuite(otlp_traces, .init = setup, .fini = teardown, .timeout = 30);
