@@ -33,9 +33,8 @@
  * - Not supported: stats=all (Prometheus then adds a "stats" object with timings and
  *   sample counts) and per-step stats. When the same parameter comes both in the URL
  *   and in a form body, the URL's wins (Go's FormValue prefers the body).
- * - format_query prints the canonical one-line form (promql_format). Prometheus's
- *   Pretty() also breaks expressions longer than 100 characters over several lines;
- *   that layout is not reproduced. */
+ * - format_query prints Prometheus's Prettify layout (promql_prettify): one line up to
+ *   100 characters, longer expressions split over indented lines. */
 #include "query.h"
 
 #include "../../storage/base/vg_alloc.h"
@@ -844,7 +843,7 @@ static void do_format_or_parse(struct http_request *req, struct http_response *r
     if (ast) {
         query_json_ast(&b, e->root);
     } else {
-        promql_format(e->root, &text);
+        promql_prettify(e->root, &text);
         vg_buf_json_str(&b, text.p ? text.p : "", text.len);
         if (vg_buf_failed(&text))
             b.failed = true;

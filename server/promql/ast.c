@@ -215,6 +215,46 @@ static void put_selector(struct vg_buf *b, const struct promql_node *n)
     vg_free(t);
 }
 
+/* "sum", or "sum by (a, b) " with the space before the argument list (getAggOpStr). */
+static void put_aggop(struct vg_buf *out, const struct promql_node *n)
+{
+    vg_buf_puts(out, promql_aggop_str(n->agg.op));
+    if (n->agg.without || n->agg.grouping.n > 0) {
+        vg_buf_puts(out, n->agg.without ? " without " : " by ");
+        put_labels(out, &n->agg.grouping);
+        vg_buf_putc(out, ' ');
+    }
+}
+
+/* The operator of a binary expression with bool and the on/ignoring/group modifiers. */
+static void put_binop(struct vg_buf *out, const struct promql_node *n)
+{
+    vg_buf_puts(out, promql_binop_str(n->bin.op));
+    if (n->bin.return_bool)
+        vg_buf_puts(out, " bool");
+    const struct promql_matching *m = n->bin.matching;
+    if (m && (m->labels.n > 0 || m->on)) {
+        vg_buf_puts(out, m->on ? " on " : " ignoring ");
+        put_labels(out, &m->labels);
+        if (m->card == CARD_MANY_TO_ONE || m->card == CARD_ONE_TO_MANY) {
+            vg_buf_puts(out, m->card == CARD_MANY_TO_ONE ? " group_left " : " group_right ");
+            put_labels(out, &m->include);
+        }
+    }
+}
+
+/* "[5m:1m]" and the @ / offset modifiers of a subquery. */
+static void put_subquery_suffix(struct vg_buf *out, const struct promql_node *n)
+{
+    vg_buf_putc(out, '[');
+    lexer_format_duration(out, n->subq.range_ms);
+    vg_buf_putc(out, ':');
+    if (n->subq.step_ms)
+        lexer_format_duration(out, n->subq.step_ms);
+    vg_buf_putc(out, ']');
+    put_at_offset(out, n->subq.at, n->subq.at_ms, n->subq.offset_ms);
+}
+
 void promql_format(const struct promql_node *n, struct vg_buf *out)
 {
     switch (n->kind) {
@@ -239,13 +279,7 @@ void promql_format(const struct promql_node *n, struct vg_buf *out)
     }
     case PN_SUBQUERY:
         promql_format(n->subq.expr, out);
-        vg_buf_putc(out, '[');
-        lexer_format_duration(out, n->subq.range_ms);
-        vg_buf_putc(out, ':');
-        if (n->subq.step_ms)
-            lexer_format_duration(out, n->subq.step_ms);
-        vg_buf_putc(out, ']');
-        put_at_offset(out, n->subq.at, n->subq.at_ms, n->subq.offset_ms);
+        put_subquery_suffix(out, n);
         return;
     case PN_CALL:
         vg_buf_puts(out, n->call.fn->name);
@@ -258,12 +292,7 @@ void promql_format(const struct promql_node *n, struct vg_buf *out)
         vg_buf_putc(out, ')');
         return;
     case PN_AGGREGATE:
-        vg_buf_puts(out, promql_aggop_str(n->agg.op));
-        if (n->agg.without || n->agg.grouping.n > 0) {
-            vg_buf_puts(out, n->agg.without ? " without " : " by ");
-            put_labels(out, &n->agg.grouping);
-            vg_buf_putc(out, ' ');
-        }
+        put_aggop(out, n);
         vg_buf_putc(out, '(');
         if (n->agg.param) {
             promql_format(n->agg.param, out);
@@ -281,18 +310,7 @@ void promql_format(const struct promql_node *n, struct vg_buf *out)
         else
             promql_format(l, out);
         vg_buf_putc(out, ' ');
-        vg_buf_puts(out, promql_binop_str(n->bin.op));
-        if (n->bin.return_bool)
-            vg_buf_puts(out, " bool");
-        const struct promql_matching *m = n->bin.matching;
-        if (m && (m->labels.n > 0 || m->on)) {
-            vg_buf_puts(out, m->on ? " on " : " ignoring ");
-            put_labels(out, &m->labels);
-            if (m->card == CARD_MANY_TO_ONE || m->card == CARD_ONE_TO_MANY) {
-                vg_buf_puts(out, m->card == CARD_MANY_TO_ONE ? " group_left " : " group_right ");
-                put_labels(out, &m->include);
-            }
-        }
+        put_binop(out, n);
         vg_buf_putc(out, ' ');
         promql_format(n->bin.rhs, out);
         return;
@@ -309,4 +327,120 @@ void promql_format(const struct promql_node *n, struct vg_buf *out)
     case PN_STEP_INVARIANT:
         return;
     }
+}
+
+/* ---- prettifying (format_query) ---- */
+
+#define PRETTY_MAX_LINE 100
+
+/* Whether the one-line form of n is longer than a line. */
+static bool needs_split(const struct promql_node *n, struct vg_buf *out)
+{
+    struct vg_buf b;
+    vg_buf_init(&b);
+    promql_format(n, &b);
+    bool split = b.len > PRETTY_MAX_LINE;
+    if (vg_buf_failed(&b))
+        out->failed = true;
+    vg_buf_free(&b);
+    return split;
+}
+
+static void put_indent(struct vg_buf *out, int level)
+{
+    for (int i = 0; i < level; i++)
+        vg_buf_puts(out, "  ");
+}
+
+/* Prometheus's Node.Pretty(level): a node that fits stays on one line (indented by its
+ * level); a longer one puts its children on their own lines one level deeper. */
+static void pretty(const struct promql_node *n, int level, struct vg_buf *out)
+{
+    if (n->kind == PN_STEP_INVARIANT)
+        return;
+    if (n->kind == PN_SUBQUERY) {
+        /* Prometheus adds no indent to a subquery that fits (its Pretty has none). */
+        if (!needs_split(n, out)) {
+            promql_format(n, out);
+        } else {
+            pretty(n->subq.expr, level, out);
+            put_subquery_suffix(out, n);
+        }
+        return;
+    }
+    if (n->kind == PN_UNARY) {
+        /* The operand's own indent goes: the sign carries it. */
+        put_indent(out, level);
+        vg_buf_putc(out, n->unary.negate ? '-' : '+');
+        struct vg_buf child;
+        vg_buf_init(&child);
+        pretty(n->unary.expr, level, &child);
+        size_t skip = 0;
+        while (skip < child.len && (child.p[skip] == ' ' || child.p[skip] == '\n'))
+            skip++;
+        size_t end = child.len;
+        while (end > skip && (child.p[end - 1] == ' ' || child.p[end - 1] == '\n'))
+            end--;
+        vg_buf_append(out, child.p + skip, end - skip);
+        if (vg_buf_failed(&child))
+            out->failed = true;
+        vg_buf_free(&child);
+        return;
+    }
+    bool splittable = n->kind == PN_AGGREGATE || n->kind == PN_BINARY || n->kind == PN_CALL ||
+                      n->kind == PN_PAREN;
+    if (!splittable || !needs_split(n, out)) {
+        put_indent(out, level);
+        promql_format(n, out);
+        return;
+    }
+    switch (n->kind) {
+    case PN_AGGREGATE:
+        put_indent(out, level);
+        put_aggop(out, n);
+        vg_buf_puts(out, "(\n");
+        if (n->agg.param) {
+            pretty(n->agg.param, level + 1, out);
+            vg_buf_puts(out, ",\n");
+        }
+        pretty(n->agg.expr, level + 1, out);
+        vg_buf_putc(out, '\n');
+        put_indent(out, level);
+        vg_buf_putc(out, ')');
+        return;
+    case PN_BINARY:
+        pretty(n->bin.lhs, level + 1, out);
+        vg_buf_putc(out, '\n');
+        put_indent(out, level);
+        put_binop(out, n);
+        vg_buf_putc(out, '\n');
+        pretty(n->bin.rhs, level + 1, out);
+        return;
+    case PN_CALL:
+        put_indent(out, level);
+        vg_buf_puts(out, n->call.fn->name);
+        vg_buf_puts(out, "(\n");
+        for (size_t i = 0; i < n->call.nargs; i++) {
+            if (i)
+                vg_buf_puts(out, ",\n");
+            pretty(n->call.args[i], level + 1, out);
+        }
+        vg_buf_putc(out, '\n');
+        put_indent(out, level);
+        vg_buf_putc(out, ')');
+        return;
+    default: /* PN_PAREN */
+        put_indent(out, level);
+        vg_buf_puts(out, "(\n");
+        pretty(n->paren.expr, level + 1, out);
+        vg_buf_putc(out, '\n');
+        put_indent(out, level);
+        vg_buf_putc(out, ')');
+        return;
+    }
+}
+
+void promql_prettify(const struct promql_node *n, struct vg_buf *out)
+{
+    pretty(n, 0, out);
 }

@@ -166,4 +166,10 @@ enum promql_type promql_node_type(const struct promql_node *n);
  * (normalised spacing, durations like 5m, strings double-quoted and escaped). */
 void promql_format(const struct promql_node *n, struct vg_buf *out);
 
+/* Appends the query as Prometheus's format_query (parser.Prettify) does: the one-line
+ * form when it fits in 100 characters, otherwise aggregations, calls, parentheses and
+ * binary operations split over lines with two-space indentation, their operands one
+ * level deeper. Allocation failure marks out failed. */
+void promql_prettify(const struct promql_node *n, struct vg_buf *out);
+
 #endif

@@ -145,3 +145,70 @@ Test(format, names)
     cr_assert_str_eq(promql_type_name(PT_STRING), "string");
     promql_expr_free(NULL);
 }
+
+/* ---- promql_prettify: format_query's layout (Prometheus's Prettify) ---- */
+
+static char *pretty_query(const char *q)
+{
+    struct vg_err err;
+    struct promql_expr *e = promql_parse(q, strlen(q), &err);
+    cr_assert_not_null(e, "%s: %s", q, err.msg);
+    struct vg_buf b;
+    vg_buf_init(&b);
+    promql_prettify(e->root, &b);
+    promql_expr_free(e);
+    cr_assert_not(vg_buf_failed(&b));
+    size_t n;
+    vg_buf_cstr(&b);
+    return vg_buf_steal(&b, &n);
+}
+
+Test(format, prettify_splits_only_what_is_longer_than_a_line)
+{
+    static const struct {
+        const char *q, *want;
+    } pcases[] = {
+        /* fits: the one-line form */
+        { "sum  by(job)(rate(x[5m]))", "sum by (job) (rate(x[5m]))" },
+        /* a binary operation too long for a line: operands one level deeper */
+        { "sum by (job) (rate(http_requests_total{job=\"api-server\",handler=\"/api/v1/query_range\"}[5m]))"
+          " / sum by (job) (rate(http_requests_total{job=\"api-server\"}[5m]))",
+          "  sum by (job) (rate(http_requests_total{handler=\"/api/v1/query_range\",job=\"api-server\"}[5m]))\n"
+          "/\n"
+          "  sum by (job) (rate(http_requests_total{job=\"api-server\"}[5m]))" },
+        /* an aggregation with a parameter, and one nested in it, both split */
+        { "topk(5, sum by (instance, job) (rate(node_cpu_seconds_total{mode!=\"idle\",instance=~\"host-0[0-9]+:9100\"}[5m])))",
+          "topk(\n"
+          "  5,\n"
+          "  sum by (instance, job) (\n"
+          "    rate(node_cpu_seconds_total{instance=~\"host-0[0-9]+:9100\",mode!=\"idle\"}[5m])\n"
+          "  )\n"
+          ")" },
+        /* a call with several arguments, each on its own line */
+        { "label_replace(rate(http_requests_total{job=\"api-server\",service=\"a:c\"}[5m]), \"foo\", \"$1\", \"service\", \"(.*):.*\")",
+          "label_replace(\n"
+          "  rate(http_requests_total{job=\"api-server\",service=\"a:c\"}[5m]),\n"
+          "  \"foo\",\n"
+          "  \"$1\",\n"
+          "  \"service\",\n"
+          "  \"(.*):.*\"\n"
+          ")" },
+        /* parentheses and a sign around a long expression */
+        { "-(sum by (job) (rate(http_requests_total{job=\"api-server\",handler=\"/api/v1/query_range\"}[5m])) > bool 10)",
+          "-(\n"
+          "    sum by (job) (rate(http_requests_total{handler=\"/api/v1/query_range\",job=\"api-server\"}[5m]))\n"
+          "  > bool\n"
+          "    10\n"
+          ")" },
+    };
+    for (size_t i = 0; i < sizeof pcases / sizeof pcases[0]; i++) {
+        char *got = pretty_query(pcases[i].q);
+        cr_assert_str_eq(got, pcases[i].want, "case %zu:\n%s", i, got);
+        /* the layout reads back as the same query */
+        char *again = print_query(got), *orig = print_query(pcases[i].q);
+        cr_assert_str_eq(again, orig);
+        vg_free(again);
+        vg_free(orig);
+        vg_free(got);
+    }
+}
