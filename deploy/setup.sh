@@ -18,7 +18,7 @@ test_pkgs=(
   clang clang-tidy libclang-rt-14-dev libfuzzer-14-dev
   libcriterion-dev curl jq valgrind
   prometheus victoria-metrics procps psmisc
-  rsyslog util-linux prometheus-alertmanager
+  rsyslog util-linux prometheus-alertmanager nginx
 )
 
 pkgs=("${build_pkgs[@]}")
@@ -35,7 +35,7 @@ $SUDO apt-get install -y -q --no-install-recommends "${pkgs[@]}"
 # Debian's prometheus and victoria-metrics packages start system services on install;
 # tests start their own instances on loopback ports, so the packaged ones are stopped.
 if [ "${1:-}" = "--test" ]; then
-  for svc in prometheus prometheus-node-exporter victoria-metrics; do
+  for svc in prometheus prometheus-node-exporter victoria-metrics nginx; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
       $SUDO systemctl stop "$svc" || true
     fi

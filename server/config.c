@@ -115,6 +115,28 @@ static const struct key config_keys[] = {
       GIB, "bytes in one attribute (key plus value)" },
     { "traces", "max_spans_per_request", K_INT, OFF(traces_max_spans_per_request), "100000",
       1, 100000000, "spans in one write request; the rest are refused" },
+    { "traces", "span_metrics_enabled", K_BOOL, OFF(traces_span_metrics_enabled), "true", 0, 0,
+      "derive traces_spanmetrics_* series (calls, duration histogram) from ingested spans" },
+    { "traces", "service_graph_enabled", K_BOOL, OFF(traces_service_graph_enabled), "true", 0,
+      0, "derive traces_service_graph_* series from client/server span pairs" },
+    { "traces", "errors_enabled", K_BOOL, OFF(traces_errors_enabled), "true", 0, 0,
+      "group span exceptions and error logs with a trace id (GET /api/v1/errors)" },
+    { "traces", "derive_flush_interval", K_DURATION, OFF(traces_derive_flush_interval_ms),
+      "15s", 1000, 3600000, "how often derived series are written to the time-series store" },
+    { "traces", "span_metrics_buckets", K_STRLIST, OFF(traces_span_metrics_buckets),
+      "0.002,0.004,0.008,0.016,0.032,0.064,0.128,0.256,0.512,1.024,2.048,4.096,8.192,16.384",
+      0, 0, "upper bounds in seconds of the span duration histogram, ascending (list)" },
+    { "traces", "service_graph_buckets", K_STRLIST, OFF(traces_service_graph_buckets),
+      "0.1,0.2,0.4,0.8,1.6,3.2,6.4,12.8", 0, 0,
+      "upper bounds in seconds of the service graph latency histograms, ascending (list)" },
+    { "traces", "service_graph_wait", K_DURATION, OFF(traces_service_graph_wait_ms), "10s",
+      100, 600000, "how long a client or server span waits for its other side" },
+    { "traces", "service_graph_max_items", K_INT, OFF(traces_service_graph_max_items),
+      "10000", 1, 10000000, "spans waiting for their other side at most; more are dropped" },
+    { "traces", "max_derived_series", K_INT, OFF(traces_max_derived_series), "10000", 1,
+      10000000, "series each kind of derived metric keeps at most; spans beyond are counted" },
+    { "traces", "errors_max_groups", K_INT, OFF(traces_errors_max_groups), "10000", 1,
+      10000000, "error groups kept at most; occurrences of new groups beyond are counted" },
 };
 /* K_STRLIST keeps its count right after the array pointer. */
 _Static_assert(offsetof(struct config, otlp_npromote) ==
@@ -126,6 +148,12 @@ _Static_assert(offsetof(struct config, logs_notlp_resource_labels) ==
 
 _Static_assert(offsetof(struct config, syslog_nlabels) ==
                    offsetof(struct config, syslog_labels) + sizeof(char **),
+               "string list count must follow its array");
+_Static_assert(offsetof(struct config, traces_nspan_metrics_buckets) ==
+                   offsetof(struct config, traces_span_metrics_buckets) + sizeof(char **),
+               "string list count must follow its array");
+_Static_assert(offsetof(struct config, traces_nservice_graph_buckets) ==
+                   offsetof(struct config, traces_service_graph_buckets) + sizeof(char **),
                "string list count must follow its array");
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])

@@ -79,6 +79,19 @@ struct config {
     int64_t traces_max_attributes;       /* attributes in one list (span, resource, ...) */
     int64_t traces_max_attribute_bytes;  /* key plus value of one attribute */
     int64_t traces_max_spans_per_request;
+    /* traces: derived data (server/traces/derive.h) */
+    bool traces_span_metrics_enabled;
+    bool traces_service_graph_enabled;
+    bool traces_errors_enabled;
+    int64_t traces_derive_flush_interval_ms;
+    char **traces_span_metrics_buckets;   /* seconds, ascending (checked by mod_traces_derive) */
+    size_t traces_nspan_metrics_buckets;
+    char **traces_service_graph_buckets;
+    size_t traces_nservice_graph_buckets;
+    int64_t traces_service_graph_wait_ms;
+    int64_t traces_service_graph_max_items;
+    int64_t traces_max_derived_series;
+    int64_t traces_errors_max_groups;
     /* structured sections, each parsed by the module that owns it (config_block) */
     struct config_node *blocks[CONFIG_MAX_BLOCKS];
     /* where the config came from ("<embedded defaults>" or a path) */

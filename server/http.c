@@ -7,7 +7,13 @@
  *   last callback   undo Content-Encoding, collect arguments, route, run the handler,
  *                   queue its response.
  *   completed       (MHD_OPTION_NOTIFY_COMPLETED) count it in /metrics, free the state.
- * Handlers never make MHD drop a connection: every refusal is a status with a body. */
+ * Handlers never make MHD drop a connection: every refusal is a status with a body.
+ *
+ * Upgrades (http.h): a 101 answer with an upgrade function is queued as MHD's upgrade
+ * response; MHD calls on_upgrade with the socket once the 101 is sent, and a thread per
+ * upgraded connection (struct upgrade_run, listed in the server under up_lock) runs the
+ * function, then tells MHD to close. Finished runs are joined when the next one starts
+ * and at http_stop, which first raises `stopping` so running functions return. */
 #include "http.h"
 
 #include "../storage/base/vg_alloc.h"
@@ -19,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +33,18 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+struct upgrade_run {
+    struct http_server *s;
+    struct http_upgraded u;
+    struct MHD_UpgradeResponseHandle *urh;
+    http_upgrade_fn fn;
+    void *cls;
+    char *extra;         /* copy of MHD's extra_in */
+    pthread_t thread;
+    atomic_bool done;
+    struct upgrade_run *next;
+};
 
 struct http_server {
     struct vigil *v;
@@ -38,10 +57,18 @@ struct http_server {
     struct metric_family *requests;
     struct metric_family *duration;
     struct vg_complaint refused_log;
+    atomic_bool stopping;
+    pthread_mutex_t up_lock;      /* guards upgrades and nupgraded */
+    struct upgrade_run *upgrades; /* started runs, not yet joined */
+    size_t nupgraded;             /* 101s queued or running */
 };
 
 struct req_state {
+    struct http_server *s;
     struct http_request req;
+    http_upgrade_fn upgrade;       /* a queued 101 not yet handed to its thread */
+    void (*upgrade_free)(void *cls);
+    void *upgrade_cls;
     struct vg_buf body;
     struct timespec start;
     const char *handler_label;
@@ -274,9 +301,49 @@ static void free_body(void *p)
     vg_free(p);
 }
 
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
+                       const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                       struct MHD_UpgradeResponseHandle *urh);
+static enum MHD_Result send_error(struct MHD_Connection *conn, struct req_state *st, int code,
+                                  const char *msg);
+
+/* Queues the 101 of an accepted upgrade, or a 503 past HTTP_MAX_UPGRADED. */
+static enum MHD_Result send_upgrade(struct MHD_Connection *conn, struct req_state *st,
+                                    struct http_response *resp)
+{
+    struct http_server *s = st->s;
+    pthread_mutex_lock(&s->up_lock);
+    bool full = s->nupgraded >= HTTP_MAX_UPGRADED || atomic_load(&s->stopping);
+    if (!full)
+        s->nupgraded++;
+    pthread_mutex_unlock(&s->up_lock);
+    if (full) {
+        if (resp->upgrade_free)
+            resp->upgrade_free(resp->upgrade_cls);
+        char msg[128];
+        snprintf(msg, sizeof msg, "too many upgraded connections (limit %d)", HTTP_MAX_UPGRADED);
+        return send_error(conn, st, VG_EOVERLOAD, msg);
+    }
+    st->upgrade = resp->upgrade;
+    st->upgrade_free = resp->upgrade_free;
+    st->upgrade_cls = resp->upgrade_cls;
+    struct MHD_Response *r = MHD_create_response_for_upgrade(on_upgrade, s);
+    if (!r)
+        return MHD_NO; /* on_completed frees the cls and releases the slot */
+    for (size_t i = 0; i < resp->nheaders; i++)
+        MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+    st->status = 101;
+    st->responded = true;
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct req_state *st,
                                      struct http_response *resp)
 {
+    if (resp->status == 101 && resp->upgrade)
+        return send_upgrade(conn, st, resp);
     size_t len = 0;
     char *body = vg_buf_steal(&resp->body, &len);
     struct MHD_Response *r;
@@ -418,6 +485,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!st)
             return MHD_NO; /* cannot even allocate state: nothing else to do */
         clock_gettime(CLOCK_MONOTONIC, &st->start);
+        st->s = s;
         st->req.arena = vg_arena_new(16384);
         if (!st->req.arena) {
             vg_free(st);
@@ -479,11 +547,115 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         metric_add(s->requests, 1, st->handler_label, code);
     if (s->duration)
         metric_observe(s->duration, elapsed_s(&st->start), st->handler_label);
+    if (st->upgrade) { /* the 101 never reached the client: on_upgrade did not run */
+        if (st->upgrade_free)
+            st->upgrade_free(st->upgrade_cls);
+        pthread_mutex_lock(&s->up_lock);
+        s->nupgraded--;
+        pthread_mutex_unlock(&s->up_lock);
+    }
     vg_buf_free(&st->body);
     vg_arena_free(st->req.arena);
     vg_free(st);
     *con_cls = NULL;
     atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* ---- upgraded connections ---- */
+
+bool http_upgraded_stopping(const struct http_upgraded *u)
+{
+    const struct upgrade_run *run = u->priv;
+    return atomic_load(&run->s->stopping);
+}
+
+static void *upgrade_main(void *arg)
+{
+    struct upgrade_run *run = arg;
+    run->fn(run->cls, &run->u);
+    MHD_upgrade_action(run->urh, MHD_UPGRADE_ACTION_CLOSE);
+    pthread_mutex_lock(&run->s->up_lock);
+    run->s->nupgraded--;
+    pthread_mutex_unlock(&run->s->up_lock);
+    atomic_store(&run->done, true);
+    return NULL;
+}
+
+static void run_free(struct upgrade_run *run)
+{
+    vg_free(run->extra);
+    vg_free(run);
+}
+
+/* Joins finished runs (all of them when all is set, after they were asked to stop).
+ * Called with up_lock held only for the list surgery. */
+static void reap_runs(struct http_server *s, bool all)
+{
+    pthread_mutex_lock(&s->up_lock);
+    struct upgrade_run **pp = &s->upgrades, *reap = NULL;
+    while (*pp) {
+        struct upgrade_run *r = *pp;
+        if (all || atomic_load(&r->done)) {
+            *pp = r->next;
+            r->next = reap;
+            reap = r;
+        } else {
+            pp = &r->next;
+        }
+    }
+    pthread_mutex_unlock(&s->up_lock);
+    while (reap) {
+        struct upgrade_run *next = reap->next;
+        pthread_join(reap->thread, NULL);
+        run_free(reap);
+        reap = next;
+    }
+}
+
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
+                       const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                       struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)conn;
+    struct http_server *s = cls;
+    struct req_state *st = con_cls;
+    reap_runs(s, false);
+    struct upgrade_run *run = vg_calloc(1, sizeof *run);
+    char *extra = extra_in_size ? vg_malloc(extra_in_size) : NULL;
+    http_upgrade_fn fn = st->upgrade;
+    void (*ufree)(void *) = st->upgrade_free;
+    void *ucls = st->upgrade_cls;
+    st->upgrade = NULL; /* ours now, whatever happens below */
+    st->upgrade_cls = NULL;
+    if (run && (extra || !extra_in_size)) {
+        if (extra_in_size)
+            memcpy(extra, extra_in, extra_in_size);
+        *run = (struct upgrade_run){ .s = s, .urh = urh, .fn = fn, .cls = ucls, .extra = extra,
+                                     .u = { .fd = sock, .extra = extra, .nextra = extra_in_size,
+                                            .priv = run } };
+        atomic_init(&run->done, false);
+        pthread_mutex_lock(&s->up_lock);
+        /* Checked under the lock http_stop's reap takes: no run can slip in unjoined. */
+        bool ok = !atomic_load(&s->stopping) &&
+                  pthread_create(&run->thread, NULL, upgrade_main, run) == 0;
+        if (ok) {
+            run->next = s->upgrades;
+            s->upgrades = run;
+        }
+        pthread_mutex_unlock(&s->up_lock);
+        if (ok)
+            return;
+    }
+    vg_log(VG_LOG_WARN, "http", "upgraded connection not started (server stopping, or no "
+           "memory or thread for it)", NULL);
+    vg_free(run);
+    vg_free(extra);
+    if (ufree)
+        ufree(ucls);
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    pthread_mutex_lock(&s->up_lock);
+    s->nupgraded--;
+    pthread_mutex_unlock(&s->up_lock);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -514,6 +686,8 @@ struct http_server *http_start(struct vigil *v, const struct http_route *const *
     s->routes = routes;
     s->nroutes = nroutes;
     s->o = *o;
+    atomic_init(&s->stopping, false);
+    pthread_mutex_init(&s->up_lock, NULL);
     if (v && v->metrics) {
         static const char *const hc[] = { "handler", "code" };
         static const char *const h[] = { "handler" };
@@ -525,7 +699,7 @@ struct http_server *http_start(struct vigil *v, const struct http_route *const *
                                      METRIC_HISTOGRAM, h, 1, NULL, 0);
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
@@ -539,6 +713,7 @@ struct http_server *http_start(struct vigil *v, const struct http_route *const *
                             MHD_OPTION_END);
     if (!s->d) {
         vg_err_set(err, VG_EIO, "cannot listen for HTTP on %s (address in use or not permitted)", o->addr);
+        pthread_mutex_destroy(&s->up_lock);
         vg_free(s);
         return NULL;
     }
@@ -556,10 +731,14 @@ void http_stop(struct http_server *s)
 {
     if (!s)
         return;
-    /* Stop accepting, then give requests already being read or handled up to 10 s. */
+    /* Stop accepting, ask upgraded connections to finish and wait for them, then give
+     * requests already being read or handled up to 10 s. */
     MHD_quiesce_daemon(s->d);
+    atomic_store(&s->stopping, true);
+    reap_runs(s, true);
     for (int i = 0; i < 1000 && atomic_load(&s->inflight) > 0; i++)
         usleep(10000);
     MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->up_lock);
     vg_free(s);
 }

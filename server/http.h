@@ -46,12 +46,38 @@ struct http_header {
 
 #define HTTP_MAX_RESP_HEADERS 8
 
+/* ---- protocol upgrade (101 Switching Protocols, used for WebSocket) ----
+ * A handler that accepts an upgrade sets status 101, its headers (Upgrade,
+ * Sec-WebSocket-Accept, ...; the front end adds Connection: Upgrade) and upgrade,
+ * upgrade_free and upgrade_cls (vg_malloc'd by the handler). Once the 101 is on the wire
+ * the front end runs upgrade(cls, u) on a thread of its own ("http-upgrade"); the
+ * function owns cls and frees it; when it returns the connection is closed. When the
+ * 101 cannot be sent (client gone, HTTP/1.0, or more than HTTP_MAX_UPGRADED upgraded
+ * connections already open: the client then gets 503) upgrade_free(cls) is called
+ * instead. http_stop asks running upgrade functions to return (http_upgraded_stopping)
+ * and waits for them before it stops the server. */
+#define HTTP_MAX_UPGRADED 32
+
+struct http_upgraded {
+    int fd;              /* the connection's socket (non-blocking); do not close it */
+    const char *extra;   /* bytes the client sent after the request, before the 101 */
+    size_t nextra;
+    void *priv;          /* the front end's */
+};
+typedef void (*http_upgrade_fn)(void *cls, struct http_upgraded *u);
+/* True once the server is stopping: the upgrade function should say goodbye and return
+ * within a second or so. Thread-safe. */
+bool http_upgraded_stopping(const struct http_upgraded *u);
+
 struct http_response {
     int status;                    /* default 200 */
     const char *content_type;      /* default "application/json" */
     struct vg_buf body;            /* freed by the front end */
     struct http_header headers[HTTP_MAX_RESP_HEADERS];
     size_t nheaders;
+    http_upgrade_fn upgrade;       /* with status 101; see above */
+    void (*upgrade_free)(void *cls);
+    void *upgrade_cls;
 };
 
 /* A request header value, or NULL. */

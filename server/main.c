@@ -4,6 +4,7 @@
  *   vigil [serve] [--config FILE] [--data-dir DIR] [--http-addr HOST:PORT]
  *                 [--grpc-addr HOST:PORT] [--log-level LEVEL] [--retention DURATION]
  *   vigil check-config FILE
+ *   vigil check-rules FILE...
  *   vigil tsdb dump [--data-dir DIR] [--match SELECTOR] [--config FILE]
  *   vigil logs dump [--data-dir DIR] [--match SELECTOR] [--config FILE]
  *   vigil version */
@@ -12,6 +13,8 @@
 #include "config.h"
 #include "dump.h"
 #include "logs_dump.h"
+#include "rules/rulefile.h"
+#include "rules/rules.h"
 #include "vigil.h"
 
 #include <getopt.h>
@@ -35,6 +38,7 @@ static void usage(FILE *out)
             "Usage:\n"
             "  vigil [serve] [flags]          run the server (the default)\n"
             "  vigil check-config FILE        validate a config file\n"
+            "  vigil check-rules FILE...      validate Prometheus rule files (as promtool)\n"
             "  vigil tsdb dump [flags]        print stored samples (server stopped)\n"
             "  vigil logs dump [flags]        print stored log lines (server stopped)\n"
             "  vigil version                  print the version\n\n"
@@ -191,7 +195,9 @@ static int cmd_serve(int argc, char **argv)
             continue;
         }
         if (sig == SIGHUP) {
-            vg_log(VG_LOG_INFO, "vigil", "SIGHUP: nothing to reload yet", NULL);
+            struct vg_err rerr; /* rules_reload logs the outcome itself */
+            if (v->rules)
+                (void)rules_reload(v->rules, &rerr);
             continue;
         }
         vg_log(VG_LOG_INFO, "vigil", "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
@@ -232,6 +238,34 @@ static int cmd_check_config(int argc, char **argv)
     return 0;
 }
 
+/* `vigil check-rules FILE...`: promtool check rules's output and exit status. */
+static int cmd_check_rules(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: vigil check-rules FILE...\n");
+        return 2;
+    }
+    int failed = 0;
+    for (int i = 1; i < argc; i++) {
+        printf("Checking %s\n", argv[i]);
+        fflush(stdout);
+        struct rule_file *f = NULL;
+        struct vg_buf errs;
+        struct vg_err err;
+        vg_buf_init(&errs);
+        if (rulefile_load(argv[i], &f, &errs, &err) == 0) {
+            printf("  SUCCESS: %zu rules found\n\n", f->nrules);
+        } else {
+            const char *e = vg_buf_cstr(&errs);
+            fprintf(stderr, "  FAILED:\n%s\n", e && *e ? e : err.msg);
+            failed = 1;
+        }
+        rulefile_free(f);
+        vg_buf_free(&errs);
+    }
+    return failed;
+}
+
 typedef int (*dump_fn)(const struct config *cfg, const char *selector, FILE *out,
                        struct vg_err *err);
 
@@ -270,6 +304,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "check-config"))
         return cmd_check_config(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check-rules"))
+        return cmd_check_rules(argc - 1, argv + 1);
     if (!strcmp(cmd, "tsdb"))
         return cmd_dump(argc - 1, argv + 1, "tsdb", vigil_dump);
     if (!strcmp(cmd, "logs"))
@@ -278,6 +314,6 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return cmd_serve(argc, argv);
-    fprintf(stderr, "vigil: unknown command \"%s\" (serve, check-config, tsdb dump, logs dump, version)\n", cmd);
+    fprintf(stderr, "vigil: unknown command \"%s\" (serve, check-config, check-rules, tsdb dump, logs dump, version)\n", cmd);
     return 2;
 }

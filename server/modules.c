@@ -2,12 +2,18 @@
  * new row here; the order is the routing order (first match wins). */
 #include "vigil.h"
 
+#include "api/alerts_admin.h"
+#include "api/errors.h"
 #include "api/federate.h"
 #include "api/health.h"
+#include "api/jaeger.h"
+#include "api/loki.h"
 #include "api/prometheus.h"
 #include "api/query.h"
+#include "api/rules.h"
 #include "api/self_metrics.h"
 #include "api/tempo.h"
+#include "ingest/filetail.h"
 #include "ingest/loki_push.h"
 #include "ingest/otlp_logs.h"
 #include "ingest/otlp_metrics.h"
@@ -15,6 +21,8 @@
 #include "ingest/remote_write.h"
 #include "ingest/syslog.h"
 #include "ingest/zipkin.h"
+#include "rules/rules.h"
+#include "traces/derive.h"
 
 const struct vigil_module *const vigil_modules[] = {
     &mod_health,
@@ -22,14 +30,22 @@ const struct vigil_module *const vigil_modules[] = {
     &mod_federate,
     &mod_prometheus_api,
     &mod_query_api,
+    &mod_notify, /* before the rule engine: started first, stopped last */
+    &mod_rules,
+    &mod_rules_api,
     &mod_remote_write,
     &mod_syslog,
+    &mod_traces_derive,
+    &mod_errors_api,
     &mod_otlp_metrics,
     &mod_otlp_traces,
     &mod_zipkin,
     &mod_tempo,
+    &mod_jaeger_api,
     &mod_otlp_logs,
     &mod_loki_push,
+    &mod_filetail,
+    &mod_loki_api,
 };
 
 const size_t vigil_nmodules = sizeof vigil_modules / sizeof vigil_modules[0];

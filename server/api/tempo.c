@@ -4,6 +4,7 @@
 #include "../../storage/spanstore/spanstore.h"
 #include "../ingest/otlp_json.h"
 #include "../ingest/otlp_traces.h"
+#include "tempo_search.h"
 
 #include <string.h>
 #include <strings.h>
@@ -109,10 +110,30 @@ static void echo(struct vigil *v, struct http_request *req, struct http_response
     vg_buf_puts(&resp->body, "echo");
 }
 
+/* Tempo's build information (Prometheus's common shape). Grafana reads the version to
+ * decide which Tempo features to use, so it names the Tempo API level Vigil follows;
+ * revision names Vigil itself. */
+static void buildinfo(struct vigil *v, struct http_request *req, struct http_response *resp)
+{
+    (void)v;
+    (void)req;
+    resp->content_type = "application/json";
+    vg_buf_puts(&resp->body, "{\"version\":\"" TEMPO_API_VERSION "\",\"revision\":\"vigil-"
+                VIGIL_VERSION "\",\"branch\":\"\",\"buildUser\":\"vigil\",\"buildDate\":\"\","
+                "\"goVersion\":\"none (Vigil is written in C)\"}");
+}
+
 static const struct http_route routes[] = {
     { "GET", V1_PREFIX, true, trace_v1, "/api/traces/{traceID}" },
     { "GET", V2_PREFIX, true, trace_v2, "/api/v2/traces/{traceID}" },
     { "GET", "/api/echo", false, echo, "/api/echo" },
+    { "GET", "/api/status/buildinfo", false, buildinfo, "/api/status/buildinfo" },
+    { "GET", "/api/search", false, tempo_search, "/api/search" },
+    { "GET", "/api/search/tags", false, tempo_search_tags, "/api/search/tags" },
+    { "GET", "/api/v2/search/tags", false, tempo_search_tags_v2, "/api/v2/search/tags" },
+    { "GET", TEMPO_TAG_VALUES_PREFIX, true, tempo_tag_values, "/api/search/tag/{tag}/values" },
+    { "GET", TEMPO_TAG_VALUES_V2_PREFIX, true, tempo_tag_values_v2,
+      "/api/v2/search/tag/{tag}/values" },
 };
 
 const struct vigil_module mod_tempo = {

@@ -10,6 +10,10 @@
  *                                 {"trace":{"resourceSpans":[...]}}; protobuf field 1 =
  *                                 the Trace message above
  *   GET /api/echo                 200 "echo" (Grafana's health check of the data source)
+ *   GET /api/status/buildinfo     {"version":TEMPO_API_VERSION,"revision":"vigil-<version>",
+ *                                 "branch","buildUser","buildDate","goVersion"}
+ *   GET /api/search, /api/search/tags, /api/v2/search/tags, /api/search/tag/<t>/values,
+ *       /api/v2/search/tag/<t>/values   see tempo_search.h
  *
  * traceID is 1 to 32 hex digits (either case; shorter ids are zero-padded on the left, as
  * Tempo does for 64-bit ids); anything else is 400. An unknown trace is 404 with the
@@ -25,6 +29,9 @@
 #include "../vigil.h"
 
 #include <stdbool.h>
+
+/* The Tempo release whose HTTP API this follows (reported by /api/status/buildinfo). */
+#define TEMPO_API_VERSION "2.7.0"
 
 /* Answers a trace-by-id request for the hex id text (v2: the /api/v2 shape; protobuf:
  * the protobuf encoding) into resp (status, content type, body). Scratch memory from a. */

@@ -2,8 +2,11 @@
 #include "ingest.h"
 
 #include "../metrics.h"
+#include "logproc.h"
+#include "../traces/derive.h"
 #include "../vigil.h"
 #include "../../storage/base/vg_alloc.h"
+#include "../../storage/base/vg_arena.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +23,7 @@ struct ingest_metrics {
     struct metric_family *lines_rejected;
     struct metric_family *log_bytes;
     struct metric_family *streams_created;
+    struct logproc *procs; /* the global log_processors chain, or NULL */
 };
 
 /* Which bytes a name may hold: NC_LABEL for label names ([a-zA-Z_][a-zA-Z0-9_]*), NC_METRIC
@@ -208,12 +212,20 @@ int ingest_metrics_init(struct vigil *v, struct vg_err *err)
         vg_free(im);
         return vg_err_set(err, VG_ENOMEM, "out of memory");
     }
+    int prc = logproc_new(v->cfg ? config_block(v->cfg, "log_processors") : NULL,
+                          "log_processors", v->metrics, &im->procs, err);
+    if (prc < 0) {
+        vg_free(im);
+        return prc;
+    }
     v->ingest = im;
     return 0;
 }
 
 void ingest_metrics_free(struct vigil *v)
 {
+    if (v->ingest)
+        logproc_free(v->ingest->procs);
     vg_free(v->ingest);
     v->ingest = NULL;
 }
@@ -246,6 +258,7 @@ int ingest_store_spans(struct vigil *v, const char *receiver, const struct span 
         ingest_count_spans_rejected(v, receiver, "storage_error", n);
         return rc;
     }
+    trace_derive_observe(v->derive, spans, n); /* derived data sees every stored span */
     if (res->accepted)
         metric_add(v->ingest->spans_accepted, (double)res->accepted, receiver);
     ingest_count_spans_rejected(v, receiver, "invalid_span", res->rejected);
@@ -287,7 +300,21 @@ int ingest_store_logs(struct vigil *v, const char *receiver,
                       struct logstore_push_result *res, struct vg_err *err)
 {
     memset(res, 0, sizeof *res);
-    int rc = logstore_push(v->logs, streams, nstreams, res, err);
+    /* the global processors (logproc.h) see every record before the store does */
+    struct vg_arena *pa = v->ingest->procs ? vg_arena_new(1 << 16) : NULL;
+    if (v->ingest->procs) {
+        struct logstore_stream_in *kept;
+        if (!pa || logproc_streams(v->ingest->procs, receiver, streams, nstreams, pa, &kept,
+                                   &nstreams) < 0) {
+            vg_arena_free(pa);
+            return vg_err_set(err, VG_ENOMEM, "out of memory running log_processors");
+        }
+        streams = kept;
+    }
+    int rc = nstreams ? logstore_push(v->logs, streams, nstreams, res, err) : 0;
+    if (rc == 0) /* error logs with a trace id, while streams (maybe in pa) are alive */
+        trace_derive_observe_logs(v->derive, streams, nstreams);
+    vg_arena_free(pa);
     uint64_t refused = 0;
     for (int r = 0; r < LOGSTORE_REJECT_COUNT; r++)
         refused += res->rejected[r];

@@ -72,7 +72,9 @@ int ingest_store(struct vigil *v, const char *receiver, const struct tsdb_batch 
 void ingest_count_lines_rejected(struct vigil *v, const char *receiver, const char *reason,
                                  uint64_t n);
 
-/* Pushes streams to v->logs (logstore_push) and counts the outcome for receiver. Returns
+/* Runs the global `log_processors` chain (logproc.h; records it drops are counted there,
+ * not as rejected), then pushes the rest to v->logs (logstore_push) and counts the
+ * outcome for receiver. streams is never modified. Returns
  * 0 when the push went through, res telling what was stored and what refused (err then
  * holds the first refusal's message, if any), or VG_EIO / VG_ENOMEM with err filled when
  * nothing was stored (all entries counted as rejected{reason="storage_error"}). */

@@ -42,7 +42,14 @@ struct logql_pipeline_out {
     const struct label *labels;  /* the entry's final label set, sorted, names unique */
     size_t nlabels;
     uint64_t labels_hash;        /* labels_hash of that set, to group entries by it */
-    bool has_value;              /* unwrap ran and produced value */
+    const struct label *parsed;  /* the subset of labels the stages extracted or set (Loki's
+                                    "parsed" category, __error__ and __error_details__
+                                    included), sorted */
+    size_t nparsed;
+    bool has_value;              /* unwrap ran and produced value (0 with __error__=
+                                    SampleExtractionErr when the label did not convert);
+                                    with an unwrap the unwrapped label itself is left out
+                                    of labels, as Loki's sample extractor drops it */
     double value;
 };
 

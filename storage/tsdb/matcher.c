@@ -384,3 +384,22 @@ int matcher_regex_groups(const struct matcher_regex *re, struct vg_str subject,
     pcre2_match_data_free(md);
     return out;
 }
+
+int matcher_regex_find(const struct matcher_regex *re, struct vg_str subject, size_t start,
+                       size_t *mstart, size_t *mend)
+{
+    if (start > subject.len)
+        return 0;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
+    if (!md)
+        return VG_ENOMEM;
+    const char *subj = subject.p ? subject.p : "";
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)subj, subject.len, start, 0, md, NULL);
+    if (rc >= 0) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        *mstart = ov[0];
+        *mend = ov[1];
+    }
+    pcre2_match_data_free(md);
+    return rc >= 0;
+}

@@ -69,4 +69,11 @@ typedef int (*matcher_group_fn)(void *ud, struct vg_str name, struct vg_str valu
 int matcher_regex_groups(const struct matcher_regex *re, struct vg_str subject,
                          matcher_group_fn fn, void *ud);
 
+/* Searches subject from byte offset start (lookbehind and `^` still see the bytes
+ * before it). 1 with the whole match in [*mstart, *mend), 0 on no match or a PCRE2
+ * limit hit, VG_ENOMEM without match data. For replacing every match (redaction).
+ * Thread-safe. */
+int matcher_regex_find(const struct matcher_regex *re, struct vg_str subject, size_t start,
+                       size_t *mstart, size_t *mend);
+
 #endif

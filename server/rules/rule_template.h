@@ -1,0 +1,67 @@
+/* rule_template: the Go text/template subset Prometheus expands in alert labels and
+ * annotations.
+ *
+ * Supported: text and {{ actions }} with the {{- / -}} trim markers and comment
+ * actions (a slash-star comment inside the braces);
+ * pipelines `a | f b`; variables $labels, $value, $externalLabels, $externalURL and $
+ * (Prometheus's preamble `{{$labels := .Labels}}...`), user variables `{{ $x := ... }}`
+ * and `{{ $x = ... }}`; fields .Labels.x, .Value, .ExternalLabels.x, .ExternalURL and
+ * $labels.x (a missing label is "", Prometheus's missingkey=zero); string ("..." and
+ * `...`), number, true/false/nil literals; parenthesised pipelines; if / else if / else /
+ * with / end. Functions: humanize, humanize1024, humanizeDuration, humanizePercentage,
+ * humanizeTimestamp, printf, toUpper, toLower, title, reReplaceAll, match, stripPort,
+ * stripDomain, parseDuration, index, len, eq, ne, lt, le, gt, ge, and, or, not, print,
+ * println. Not supported: range, define/template/block, query and the functions over
+ * query results (first, label, value, sortByLabel) — a template using them fails to
+ * parse with Go's wording (`function "query" not defined`).
+ *
+ * Values print as Go's fmt does: floats in strconv 'g' shortest form ("1.5", "1e+06"),
+ * maps as map[k:v ...]. Number formatting in the humanize family follows Prometheus's
+ * template.go (%.4g with SI or IEC prefixes).
+ *
+ * Why not server/logql/template.c (LogQL's line_format engine): that one resolves only
+ * flat string fields through a callback, with no variables, no typed values ($value is
+ * a float that humanize and gt compare as a number), no field chains ($labels.x,
+ * .Labels.x) and no `with`; rule templates need all of those.
+ *
+ * A parsed template is immutable: expand it from any thread. */
+#ifndef RULES_RULE_TEMPLATE_H
+#define RULES_RULE_TEMPLATE_H
+
+#include "../../storage/base/vg_buf.h"
+#include "../../storage/base/vg_err.h"
+#include "../../storage/tsdb/labels.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rule_template;
+
+struct rule_template_data {
+    const struct label *labels;   /* $labels, .Labels (sorted) */
+    size_t nlabels;
+    const struct label *external; /* $externalLabels, .ExternalLabels (sorted) */
+    size_t nexternal;
+    const char *external_url;     /* $externalURL; NULL = "" */
+    double value;                 /* $value, .Value */
+};
+
+/* Parses text; name appears in messages ("template: name:1: ..."). NULL with err:
+ * VG_EINVAL with Go's wording for a syntax error, VG_ENOMEM. Free with rule_template_free. */
+struct rule_template *rule_template_parse(const char *name, const char *text, struct vg_err *err);
+void rule_template_free(struct rule_template *t); /* accepts NULL */
+
+/* Appends the expansion to out. 0, or VG_EINVAL with "template: name:line: executing
+ * ...: error calling f: ..." when a function fails (out then holds a partial expansion,
+ * which the caller discards), or VG_ENOMEM. */
+int rule_template_expand(const struct rule_template *t, const struct rule_template_data *d,
+                    struct vg_buf *out, struct vg_err *err);
+
+/* Go's fmt "%.4g" of v (NaN, +Inf, -Inf as Go prints them), the humanize family's base. */
+void rule_template_fmt_4g(struct vg_buf *out, double v);
+
+/* Appends ms since the epoch in UTC as "YYYY-MM-DD<sep>hh:mm:ss[.fff]", the fraction
+ * without trailing zeros (Go's time formatting; the API uses sep 'T'). */
+void rule_template_fmt_time(struct vg_buf *b, int64_t ms, char sep);
+
+#endif

@@ -1,0 +1,109 @@
+/* webhook: see webhook.h. */
+#include "webhook.h"
+
+#include "../../storage/base/vg_alloc.h"
+
+#include <string.h>
+
+const char *webhook_status(const struct route_notification *n)
+{
+    return n->nfiring ? "firing" : "resolved";
+}
+
+size_t webhook_common(const struct route_notification *n, bool annotations, struct label *out)
+{
+    if (!n->nalerts)
+        return 0;
+    const struct alert *a0 = &n->alerts[0];
+    const struct label *ls = annotations ? a0->annotations : a0->labels;
+    size_t nls = annotations ? a0->nannotations : a0->nlabels, cnt = 0;
+    for (size_t i = 0; i < nls; i++) {
+        bool shared = true;
+        for (size_t k = 1; k < n->nalerts && shared; k++) {
+            const struct alert *a = &n->alerts[k];
+            struct vg_str v = annotations
+                                  ? labels_get(a->annotations, a->nannotations, ls[i].name.p)
+                                  : labels_get(a->labels, a->nlabels, ls[i].name.p);
+            shared = v.p && vg_str_eq(v, ls[i].value);
+        }
+        if (shared)
+            out[cnt++] = ls[i];
+    }
+    return cnt;
+}
+
+void webhook_put_labels(struct vg_buf *b, const struct label *ls, size_t n)
+{
+    vg_buf_putc(b, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            vg_buf_putc(b, ',');
+        vg_buf_json_str(b, ls[i].name.p, ls[i].name.len);
+        vg_buf_putc(b, ':');
+        vg_buf_json_str(b, ls[i].value.p, ls[i].value.len);
+    }
+    vg_buf_putc(b, '}');
+}
+
+static void put_time(struct vg_buf *b, int64_t ms)
+{
+    vg_buf_putc(b, '"');
+    if (ms > 0)
+        route_rfc3339(b, ms);
+    else
+        vg_buf_puts(b, "0001-01-01T00:00:00Z");
+    vg_buf_putc(b, '"');
+}
+
+static void put_common(struct vg_buf *b, const struct route_notification *n, bool annotations)
+{
+    size_t cap = n->nalerts ? (annotations ? n->alerts[0].nannotations : n->alerts[0].nlabels)
+                            : 0;
+    struct label *tmp = vg_malloc((cap + 1) * sizeof *tmp);
+    if (!tmp) {
+        b->failed = true;
+        return;
+    }
+    webhook_put_labels(b, tmp, webhook_common(n, annotations, tmp));
+    vg_free(tmp);
+}
+
+void webhook_render(const struct route_notification *n, const struct webhook_ctx *c,
+                    struct vg_buf *out)
+{
+    size_t nsend = n->nalerts;
+    if (c->max_alerts > 0 && (size_t)c->max_alerts < nsend)
+        nsend = (size_t)c->max_alerts;
+    vg_buf_puts(out, "{\"version\":\"4\",\"groupKey\":");
+    vg_buf_json_str(out, n->group_key, strlen(n->group_key));
+    vg_buf_printf(out, ",\"truncatedAlerts\":%zu,\"status\":\"%s\",\"receiver\":",
+                  n->nalerts - nsend, webhook_status(n));
+    vg_buf_json_str(out, n->receiver, strlen(n->receiver));
+    vg_buf_puts(out, ",\"groupLabels\":");
+    webhook_put_labels(out, n->group_labels, n->ngroup_labels);
+    vg_buf_puts(out, ",\"commonLabels\":");
+    put_common(out, n, false);
+    vg_buf_puts(out, ",\"commonAnnotations\":");
+    put_common(out, n, true);
+    vg_buf_puts(out, ",\"externalURL\":");
+    vg_buf_json_str(out, c->external_url, strlen(c->external_url));
+    vg_buf_puts(out, ",\"alerts\":[");
+    for (size_t i = 0; i < nsend; i++) {
+        const struct alert *a = &n->alerts[i];
+        vg_buf_printf(out, "%s{\"status\":\"%s\",\"labels\":", i ? "," : "",
+                      i < n->nfiring ? "firing" : "resolved");
+        webhook_put_labels(out, a->labels, a->nlabels);
+        vg_buf_puts(out, ",\"annotations\":");
+        webhook_put_labels(out, a->annotations, a->nannotations);
+        vg_buf_puts(out, ",\"startsAt\":");
+        put_time(out, a->starts_at_ms);
+        vg_buf_puts(out, ",\"endsAt\":");
+        put_time(out, a->ends_at_ms);
+        vg_buf_puts(out, ",\"generatorURL\":");
+        const char *g = a->generator_url ? a->generator_url : "";
+        vg_buf_json_str(out, g, strlen(g));
+        vg_buf_printf(out, ",\"fingerprint\":\"%016llx\"}",
+                      (unsigned long long)n->fingerprints[i]);
+    }
+    vg_buf_puts(out, "]}");
+}
