@@ -9,6 +9,8 @@
 #   status_kb PID KEY        a /proc/PID/status field in kB (VmHWM, VmRSS, ...)
 #   median N...              the median of the numbers given
 #   dir_bytes DIR...         bytes under the directories (du -sb), 0 when missing
+#   cpu_ticks PID            utime + stime of PID (all its threads) in clock ticks
+#   result_field LINE KEY    the number after " KEY=" in a "RESULT k=v ..." line
 #   start_vigil BIN DIR LOG  vigil serve on loopback ports with data dir DIR, logging
 #                            to LOG, waits until ready; sets STARTED_PID, STARTED_PORT
 #   start_prometheus DIR CONFIG LOG
@@ -42,7 +44,9 @@ ready() {
 
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-dir_bytes() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+dir_bytes() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+result_field() { printf '%s\n' "$1" | sed -E "s/.*[ ^]$2=([0-9.]+).*/\1/"; }
 
 start_vigil() {
     local bin=$1 dir=$2 log=$3 g

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <yaml.h>
 
-enum key_type { K_STR, K_DURATION, K_SIZE, K_INT, K_BOOL, K_DELTA, K_STRLIST };
+enum key_type { K_STR, K_DURATION, K_SIZE, K_INT, K_BOOL, K_DELTA, K_STRLIST, K_RATIO };
 
 struct key {
     const char *section;
@@ -137,6 +137,12 @@ static const struct key config_keys[] = {
       10000000, "series each kind of derived metric keeps at most; spans beyond are counted" },
     { "traces", "errors_max_groups", K_INT, OFF(traces_errors_max_groups), "10000", 1,
       10000000, "error groups kept at most; occurrences of new groups beyond are counted" },
+    { "traces", "sample_ratio", K_RATIO, OFF(traces_sample_ratio), "1", 0, 0,
+      "head sampling: share of traces kept, by trace id (0 to 1; 1 keeps all)" },
+    { "traces", "max_traces_per_second", K_INT, OFF(traces_max_traces_per_second), "0", 0,
+      100000000, "head sampling: new traces kept per second at most (token bucket); 0 = off" },
+    { "traces", "sample_cache_size", K_INT, OFF(traces_sample_cache_size), "100000", 1,
+      10000000, "head sampling: trace ids whose decision is remembered (LRU)" },
 };
 /* K_STRLIST keeps its count right after the array pointer. */
 _Static_assert(offsetof(struct config, otlp_npromote) ==
@@ -174,6 +180,10 @@ static const char *const block_sections[] = {
     "log_files",      /* tailed files and their parsers */
     "log_processors", /* processors applied to every log record */
     "tail_sampling",  /* trace tail-sampling policies */
+    "snmp",           /* SNMP devices polled (collect/snmp.h) */
+    "jmx",            /* Jolokia targets polled (collect/jolokia.h) */
+    "statsd",         /* StatsD receiver (ingest/statsd.h) */
+    "probes",         /* synthetic probes (probe/probe.h) */
 };
 #define NBLOCKS (sizeof block_sections / sizeof block_sections[0])
 _Static_assert(NBLOCKS <= CONFIG_MAX_BLOCKS, "raise CONFIG_MAX_BLOCKS");
@@ -210,6 +220,7 @@ static const char *type_name(enum key_type t)
     case K_BOOL: return "boolean";
     case K_DELTA: return "reject|accumulate";
     case K_STRLIST: return "list of strings";
+    case K_RATIO: return "number 0-1";
     }
     return "?";
 }
@@ -356,6 +367,16 @@ static int set_key(struct config *c, const struct key *k, const char *value,
             return 0;
         }
         return vg_err_set(err, VG_EINVAL, "expected reject or accumulate, got \"%s\"", value ? value : "a list");
+    case K_RATIO: {
+        char *end = NULL;
+        errno = 0;
+        double d = value ? strtod(value, &end) : NAN;
+        if (!value || end == value || *end || errno || !(d >= 0 && d <= 1))
+            return vg_err_set(err, VG_EINVAL, "expected a number from 0 to 1, got \"%s\"",
+                              value ? value : "a list");
+        *(double *)dst = d;
+        return 0;
+    }
     case K_STRLIST: {
         /* the count lives right after the array pointer in struct config */
         char ***arr = dst;
@@ -636,6 +657,7 @@ static void put_value(const struct config *c, const struct key *k, struct vg_buf
     case K_SIZE:
     case K_INT: vg_buf_printf(out, "%lld", (long long)*(const int64_t *)src); break;
     case K_BOOL: vg_buf_puts(out, *(const bool *)src ? "true" : "false"); break;
+    case K_RATIO: vg_buf_prom_float(out, *(const double *)src); break;
     case K_DELTA:
         vg_buf_puts(out, *(const enum otlp_delta_policy *)src == OTLP_DELTA_REJECT ? "reject" : "accumulate");
         break;

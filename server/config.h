@@ -92,6 +92,10 @@ struct config {
     int64_t traces_service_graph_max_items;
     int64_t traces_max_derived_series;
     int64_t traces_errors_max_groups;
+    /* traces: head sampling (server/ingest/sampling.h) */
+    double traces_sample_ratio;             /* 0..1 */
+    int64_t traces_max_traces_per_second;   /* 0 = no rate limit */
+    int64_t traces_sample_cache_size;
     /* structured sections, each parsed by the module that owns it (config_block) */
     struct config_node *blocks[CONFIG_MAX_BLOCKS];
     /* where the config came from ("<embedded defaults>" or a path) */

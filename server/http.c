@@ -60,6 +60,7 @@ struct http_server {
     atomic_bool stopping;
     pthread_mutex_t up_lock;      /* guards upgrades and nupgraded */
     struct upgrade_run *upgrades; /* started runs, not yet joined */
+    bool closed;                  /* http_stop's last join is done: no more runs */
     size_t nupgraded;             /* 101s queued or running */
 };
 
@@ -635,9 +636,10 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
                                             .priv = run } };
         atomic_init(&run->done, false);
         pthread_mutex_lock(&s->up_lock);
-        /* Checked under the lock http_stop's reap takes: no run can slip in unjoined. */
-        bool ok = !atomic_load(&s->stopping) &&
-                  pthread_create(&run->thread, NULL, upgrade_main, run) == 0;
+        /* A run may still start while the server stops (its 101 was already sent: it
+         * says goodbye at once); closed, checked under the lock of http_stop's last
+         * join, keeps any from slipping in unjoined. */
+        bool ok = !s->closed && pthread_create(&run->thread, NULL, upgrade_main, run) == 0;
         if (ok) {
             run->next = s->upgrades;
             s->upgrades = run;
@@ -646,7 +648,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
         if (ok)
             return;
     }
-    vg_log(VG_LOG_WARN, "http", "upgraded connection not started (server stopping, or no "
+    vg_log(VG_LOG_WARN, "http", "upgraded connection not started (server stopped, or no "
            "memory or thread for it)", NULL);
     vg_free(run);
     vg_free(extra);
@@ -738,6 +740,10 @@ void http_stop(struct http_server *s)
     reap_runs(s, true);
     for (int i = 0; i < 1000 && atomic_load(&s->inflight) > 0; i++)
         usleep(10000);
+    pthread_mutex_lock(&s->up_lock);
+    s->closed = true;
+    pthread_mutex_unlock(&s->up_lock);
+    reap_runs(s, true); /* runs that started while the requests above finished */
     MHD_stop_daemon(s->d);
     pthread_mutex_destroy(&s->up_lock);
     vg_free(s);

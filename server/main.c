@@ -15,6 +15,7 @@
 #include "logs_dump.h"
 #include "rules/rulefile.h"
 #include "rules/rules.h"
+#include "scrape/scrape.h"
 #include "vigil.h"
 
 #include <getopt.h>
@@ -198,6 +199,8 @@ static int cmd_serve(int argc, char **argv)
             struct vg_err rerr; /* rules_reload logs the outcome itself */
             if (v->rules)
                 (void)rules_reload(v->rules, &rerr);
+            if (v->scrape_state)
+                (void)scrape_reload(v->scrape_state, &rerr);
             continue;
         }
         vg_log(VG_LOG_INFO, "vigil", "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
@@ -248,7 +251,7 @@ static int cmd_check_rules(int argc, char **argv)
     int failed = 0;
     for (int i = 1; i < argc; i++) {
         printf("Checking %s\n", argv[i]);
-        fflush(stdout);
+        (void)fflush(stdout); /* order with stderr only; nothing is lost if it fails */
         struct rule_file *f = NULL;
         struct vg_buf errs;
         struct vg_err err;

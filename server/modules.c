@@ -3,6 +3,7 @@
 #include "vigil.h"
 
 #include "api/alerts_admin.h"
+#include "api/console.h"
 #include "api/errors.h"
 #include "api/federate.h"
 #include "api/health.h"
@@ -13,15 +14,22 @@
 #include "api/rules.h"
 #include "api/self_metrics.h"
 #include "api/tempo.h"
+#include "collect/jolokia.h"
+#include "collect/snmp.h"
+#include "api/targets.h"
 #include "ingest/filetail.h"
 #include "ingest/loki_push.h"
 #include "ingest/otlp_logs.h"
 #include "ingest/otlp_metrics.h"
 #include "ingest/otlp_traces.h"
 #include "ingest/remote_write.h"
+#include "ingest/sampling.h"
 #include "ingest/syslog.h"
+#include "ingest/statsd.h"
+#include "probe/probe.h"
 #include "ingest/zipkin.h"
 #include "rules/rules.h"
+#include "scrape/scrape.h"
 #include "traces/derive.h"
 
 const struct vigil_module *const vigil_modules[] = {
@@ -34,8 +42,13 @@ const struct vigil_module *const vigil_modules[] = {
     &mod_rules,
     &mod_rules_api,
     &mod_remote_write,
+    &mod_scrape,
+    &mod_targets_api,
     &mod_syslog,
+    &mod_statsd,
+    &mod_probe,
     &mod_traces_derive,
+    &mod_sampling, /* before the trace receivers: stopped after them, flushes the tail buffer */
     &mod_errors_api,
     &mod_otlp_metrics,
     &mod_otlp_traces,
@@ -45,7 +58,10 @@ const struct vigil_module *const vigil_modules[] = {
     &mod_otlp_logs,
     &mod_loki_push,
     &mod_filetail,
+    &mod_snmp,
+    &mod_jmx,
     &mod_loki_api,
+    &mod_console, /* last: every API route wins over the console's pages */
 };
 
 const size_t vigil_nmodules = sizeof vigil_modules / sizeof vigil_modules[0];

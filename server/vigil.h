@@ -61,7 +61,12 @@ struct vigil {
     void *otlp_state;               /* delta-to-cumulative state of the OTLP receiver */
     void *syslog_state;             /* listeners of the syslog receiver (ingest/syslog.h) */
     void *filetail_state;           /* tailed log files (ingest/filetail.h) */
+    void *scrape_state;             /* scrape targets and loop (scrape/scrape.h) */
     void *sampling_state;           /* trace head and tail samplers (ingest/sampling.h) */
+    void *snmp_state;               /* SNMP pollers (collect/snmp.h) */
+    void *jmx_state;                /* Jolokia pollers (collect/jolokia.h) */
+    void *statsd_state;             /* StatsD listeners and aggregates (ingest/statsd.h) */
+    void *probe_state;              /* scheduled synthetic probes (probe/probe.h) */
     struct trace_derive *derive;    /* span metrics, service graph, errors (traces/derive.h) */
     struct notifier *notifier;      /* alert delivery (rules/notify.h) */
     struct rules *rules;            /* rule groups and their evaluation (rules/rules.h) */

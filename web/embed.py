@@ -4,7 +4,7 @@
 Usage: embed.py OUT.c VERSION_JSON URL=FILE [URL=FILE ...]
 
 VERSION_JSON is uPlot's package.json: its "version" replaces __UPLOT_VERSION__ in URLs
-and text files, so index.html's import map names the versioned path the vendored library is
+and text files, so index.html and chart.js name the versioned path the vendored library is
 served under (and that path can be cached for a year). Each URL=FILE pair becomes one
 row of console_assets[] (declared in server/api/console.h):
 

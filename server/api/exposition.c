@@ -8,7 +8,13 @@
  * not repeat within a sample; values are Go ParseFloat syntax (overflow is an error,
  * underflow is not); timestamps are int64 milliseconds. A missing newline at the end of
  * the input is accepted. Strings without escapes point into the input; unescaped copies
- * come from the caller's arena, so nothing here needs freeing but the label scratch. */
+ * come from the caller's arena, so nothing here needs freeing but the label scratch.
+ *
+ * OpenMetrics (p->om) reuses the same line parser with its differences switched on, as
+ * Prometheus's OpenMetrics parser has them: exactly "# HELP", "# TYPE", "# UNIT" or
+ * "# EOF" after a '#', no blank lines, \" allowed in HELP, float-second timestamps
+ * (NaN and infinities refused; milliseconds = seconds * 1000 truncated), an optional
+ * exemplar after " # ", and "# EOF" closing the input. */
 #include "exposition.h"
 
 #include "../../storage/base/vg_alloc.h"
@@ -23,7 +29,9 @@
 static const char *const type_names[] = {
     [EXPOSITION_COUNTER] = "counter",   [EXPOSITION_GAUGE] = "gauge",
     [EXPOSITION_HISTOGRAM] = "histogram", [EXPOSITION_SUMMARY] = "summary",
-    [EXPOSITION_UNTYPED] = "untyped",
+    [EXPOSITION_UNTYPED] = "untyped", [EXPOSITION_GAUGEHISTOGRAM] = "gaugehistogram",
+    [EXPOSITION_INFO] = "info", [EXPOSITION_STATESET] = "stateset",
+    [EXPOSITION_UNKNOWN] = "unknown",
 };
 
 const char *exposition_type_name(enum exposition_type t)
@@ -119,6 +127,7 @@ struct parser {
     struct vg_err *err;
     struct label *scratch; /* labels of the sample being parsed (vg_malloc'ed) */
     size_t scap;
+    bool om;            /* OpenMetrics 1.0 rules */
 };
 
 static int perr(struct parser *p, size_t at, const char *fmt, ...)
@@ -387,17 +396,18 @@ static int cmp_label_name(const void *a, const void *b)
     return vg_str_cmp(((const struct label *)a)->name, ((const struct label *)b)->name);
 }
 
-/* Copies the scratch labels to the arena into e, rejecting a repeated name. */
-static int finish_labels(struct parser *p, size_t n, size_t brace, struct exposition_entry *e)
+/* Copies the scratch labels to the arena into *out, rejecting a repeated name. */
+static int finish_labels(struct parser *p, size_t n, size_t brace, struct label **out,
+                         size_t *nout)
 {
-    e->nlabels = n;
-    e->labels = NULL;
+    *nout = n;
+    *out = NULL;
     if (n == 0)
         return 0;
-    e->labels = vg_arena_alloc(p->arena, n * sizeof *e->labels);
-    if (!e->labels)
+    *out = vg_arena_alloc(p->arena, n * sizeof **out);
+    if (!*out)
         return nomem(p);
-    memcpy(e->labels, p->scratch, n * sizeof *e->labels);
+    memcpy(*out, p->scratch, n * sizeof **out);
     if (n == 1)
         return 0;
     /* Sort the scratch copy: quadratic checks would let one long line stall a scrape. */
@@ -410,7 +420,7 @@ static int finish_labels(struct parser *p, size_t n, size_t brace, struct exposi
 }
 
 /* Parses "{...}" starting at the brace at i; returns the index after '}' or 0. */
-static size_t parse_labels(struct parser *p, size_t i, struct exposition_entry *e)
+static size_t parse_labels(struct parser *p, size_t i, struct label **out, size_t *nout)
 {
     size_t brace = i, n = 0;
     char tmp[8];
@@ -457,9 +467,50 @@ static size_t parse_labels(struct parser *p, size_t i, struct exposition_entry *
         perr(p, i, "expected ',' or '}' after label value, found %s", what_at(p, i, tmp));
         return 0;
     }
-    if (finish_labels(p, n, brace, e))
+    if (finish_labels(p, n, brace, out, nout))
         return 0;
     return i + 1;
+}
+
+/* An OpenMetrics timestamp (float seconds) at [i, te) into *ms. */
+static int parse_om_ts(struct parser *p, size_t i, size_t te, int64_t *ms)
+{
+    double sec;
+    if (!parse_float(p->buf + i, te - i, &sec) || isnan(sec) || isinf(sec) ||
+        fabs(sec) > 9.2e15)
+        return perr(p, i, "invalid timestamp \"%.*s\"", (int)(te - i > 40 ? 40 : te - i),
+                    p->buf + i);
+    *ms = (int64_t)(sec * 1000);
+    return 0;
+}
+
+/* An OpenMetrics exemplar "{labels} value [timestamp]" starting at i (after "# "). */
+static int parse_exemplar(struct parser *p, size_t i, struct exposition_entry *e)
+{
+    char tmp[8];
+    if (i >= p->eol || p->buf[i] != '{')
+        return perr(p, i, "expected '{' to start the exemplar, found %s", what_at(p, i, tmp));
+    if (!(i = parse_labels(p, i, &e->ex_labels, &e->ex_nlabels)))
+        return p->err->code;
+    i = skip_blanks(p, i);
+    if (i >= p->eol)
+        return perr(p, i, "expected an exemplar value, found end of line");
+    size_t ve = token_end(p, i);
+    if (!parse_float(p->buf + i, ve - i, &e->ex_value))
+        return perr(p, i, "invalid exemplar value \"%.*s\"",
+                    (int)(ve - i > 40 ? 40 : ve - i), p->buf + i);
+    e->has_exemplar = true;
+    i = skip_blanks(p, ve);
+    if (i < p->eol) {
+        size_t te = token_end(p, i);
+        if (parse_om_ts(p, i, te, &e->ex_ts_ms))
+            return p->err->code;
+        e->ex_has_ts = true;
+        i = skip_blanks(p, te);
+        if (i < p->eol)
+            return perr(p, i, "unexpected %s after the exemplar", what_at(p, i, tmp));
+    }
+    return 0;
 }
 
 static int parse_sample(struct parser *p, size_t i, struct exposition_entry *e)
@@ -471,7 +522,7 @@ static int parse_sample(struct parser *p, size_t i, struct exposition_entry *e)
     size_t after = i;
     i = skip_blanks(p, i);
     if (i < p->eol && p->buf[i] == '{') {
-        if (!(i = parse_labels(p, i, e)))
+        if (!(i = parse_labels(p, i, &e->labels, &e->nlabels)))
             return p->err->code;
         i = skip_blanks(p, i);
     } else if (i == after && i < p->eol) {
@@ -483,16 +534,26 @@ static int parse_sample(struct parser *p, size_t i, struct exposition_entry *e)
     if (!parse_float(p->buf + i, ve - i, &e->value))
         return perr(p, i, "invalid value \"%.*s\"", (int)(ve - i > 40 ? 40 : ve - i), p->buf + i);
     i = skip_blanks(p, ve);
-    if (i < p->eol) {
+    if (i < p->eol && !(p->om && p->buf[i] == '#')) {
         size_t te = token_end(p, i);
-        if (!parse_int64(p->buf + i, te - i, &e->ts_ms))
+        if (p->om) {
+            if (parse_om_ts(p, i, te, &e->ts_ms))
+                return p->err->code;
+        } else if (!parse_int64(p->buf + i, te - i, &e->ts_ms)) {
             return perr(p, i, "invalid timestamp \"%.*s\"", (int)(te - i > 40 ? 40 : te - i),
                         p->buf + i);
+        }
         e->has_ts = true;
         i = skip_blanks(p, te);
-        if (i < p->eol)
-            return perr(p, i, "unexpected %s after the timestamp", what_at(p, i, tmp));
     }
+    if (p->om && i < p->eol && p->buf[i] == '#') {
+        if (i + 1 >= p->eol || p->buf[i + 1] != ' ')
+            return perr(p, i, "expected \"# \" before the exemplar");
+        return parse_exemplar(p, skip_blanks(p, i + 1), e);
+    }
+    if (i < p->eol)
+        return perr(p, i, "unexpected %s after the %s", what_at(p, i, tmp),
+                    e->has_ts ? "timestamp" : "value");
     return 0;
 }
 
@@ -505,9 +566,13 @@ static int parse_comment(struct parser *p, size_t i, struct exposition_entry *e)
     size_t we = token_end(p, i);
     bool help = we - i == 4 && memcmp(p->buf + i, "HELP", 4) == 0;
     bool type = we - i == 4 && memcmp(p->buf + i, "TYPE", 4) == 0;
-    if (!help && !type)
+    bool unit = p->om && we - i == 4 && memcmp(p->buf + i, "UNIT", 4) == 0;
+    if (p->om && !help && !type && !unit)
+        return perr(p, i, "unknown comment \"%.*s\" (OpenMetrics allows HELP, TYPE, UNIT and "
+                    "EOF)", (int)(we - i > 40 ? 40 : we - i), p->buf + i);
+    if (!help && !type && !unit)
         return 1;
-    e->kind = help ? EXPOSITION_HELP : EXPOSITION_TYPE;
+    e->kind = help ? EXPOSITION_HELP : type ? EXPOSITION_TYPE : EXPOSITION_UNIT;
     i = skip_blanks(p, we);
     if (!(i = read_name(p, i, true, &e->name)))
         return p->err->code;
@@ -516,33 +581,53 @@ static int parse_comment(struct parser *p, size_t i, struct exposition_entry *e)
     i = skip_blanks(p, i);
     if (help) {
         e->help = (struct vg_str){ p->buf + i, 0 };
-        return unescape(p, i, p->eol, false, false, &e->help);
+        return unescape(p, i, p->eol, p->om, false, &e->help);
     }
     size_t te = token_end(p, i);
+    if (unit) {
+        e->unit = (struct vg_str){ p->buf + i, te - i };
+        i = skip_blanks(p, te);
+        if (i < p->eol)
+            return perr(p, i, "unexpected %s after the unit", what_at(p, i, tmp));
+        return 0;
+    }
     static const enum exposition_type types[] = { EXPOSITION_COUNTER, EXPOSITION_GAUGE,
         EXPOSITION_HISTOGRAM, EXPOSITION_SUMMARY, EXPOSITION_UNTYPED };
+    static const enum exposition_type om_types[] = { EXPOSITION_COUNTER, EXPOSITION_GAUGE,
+        EXPOSITION_HISTOGRAM, EXPOSITION_GAUGEHISTOGRAM, EXPOSITION_SUMMARY, EXPOSITION_INFO,
+        EXPOSITION_STATESET, EXPOSITION_UNKNOWN };
+    const enum exposition_type *tv = p->om ? om_types : types;
+    size_t nt = p->om ? sizeof om_types / sizeof om_types[0] : sizeof types / sizeof types[0];
     size_t k = 0;
-    while (k < sizeof types / sizeof types[0] &&
-           !(strlen(type_names[types[k]]) == te - i &&
-             memcmp(p->buf + i, type_names[types[k]], te - i) == 0))
+    while (k < nt && !(strlen(type_names[tv[k]]) == te - i &&
+                       memcmp(p->buf + i, type_names[tv[k]], te - i) == 0))
         k++;
-    if (k == sizeof types / sizeof types[0])
-        return perr(p, i, "unknown metric type \"%.*s\" (valid: counter, gauge, histogram, "
-                    "summary, untyped)", (int)(te - i > 40 ? 40 : te - i), p->buf + i);
-    e->type = types[k];
+    if (k == nt)
+        return perr(p, i, "unknown metric type \"%.*s\" (valid: %s)",
+                    (int)(te - i > 40 ? 40 : te - i), p->buf + i,
+                    p->om ? "counter, gauge, histogram, gaugehistogram, summary, info, "
+                            "stateset, unknown"
+                          : "counter, gauge, histogram, summary, untyped");
+    e->type = tv[k];
     i = skip_blanks(p, te);
     if (i < p->eol)
         return perr(p, i, "unexpected %s after the metric type", what_at(p, i, tmp));
     return 0;
 }
 
-int exposition_parse(const char *buf, size_t len, struct vg_arena *arena, exposition_fn fn,
-                     void *ctx, struct vg_err *err)
+static bool is_eof_line(const struct parser *p, size_t i)
+{
+    return p->eol - i == 5 && memcmp(p->buf + i, "# EOF", 5) == 0;
+}
+
+static int parse_lines(const char *buf, size_t len, bool om, struct vg_arena *arena,
+                       exposition_fn fn, void *ctx, struct vg_err *err)
 {
     struct vg_err local;
-    struct parser p = { .buf = buf, .arena = arena, .err = err ? err : &local };
+    struct parser p = { .buf = buf, .arena = arena, .err = err ? err : &local, .om = om };
     int rc = 0;
     size_t pos = 0;
+    bool eof = false;
     while (pos < len && rc == 0) {
         p.line++;
         p.line_start = pos;
@@ -550,8 +635,19 @@ int exposition_parse(const char *buf, size_t len, struct vg_arena *arena, exposi
         p.eol = nl ? (size_t)(nl - buf) : len;
         size_t i = skip_blanks(&p, pos);
         pos = p.eol + 1;
-        if (i == p.eol)
+        if (om && eof) {
+            rc = perr(&p, p.line_start, "unexpected data after # EOF");
+            break;
+        }
+        if (om && is_eof_line(&p, p.line_start)) {
+            eof = true;
             continue;
+        }
+        if (i == p.eol) {
+            if (om)
+                rc = perr(&p, i, "blank lines are not allowed in OpenMetrics");
+            continue;
+        }
         struct exposition_entry e = { .line = p.line };
         if (buf[i] == '#') {
             rc = parse_comment(&p, i, &e);
@@ -565,8 +661,23 @@ int exposition_parse(const char *buf, size_t len, struct vg_arena *arena, exposi
         if (rc == 0)
             rc = fn(ctx, &e, p.err);
     }
+    if (om && rc == 0 && !eof)
+        rc = vg_err_set(p.err, VG_EINVAL, "line %zu: missing # EOF at the end of the input",
+                        p.line + 1);
     vg_free(p.scratch);
     return rc;
+}
+
+int exposition_parse(const char *buf, size_t len, struct vg_arena *arena, exposition_fn fn,
+                     void *ctx, struct vg_err *err)
+{
+    return parse_lines(buf, len, false, arena, fn, ctx, err);
+}
+
+int exposition_parse_openmetrics(const char *buf, size_t len, struct vg_arena *arena,
+                                 exposition_fn fn, void *ctx, struct vg_err *err)
+{
+    return parse_lines(buf, len, true, arena, fn, ctx, err);
 }
 
 struct collect {

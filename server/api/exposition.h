@@ -9,7 +9,13 @@
  * Floats are Go ParseFloat's syntax (decimal, exponent, NaN, +Inf, -Inf, ...).
  *
  * The writer is what /metrics and /federate send; the parser is what a scraper and the
- * tests read back. Both are pure and thread-safe. */
+ * tests read back. Both are pure and thread-safe.
+ *
+ * OpenMetrics 1.0 text (exposition_parse_openmetrics) differs: "# UNIT <metric> <unit>"
+ * lines; types also gaugehistogram, info, stateset and unknown; HELP also unescapes \";
+ * no other comments and no blank lines; timestamps are float seconds (kept here as
+ * milliseconds); a sample may carry an exemplar " # {<labels>} <value> [<timestamp>]";
+ * the input must end with the line "# EOF" and nothing after it. */
 #ifndef EXPOSITION_H
 #define EXPOSITION_H
 
@@ -29,9 +35,14 @@ enum exposition_type {
     EXPOSITION_HISTOGRAM,
     EXPOSITION_SUMMARY,
     EXPOSITION_UNTYPED,
+    /* OpenMetrics only */
+    EXPOSITION_GAUGEHISTOGRAM,
+    EXPOSITION_INFO,
+    EXPOSITION_STATESET,
+    EXPOSITION_UNKNOWN,
 };
 
-/* "counter", "gauge", "histogram", "summary", "untyped". */
+/* "counter", "gauge", "histogram", "summary", "untyped" (and the OpenMetrics names). */
 const char *exposition_type_name(enum exposition_type t);
 
 /* Whether s is a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*, metric true) or label name
@@ -55,7 +66,12 @@ void exposition_write_label_value(struct vg_buf *out, struct vg_str s);
 
 /* ---- parsing ---- */
 
-enum exposition_kind { EXPOSITION_SAMPLE, EXPOSITION_HELP, EXPOSITION_TYPE };
+enum exposition_kind {
+    EXPOSITION_SAMPLE,
+    EXPOSITION_HELP,
+    EXPOSITION_TYPE,
+    EXPOSITION_UNIT, /* OpenMetrics only */
+};
 
 struct exposition_entry {
     enum exposition_kind kind;
@@ -63,11 +79,19 @@ struct exposition_entry {
     struct vg_str name;         /* sample's metric name, or the HELP/TYPE metric name */
     struct vg_str help;         /* HELP: the unescaped docstring (may be empty) */
     enum exposition_type type;  /* TYPE */
+    struct vg_str unit;         /* UNIT (OpenMetrics) */
     struct label *labels;       /* SAMPLE: in the order written (not sorted) */
     size_t nlabels;
     double value;
     bool has_ts;
     int64_t ts_ms;
+    /* SAMPLE, OpenMetrics only: the exemplar after " # " (labels in the order written) */
+    bool has_exemplar;
+    struct label *ex_labels;
+    size_t ex_nlabels;
+    double ex_value;
+    bool ex_has_ts;
+    int64_t ex_ts_ms;
 };
 
 /* Called once per HELP, TYPE and sample line, in input order. Returning non-zero stops
@@ -81,6 +105,13 @@ typedef int (*exposition_fn)(void *ctx, const struct exposition_entry *e, struct
  * VG_ENOMEM when arena or heap fails, or the callback's non-zero result. */
 int exposition_parse(const char *buf, size_t len, struct vg_arena *arena, exposition_fn fn,
                      void *ctx, struct vg_err *err);
+
+/* Parses OpenMetrics 1.0 text (see the top of this file) the same way, with the same
+ * errors plus "missing # EOF at the end of the input" and "unexpected data after # EOF".
+ * Like Prometheus's parser it checks lines, not families: a _created or _total sample
+ * is passed on as a sample like any other. */
+int exposition_parse_openmetrics(const char *buf, size_t len, struct vg_arena *arena,
+                                 exposition_fn fn, void *ctx, struct vg_err *err);
 
 /* Same, collecting every entry into an arena array *out of *n entries. */
 int exposition_parse_all(const char *buf, size_t len, struct vg_arena *arena,

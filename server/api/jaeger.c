@@ -249,6 +249,32 @@ static bool blob_text(const struct span_attr *at, struct vg_arena *a, struct vg_
     return true;
 }
 
+/* A float64 value as Go's encoding/json writes it: plain decimals for 1e-6 <= |d| < 1e21,
+ * else the shortest exponent form with at least one exponent digit ("1e+21", "1e-7"), so
+ * that JSON readers which take an integer-looking number as an int64 do not overflow.
+ * JSON has no NaN or infinities: those become the strings "NaN", "+Inf", "-Inf". */
+static void put_float(struct vg_buf *b, double d)
+{
+    double m = fabs(d);
+    if (!isfinite(d)) {
+        vg_buf_putc(b, '"');
+        vg_buf_json_float(b, d);
+        vg_buf_putc(b, '"');
+        return;
+    }
+    if (m == 0 || (m >= 1e-6 && m < 1e21)) {
+        vg_buf_json_float(b, d);
+        return;
+    }
+    size_t at = b->len;
+    vg_buf_prom_float(b, d); /* strconv 'g': "1e-07" */
+    char *e = vg_buf_failed(b) ? NULL : memchr(b->p + at, 'e', b->len - at);
+    if (e && e[1] == '-' && e[2] == '0' && e + 3 < b->p + b->len) {
+        memmove(e + 2, e + 3, (size_t)(b->p + b->len - (e + 3)));
+        b->p[--b->len] = '\0';
+    }
+}
+
 /* One attribute as a Jaeger tag, preceded by a comma unless first. */
 static void put_attr(struct vg_buf *b, const struct span_attr *at, struct vg_arena *a,
                      bool *first)
@@ -293,13 +319,7 @@ static void put_attr(struct vg_buf *b, const struct span_attr *at, struct vg_are
         break;
     case SPAN_VAL_DOUBLE:
         put_key_type(b, key, kl, "float64");
-        if (isfinite(at->v.d)) {
-            vg_buf_json_float(b, at->v.d);
-        } else {
-            vg_buf_putc(b, '"');
-            vg_buf_json_float(b, at->v.d);
-            vg_buf_putc(b, '"');
-        }
+        put_float(b, at->v.d);
         break;
     default: /* SPAN_VAL_BOOL */
         put_key_type(b, key, kl, "bool");
@@ -608,7 +628,7 @@ static void services(struct vigil *v, struct http_request *req, struct http_resp
     (void)req;
     struct vg_err err;
     vg_err_clear(&err);
-    struct spanstore_list l;
+    struct spanstore_list l = { 0 };
     int rc = spanstore_services(v->traces, 0, 0, &l, &err);
     if (rc == 0) {
         begin(resp);
@@ -625,7 +645,7 @@ static void operations_of(struct vigil *v, struct vg_str service, const char *ki
 {
     struct vg_err err;
     vg_err_clear(&err);
-    struct spanstore_list l;
+    struct spanstore_list l = { 0 };
     int rc = spanstore_operations(v->traces, 0, 0, service, &l, &err);
     if (rc == 0) {
         size_t total = 0;

@@ -5,6 +5,7 @@
 #include "../../storage/base/vg_log.h"
 #include "../rules/rule_template.h"
 #include "../rules/rules.h"
+#include "../scrape/scrape.h"
 #include "prometheus.h"
 
 #include <math.h>
@@ -303,11 +304,16 @@ static void reload_handler(struct vigil *v, struct http_request *req, struct htt
     (void)req;
     resp->content_type = "text/plain; charset=utf-8";
     vg_buf_reset(&resp->body);
+    struct vg_err err;
+    if (v->scrape_state && scrape_reload(v->scrape_state, &err) < 0) {
+        resp->status = 500;
+        vg_buf_printf(&resp->body, "failed to reload config: %s\n", err.msg);
+        return;
+    }
     if (!v->rules) {
         resp->status = 200;
         return;
     }
-    struct vg_err err;
     if (rules_reload(v->rules, &err) < 0) {
         resp->status = 500;
         vg_buf_printf(&resp->body, "failed to reload config: %s\n", err.msg);

@@ -728,7 +728,7 @@ static void tag_values(struct vigil *v, struct http_request *req, struct http_re
     struct tag t;
     int64_t from = 0, to = 0;
     int rc = 0;
-    if (n < 7 || strcmp(s + n - 7, "/values") || !parse_tag(s, n - 7, v2, &t))
+    if (n < 7 || strcmp(s + n - 7, "/values") != 0 || !parse_tag(s, n - 7, v2, &t))
         rc = vg_err_set(&err, VG_EINVAL, "invalid tag in \"%.128s\": expected %s<tag>/values",
                         req->path, prefix);
     if (!rc)

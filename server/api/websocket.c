@@ -23,7 +23,7 @@ static uint32_t rol(uint32_t x, int n)
 static void sha1_block(uint32_t h[5], const uint8_t *p)
 {
     uint32_t w[80];
-    for (int i = 0; i < 16; i++)
+    for (size_t i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
                (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
     for (int i = 16; i < 80; i++)
@@ -78,7 +78,7 @@ void ws_sha1(const void *data, size_t len, uint8_t out[20])
     sha1_block(h, tail);
     if (tl == 128)
         sha1_block(h, tail + 64);
-    for (int i = 0; i < 5; i++) {
+    for (size_t i = 0; i < 5; i++) {
         out[4 * i] = (uint8_t)(h[i] >> 24);
         out[4 * i + 1] = (uint8_t)(h[i] >> 16);
         out[4 * i + 2] = (uint8_t)(h[i] >> 8);

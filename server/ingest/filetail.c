@@ -227,7 +227,7 @@ static int parse_source(struct source *s, const struct config_node *src, size_t 
         return VG_EINVAL;
     if (!*name)
         return config_node_err(err, config_node_get(src, "name"), "%s.name: empty", w);
-    if (strcmp(start_at, "end") && strcmp(start_at, "beginning"))
+    if (strcmp(start_at, "end") != 0 && strcmp(start_at, "beginning") != 0)
         return config_node_err(err, config_node_get(src, "start_at"),
                                "%s.start_at: expected end or beginning, got \"%s\"", w, start_at);
     s->start_end = !strcmp(start_at, "end");
@@ -533,7 +533,7 @@ static int positions_load(struct filetail *ft, struct vg_err *err)
             rc = oom(err);
     }
     free(line); /* getline's buffer comes from malloc */
-    fclose(f);
+    (void)fclose(f); /* read-only */
     return rc;
 }
 

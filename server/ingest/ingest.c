@@ -3,6 +3,7 @@
 
 #include "../metrics.h"
 #include "logproc.h"
+#include "sampling.h"
 #include "../traces/derive.h"
 #include "../vigil.h"
 #include "../../storage/base/vg_alloc.h"
@@ -250,19 +251,47 @@ void ingest_count_spans_rejected(struct vigil *v, const char *receiver, const ch
         metric_add(v->ingest->spans_rejected, (double)n, receiver, reason);
 }
 
-int ingest_store_spans(struct vigil *v, const char *receiver, const struct span *spans,
+int ingest_write_spans(struct vigil *v, const char *receiver, const struct span *spans,
                        size_t n, struct spanstore_write_result *res, struct vg_err *err)
 {
+    if (n == 0) {
+        memset(res, 0, sizeof *res);
+        return 0;
+    }
     int rc = spanstore_write(v->traces, spans, n, res, err);
     if (rc < 0) {
         ingest_count_spans_rejected(v, receiver, "storage_error", n);
         return rc;
     }
-    trace_derive_observe(v->derive, spans, n); /* derived data sees every stored span */
     if (res->accepted)
         metric_add(v->ingest->spans_accepted, (double)res->accepted, receiver);
     ingest_count_spans_rejected(v, receiver, "invalid_span", res->rejected);
     return 0;
+}
+
+int ingest_store_spans(struct vigil *v, const char *receiver, const struct span *spans,
+                       size_t n, struct spanstore_write_result *res, struct vg_err *err)
+{
+    /* sampling (sampling.h) picks what the store gets */
+    struct span *kept = NULL;
+    size_t nkept = n;
+    if (v->sampling_state) {
+        struct sampling_result sr;
+        kept = vg_malloc((n ? n : 1) * sizeof *kept);
+        int rc = kept ? sampling_apply_now(v, spans, n, kept, &nkept, &sr, err)
+                      : vg_err_set(err, VG_ENOMEM, "out of memory sampling spans");
+        if (rc < 0) {
+            vg_free(kept);
+            memset(res, 0, sizeof *res);
+            ingest_count_spans_rejected(v, receiver, "out_of_memory", n);
+            return rc;
+        }
+    }
+    int rc = ingest_write_spans(v, receiver, kept ? kept : spans, nkept, res, err);
+    vg_free(kept);
+    if (rc == 0) /* derived data sees every span, sampled out or not */
+        trace_derive_observe(v->derive, spans, n);
+    return rc;
 }
 
 int ingest_store(struct vigil *v, const char *receiver, const struct tsdb_batch *batch,

@@ -86,11 +86,17 @@ int ingest_store_logs(struct vigil *v, const char *receiver,
 void ingest_count_spans_rejected(struct vigil *v, const char *receiver, const char *reason,
                                  uint64_t n);
 
-/* Writes spans to v->traces (spanstore_write) and counts the outcome for receiver: spans
+/* Samples spans (sampling.h: what head and tail sampling keep; every span still feeds
+ * the derived data once the write succeeded), writes the kept ones to v->traces
+ * (spanstore_write) and counts the outcome for receiver: spans
  * stored as accepted, spans the store refused as rejected{reason="invalid_span"}, all of
  * them as rejected{reason="storage_error"} when the write fails. Same return as
  * spanstore_write; res filled. */
 int ingest_store_spans(struct vigil *v, const char *receiver, const struct span *spans,
+                       size_t n, struct spanstore_write_result *res, struct vg_err *err);
+/* What ingest_store_spans does after sampling: spanstore_write and the counting, with no
+ * sampling and no derived data (the tail sampler writes the traces it kept with it). */
+int ingest_write_spans(struct vigil *v, const char *receiver, const struct span *spans,
                        size_t n, struct spanstore_write_result *res, struct vg_err *err);
 
 #endif

@@ -71,6 +71,11 @@ uint64_t sampling_randomness(const uint8_t id[SPAN_TRACE_ID_LEN]);
  * tables and the tail probabilistic policy, which must not agree with the ratio rule. */
 uint64_t sampling_id_hash(const uint8_t id[SPAN_TRACE_ID_LEN], uint64_t seed);
 
+/* The families both samplers count in: vigil_sampling_decisions_total and
+ * vigil_sampling_spans_dropped_total (registered on first use; NULL when m is NULL). */
+struct metric_family *sampling_decisions_family(struct metrics *m);
+struct metric_family *sampling_dropped_family(struct metrics *m);
+
 /* ---- a bounded LRU of trace-id decisions ---- */
 
 struct sampling_cache;

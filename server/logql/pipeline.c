@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_BLOCK (64 * 1024)
+#define ARENA_BLOCK ((size_t)64 * 1024)
 #define MAX_JSON_STEPS 32
 
 static const struct vg_str ERROR_LABEL = { "__error__", 9 };

@@ -371,9 +371,7 @@ int lqscan_json_path_parse(struct vg_str e, struct lqscan_json_step *steps, size
         goto bad;
     while (i < e.len) {
         struct lqscan_json_step st = { 0 };
-        if (p[i] == '.' && n > 0)
-            i++;
-        else if (p[i] == '.' && n == 0 && i == 0)
+        if (p[i] == '.' && (n > 0 || i == 0)) /* a separator, or a leading dot */
             i++;
         if (i < e.len && p[i] == '[') {
             i++;
@@ -450,8 +448,7 @@ int lqscan_json_path(struct vg_str s, const struct lqscan_json_step *steps, size
         if (jpeek(&w) != open)
             return 0;
         w.i++;
-        bool found = false;
-        for (size_t k = 0; !found; k++) {
+        for (size_t k = 0;; k++) {
             jws(&w);
             if (k == 0 && jpeek(&w) == close)
                 return 0;
@@ -468,10 +465,8 @@ int lqscan_json_path(struct vg_str s, const struct lqscan_json_step *steps, size
                 w.i++;
                 jws(&w);
             }
-            if (st->is_index ? k == st->index : jkey_eq(key, st->key)) {
-                found = true;
-                break;
-            }
+            if (st->is_index ? k == st->index : jkey_eq(key, st->key))
+                break; /* found: descend into its value */
             if ((rc = jvalue(&w, &kd, &r)) != 0)
                 return rc;
             jws(&w);

@@ -1,22 +1,17 @@
-/* template: a subset of Go's text/template, as LogQL's line_format and label_format
- * use it (and, later, alerting rule annotations).
+/* template: LogQL's line_format and label_format templates, as Loki runs them: the
+ * shared Go text/template engine (server/template/gotmpl.h) with Loki's functions.
  *
- * Supported: text with {{ actions }} and the {{- -}} whitespace trimming; comments
- * (a C-style comment right inside the braces); pipelines `a | b "x"` (a command's result is passed as the last
- * argument of the next); operands .field, "strings" (Go escapes), `raw strings`,
- * integers, floats, true, false, (sub pipelines); {{if p}} ... {{else if q}} ...
- * {{else}} ... {{end}}. Go's truth: empty string, false, 0 and nil are false.
- * Functions: the Loki/sprig names ToUpper ToLower upper lower title trim trimAll
+ * Syntax is gotmpl's, restricted as Vigil's LogQL always was: fields are `.name` only
+ * (the entry's labels, "" when missing: Loki's missingkey=zero); variables, field
+ * chains, `.` and `with` are refused when compiling, as are unknown functions and wrong
+ * argument counts (so a query fails up front rather than on each line).
+ * Functions: gotmpl's builtins (eq ne lt le gt ge and or not len index print printf
+ * println) and the Loki/sprig names ToUpper ToLower upper lower title trim trimAll
  * trimPrefix trimSuffix replace contains hasPrefix hasSuffix regexReplaceAll
- * regexReplaceAllLiteral default printf (verbs %s %d %v %f %g %e %q %x %t %%, with flags,
- * width and precision) len eq ne lt le gt ge and or not, unixEpoch unixEpochMillis
- * unixEpochNanos, and the Loki specials __line__ (the current line) and __timestamp__
- * (the entry's time, printed as Go prints a time.Time in UTC).
- * Missing fields evaluate to "" (Loki's missingkey=zero). Case-changing functions work
- * on ASCII letters only.
- *
- * Unsupported actions (range, with, define, template, variables) and unknown functions
- * are refused when compiling, with Go's wording ("function \"x\" not defined").
+ * regexReplaceAllLiteral default unixEpoch unixEpochMillis unixEpochNanos, and the Loki
+ * specials __line__ (the current line) and __timestamp__ (the entry's time, printed as
+ * Go prints a time.Time in UTC). A literal regexReplaceAll pattern is compiled once, and
+ * a bad one fails compilation. Case-changing functions work on ASCII letters only.
  *
  * A compiled template is immutable: template_exec may run on it from many threads at
  * once, each with its own output buffer and scratch arena. */

@@ -63,10 +63,10 @@ static int walk(const struct config_node *sec, target_fn fn, void *ud, struct vg
             (rc = config_node_str(am, w, "api_version", &api, err)) < 0 ||
             (rc = config_node_duration(am, w, "timeout", 1, &timeout, err)) < 0)
             return rc;
-        if (strcmp(scheme, "http") && strcmp(scheme, "https"))
+        if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
             return config_node_err(err, config_node_get(am, "scheme"),
                                    "%s.scheme: \"%s\" is not http or https", w, scheme);
-        if (strcmp(api, "v2"))
+        if (strcmp(api, "v2") != 0)
             return config_node_err(err, config_node_get(am, "api_version"),
                                    "%s.api_version: \"%s\" is not supported (only v2)", w, api);
         const struct config_node *sc = config_node_get(am, "static_configs");

@@ -151,7 +151,7 @@ static void emit(void *ctx, const struct route_notification *rn, int64_t now)
     n->nflog_dirty = true;
     for (size_t i = 0; i < n->ninteg; i++) {
         struct integ *g = &n->integs[i];
-        if (strcmp(g->recv->name, rn->receiver) || !g->ob)
+        if (strcmp(g->recv->name, rn->receiver) != 0 || !g->ob)
             continue;
         struct route_notification f = *rn;
         if (!g->it->send_resolved) {

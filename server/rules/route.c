@@ -385,7 +385,7 @@ static int parse_route(const struct config_node *m, const char *where,
     }
     r->group_wait_ms = parent ? parent->group_wait_ms : 30000;
     r->group_interval_ms = parent ? parent->group_interval_ms : 300000;
-    r->repeat_interval_ms = parent ? parent->repeat_interval_ms : 4 * 3600000;
+    r->repeat_interval_ms = parent ? parent->repeat_interval_ms : 4 * 3600000LL;
     if ((rc = config_node_duration(m, where, "group_wait", 0, &r->group_wait_ms, err)) < 0 ||
         (rc = config_node_duration(m, where, "group_interval", 1, &r->group_interval_ms,
                                    err)) < 0 ||
@@ -440,7 +440,7 @@ static int parse_url(const struct config_node *m, const char *where, const char 
                      char **out, struct vg_err *err)
 {
     int rc = need_str(m, where, key, out, err);
-    if (rc == 0 && strncmp(*out, "http://", 7) && strncmp(*out, "https://", 8))
+    if (rc == 0 && strncmp(*out, "http://", 7) != 0 && strncmp(*out, "https://", 8) != 0)
         return config_node_err(err, config_node_get(m, key),
                                "%s.%s: \"%s\" is not an http:// or https:// URL", where, key,
                                *out);

@@ -240,7 +240,7 @@ static void group_key(struct vg_buf *b, const struct route_node *r, const struct
 static void claim_nflog(struct route_dispatcher *d, struct group *g)
 {
     for (size_t i = 0; i < d->nlog; i++) {
-        if (strcmp(d->log[i].key, g->key))
+        if (strcmp(d->log[i].key, g->key) != 0)
             continue;
         struct nflog *e = &d->log[i];
         g->sent = e->sent;

@@ -1,28 +1,23 @@
-/* rule_template: the Go text/template subset Prometheus expands in alert labels and
- * annotations.
+/* rule_template: the Go text/template dialect Prometheus expands in alert labels and
+ * annotations, as a language of the shared engine (server/template/gotmpl.h).
  *
- * Supported: text and {{ actions }} with the {{- / -}} trim markers and comment
- * actions (a slash-star comment inside the braces);
- * pipelines `a | f b`; variables $labels, $value, $externalLabels, $externalURL and $
- * (Prometheus's preamble `{{$labels := .Labels}}...`), user variables `{{ $x := ... }}`
- * and `{{ $x = ... }}`; fields .Labels.x, .Value, .ExternalLabels.x, .ExternalURL and
- * $labels.x (a missing label is "", Prometheus's missingkey=zero); string ("..." and
- * `...`), number, true/false/nil literals; parenthesised pipelines; if / else if / else /
- * with / end. Functions: humanize, humanize1024, humanizeDuration, humanizePercentage,
- * humanizeTimestamp, printf, toUpper, toLower, title, reReplaceAll, match, stripPort,
- * stripDomain, parseDuration, index, len, eq, ne, lt, le, gt, ge, and, or, not, print,
- * println. Not supported: range, define/template/block, query and the functions over
- * query results (first, label, value, sortByLabel) — a template using them fails to
- * parse with Go's wording (`function "query" not defined`).
+ * Data: $labels / .Labels and $externalLabels / .ExternalLabels (label maps: a missing
+ * label is "", Prometheus's missingkey=zero), $value / .Value (a float64), $externalURL /
+ * .ExternalURL, and $ (Prometheus's preamble `{{$labels := .Labels}}...`); user
+ * variables, field chains, `.` and `with` as gotmpl allows. Numbers are loose, as
+ * Vigil's rule templates always were: `gt $value 80` compares the float with the int,
+ * `printf "%d" $value` prints the integer part, and %s prints any value.
+ * Functions: gotmpl's builtins (printf, print, println, index, len, eq, ne, lt, le, gt,
+ * ge, and, or, not) and humanize, humanize1024, humanizeDuration, humanizePercentage,
+ * humanizeTimestamp, toUpper, toLower, title, reReplaceAll, match, stripPort,
+ * stripDomain, parseDuration. Not supported: range, define/template/block, query and
+ * the functions over query results (first, label, value, sortByLabel): a template
+ * using them fails to parse with Go's wording (`function "query" not defined`).
+ * Argument counts and regex patterns are checked when expanding, as Prometheus does.
  *
  * Values print as Go's fmt does: floats in strconv 'g' shortest form ("1.5", "1e+06"),
  * maps as map[k:v ...]. Number formatting in the humanize family follows Prometheus's
  * template.go (%.4g with SI or IEC prefixes).
- *
- * Why not server/logql/template.c (LogQL's line_format engine): that one resolves only
- * flat string fields through a callback, with no variables, no typed values ($value is
- * a float that humanize and gt compare as a number), no field chains ($labels.x,
- * .Labels.x) and no `with`; rule templates need all of those.
  *
  * A parsed template is immutable: expand it from any thread. */
 #ifndef RULES_RULE_TEMPLATE_H

@@ -472,7 +472,7 @@ static void carry_state(struct generation *old, struct generation *new)
             struct rule_rt *nr = &ng->rules[k];
             for (size_t j = 0; j < og->nrules; j++) {
                 struct rule_rt *or = &og->rules[j];
-                if (or->used || or->def->kind != nr->def->kind || strcmp(or->def->name, nr->def->name) ||
+                if (or->used || or->def->kind != nr->def->kind || strcmp(or->def->name, nr->def->name) != 0 ||
                     labels_cmp(or->labels, or->nlabels, nr->labels, nr->nlabels))
                     continue;
                 or->used = true;

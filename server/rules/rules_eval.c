@@ -139,6 +139,12 @@ void rules_metric_set(struct rules *r, enum rules_metric m, const char *group, d
 
 /* base (sorted) without __name__ when drop_name, then each of sets applied in order
  * (an empty value removes the name), sorted; in the arena. NULL on OOM. */
+/* Prometheus writes ALERTS_FOR_STATE as ActiveAt.Unix(): whole seconds. */
+static int64_t whole_seconds(int64_t ms)
+{
+    return ms / 1000;
+}
+
 static struct label *build(struct vg_arena *a, const struct label *base, size_t nbase,
                            bool drop_name, const struct label *sets, size_t nsets, size_t *n)
 {
@@ -481,7 +487,7 @@ static int alert_series(struct eval *e)
         struct label *l2 = series_labels(e, a, "ALERTS_FOR_STATE", NULL, &n2);
         if (!l1 || !l2)
             return vg_err_set(e->err, VG_ENOMEM, "out of memory");
-        if (push(e, l1, n1, 1) < 0 || push(e, l2, n2, (double)(a->active_at / 1000)) < 0)
+        if (push(e, l1, n1, 1) < 0 || push(e, l2, n2, (double)whole_seconds(a->active_at)) < 0)
             return e->err->code;
     }
     return 0;

@@ -17,8 +17,8 @@
 /* Prometheus's defaults: --rules.alert.resend-delay, resolved alerts kept for
  * re-sending, --rules.alert.for-outage-tolerance. */
 #define RULES_RESEND_DELAY_MS 60000
-#define RULES_RESOLVED_RETENTION_MS (15 * 60000)
-#define RULES_OUTAGE_TOLERANCE_MS (60 * 60000)
+#define RULES_RESOLVED_RETENTION_MS (15 * 60000LL)
+#define RULES_OUTAGE_TOLERANCE_MS (60 * 60000LL)
 
 /* One alert of an alerting rule: labels fixed for its life, annotations replaced at
  * each evaluation. Both are single vg_malloc blocks (rules_labels_copy). */

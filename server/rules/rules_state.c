@@ -265,8 +265,8 @@ void rules_state_claim(struct rules *r, struct group_rt *g, struct rule_rt *rr)
         return;
     for (size_t i = 0; i < rs->n; i++) {
         struct restored_alert *ra = &rs->v[i];
-        if (ra->claimed || strcmp(ra->file, g->def->file) || strcmp(ra->group, g->def->name) ||
-            strcmp(ra->rule, rr->def->name))
+        if (ra->claimed || strcmp(ra->file, g->def->file) != 0 || strcmp(ra->group, g->def->name) != 0 ||
+            strcmp(ra->rule, rr->def->name) != 0)
             continue;
         if (rr->nalerts == rr->cap) {
             size_t cap = rr->cap ? rr->cap * 2 : 4;

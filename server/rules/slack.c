@@ -28,7 +28,7 @@ static const char *skip_ws(const char *p, const char *end)
 static bool word(const char **p, const char *end, const char *w)
 {
     size_t n = strlen(w);
-    if ((size_t)(end - *p) < n || memcmp(*p, w, n))
+    if ((size_t)(end - *p) < n || memcmp(*p, w, n) != 0)
         return false;
     const char *q = *p + n;
     if (q < end && !isspace((unsigned char)*q) && *q != '.')
@@ -72,7 +72,7 @@ static bool parse_action(const char *p, const char *end, struct action *a)
             return (a->f = plain[i].f), true;
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
         size_t pl = strlen(maps[i].s), n = (size_t)(end - p);
-        if (n <= pl || memcmp(p, maps[i].s, pl) || n - pl >= sizeof a->name)
+        if (n <= pl || memcmp(p, maps[i].s, pl) != 0 || n - pl >= sizeof a->name)
             continue;
         for (size_t k = pl; k < n; k++)
             if (!isalnum((unsigned char)p[k]) && p[k] != '_')
@@ -131,17 +131,15 @@ struct expand {
 static void put_common_value(struct vg_buf *b, const struct route_notification *n,
                              bool annotations, const char *name)
 {
-    size_t cap = n->nalerts ? (annotations ? n->alerts[0].nannotations : n->alerts[0].nlabels)
-                            : 0;
-    struct label *tmp = vg_malloc((cap + 1) * sizeof *tmp);
-    if (!tmp) {
+    struct label *common;
+    size_t cnt = webhook_common(n, annotations, &common);
+    if (!common) {
         b->failed = true;
         return;
     }
-    size_t cnt = webhook_common(n, annotations, tmp);
-    struct vg_str v = labels_get(tmp, cnt, name);
+    struct vg_str v = labels_get(common, cnt, name);
     vg_buf_append(b, v.p, v.len);
-    vg_free(tmp);
+    vg_free(common);
 }
 
 static void expand_piece(void *ud, const char *lit, size_t n, const struct action *a)

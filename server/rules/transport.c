@@ -25,12 +25,22 @@ static void global_init(void)
 struct sink {
     char buf[KEEP_BODY + 1];
     size_t len;
+    struct vg_buf *all;     /* transport_http.response */
+    size_t max_all;
+    bool too_large;
 };
 
 static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
     struct sink *s = ud;
     size_t n = size * nmemb, room = KEEP_BODY - s->len;
+    if (s->all) {
+        if (s->all->len + n > s->max_all) {
+            s->too_large = true;
+            return 0; /* aborts the transfer */
+        }
+        vg_buf_append(s->all, p, n);
+    }
     size_t take = n < room ? n : room;
     memcpy(s->buf + s->len, p, take);
     s->len += take;
@@ -89,8 +99,12 @@ int transport_http_post(const struct transport_http *req, long *status, struct v
         return vg_err_set(err, VG_ENOMEM, "POST %s: out of memory", req->url);
     }
     hdrs = h2;
-    struct sink s = { .len = 0 };
+    struct sink s = { .len = 0, .all = req->response, .max_all = req->max_response };
     s.buf[0] = '\0';
+    if (req->userpwd && req->userpwd[0]) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERPWD, req->userpwd);
+    }
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
@@ -101,7 +115,10 @@ int transport_http_post(const struct transport_http *req, long *status, struct v
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     int ret = 0;
-    if (rc == CURLE_OPERATION_TIMEDOUT)
+    if (s.too_large)
+        ret = vg_err_set(err, VG_ETOOLARGE, "POST %s: response over %zu bytes", req->url,
+                         req->max_response);
+    else if (rc == CURLE_OPERATION_TIMEDOUT)
         ret = vg_err_set(err, VG_EIO, "POST %s: timed out after %lld ms", req->url,
                          (long long)req->timeout_ms);
     else if (rc != CURLE_OK)

@@ -7,6 +7,7 @@
 #ifndef RULES_TRANSPORT_H
 #define RULES_TRANSPORT_H
 
+#include "../../storage/base/vg_buf.h"
 #include "../../storage/base/vg_err.h"
 
 #include <stdatomic.h>
@@ -21,6 +22,12 @@ struct transport_http {
     size_t body_len;
     int64_t timeout_ms;         /* whole transfer, connect included */
     const atomic_bool *stop;    /* may be NULL */
+    /* Optional (collect/jolokia.c): when response is set, the whole response body is
+     * appended to it (at most max_response bytes: more fails with VG_ETOOLARGE);
+     * userpwd "user:password" sends HTTP basic auth. */
+    struct vg_buf *response;
+    size_t max_response;
+    const char *userpwd;
 };
 
 /* POSTs the body. 0 on a 2xx status; otherwise VG_EIO with "POST <url>: HTTP <status>:

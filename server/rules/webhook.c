@@ -10,13 +10,19 @@ const char *webhook_status(const struct route_notification *n)
     return n->nfiring ? "firing" : "resolved";
 }
 
-size_t webhook_common(const struct route_notification *n, bool annotations, struct label *out)
+size_t webhook_common(const struct route_notification *n, bool annotations, struct label **out)
 {
-    if (!n->nalerts)
+    *out = NULL;
+    size_t nls = 0;
+    const struct label *ls = NULL;
+    if (n->nalerts) {
+        const struct alert *a0 = &n->alerts[0];
+        ls = annotations ? a0->annotations : a0->labels;
+        nls = annotations ? a0->nannotations : a0->nlabels;
+    }
+    if (!(*out = vg_malloc((nls + 1) * sizeof **out)))
         return 0;
-    const struct alert *a0 = &n->alerts[0];
-    const struct label *ls = annotations ? a0->annotations : a0->labels;
-    size_t nls = annotations ? a0->nannotations : a0->nlabels, cnt = 0;
+    size_t cnt = 0;
     for (size_t i = 0; i < nls; i++) {
         bool shared = true;
         for (size_t k = 1; k < n->nalerts && shared; k++) {
@@ -27,7 +33,7 @@ size_t webhook_common(const struct route_notification *n, bool annotations, stru
             shared = v.p && vg_str_eq(v, ls[i].value);
         }
         if (shared)
-            out[cnt++] = ls[i];
+            (*out)[cnt++] = ls[i];
     }
     return cnt;
 }
@@ -57,15 +63,14 @@ static void put_time(struct vg_buf *b, int64_t ms)
 
 static void put_common(struct vg_buf *b, const struct route_notification *n, bool annotations)
 {
-    size_t cap = n->nalerts ? (annotations ? n->alerts[0].nannotations : n->alerts[0].nlabels)
-                            : 0;
-    struct label *tmp = vg_malloc((cap + 1) * sizeof *tmp);
-    if (!tmp) {
+    struct label *common;
+    size_t cnt = webhook_common(n, annotations, &common);
+    if (!common) {
         b->failed = true;
         return;
     }
-    webhook_put_labels(b, tmp, webhook_common(n, annotations, tmp));
-    vg_free(tmp);
+    webhook_put_labels(b, common, cnt);
+    vg_free(common);
 }
 
 void webhook_render(const struct route_notification *n, const struct webhook_ctx *c,

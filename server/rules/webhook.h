@@ -28,8 +28,9 @@ struct webhook_ctx {
 const char *webhook_status(const struct route_notification *n);
 
 /* The labels (annotations when annotations is true) whose name and value every alert of
- * n shares, sorted; out must hold as many as the first alert has. Returns the count. */
-size_t webhook_common(const struct route_notification *n, bool annotations, struct label *out);
+ * n shares, sorted: *out is vg_malloc'd (the caller frees it with vg_free; NULL when out
+ * of memory) and points into n's alerts. Returns the count. */
+size_t webhook_common(const struct route_notification *n, bool annotations, struct label **out);
 
 /* Appends {"name":"value",...}. */
 void webhook_put_labels(struct vg_buf *b, const struct label *ls, size_t n);

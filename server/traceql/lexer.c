@@ -4,6 +4,7 @@
 #include "ast.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool is_space(char c)
@@ -334,7 +335,7 @@ static void lex_number(const char *s, size_t len, size_t i, struct traceql_tok *
     tmp[j - i] = 0;
     if (frac) {
         t->kind = TK_FLOAT;
-        sscanf(tmp, "%lf", &t->f);
+        t->f = strtod(tmp, NULL); /* the lexer checked the digits already */
         return;
     }
     uint64_t v = 0;

@@ -28,7 +28,7 @@ static size_t slot(const struct seen *s, const uint8_t *id)
     for (int i = 0; i < SPAN_TRACE_ID_LEN; i++)
         h = h * 31 + id[i];
     size_t j = (size_t)h & (s->cap - 1);
-    while (!is_zero(s->ids[j]) && memcmp(s->ids[j], id, SPAN_TRACE_ID_LEN))
+    while (!is_zero(s->ids[j]) && memcmp(s->ids[j], id, SPAN_TRACE_ID_LEN) != 0)
         j = (j + 1) & (s->cap - 1);
     return j;
 }

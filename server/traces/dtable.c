@@ -379,7 +379,7 @@ int dtable_collect(struct dtable *t, int64_t now_ms, struct dtable_out *out,
                    struct vg_err *err)
 {
     size_t per = t->def.ncounters + t->def.nhists * (t->def.nbounds + 3);
-    if (!out->arena && !(out->arena = vg_arena_new(64 * 1024)))
+    if (!out->arena && !(out->arena = vg_arena_new((size_t)64 * 1024)))
         return vg_err_set(err, VG_ENOMEM, "out of memory collecting derived series");
     dtable_lock(t);
     size_t need = out->n + (size_t)t->st.series * per;

@@ -434,7 +434,7 @@ static int group_from(struct vg_arena *a, uint64_t fp, const char *val, size_t l
 static int groups_init(struct errorstore_groups *out, size_t cap, struct vg_err *err)
 {
     memset(out, 0, sizeof *out);
-    out->arena = vg_arena_new(16 * 1024);
+    out->arena = vg_arena_new((size_t)16 * 1024);
     if (out->arena)
         out->v = vg_arena_alloc(out->arena, (cap ? cap : 1) * sizeof *out->v);
     return out->v ? 0 : vg_err_set(err, VG_ENOMEM, "out of memory");

@@ -23,7 +23,9 @@
  * Extraction regexes (matcher_regex_*) share the compiler but not the anchoring: log
  * parsers search a line the way Go's regexp.FindSubmatch does (unanchored, no DOTALL,
  * PCRE2_DOLLAR_ENDONLY so `$` is end of text as in Go). Named groups are listed once at
- * compile time, sorted by group number, from PCRE2's name table.
+ * compile time, sorted by group number, from PCRE2's name table. The same regexes
+ * serve Go's ReplaceAllString (template functions regexReplaceAll and reReplaceAll),
+ * with replacement references expanded by the code matcher_expand uses.
  */
 #include "matcher.h"
 
@@ -224,23 +226,11 @@ static size_t tmpl_ref(const char *s, size_t len, long *num, const char **np, si
     return i;
 }
 
-int matcher_expand(const struct matcher *m, struct vg_str value, struct vg_str tmpl,
-                   struct vg_buf *out)
+/* Appends tmpl to out with the references to the match in ov expanded (Go's
+ * regexp.Expand; see matcher_expand in matcher.h). */
+static void expand_refs(const pcre2_code *code, const char *subj, const PCRE2_SIZE *ov,
+                        uint32_t pairs, struct vg_str tmpl, struct vg_buf *out)
 {
-    if (!m->re)
-        return VG_EINVAL;
-    const pcre2_code *code = m->re;
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
-    if (!md)
-        return VG_ENOMEM;
-    const char *subj = value.p ? value.p : "";
-    int rc = pcre2_match(code, (PCRE2_SPTR)subj, value.len, 0, 0, md, NULL);
-    if (rc < 0) {
-        pcre2_match_data_free(md);
-        return 0;
-    }
-    uint32_t pairs = pcre2_get_ovector_count(md);
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
     const char *t = tmpl.p ? tmpl.p : "";
     size_t i = 0, len = tmpl.len;
     while (i < len) {
@@ -279,8 +269,24 @@ int matcher_expand(const struct matcher *m, struct vg_str value, struct vg_str t
         if ((uint32_t)num < pairs && ov[2 * num] != PCRE2_UNSET)
             vg_buf_append(out, subj + ov[2 * num], ov[2 * num + 1] - ov[2 * num]);
     }
+}
+
+int matcher_expand(const struct matcher *m, struct vg_str value, struct vg_str tmpl,
+                   struct vg_buf *out)
+{
+    if (!m->re)
+        return VG_EINVAL;
+    const pcre2_code *code = m->re;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+    if (!md)
+        return VG_ENOMEM;
+    const char *subj = value.p ? value.p : "";
+    int rc = pcre2_match(code, (PCRE2_SPTR)subj, value.len, 0, 0, md, NULL);
+    if (rc >= 0)
+        expand_refs(code, subj, pcre2_get_ovector_pointer(md), pcre2_get_ovector_count(md),
+                    tmpl, out);
     pcre2_match_data_free(md);
-    return vg_buf_failed(out) ? VG_ENOMEM : 1;
+    return rc < 0 ? 0 : vg_buf_failed(out) ? VG_ENOMEM : 1;
 }
 
 /* ---- extraction regexes ---- */
@@ -402,4 +408,39 @@ int matcher_regex_find(const struct matcher_regex *re, struct vg_str subject, si
     }
     pcre2_match_data_free(md);
     return rc >= 0;
+}
+
+/* Go's Regexp.ReplaceAllString loop: search from pos (the whole subject stays visible to
+ * `^` and lookbehind), copy what lies before the match, replace unless the match is
+ * empty and starts where the previous one ended (Go's rule against replacing both "aaa"
+ * and the empty string after it), then step past the match or at least one UTF-8
+ * character. */
+int matcher_regex_replace_all(const struct matcher_regex *re, struct vg_str subject,
+                              struct vg_str repl, bool literal, struct vg_buf *out)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
+    if (!md)
+        return VG_ENOMEM;
+    const char *subj = subject.p ? subject.p : "";
+    size_t pos = 0, last = 0, n = subject.len;
+    bool any = false;
+    while (pos <= n && pcre2_match(re->code, (PCRE2_SPTR)subj, n, pos, 0, md, NULL) >= 0) {
+        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        vg_buf_append(out, subj + last, ov[0] - last);
+        if (!any || ov[1] > last || ov[0] == 0) {
+            if (literal)
+                vg_buf_append(out, repl.p, repl.len);
+            else
+                expand_refs(re->code, subj, ov, pcre2_get_ovector_count(md), repl, out);
+        }
+        any = true;
+        last = ov[1];
+        size_t width = 1;
+        while (pos + width < n && ((unsigned char)subj[pos + width] & 0xC0) == 0x80)
+            width++;
+        pos = pos + width > ov[1] ? pos + width : ov[1];
+    }
+    vg_buf_append(out, subj + last, n - last);
+    pcre2_match_data_free(md);
+    return vg_buf_failed(out) ? VG_ENOMEM : 0;
 }

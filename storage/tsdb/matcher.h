@@ -76,4 +76,14 @@ int matcher_regex_groups(const struct matcher_regex *re, struct vg_str subject,
 int matcher_regex_find(const struct matcher_regex *re, struct vg_str subject, size_t start,
                        size_t *mstart, size_t *mend);
 
+/* Appends subject to out with every match replaced, as Go's Regexp.ReplaceAllString
+ * (literal false: repl expanded per match as matcher_expand does: $1, ${1}, $name, $$)
+ * or ReplaceAllLiteralString (literal true): non-overlapping matches left to right, and
+ * an empty match right after the previous match is not replaced ("a*" on "baaac" with
+ * "x" gives "xbxcx"). A PCRE2 limit hit ends the search; the rest is copied as is.
+ * 0, or VG_ENOMEM (out may be marked failed, partly written). Go's MatchString is
+ * matcher_regex_find with start 0. Thread-safe. */
+int matcher_regex_replace_all(const struct matcher_regex *re, struct vg_str subject,
+                              struct vg_str repl, bool literal, struct vg_buf *out);
+
 #endif

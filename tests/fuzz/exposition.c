@@ -22,6 +22,7 @@ static void write_entry(struct vg_buf *out, const struct exposition_entry *e)
     case EXPOSITION_SAMPLE:
         exposition_write_sample(out, e->name, e->labels, e->nlabels, e->value, e->has_ts,
                                 e->ts_ms);
+        break;    case EXPOSITION_UNIT: /* OpenMetrics only: the text parser never reports one */
         break;
     }
 }

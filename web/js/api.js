@@ -22,7 +22,9 @@ function buildURL(path, params) {
 }
 
 // GET (or POST form when opts.post) path with params; resolves to parsed JSON, or the
-// text for non-JSON answers. opts.signal aborts it (the caller moved on).
+// text for non-JSON answers. opts.json sends that value as a JSON body (POST unless
+// opts.method says otherwise); opts.method alone (e.g. 'DELETE') sends no body.
+// opts.signal aborts it (the caller moved on).
 export async function request(path, params, opts = {}) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(new ApiError(`no answer from ${path} within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
@@ -39,13 +41,20 @@ export async function request(path, params, opts = {}) {
       init.headers['Content-Type'] = 'application/x-www-form-urlencoded';
       init.body = new URL(url, location.origin).searchParams.toString();
       url = path;
+    } else if (opts.json !== undefined) {
+      init.method = opts.method || 'POST';
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(opts.json);
+    } else if (opts.method) {
+      init.method = opts.method;
     }
     resp = await fetch(url, init);
   } catch (e) {
     clearTimeout(timer);
-    if (e instanceof ApiError) throw e;
-    if (ctl.signal.reason instanceof ApiError) throw ctl.signal.reason;
-    if (e && e.name === 'AbortError') throw e;
+    if (ctl.signal.aborted) {
+      if (ctl.signal.reason instanceof ApiError) throw ctl.signal.reason; // our timeout
+      throw new DOMException('aborted', 'AbortError');                    // the caller's
+    }
     throw new ApiError(`cannot reach Vigil (${e && e.message ? e.message : e})`);
   }
   let text;
@@ -53,7 +62,8 @@ export async function request(path, params, opts = {}) {
     text = await resp.text();
   } catch (e) {
     clearTimeout(timer);
-    if (e && e.name === 'AbortError') throw e;
+    if (ctl.signal.aborted && ctl.signal.reason instanceof ApiError) throw ctl.signal.reason;
+    if (ctl.signal.aborted) throw new DOMException('aborted', 'AbortError');
     throw new ApiError(`the answer from ${path} was cut off`, resp.status);
   }
   clearTimeout(timer);
@@ -75,4 +85,4 @@ export async function request(path, params, opts = {}) {
 export const get = (path, params, opts) => request(path, params, opts);
 
 // True for errors the caller asked for (navigation away, a newer query).
-export const isAbort = (e) => e && (e.name === 'AbortError' || e === 'superseded');
+export const isAbort = (e) => Boolean(e) && e.name === 'AbortError';

@@ -68,6 +68,7 @@ export function fmtBytes(n) {
 export function fmtDurMs(ms) {
   ms = Number(ms);
   if (!Number.isFinite(ms)) return '—';
+  if (ms === 0) return '0';
   if (ms >= 60000) return `${(ms / 60000).toFixed(ms >= 600000 ? 0 : 1)} min`;
   if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
   if (ms >= 1) return `${ms.toFixed(ms >= 100 ? 0 : 1)} ms`;

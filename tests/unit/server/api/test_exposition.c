@@ -352,3 +352,87 @@ Test(exposition, type_names_match_the_format)
     cr_assert_str_eq(exposition_type_name(EXPOSITION_SUMMARY), "summary");
     cr_assert_str_eq(exposition_type_name(EXPOSITION_UNTYPED), "untyped");
 }
+
+/* ---- OpenMetrics 1.0 (exposition_parse_openmetrics) ---- */
+
+static struct exposition_entry om_es[64];
+static size_t om_n;
+
+static int om_collect(void *ctx, const struct exposition_entry *e, struct vg_err *e2)
+{
+    (void)ctx, (void)e2;
+    if (om_n < 64)
+        om_es[om_n++] = *e;
+    return 0;
+}
+
+static int parse_om_all(const char *s)
+{
+    om_n = 0;
+    return exposition_parse_openmetrics(s, strlen(s), arena, om_collect, NULL, &err);
+}
+
+Test(exposition, openmetrics_types_units_exemplars_and_float_timestamps)
+{
+    const char *body = "# TYPE req counter\n"
+                       "# UNIT req requests\n"
+                       "# HELP req Requests \\\"served\\\".\n"
+                       "req_total{path=\"/\"} 7 1520879607.789 # {trace_id=\"a\"} 1 1520879607.5\n"
+                       "req_created{path=\"/\"} 1520000000\n"
+                       "# TYPE g gaugehistogram\n"
+                       "# TYPE i info\n"
+                       "# TYPE s stateset\n"
+                       "# TYPE u unknown\n"
+                       "u 1 # {} 2\n"
+                       "# EOF\n";
+    cr_assert_eq(parse_om_all(body), 0, "%s", err.msg);
+    cr_assert_eq(om_n, 10);
+    cr_assert_eq(om_es[1].kind, EXPOSITION_UNIT);
+    assert_str(om_es[1].unit, "requests");
+    cr_assert_eq(om_es[2].kind, EXPOSITION_HELP);
+    assert_str(om_es[2].help, "Requests \"served\".");
+    cr_assert_eq(om_es[3].kind, EXPOSITION_SAMPLE);
+    cr_assert(om_es[3].has_ts);
+    cr_assert_eq(om_es[3].ts_ms, 1520879607789);
+    cr_assert(om_es[3].has_exemplar);
+    cr_assert_eq(om_es[3].ex_nlabels, 1);
+    assert_str(om_es[3].ex_labels[0].value, "a");
+    cr_assert_eq(om_es[3].ex_value, 1);
+    cr_assert(om_es[3].ex_has_ts);
+    cr_assert_eq(om_es[3].ex_ts_ms, 1520879607500);
+    assert_str(om_es[4].name, "req_created");
+    cr_assert_eq(om_es[5].type, EXPOSITION_GAUGEHISTOGRAM);
+    cr_assert_eq(om_es[6].type, EXPOSITION_INFO);
+    cr_assert_eq(om_es[7].type, EXPOSITION_STATESET);
+    cr_assert_eq(om_es[8].type, EXPOSITION_UNKNOWN);
+    cr_assert(om_es[9].has_exemplar);
+    cr_assert_eq(om_es[9].ex_nlabels, 0);
+    cr_assert_str_eq(exposition_type_name(EXPOSITION_GAUGEHISTOGRAM), "gaugehistogram");
+}
+
+static void om_fails(const char *body, const char *needle)
+{
+    int rc = parse_om_all(body);
+    cr_assert_eq(rc, VG_EINVAL, "expected an error for %s", body);
+    cr_assert(strstr(err.msg, needle), "\"%s\" lacks \"%s\"", err.msg, needle);
+}
+
+Test(exposition, openmetrics_errors)
+{
+    om_fails("a 1\n", "missing # EOF");
+    om_fails("a 1\n# EOF\nb 2\n", "line 3 column 1: unexpected data after # EOF");
+    om_fails("a 1\n\n# EOF\n", "line 2 column 1: blank lines");
+    om_fails("# random comment\n# EOF\n", "unknown comment");
+    om_fails("# TYPE a untyped\n# EOF\n", "unknown metric type \"untyped\"");
+    om_fails("a 1 NaN\n# EOF\n", "invalid timestamp");
+    om_fails("a 1 # trace\n# EOF\n", "expected '{' to start the exemplar");
+    om_fails("a 1 #{x=\"1\"} 1\n# EOF\n", "before the exemplar");
+    om_fails("a 1 # {x=\"1\"}\n# EOF\n", "expected an exemplar value");
+    om_fails("a 1 # {x=\"1\"} 1 2 3\n# EOF\n", "after the exemplar");
+    om_fails("# EOF extra\n# EOF\n", "unknown comment");
+    /* text 0.0.4 keeps its own rules */
+    cr_assert_eq(parse("# TYPE a unknown\n"), VG_EINVAL);
+    cr_assert_eq(parse("# UNIT a seconds\na 1\n"), 0, "an ordinary comment in 0.0.4");
+    cr_assert_eq(n, 1);
+    cr_assert_eq(parse_om_all("a 1\n# EOF"), 0, "the final newline is optional");
+}

@@ -22,6 +22,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 
 static struct server_fixture fx;
 static struct http_response resp;
@@ -673,6 +674,44 @@ Test(jaeger, parse_durations)
         int64_t ns;
         cr_assert_eq(jaeger_parse_duration(bad[i], strlen(bad[i]), &ns), -1, "%s", bad[i]);
     }
+}
+
+/* ---- the writer on its own ---- */
+
+Test(jaeger, write_trace_floats_and_missing_service)
+{
+    static const struct span_attr attrs[] = {
+        { .key = VG_STR("big"), .type = SPAN_VAL_DOUBLE, .v.d = 1e21 },
+        { .key = VG_STR("huge"), .type = SPAN_VAL_DOUBLE, .v.d = 1.5e243 },
+        { .key = VG_STR("tiny"), .type = SPAN_VAL_DOUBLE, .v.d = -1e-7 },
+        { .key = VG_STR("plain"), .type = SPAN_VAL_DOUBLE, .v.d = 123.5 },
+        { .key = VG_STR("nan"), .type = SPAN_VAL_DOUBLE, .v.d = NAN },
+        { .key = VG_STR("bad_blob"), .type = SPAN_VAL_MAP, .v.s = { "\xff", 1 } },
+    };
+    struct span s = { .trace_id = { 1 }, .span_id = { 2 }, .start_ns = 5000, .end_ns = 5999,
+                      .name = VG_STR("x"), .attrs = attrs, .nattrs = 6 };
+    struct vg_arena *a = vg_arena_new(0);
+    struct vg_buf b;
+    vg_buf_init(&b);
+    struct vg_err err;
+    cr_assert_eq(jaeger_write_trace(&s, 1, a, &b, &err), 0, "%s", err.msg);
+    const char *out = vg_buf_cstr(&b);
+    cr_assert(strstr(out, "\"traceID\":\"01000000000000000000000000000000\""), "%s", out);
+    cr_assert(strstr(out, "\"startTime\":5,\"duration\":0,"), "%s", out);
+    cr_assert(strstr(out, "{\"key\":\"big\",\"type\":\"float64\",\"value\":1e+21}"), "%s", out);
+    cr_assert(strstr(out, "\"value\":1.5e+243}"), "%s", out);
+    cr_assert(strstr(out, "\"value\":-1e-7}"), "%s", out);
+    cr_assert(strstr(out, "\"value\":123.5}"), "%s", out);
+    cr_assert(strstr(out, "{\"key\":\"nan\",\"type\":\"float64\",\"value\":\"NaN\"}"), "%s", out);
+    cr_assert_null(strstr(out, "bad_blob"), "a blob that does not unpack is left out");
+    cr_assert(strstr(out, "\"processes\":{\"p1\":{\"serviceName\":\"OTLPResourceNoServiceName\","
+                          "\"tags\":[]}}"), "%s", out);
+    json_error_t je;
+    json_t *j = json_loads(out, 0, &je);
+    cr_assert_not_null(j, "%s: %s", je.text, out);
+    json_decref(j);
+    vg_buf_free(&b);
+    vg_arena_free(a);
 }
 
 /* ---- allocation failure ---- */

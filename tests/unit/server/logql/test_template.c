@@ -1,8 +1,9 @@
-/* Tests server/logql/template.c: the Go text/template subset used by line_format and
- * label_format: text and actions, trim markers, comments, fields and missing fields,
- * pipelines, every function, printf verbs and Go's bad-verb texts, if/else if/else,
- * the Loki specials, compile errors (unknown function, arity, syntax, unsupported
- * actions, bad literal regex), execution errors and allocation failure. */
+/* Tests server/logql/template.c: LogQL's language on the shared template engine
+ * (the engine itself is tested in tests/unit/server/template/test_gotmpl.c): text and
+ * actions, trim markers, comments, fields and missing fields, pipelines, every Loki
+ * function, printf verbs and Go's bad-verb texts, if/else if/else, the Loki specials,
+ * the compile-time refusals (unknown function, arity, syntax, variables, chains,
+ * unsupported actions, bad literal regex), execution errors and allocation failure. */
 #include <criterion/criterion.h>
 #include <string.h>
 

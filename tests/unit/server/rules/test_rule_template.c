@@ -1,4 +1,7 @@
-/* Tests for server/rules/rule_template.c: Prometheus's alert template subset. */
+/* Tests for server/rules/rule_template.c: Prometheus's alert template language on the
+ * shared engine (tested itself in tests/unit/server/template/test_gotmpl.c): the
+ * $labels/$value/$externalLabels data, the humanize family and string functions, loose
+ * number comparisons, parse and expansion errors, allocation failure. */
 #include "../../../../server/rules/rule_template.h"
 #include "../../../../storage/base/vg_alloc.h"
 
@@ -141,7 +144,7 @@ Test(rule_template, parse_errors)
     parse_fails("{{ end }}", "unexpected {{end}}");
     parse_fails("{{ $nope }}", "undefined variable \"$nope\"");
     parse_fails("{{ .Labels.x", "unclosed action");
-    parse_fails("{{ range $labels }}{{ end }}", "range is not supported");
+    parse_fails("{{ range $labels }}{{ end }}", "\"range\" actions are not supported");
     parse_fails("{{ (humanize 1 }}", "unclosed left paren");
     parse_fails("{{ $labels.a 1 }}", "can't give argument to non-function");
     parse_fails("{{ query \"up\" }}", "function \"query\" not defined");

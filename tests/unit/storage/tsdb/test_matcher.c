@@ -317,3 +317,57 @@ Test(matcher, regex_errors_and_out_of_memory)
     cr_assert_eq(rc, VG_ENOMEM);
     matcher_regex_free(re);
 }
+
+static const char *replace(const char *pattern, const char *subject, const char *repl,
+                           bool literal)
+{
+    static char out[256];
+    struct matcher_regex *re = mk_re(pattern);
+    struct vg_buf b;
+    vg_buf_init(&b);
+    cr_assert_eq(matcher_regex_replace_all(re, vg_str_c(subject), vg_str_c(repl), literal, &b), 0);
+    snprintf(out, sizeof out, "%.*s", (int)b.len, b.p ? b.p : "");
+    vg_buf_free(&b);
+    matcher_regex_free(re);
+    return out;
+}
+
+Test(matcher, regex_replace_all_follows_go)
+{
+    cr_assert_str_eq(replace("/v([0-9])/", "/api/v1/users", "/version$1/", false),
+                     "/api/version1/users");
+    cr_assert_str_eq(replace("(?P<w>[a-z]+)", "ab 12 cd", "<${w}>", false), "<ab> 12 <cd>");
+    /* no replacement for the empty match right after "aaa" */
+    cr_assert_str_eq(replace("a*", "baaac", "x", false), "xbxcx");
+    cr_assert_str_eq(replace("[0-9]+", "a1b22", "$1", true), "a$1b$1");
+    cr_assert_str_eq(replace("[0-9]+", "a1b22", "$1", false), "ab");
+    cr_assert_str_eq(replace("^a", "aaa", "b", false), "baa");
+    cr_assert_str_eq(replace("(.*):.*", "db1.example.com:9100", "$1", false), "db1.example.com");
+    cr_assert_str_eq(replace("x", "none", "y", false), "none");
+    cr_assert_str_eq(replace("", "\xc3\xa9t", "-", false), "-\xc3\xa9-t-"); /* per character */
+    cr_assert_str_eq(replace("o$", "foo\n", "0", false), "foo\n"); /* `$` only at the end */
+    /* unanchored match (Go's MatchString) is matcher_regex_find from 0 */
+    struct matcher_regex *re = mk_re("^db");
+    size_t s, e;
+    cr_assert_eq(matcher_regex_find(re, VG_STR("db1:9"), 0, &s, &e), 1);
+    cr_assert_eq(matcher_regex_find(re, VG_STR("a db1"), 0, &s, &e), 0);
+    matcher_regex_free(re);
+}
+
+Test(matcher, regex_replace_all_out_of_memory)
+{
+    struct matcher_regex *re = mk_re("(b)");
+    for (uint64_t n = 1; n <= 3; n++) {
+        struct vg_buf b;
+        vg_buf_init(&b);
+        vg_alloc_fail_after(n);
+        int rc = matcher_regex_replace_all(re, VG_STR("abcabc"), VG_STR("[$1]"), false, &b);
+        vg_alloc_fail_after(0);
+        if (rc == 0)
+            cr_assert_eq(b.len, strlen("a[b]ca[b]c"));
+        else
+            cr_assert_eq(rc, VG_ENOMEM);
+        vg_buf_free(&b);
+    }
+    matcher_regex_free(re);
+}
