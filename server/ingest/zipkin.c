@@ -21,7 +21,9 @@
  *                  otel.status_code (STATUS_CODE_OK / _ERROR / _UNSET, and the
  *                  specification's OK / ERROR / UNSET) -> status, with
  *                  otel.status_description -> status message;
- *                  error = "true" -> status ERROR (any other value stays an attribute);
+ *                  error = "true" -> status ERROR; any other value but "" and
+ *                  "false" -> status ERROR with the value as message (as Brave and
+ *                  zipkin-js write it) and stays an attribute too;
  *                  otel.library.name / otel.library.version (or otel.scope.*) -> scope;
  *                  the resource semantic-convention keys of semconv 1.6.1 (RESOURCE_KEYS
  *                  below) and the OpenCensus ones -> resource attributes;
@@ -345,9 +347,16 @@ static int tags_of(struct zctx *c, const json_t *js, struct span *s, struct span
         if (desc)
             s->status_message = jstr(c, desc);
     }
-    bool error_true = error && !strcmp(json_string_value(error), "true");
-    if (error_true)
+    const char *ev = error ? json_string_value(error) : NULL;
+    bool error_true = ev && !strcmp(ev, "true");
+    /* Zipkin's own clients (Brave, zipkin-js) put the error message in the tag's value:
+     * any value but "" and "false" marks the span failed, and without an otel.status_code
+     * the value is the status message. */
+    if (ev && *ev && strcmp(ev, "false") != 0) {
         s->status = SPAN_STATUS_ERROR;
+        if (!error_true && !code)
+            s->status_message = jstr(c, error);
+    }
     json_object_foreach((json_t *)tags, k, v) {
         const char *sv = json_string_value(v);
         if (!strcmp(k, "w3c.tracestate")) {
