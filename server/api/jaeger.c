@@ -27,6 +27,7 @@
 #define NO_SERVICE "OTLPResourceNoServiceName"
 #define HOUR_NS ((int64_t)3600 * 1000000000)
 #define MAX_TRACE_IDS 100 /* traceID parameters one search reads */
+#define SCRATCH_BYTES ((size_t)16 * 1024)
 
 static const char *const kind_names[] = {
     [SPAN_KIND_UNSPECIFIED] = "", [SPAN_KIND_INTERNAL] = "internal",
@@ -445,8 +446,8 @@ static bool attr_eq(const struct span_attr *x, const struct span_attr *y)
     if (x->type != y->type || !vg_str_eq(x->key, y->key))
         return false;
     switch (x->type) {
-    case SPAN_VAL_INT: return x->v.i == y->v.i;
-    case SPAN_VAL_DOUBLE: return !memcmp(&x->v.d, &y->v.d, sizeof x->v.d);
+    case SPAN_VAL_INT:
+    case SPAN_VAL_DOUBLE: return x->v.i == y->v.i; /* a double: the same bits, NaN included */
     case SPAN_VAL_BOOL: return x->v.b == y->v.b;
     default: return vg_str_eq(x->v.s, y->v.s);
     }
@@ -656,7 +657,7 @@ static void operations_of(struct vigil *v, struct vg_str service, const char *ki
             const char *kn = (unsigned)op->kind <= SPAN_KIND_MAX ? kind_names[op->kind] : "";
             if (names_only && total && vg_str_eq(op->name, l.ops[i - 1].name))
                 continue; /* the list is sorted by name, then kind */
-            if (kind && *kind && strcmp(kind, kn))
+            if (kind && *kind && strcmp(kind, kn) != 0)
                 continue;
             vg_buf_puts(&resp->body, total++ ? "," : "");
             if (!names_only)
@@ -686,7 +687,7 @@ static void service_operations(struct vigil *v, struct http_request *req,
     static const char suffix[] = "/operations";
     const char *s = req->path + strlen(SERVICES_PREFIX);
     size_t n = strlen(s), sl = sizeof suffix - 1;
-    if (n <= sl || strcmp(s + n - sl, suffix)) {
+    if (n <= sl || strcmp(s + n - sl, suffix) != 0) {
         not_found(resp, req->path);
         return;
     }
@@ -735,7 +736,7 @@ static void trace_by_id(struct vigil *v, struct http_request *req, struct http_r
     if (!otlp_traces_parse_id(id, strlen(id), tid, sizeof tid))
         rc = vg_err_set(&err, VG_EINVAL, "invalid trace id \"%.64s\": expected 1 to 32 hex "
                         "digits", id);
-    else if (!(scratch = vg_arena_new(16 * 1024)))
+    else if (!(scratch = vg_arena_new(SCRATCH_BYTES)))
         rc = vg_err_set(&err, VG_ENOMEM, "out of memory reading a trace");
     else {
         begin(resp);
@@ -837,7 +838,7 @@ static int read_window(struct http_request *req, struct spanstore_query *q, stru
     if (rc >= 0)
         rc = arg_int(req, "start", max_us, &start_us, err);
     const char *lb = http_arg_get(req, "lookback");
-    if (rc >= 0 && lb && *lb && strcmp(lb, "custom"))
+    if (rc >= 0 && lb && *lb && strcmp(lb, "custom") != 0)
         rc = arg_duration(req, "lookback", &lookback, err);
     if (rc < 0)
         return rc;
@@ -934,7 +935,7 @@ static void search_traces(struct vigil *v, struct http_request *req, struct http
     vg_err_clear(&err);
     const char *ids[MAX_TRACE_IDS];
     size_t nids = http_arg_all(req, "traceID", ids, MAX_TRACE_IDS);
-    struct vg_arena *scratch = vg_arena_new(16 * 1024);
+    struct vg_arena *scratch = vg_arena_new(SCRATCH_BYTES);
     struct search s;
     memset(&s, 0, sizeof s);
     struct spanstore_search_result r = { 0 };
@@ -1078,18 +1079,18 @@ static void dependencies(struct vigil *v, struct http_request *req, struct http_
     struct vg_err err;
     vg_err_clear(&err);
     const int64_t max_ms = INT64_MAX / 1000000 - 1;
-    int64_t end_ms = now_ns() / 1000000, lookback_ms = 24 * 3600 * 1000, lb_ns;
+    int64_t end_ms = now_ns() / 1000000, lookback_ms = (int64_t)24 * 3600 * 1000, lb_ns = 0;
     int rc = arg_int(req, "endTs", max_ms, &end_ms, &err);
     const char *lb = http_arg_get(req, "lookback");
     if (rc >= 0 && lb && *lb && arg_int(req, "lookback", max_ms, &lookback_ms, &err) < 0) {
         /* not milliseconds: a duration then ("24h") */
         vg_err_clear(&err);
-        rc = arg_duration(req, "lookback", &lb_ns, &err);
-        lookback_ms = lb_ns / 1000000;
+        if ((rc = arg_duration(req, "lookback", &lb_ns, &err)) > 0)
+            lookback_ms = lb_ns / 1000000;
     }
     const char *only = http_arg_get(req, "service");
-    struct links ls = { .cap = 2 * JAEGER_DEP_MAX_LINKS, .a = req->arena };
-    struct vg_arena *scratch = rc >= 0 ? vg_arena_new(16 * 1024) : NULL;
+    struct links ls = { .cap = (size_t)2 * JAEGER_DEP_MAX_LINKS, .a = req->arena };
+    struct vg_arena *scratch = rc >= 0 ? vg_arena_new(SCRATCH_BYTES) : NULL;
     ls.v = scratch ? vg_arena_calloc(req->arena, ls.cap * sizeof *ls.v) : NULL;
     if (rc >= 0 && !ls.v)
         rc = vg_err_set(&err, VG_ENOMEM, "out of memory computing dependencies");

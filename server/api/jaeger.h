@@ -12,8 +12,8 @@
  *   GET /jaeger/api/services/<svc>/operations     data: ["op",...] sorted, unique names
  *   GET /jaeger/api/operations?service=&spanKind= data: [{"name","spanKind"}]; service is
  *                       required (400); spanKind server|client|producer|consumer|internal
- *                       filters (any other value finds nothing, as in Jaeger); spanKind ""
- *                       is an unspecified kind
+ *                       filters (any other value finds nothing, as in Jaeger; absent or
+ *                       empty = every kind); an unspecified kind is listed as ""
  *   GET /jaeger/api/traces?service=&operation=&tags=&tag=&minDuration=&maxDuration=
  *                       &start=&end=&limit=&lookback=&traceID=
  *       data: [trace...] newest first, total = traces returned. service is required

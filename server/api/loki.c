@@ -59,9 +59,11 @@ int64_t loki_now_ns(void)
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-/* Go's strconv.ParseInt(s, 10, 64): optional sign, decimal digits, no blanks. */
+/* Go's strconv.ParseInt(s, 10, 64): optional sign, decimal digits, no blanks. *out is
+ * 0 on failure, so no caller ever reads it unset. */
 static int go_parse_int(const char *s, const char *fn, int64_t *out, struct vg_err *err)
 {
+    *out = 0;
     const char *p = s + (*s == '+' || *s == '-');
     if (!*p || strspn(p, "0123456789") != strlen(p))
         return vg_err_set(err, VG_EINVAL, "strconv.%s: parsing \"%.64s\": invalid syntax", fn, s);

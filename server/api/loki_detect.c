@@ -454,10 +454,10 @@ static int detect(struct vigil *v, const struct logql_expr *e, const struct logq
     struct logql_limits lim;
     loki_limits(v, &lim);
     struct logql_result *r = NULL;
-    int rc = !json || !lf ? err->code
+    int rc = !json || !lf ? (err->code < 0 ? err->code : VG_EINTERNAL)
              : !a         ? vg_err_set(err, VG_ENOMEM, "out of memory")
                           : logql_exec(v->logs, e, p, &lim, &r, err);
-    for (size_t i = 0; rc == 0 && i < r->nstreams; i++) {
+    for (size_t i = 0; rc == 0 && r && i < r->nstreams; i++) {
         const struct logql_stream *s = &r->streams[i];
         for (size_t k = 0; k < s->nentries; k++) {
             const struct logql_entry *en = &s->entries[k];

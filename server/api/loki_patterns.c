@@ -102,7 +102,7 @@ static bool tok_eq(const char *c, struct token t)
 /* Share of positions where the cluster takes the token as it is. */
 static double similarity(const struct cluster *c, const struct token *t, size_t n)
 {
-    if (c->tok[0] && t[0].s.p && !tok_eq(c->tok[0], t[0]))
+    if (n && c->tok[0] && t[0].s.p && !tok_eq(c->tok[0], t[0]))
         return -1; /* Drain's first-token rule: different leading words never merge */
     size_t same = 0;
     for (size_t i = 0; i < n; i++)
@@ -282,7 +282,7 @@ void loki_patterns(struct vigil *v, struct http_request *req, struct http_respon
         loki_limits(v, &lim);
         rc = logql_exec(v->logs, e, &p, &lim, &r, &err);
     }
-    for (size_t i = 0; rc == 0 && i < r->nstreams; i++)
+    for (size_t i = 0; rc == 0 && r && i < r->nstreams; i++)
         for (size_t k = 0; rc == 0 && k < r->streams[i].nentries; k++)
             if (loki_drain_add(d, r->streams[i].entries[k].line, r->streams[i].entries[k].t) < 0)
                 rc = vg_err_set(&err, VG_ENOMEM, "out of memory clustering lines");

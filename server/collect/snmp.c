@@ -628,7 +628,9 @@ static void fail(struct poll *p, const char *reason, const char *why)
     p->ok = false;
     count_err(p, reason);
     char msg[400];
-    snprintf(msg, sizeof msg, "device %s (%s): %s", p->ds->d->name, p->ds->d->address, why);
+    /* precision-bounded: a long reason is cut, never the message buffer overrun */
+    snprintf(msg, sizeof msg, "device %.100s (%.100s): %.180s", p->ds->d->name,
+             p->ds->d->address, why);
     vg_complain(&p->ds->complaint, 60000, VG_LOG_WARN, "snmp", "poll failed", msg);
 }
 

@@ -77,7 +77,7 @@ static const char *const global_keys[] = {
 /* The directory of the config file, or "." for the embedded defaults. */
 static const char *config_dir(const struct config *cfg, struct vg_arena *a)
 {
-    const char *src = cfg->source;
+    const char *src = cfg ? cfg->source : NULL;
     if (!src || src[0] == '<')
         return ".";
     const char *slash = strrchr(src, '/');

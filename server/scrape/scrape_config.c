@@ -612,10 +612,12 @@ static const char *build_url(const struct scrape_job *job, const struct relabel_
         char pl[256];
         snprintf(pl, sizeof pl, "__param_%s", job->params[i].name);
         struct vg_str over = relabel_set_get(s, vg_str_c(pl));
-        for (size_t k = 0; k < job->params[i].nvalues; k++, nq++)
-            q[nq] = (struct qparam){ name, k == 0 && over.p ? over
+        for (size_t k = 0; k < job->params[i].nvalues; k++, nq++) {
+            size_t at = nq; /* its position, so the sort below keeps the given order */
+            q[at] = (struct qparam){ name, k == 0 && over.p ? over
                                                             : vg_str_c(job->params[i].values[k]),
-                                     nq };
+                                     at };
+        }
     }
     for (size_t i = 0; i < s->n; i++) {
         struct vg_str n = s->v[i].name;
@@ -626,7 +628,8 @@ static const char *build_url(const struct scrape_job *job, const struct relabel_
         for (size_t k = 0; k < job->nparams && !have; k++)
             have = vg_str_eq_c(pn, job->params[k].name) && job->params[k].nvalues;
         if (!have) {
-            q[nq] = (struct qparam){ pn, s->v[i].value, nq };
+            size_t at = nq;
+            q[at] = (struct qparam){ pn, s->v[i].value, at };
             nq++;
         }
     }

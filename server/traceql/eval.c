@@ -411,6 +411,12 @@ static bool *eval_pipeline(struct ctx *c, const struct traceql_pipeline *p)
                     r[i] = r[i] && cur[i];
             cur = r;
         } else if (st->kind == TQ_STAGE_SCALAR) {
+            if (!cur) { /* an aggregate over every span */
+                if (!(cur = new_set(c)))
+                    return NULL;
+                for (size_t i = 0; i < c->n; i++)
+                    cur[i] = true;
+            }
             struct traceql_value v;
             if (!aggregate(c, st, cur, &v) ||
                 !traceql_value_cmp(&v, st->u.scalar.op, &st->u.scalar.value))

@@ -45,6 +45,14 @@ int vg_err_vset(struct vg_err *err, int code, const char *fmt, va_list ap);
 
 /* Prepends "prefix: " to err's message, keeping its code; returns the code. */
 int vg_err_prefix(struct vg_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#ifdef __clang_analyzer__
+/* Callers prefix errors that were set: for the analyser the result is an error code. */
+#define vg_err_prefix(err, ...)                                                            \
+    __extension__({                                                                        \
+        int vg_rc_ = vg_err_prefix((err), __VA_ARGS__);                                    \
+        vg_rc_ < 0 ? vg_rc_ : VG_EINTERNAL;                                                \
+    })
+#endif
 
 void vg_err_clear(struct vg_err *err);
 
