@@ -114,7 +114,7 @@ static int parse_metric(const struct config_node *m, const char *where, struct s
     const char *type = "gauge";
     if ((rc = config_node_str(m, where, "type", &type, err)) < 0)
         return rc;
-    if (strcmp(type, "gauge") && strcmp(type, "counter"))
+    if (strcmp(type, "gauge") != 0 && strcmp(type, "counter") != 0)
         return config_node_err(err, config_node_get(m, "type"),
                                "%s.type: \"%s\" is not gauge or counter", where, type);
     out->counter = !strcmp(type, "counter");
@@ -339,7 +339,7 @@ void snmp_config_free(struct snmp_config *c)
         return;
     for (size_t i = 0; i < c->ndevices; i++) {
         struct snmp_device *d = &c->devices[i];
-        for (size_t j = 0; j < d->nmetrics; j++) {
+        for (size_t j = 0; d->metrics && j < d->nmetrics; j++) {
             struct snmp_metric *m = &d->metrics[j];
             for (size_t k = 0; k < m->nlabels_from; k++)
                 vg_free(m->labels_from[k].label);
@@ -1095,7 +1095,7 @@ static int snmp_init(struct vigil *v, struct vg_err *err)
     int rc = snmp_config_parse(config_block(v->cfg, "snmp"), &c, err);
     if (rc < 0)
         return rc;
-    if (!c->ndevices) {
+    if (!c || !c->ndevices) {
         snmp_config_free(c);
         return 0;
     }

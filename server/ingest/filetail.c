@@ -21,6 +21,7 @@
 #include "../metrics.h"
 #include "filetail_lines.h"
 #include "ingest.h"
+#include "log_batch.h"
 #include "logparse/logparse.h"
 #include "logproc.h"
 
@@ -241,7 +242,7 @@ static int parse_source(struct source *s, const struct config_node *src, size_t 
                : config_node_err(err, src, "%s.paths: at least one path or glob is required", w);
     s->npaths = s->paths ? n : 0;
     vg_free(list);
-    for (size_t i = 0; rc == 0 && i < n; i++)
+    for (size_t i = 0; rc == 0 && i < s->npaths; i++)
         if (s->paths[i][0] != '/')
             rc = config_node_err(err, config_node_get(src, "paths"),
                                  "%s.paths[%zu]: \"%s\" is not an absolute path", w, i,
@@ -257,7 +258,7 @@ static int parse_source(struct source *s, const struct config_node *src, size_t 
              : own_list(list, n, &s->label_fields, err);
     s->nlabel_fields = s->label_fields ? n : 0;
     vg_free(list);
-    for (size_t i = 0; rc == 0 && i < n; i++)
+    for (size_t i = 0; rc == 0 && i < s->nlabel_fields; i++)
         if (!ingest_valid_label_name(vg_str_c(s->label_fields[i])) ||
             !strcmp(s->label_fields[i], "filename"))
             rc = config_node_err(err, lf, "%s.labels_from_fields[%zu]: \"%s\" cannot be a label "
@@ -340,14 +341,6 @@ struct saved {
     uint64_t dev, ino, offset;
 };
 
-struct item {
-    int64_t t;
-    uint64_t hash;
-    uint32_t seq, nlabels, nmeta;
-    struct label *labels, *meta;
-    struct vg_str line;
-};
-
 struct filetail {
     struct vigil *v;
     struct source *sources;
@@ -360,10 +353,7 @@ struct filetail {
     bool positions_dirty;
     char positions[PATH_MAX];
 
-    /* the batch */
-    struct vg_arena *batch_arena;
-    struct item *items;
-    size_t nitems, capitems, batch_bytes;
+    struct log_batch batch;
     struct vg_arena *rec_arena; /* one record's parse and processors */
     char *buf;                  /* READ_BUF */
 
@@ -539,75 +529,6 @@ static int positions_load(struct filetail *ft, struct vg_err *err)
 
 /* ---- the batch ---- */
 
-static bool copy_str(struct vg_arena *a, struct vg_str *s)
-{
-    if (!s->len)
-        return true;
-    char *d = vg_arena_alloc(a, s->len);
-    if (!d)
-        return false;
-    memcpy(d, s->p, s->len);
-    s->p = d;
-    return true;
-}
-
-static bool copy_labels(struct vg_arena *a, const struct label *src, size_t n, struct label **out)
-{
-    struct label *d = vg_arena_alloc(a, (n ? n : 1) * sizeof *d);
-    if (!d)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        d[i] = src[i];
-        if (!copy_str(a, &d[i].name) || !copy_str(a, &d[i].value))
-            return false;
-    }
-    *out = d;
-    return true;
-}
-
-static int batch_add(struct filetail *ft, const struct logproc_record *r)
-{
-    if (ft->nitems == ft->capitems) {
-        size_t cap = ft->capitems ? ft->capitems * 2 : 256;
-        struct item *v = vg_realloc(ft->items, cap * sizeof *v);
-        if (!v)
-            return VG_ENOMEM;
-        ft->items = v;
-        ft->capitems = cap;
-    }
-    struct item *it = &ft->items[ft->nitems];
-    *it = (struct item){ .t = r->t, .hash = labels_hash(r->labels, r->nlabels),
-                         .seq = (uint32_t)ft->nitems, .nlabels = (uint32_t)r->nlabels,
-                         .nmeta = (uint32_t)r->nmeta, .line = r->line };
-    if (!copy_labels(ft->batch_arena, r->labels, r->nlabels, &it->labels) ||
-        !copy_labels(ft->batch_arena, r->meta, r->nmeta, &it->meta) ||
-        !copy_str(ft->batch_arena, &it->line))
-        return VG_ENOMEM;
-    ft->nitems++;
-    ft->batch_bytes += r->line.len;
-    for (size_t i = 0; i < r->nmeta; i++)
-        ft->batch_bytes += r->meta[i].name.len + r->meta[i].value.len;
-    return 0;
-}
-
-static int cmp_item(const void *a, const void *b)
-{
-    const struct item *x = *(struct item *const *)a, *y = *(struct item *const *)b;
-    if (x->hash != y->hash)
-        return x->hash < y->hash ? -1 : 1;
-    int c = labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
-    if (c)
-        return c;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static void batch_clear(struct filetail *ft)
-{
-    vg_arena_reset(ft->batch_arena);
-    ft->nitems = 0;
-    ft->batch_bytes = 0;
-}
-
 /* Sets every file back to its committed offset, forgetting pending bytes. */
 static void rewind_all(struct filetail *ft)
 {
@@ -624,46 +545,22 @@ static void rewind_all(struct filetail *ft)
  * after rewinding every file (nothing of the batch was stored). */
 static int batch_push(struct filetail *ft)
 {
-    size_t n = ft->nitems;
     int rc = 0;
-    struct item **idx = NULL;
-    struct lentry *es = NULL;
-    struct logstore_stream_in *st = NULL;
     struct vg_err err;
     vg_err_clear(&err);
-    if (n) {
-        idx = vg_malloc(n * sizeof *idx);
-        es = vg_malloc(n * sizeof *es);
-        st = vg_malloc(n * sizeof *st);
-        if (!idx || !es || !st) {
-            rc = vg_err_set(&err, VG_ENOMEM, "out of memory for a push of %zu lines", n);
-            goto out;
-        }
-        for (size_t i = 0; i < n; i++)
-            idx[i] = &ft->items[i];
-        qsort(idx, n, sizeof *idx, cmp_item);
-        size_t ns = 0;
-        for (size_t i = 0; i < n; i++) {
-            const struct item *p = idx[i];
-            es[i] = (struct lentry){ .t = p->t, .line = p->line, .meta = p->meta,
-                                     .nmeta = p->nmeta };
-            if (i == 0 || idx[i - 1]->hash != p->hash ||
-                labels_cmp(idx[i - 1]->labels, idx[i - 1]->nlabels, p->labels, p->nlabels))
-                st[ns++] = (struct logstore_stream_in){ .labels = p->labels,
-                                                        .nlabels = p->nlabels, .entries = &es[i] };
-            st[ns - 1].nentries++;
-        }
+    struct logstore_stream_in *st;
+    size_t ns;
+    if (log_batch_streams(&ft->batch, &st, &ns) < 0) {
+        rc = vg_err_set(&err, VG_ENOMEM, "out of memory for a push of %zu lines",
+                        ft->batch.n);
+    } else if (ns) {
         struct logstore_push_result res;
         rc = ingest_store_logs(ft->v, RECEIVER, st, ns, &res, &err);
         if (rc == 0 && err.msg[0])
             vg_complain(&ft->store_complaint, COMPLAIN_MS, VG_LOG_WARN, "filetail",
                         "the log store refused some lines", err.msg);
     }
-out:
-    vg_free(idx);
-    vg_free(es);
-    vg_free(st);
-    batch_clear(ft);
+    log_batch_clear(&ft->batch);
     if (rc < 0) {
         metric_add(ft->m_errors, 1, "", "store");
         vg_complain(&ft->store_complaint, COMPLAIN_MS, VG_LOG_ERROR, "filetail",
@@ -763,9 +660,9 @@ static int on_record(void *ud, struct vg_str text, uint64_t end, unsigned flags)
         if (rc <= 0)
             return rc; /* dropped (counted by logproc), or out of memory */
     }
-    if (batch_add(ft, &r) < 0)
+    if (log_batch_add(&ft->batch, r.t, r.labels, r.nlabels, r.meta, r.nmeta, r.line) < 0)
         return VG_ENOMEM;
-    if (ft->nitems >= BATCH_ENTRIES || ft->batch_bytes >= BATCH_BYTES)
+    if (ft->batch.n >= BATCH_ENTRIES || ft->batch.bytes >= BATCH_BYTES)
         return batch_push(ft);
     return 0;
 }
@@ -1092,8 +989,7 @@ static void filetail_free(struct vigil *v)
     while (ft->nfiles)
         file_close(ft, ft->nfiles - 1);
     vg_free(ft->files);
-    vg_free(ft->items);
-    vg_arena_free(ft->batch_arena);
+    log_batch_free(&ft->batch);
     vg_arena_free(ft->rec_arena);
     vg_free(ft->buf);
     saved_free(ft);
@@ -1131,10 +1027,10 @@ static int filetail_init(struct vigil *v, struct vg_err *err)
     pthread_cond_init(&ft->done, NULL);
     v->filetail_state = ft;
     register_metrics(ft, v->metrics);
-    ft->batch_arena = vg_arena_new(1 << 16);
+    int brc = log_batch_init(&ft->batch, 1 << 16);
     ft->rec_arena = vg_arena_new(1 << 16);
     ft->buf = vg_malloc(READ_BUF);
-    if (!ft->batch_arena || !ft->rec_arena || !ft->buf) {
+    if (brc < 0 || !ft->rec_arena || !ft->buf) {
         filetail_free(v);
         return oom(err);
     }

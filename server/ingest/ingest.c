@@ -343,16 +343,15 @@ int ingest_store_logs(struct vigil *v, const char *receiver,
     int rc = nstreams ? logstore_push(v->logs, streams, nstreams, res, err) : 0;
     if (rc == 0) /* error logs with a trace id, while streams (maybe in pa) are alive */
         trace_derive_observe_logs(v->derive, streams, nstreams);
-    vg_arena_free(pa);
-    uint64_t refused = 0;
+    uint64_t refused = 0, total = 0;
     for (int r = 0; r < LOGSTORE_REJECT_COUNT; r++)
         refused += res->rejected[r];
+    for (size_t i = 0; i < nstreams; i++) /* counted before pa (maybe holding them) goes */
+        total += streams[i].nentries;
+    vg_arena_free(pa);
     if (rc < 0 && refused == 0) {
         /* VG_EIO or VG_ENOMEM: nothing of the push was stored (logstore.h). */
-        uint64_t n = 0;
-        for (size_t i = 0; i < nstreams; i++)
-            n += streams[i].nentries;
-        ingest_count_lines_rejected(v, receiver, "storage_error", n);
+        ingest_count_lines_rejected(v, receiver, "storage_error", total);
         return rc;
     }
     struct ingest_metrics *im = v->ingest;

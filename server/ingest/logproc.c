@@ -212,27 +212,33 @@ static int parse_names(struct step *s, const struct config_node *n, const char *
     return 0;
 }
 
-static int parse_rank(const struct config_node *n, const char *where, int *rank,
-                      struct vg_err *err)
+/* The rank of the level named by scalar n (>= 0), or VG_EINVAL with err set. Returning
+ * the rank rather than filling an out parameter leaves no path on which a caller could
+ * read it unset (gcc -O3 could not see that the error path always returns < 0). */
+static int parse_rank(const struct config_node *n, const char *where, struct vg_err *err)
 {
-    if (n->type != CONFIG_NODE_SCALAR || (*rank = logproc_level_rank(vg_str_c(n->value))) < 0)
-        return config_node_err(err, n, "%s: unknown level \"%s\" (valid: trace, debug, info, "
-                               "notice, warn, warning, error, critical, fatal, ...)", where,
-                               n->type == CONFIG_NODE_SCALAR ? n->value : "");
-    return 0;
+    int rank = n->type == CONFIG_NODE_SCALAR ? logproc_level_rank(vg_str_c(n->value)) : -1;
+    if (rank >= 0)
+        return rank;
+    config_node_err(err, n, "%s: unknown level \"%s\" (valid: trace, debug, info, notice, "
+                    "warn, warning, error, critical, fatal, ...)", where,
+                    n->type == CONFIG_NODE_SCALAR ? n->value : "");
+    return VG_EINVAL;
 }
 
 static int parse_levels(struct step *s, const struct config_node *n, const char *where,
                         struct vg_err *err)
 {
-    if (s->kind == K_MIN_LEVEL)
-        return parse_rank(n, where, &s->min_rank, err);
+    if (s->kind == K_MIN_LEVEL) {
+        s->min_rank = parse_rank(n, where, err);
+        return s->min_rank < 0 ? VG_EINVAL : 0;
+    }
     if (n->type == CONFIG_NODE_MAP)
         return config_node_err(err, n, "%s: expected a list of levels", where);
     size_t cnt = n->type == CONFIG_NODE_SEQ ? n->n : 1;
     for (size_t i = 0; i < cnt; i++) {
-        int rank;
-        if (parse_rank(n->type == CONFIG_NODE_SEQ ? n->items[i] : n, where, &rank, err) < 0)
+        int rank = parse_rank(n->type == CONFIG_NODE_SEQ ? n->items[i] : n, where, err);
+        if (rank < 0)
             return VG_EINVAL;
         s->level_mask |= 1u << rank;
     }

@@ -1,7 +1,7 @@
 /* logproc: log processors, a chain of small steps run on every log record before it is
  * stored. One chain per tailed file source (log_files[i].processors, filetail.h) and one
  * global chain (the top-level block `log_processors`), which ingest_store_logs runs on
- * every record of every receiver that stores through it (OTLP logs, Loki push, files).
+ * every record of every receiver that stores through it (OTLP logs, Loki push, syslog, files).
  *
  * Config: a list; each item is a mapping with exactly one key naming the step:
  *

@@ -8,9 +8,11 @@
  * slow synchronous TSDB write never stalls the sockets. s->flush_mu serialises flushes
  * (the timer's and statsd_flush's).
  *
+ * Sockets, threads and connections are listener.h's; the receiving side here is its
+ * callbacks, with a line buffer per TCP connection.
+ *
  * Locking: s->mu guards s->agg; s->flush_mu guards s->arena and the write; s->cv (with
- * s->mu) wakes the flusher to stop. Sockets and connection buffers belong to their
- * thread alone. */
+ * s->mu) wakes the flusher to stop. Connection buffers belong to the TCP thread. */
 #include "statsd.h"
 
 #include "../../storage/base/vg_alloc.h"
@@ -18,30 +20,21 @@
 #include "../../storage/base/vg_log.h"
 #include "../config_node.h"
 #include "../metrics.h"
-#include "../netaddr.h"
 #include "ingest.h"
+#include "listener.h"
 #include "statsd_agg.h"
 #include "statsd_parse.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MAX_DATAGRAM 65535
 #define MAX_LINE 65536
-#define UDP_DRAIN 64
 #define COMPLAIN_MS 60000
 
 static const double default_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -61,11 +54,9 @@ struct statsd_config {
 struct statsd_server {
     struct vigil *v;
     struct statsd_config c;
-    int udp_fd, tcp_fd;
-    uint16_t udp_port, tcp_port;
-    int stop_pipe[2];
-    pthread_t udp_thr, tcp_thr, flush_thr;
-    bool udp_started, tcp_started, flush_started;
+    struct listener *listener; /* sockets and the receiving threads */
+    pthread_t flush_thr;
+    bool flush_started;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -77,7 +68,7 @@ struct statsd_server {
 
     atomic_uint_fast64_t lines;
     struct metric_family *received, *malformed, *dropped, *series, *flushes;
-    struct vg_complaint socket_complaint, store_complaint;
+    struct vg_complaint store_complaint;
 };
 
 /* ---- config ---- */
@@ -221,59 +212,37 @@ static void handle(struct statsd_server *s, const char *buf, size_t n, const cha
     tally_report(s, &t, transport);
 }
 
-static void *udp_main(void *arg)
+/* ---- the listener's callbacks (listener.h); local is the server ---- */
+
+static void on_datagram(void *local, const char *p, size_t n, bool truncated)
 {
-    struct statsd_server *s = arg;
-    pthread_setname_np(pthread_self(), "statsd-udp");
-    char *buf = vg_malloc(MAX_DATAGRAM + 1);
-    if (!buf) {
-        vg_log(VG_LOG_ERROR, "statsd", "out of memory: UDP listener stopped", NULL);
-        return NULL;
-    }
-    struct pollfd pf[2] = { { .fd = s->udp_fd, .events = POLLIN },
-                            { .fd = s->stop_pipe[0], .events = POLLIN } };
-    for (;;) {
-        if (poll(pf, 2, -1) < 0 && errno != EINTR)
-            break;
-        if (pf[1].revents)
-            break;
-        for (int k = 0; k < UDP_DRAIN; k++) {
-            ssize_t n = recv(s->udp_fd, buf, MAX_DATAGRAM, MSG_DONTWAIT);
-            if (n < 0) {
-                if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                    vg_complain(&s->socket_complaint, COMPLAIN_MS, VG_LOG_WARN, "statsd",
-                                "UDP receive failed", strerror(errno));
-                break;
-            }
-            handle(s, buf, (size_t)n, "udp");
-        }
-    }
-    vg_free(buf);
-    return NULL;
+    (void)truncated; /* no UDP datagram is longer than MAX_DATAGRAM */
+    handle(local, p, n, "udp");
 }
 
 /* A TCP connection: bytes of an unfinished line wait in buf. */
 struct conn {
-    int fd;
-    size_t slot;
     char *buf;
     size_t len;
     bool skipping; /* inside a line over MAX_LINE: drop bytes up to the next newline */
 };
 
-struct tcp_state {
-    struct statsd_server *s;
-    int ep;
-    struct conn **conns;
-    size_t nconns;
-    char *rbuf;
-};
+static void *conn_open(void *local)
+{
+    (void)local;
+    struct conn *c = vg_calloc(1, sizeof *c);
+    if (c && !(c->buf = vg_malloc(MAX_LINE))) {
+        vg_free(c);
+        c = NULL;
+    }
+    return c;
+}
 
-/* Feeds bytes read from c: complete lines are handled, the tail is kept. */
-static void conn_feed(struct tcp_state *t, struct conn *c, const char *p, size_t n,
+/* Feeds bytes read from c: complete lines are handled, the tail is kept. The caller
+ * holds s->mu. */
+static void conn_feed(struct statsd_server *s, struct conn *c, const char *p, size_t n,
                       struct tally *tl)
 {
-    struct statsd_server *s = t->s;
     while (n) {
         const char *nl = memchr(p, '\n', n);
         size_t take = nl ? (size_t)(nl - p) : n;
@@ -301,106 +270,32 @@ static void conn_feed(struct tcp_state *t, struct conn *c, const char *p, size_t
     }
 }
 
-static void conn_close(struct tcp_state *t, struct conn *c)
+static int on_data(void *local, void *conn, const char *p, size_t n)
 {
+    struct statsd_server *s = local;
+    struct tally tl = { 0 };
+    pthread_mutex_lock(&s->mu);
+    conn_feed(s, conn, p, n, &tl);
+    pthread_mutex_unlock(&s->mu);
+    tally_report(s, &tl, "tcp");
+    return 0;
+}
+
+static void conn_close(void *local, void *conn, enum listener_event why)
+{
+    (void)why;
+    struct conn *c = conn;
     if (c->len && !c->skipping) /* a last line without its newline still counts */
-        handle(t->s, c->buf, c->len, "tcp");
-    epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
+        handle(local, c->buf, c->len, "tcp");
     vg_free(c->buf);
-    t->conns[c->slot] = t->conns[--t->nconns];
-    t->conns[c->slot]->slot = c->slot;
     vg_free(c);
 }
 
-static void tcp_accept(struct tcp_state *t)
+static void on_event(void *ctx, enum listener_event e, size_t open)
 {
-    struct statsd_server *s = t->s;
-    for (;;) {
-        int fd = accept4(s->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return;
-        }
-        struct conn *c = t->nconns < (size_t)s->c.max_conns ? vg_calloc(1, sizeof *c) : NULL;
-        if (c && !(c->buf = vg_malloc(MAX_LINE))) {
-            vg_free(c);
-            c = NULL;
-        }
-        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-        if (!c || epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            metric_add(s->dropped, 1, "refused_connection");
-            close(fd);
-            if (c)
-                vg_free(c->buf);
-            vg_free(c);
-            continue;
-        }
-        c->fd = fd;
-        c->slot = t->nconns;
-        t->conns[t->nconns++] = c;
-    }
-}
-
-static void tcp_read(struct tcp_state *t, struct conn *c)
-{
-    for (int k = 0; k < 16; k++) {
-        ssize_t n = read(c->fd, t->rbuf, MAX_LINE);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            conn_close(t, c);
-            return;
-        }
-        struct tally tl = { 0 };
-        pthread_mutex_lock(&t->s->mu);
-        conn_feed(t, c, t->rbuf, (size_t)n, &tl);
-        pthread_mutex_unlock(&t->s->mu);
-        tally_report(t->s, &tl, "tcp");
-    }
-}
-
-static void *tcp_main(void *arg)
-{
-    struct statsd_server *s = arg;
-    pthread_setname_np(pthread_self(), "statsd-tcp");
-    struct tcp_state t = { .s = s, .ep = epoll_create1(EPOLL_CLOEXEC) };
-    t.conns = vg_calloc((size_t)s->c.max_conns, sizeof *t.conns);
-    t.rbuf = vg_malloc(MAX_LINE);
-    static char listen_tag, stop_tag;
-    struct epoll_event le = { .events = EPOLLIN, .data.ptr = &listen_tag };
-    struct epoll_event se = { .events = EPOLLIN, .data.ptr = &stop_tag };
-    if (t.ep < 0 || !t.conns || !t.rbuf || epoll_ctl(t.ep, EPOLL_CTL_ADD, s->tcp_fd, &le) < 0 ||
-        epoll_ctl(t.ep, EPOLL_CTL_ADD, s->stop_pipe[0], &se) < 0) {
-        vg_log(VG_LOG_ERROR, "statsd", "cannot run the TCP listener", "error", strerror(errno),
-               NULL);
-        goto out;
-    }
-    for (bool stop = false; !stop;) {
-        struct epoll_event evs[64];
-        int n = epoll_wait(t.ep, evs, 64, -1);
-        if (n < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < n && !stop; i++) {
-            if (evs[i].data.ptr == &stop_tag)
-                stop = true;
-            else if (evs[i].data.ptr == &listen_tag)
-                tcp_accept(&t);
-            else
-                tcp_read(&t, evs[i].data.ptr);
-        }
-    }
-    while (t.nconns)
-        conn_close(&t, t.conns[t.nconns - 1]);
-out:
-    if (t.ep >= 0)
-        close(t.ep);
-    vg_free(t.conns);
-    vg_free(t.rbuf);
-    return NULL;
+    (void)open;
+    if (e == LISTENER_REFUSED)
+        metric_add(((struct statsd_server *)ctx)->dropped, 1, "refused_connection");
 }
 
 /* ---- flushing ---- */
@@ -472,34 +367,6 @@ int statsd_flush(struct vigil *v, struct vg_err *err)
 
 /* ---- start and stop ---- */
 
-static int bind_addr(const char *key, const char *addr, int type, uint16_t *port,
-                     struct vg_err *err)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (netaddr_parse(addr, type, &ss, &sl, err) < 0)
-        return vg_err_prefix(err, "%s", key);
-    int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1, rcvbuf = 4 << 20; /* bursts wait here while the lock is held; best effort */
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, type == SOCK_STREAM ? SO_REUSEADDR : SO_RCVBUF,
-                   type == SOCK_STREAM ? &one : &rcvbuf, sizeof(int));
-    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
-        (type == SOCK_STREAM && listen(fd, 128) < 0)) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return vg_err_set(err, VG_EIO, "%s: cannot listen on \"%s\": %s", key, addr, strerror(e));
-    }
-    struct sockaddr_storage got;
-    socklen_t gl = sizeof got;
-    *port = 0;
-    if (getsockname(fd, (struct sockaddr *)&got, &gl) == 0)
-        *port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
-                                                : ((struct sockaddr_in *)&got)->sin_port);
-    return fd;
-}
-
 static void register_metrics(struct statsd_server *s, struct metrics *mx)
 {
     static const char *const transport[] = { "transport" };
@@ -526,14 +393,8 @@ static void statsd_free(struct vigil *v)
     struct statsd_server *s = v->statsd_state;
     if (!s)
         return;
-    if (s->stop_pipe[1] >= 0) {
-        close(s->stop_pipe[1]); /* the read end turns readable (EOF) for every poller */
-        s->stop_pipe[1] = -1;
-    }
-    if (s->udp_started)
-        pthread_join(s->udp_thr, NULL);
-    if (s->tcp_started)
-        pthread_join(s->tcp_thr, NULL);
+    listener_free(s->listener); /* no line arrives after this */
+    s->listener = NULL;
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     pthread_cond_signal(&s->cv);
@@ -545,27 +406,11 @@ static void statsd_free(struct vigil *v)
     }
     statsd_agg_free(s->agg);
     vg_arena_free(s->arena);
-    for (int i = 0; i < 2; i++)
-        if (s->stop_pipe[i] >= 0)
-            close(s->stop_pipe[i]);
-    if (s->udp_fd >= 0)
-        close(s->udp_fd);
-    if (s->tcp_fd >= 0)
-        close(s->tcp_fd);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->flush_mu);
     vg_free(s);
     v->statsd_state = NULL;
-}
-
-static int start_thread(pthread_t *t, bool *started, void *(*fn)(void *), void *arg,
-                        struct vg_err *err)
-{
-    if (pthread_create(t, NULL, fn, arg) != 0)
-        return vg_err_set(err, VG_ENOMEM, "cannot start a statsd thread");
-    *started = true;
-    return 0;
 }
 
 static int start(struct statsd_server *s, struct vg_err *err)
@@ -578,22 +423,20 @@ static int start(struct statsd_server *s, struct vg_err *err)
     };
     if (!(s->agg = statsd_agg_new(&o)) || !(s->arena = vg_arena_new(1 << 16)))
         return vg_err_set(err, VG_ENOMEM, "out of memory");
-    if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-        return vg_err_set(err, VG_EIO, "statsd: pipe: %s", strerror(errno));
-    if (s->c.udp_addr[0] &&
-        (s->udp_fd = bind_addr("statsd.udp_addr", s->c.udp_addr, SOCK_DGRAM, &s->udp_port,
-                               err)) < 0)
-        return s->udp_fd;
-    if (s->c.tcp_addr[0] &&
-        (s->tcp_fd = bind_addr("statsd.tcp_addr", s->c.tcp_addr, SOCK_STREAM, &s->tcp_port,
-                               err)) < 0)
-        return s->tcp_fd;
-    register_metrics(s, s->v->metrics);
-    if (start_thread(&s->flush_thr, &s->flush_started, flush_main, s, err) < 0 ||
-        (s->udp_fd >= 0 && start_thread(&s->udp_thr, &s->udp_started, udp_main, s, err) < 0) ||
-        (s->tcp_fd >= 0 && start_thread(&s->tcp_thr, &s->tcp_started, tcp_main, s, err) < 0))
+    struct listener_opts lo = {
+        .name = "statsd", .udp_key = "statsd.udp_addr", .udp_addr = s->c.udp_addr,
+        .tcp_key = "statsd.tcp_addr", .tcp_addr = s->c.tcp_addr,
+        .max_datagram = MAX_DATAGRAM, .max_conns = (size_t)s->c.max_conns, .ctx = s,
+        .on_datagram = on_datagram, .conn_open = conn_open, .on_data = on_data,
+        .conn_close = conn_close, .on_event = on_event,
+    };
+    if (!(s->listener = listener_new(&lo, err)))
         return err->code;
-    return 0;
+    register_metrics(s, s->v->metrics);
+    if (pthread_create(&s->flush_thr, NULL, flush_main, s) != 0)
+        return vg_err_set(err, VG_ENOMEM, "cannot start the statsd flush thread");
+    s->flush_started = true;
+    return listener_start(s->listener, err);
 }
 
 static int statsd_init(struct vigil *v, struct vg_err *err)
@@ -608,8 +451,7 @@ static int statsd_init(struct vigil *v, struct vg_err *err)
     struct statsd_server *s = vg_calloc(1, sizeof *s);
     if (!s)
         return vg_err_set(err, VG_ENOMEM, "out of memory");
-    *s = (struct statsd_server){ .v = v, .c = c, .udp_fd = -1, .tcp_fd = -1,
-                                 .stop_pipe = { -1, -1 } };
+    *s = (struct statsd_server){ .v = v, .c = c };
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->flush_mu, NULL);
     pthread_condattr_t ca;
@@ -623,24 +465,19 @@ static int statsd_init(struct vigil *v, struct vg_err *err)
         statsd_free(v); /* vigil_stop frees only modules whose init succeeded */
         return rc;
     }
-    char up[8], tp[8];
-    snprintf(up, sizeof up, "%u", s->udp_port);
-    snprintf(tp, sizeof tp, "%u", s->tcp_port);
-    vg_log(VG_LOG_INFO, "statsd", "listening", "udp_addr", c.udp_addr, "udp_port", up,
-           "tcp_addr", c.tcp_addr, "tcp_port", tp, NULL);
     return 0;
 }
 
 uint16_t statsd_udp_port(const struct vigil *v)
 {
     const struct statsd_server *s = v->statsd_state;
-    return s ? s->udp_port : 0;
+    return s ? listener_udp_port(s->listener) : 0;
 }
 
 uint16_t statsd_tcp_port(const struct vigil *v)
 {
     const struct statsd_server *s = v->statsd_state;
-    return s ? s->tcp_port : 0;
+    return s ? listener_tcp_port(s->listener) : 0;
 }
 
 uint64_t statsd_lines_received(const struct vigil *v)

@@ -2,16 +2,19 @@
  *
  * Data flow: a receiving thread (syslog-udp or syslog-tcp) frames and parses each
  * message with its own parse arena, turns it into labels, metadata and a line, and
- * copies that into the current batch under s->mu. The flusher (syslog-flush) swaps the
- * two batches under the lock and writes the full one with one logstore_push outside it,
- * so a slow synchronous write never stalls the sockets: receivers keep filling the
- * other batch meanwhile (up to the overload bound). Entries of one batch are grouped
- * into streams by sorting on (label hash, labels, arrival order), which keeps each
- * stream's entries in arrival order.
+ * copies that into the current batch (log_batch.h) under s->mu. The flusher
+ * (syslog-flush) swaps the two batches under the lock and writes the full one with one
+ * ingest_store_logs outside it (the global log_processors, then one logstore_push), so
+ * a slow synchronous write never stalls the sockets: receivers keep filling the other
+ * batch meanwhile (up to the overload bound).
+ *
+ * Sockets, threads and connections are listener.h's; the receivers here are its
+ * callbacks, with a struct receiver (parse arena, cached zone offset) per thread and a
+ * framer per TCP connection.
  *
  * Locking: s->mu guards the batches, s->cur, the flush request counters and stopping;
- * s->cv wakes the flusher, s->done wakes syslog_flush callers. Sockets, connections and
- * parse arenas belong to their thread alone. */
+ * s->cv wakes the flusher, s->done wakes syslog_flush callers. Parse arenas and framers
+ * belong to their thread alone. */
 #include "syslog.h"
 
 #include "../../storage/base/vg_alloc.h"
@@ -20,33 +23,23 @@
 #include "../../storage/logstore/logstore.h"
 #include "../../storage/tsdb/labels.h"
 #include "../metrics.h"
-#include "../netaddr.h"
+#include "ingest.h"
+#include "listener.h"
+#include "log_batch.h"
 #include "syslog_parse.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #define BATCH_ENTRIES ((size_t)1000)
 #define BATCH_BYTES ((size_t)1 << 20)
 #define OVERLOAD_FACTOR ((size_t)8)
 #define MAX_FUTURE_NS (10LL * 60 * 1000000000LL)
-#define TCP_READ_BYTES 65536
-#define UDP_DRAIN 64      /* datagrams read per wake before polling again */
-#define TCP_READS 16      /* reads per connection per wake, for fairness */
 #define COMPLAIN_MS 60000 /* one log line per minute per kind of client trouble */
+#define RECEIVER "syslog"  /* vigil_ingest_*{receiver} and log_processors' receiver */
 
 enum field { F_HOSTNAME, F_APP_NAME, F_FACILITY, F_SEVERITY, F_LEVEL, F_PROC_ID, F_MSG_ID,
              F_COUNT };
@@ -54,41 +47,20 @@ static const char *const field_names[F_COUNT] = {
     "hostname", "app_name", "facility", "severity", "level", "proc_id", "msg_id",
 };
 
-/* One message waiting in a batch; every pointer is into the batch's arena (or static). */
-struct pending {
-    int64_t t;
-    uint64_t hash;
-    uint32_t seq;
-    uint32_t nlabels, nmeta;
-    struct label *labels; /* sorted */
-    struct label *meta;
-    struct vg_str line;
-};
-
-struct batch {
-    struct vg_arena *arena;
-    struct pending *v;
-    size_t n, cap;
-    size_t bytes;
-};
-
 struct syslog_server {
     struct vigil *v;
     unsigned label_mask; /* bit per enum field: a stream label, else metadata */
     size_t max_msg;
-    int64_t idle_ms, flush_ms;
-    size_t max_conns;
+    int64_t flush_ms;
     bool use_msg_time;
 
-    int udp_fd, tcp_fd;
-    uint16_t udp_port, tcp_port;
-    int stop_pipe[2];
-    pthread_t udp_thr, tcp_thr, flush_thr;
-    bool udp_started, tcp_started, flush_started;
+    struct listener *listener; /* sockets and the receiving threads */
+    pthread_t flush_thr;
+    bool flush_started;
 
     pthread_mutex_t mu;
     pthread_cond_t cv, done;
-    struct batch b[2];
+    struct log_batch b[2];
     int cur;
     uint64_t flush_req, flushed;
     bool stopping;
@@ -111,13 +83,6 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void drop(struct syslog_server *s, const char *reason, uint64_t n)
@@ -204,56 +169,6 @@ static bool build(const struct syslog_server *s, struct vg_arena *a, const struc
     return true;
 }
 
-static bool copy_str(struct vg_arena *a, struct vg_str *s)
-{
-    if (!s->len)
-        return true;
-    char *d = vg_arena_alloc(a, s->len);
-    if (!d)
-        return false;
-    memcpy(d, s->p, s->len);
-    s->p = d;
-    return true;
-}
-
-static bool copy_labels(struct vg_arena *a, const struct label *src, size_t n, struct label **out)
-{
-    struct label *d = vg_arena_alloc(a, (n ? n : 1) * sizeof *d);
-    if (!d)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        d[i] = src[i];
-        if (!copy_str(a, &d[i].name) || !copy_str(a, &d[i].value))
-            return false;
-    }
-    *out = d;
-    return true;
-}
-
-/* Adds one entry to the current batch. The caller holds s->mu. */
-static bool batch_add(struct batch *b, int64_t t, uint64_t hash, const struct label *labels,
-                      size_t nl, const struct label *meta, size_t nm, struct vg_str line,
-                      size_t bytes)
-{
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        struct pending *v = vg_realloc(b->v, cap * sizeof *v);
-        if (!v)
-            return false;
-        b->v = v;
-        b->cap = cap;
-    }
-    struct pending *p = &b->v[b->n];
-    *p = (struct pending){ .t = t, .hash = hash, .seq = (uint32_t)b->n,
-                           .nlabels = (uint32_t)nl, .nmeta = (uint32_t)nm, .line = line };
-    if (!copy_labels(b->arena, labels, nl, &p->labels) ||
-        !copy_labels(b->arena, meta, nm, &p->meta) || !copy_str(b->arena, &p->line))
-        return false;
-    b->n++;
-    b->bytes += bytes;
-    return true;
-}
-
 static void enqueue(struct receiver *r, const struct syslog_msg *m, int64_t now)
 {
     struct syslog_server *s = r->s;
@@ -271,19 +186,12 @@ static void enqueue(struct receiver *r, const struct syslog_msg *m, int64_t now)
         else
             t = m->time_ns;
     }
-    size_t bytes = m->msg.len;
-    for (size_t i = 0; i < nl; i++)
-        bytes += labels[i].name.len + labels[i].value.len;
-    for (size_t i = 0; i < nm; i++)
-        bytes += meta[i].name.len + meta[i].value.len;
-    uint64_t hash = labels_hash(labels, nl);
-
     pthread_mutex_lock(&s->mu);
-    struct batch *b = &s->b[s->cur];
+    struct log_batch *b = &s->b[s->cur];
     const char *why = NULL;
     if (b->n >= BATCH_ENTRIES * OVERLOAD_FACTOR || b->bytes >= BATCH_BYTES * OVERLOAD_FACTOR)
         why = "overload";
-    else if (!batch_add(b, t, hash, labels, nl, meta, nm, m->msg, bytes))
+    else if (log_batch_add(b, t, labels, nl, meta, nm, m->msg) < 0)
         why = "out_of_memory";
     if (!why && (b->n >= BATCH_ENTRIES || b->bytes >= BATCH_BYTES))
         pthread_cond_signal(&s->cv);
@@ -318,67 +226,41 @@ static void handle(struct receiver *r, const char *p, size_t n)
 
 /* ---- writing batches ---- */
 
-static int cmp_pending(const void *a, const void *b)
-{
-    const struct pending *x = *(struct pending *const *)a, *y = *(struct pending *const *)b;
-    if (x->hash != y->hash)
-        return x->hash < y->hash ? -1 : 1;
-    int c = labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
-    if (c)
-        return c;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static void write_batch(struct syslog_server *s, struct batch *b)
+/* Stores b through ingest_store_logs (so the global log_processors apply, and the
+ * lines count under vigil_ingest_*{receiver="syslog"}) and empties it. */
+static void write_batch(struct syslog_server *s, struct log_batch *b)
 {
     size_t n = b->n;
+    struct logstore_stream_in *st;
+    size_t ns;
     if (!n)
         return;
-    struct pending **idx = vg_malloc(n * sizeof *idx);
-    struct lentry *es = vg_malloc(n * sizeof *es);
-    struct logstore_stream_in *st = vg_malloc(n * sizeof *st);
-    if (!idx || !es || !st) {
+    if (log_batch_streams(b, &st, &ns) < 0) {
         drop(s, "out_of_memory", n);
-        goto out;
+        log_batch_clear(b);
+        return;
     }
-    for (size_t i = 0; i < n; i++)
-        idx[i] = &b->v[i];
-    qsort(idx, n, sizeof *idx, cmp_pending);
-    size_t ns = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct pending *p = idx[i];
-        es[i] = (struct lentry){ .t = p->t, .line = p->line, .meta = p->meta, .nmeta = p->nmeta };
-        /* sorted: equal label sets are adjacent */
-        if (i == 0 || idx[i - 1]->hash != p->hash ||
-            labels_cmp(idx[i - 1]->labels, idx[i - 1]->nlabels, p->labels, p->nlabels) != 0)
-            st[ns++] = (struct logstore_stream_in){ .labels = p->labels, .nlabels = p->nlabels,
-                                                    .entries = &es[i] };
-        st[ns - 1].nentries++;
-    }
-    struct logstore_push_result res = { 0 };
+    struct logstore_push_result res;
     struct vg_err err;
     vg_err_clear(&err);
-    int rc = logstore_push(s->v->logs, st, ns, &res, &err);
-    if (rc == VG_EIO || rc == VG_ENOMEM) {
+    int rc = ingest_store_logs(s->v, RECEIVER, st, ns, &res, &err);
+    log_batch_clear(b);
+    if (rc < 0) {
         drop(s, "store_error", n);
         vg_complain(&s->store_complaint, COMPLAIN_MS, VG_LOG_ERROR, "syslog",
                     "log store write failed; batch dropped", err.msg);
-        goto out;
+        return;
     }
     if (res.accepted)
         metric_add(s->stored, (double)res.accepted);
-    for (int r = 0; r < LOGSTORE_REJECT_COUNT; r++)
+    uint64_t refused = 0;
+    for (int r = 0; r < LOGSTORE_REJECT_COUNT; r++) {
         drop(s, logstore_reject_name((enum logstore_reject)r), res.rejected[r]);
-    if (rc < 0)
+        refused += res.rejected[r];
+    }
+    if (refused)
         vg_complain(&s->store_complaint, COMPLAIN_MS, VG_LOG_WARN, "syslog",
                     "log store refused some messages", err.msg);
-out:
-    vg_free(idx);
-    vg_free(es);
-    vg_free(st);
-    vg_arena_reset(b->arena);
-    b->n = 0;
-    b->bytes = 0;
 }
 
 static struct timespec deadline_after(int64_t ms)
@@ -402,14 +284,14 @@ static void *flush_main(void *arg)
     for (;;) {
         struct timespec dl = deadline_after(s->flush_ms);
         for (;;) {
-            const struct batch *c = &s->b[s->cur];
+            const struct log_batch *c = &s->b[s->cur];
             if (s->stopping || s->flush_req > s->flushed || c->n >= BATCH_ENTRIES ||
                 c->bytes >= BATCH_BYTES)
                 break;
             if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
                 break;
         }
-        struct batch *full = &s->b[s->cur];
+        struct log_batch *full = &s->b[s->cur];
         s->cur ^= 1;
         uint64_t req = s->flush_req;
         bool stop = s->stopping;
@@ -439,66 +321,43 @@ void syslog_flush(struct vigil *v)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* ---- receivers ---- */
+/* ---- receivers (listener.h callbacks) ---- */
 
-static int receiver_init(struct receiver *r, struct syslog_server *s, const char *transport)
+static int receiver_init(void *ctx, const char *transport, void **local)
 {
+    struct syslog_server *s = ctx;
+    struct receiver *r = vg_malloc(sizeof *r);
+    if (!r)
+        return VG_ENOMEM;
     *r = (struct receiver){ .s = s, .transport = transport, .tz_minute = -1 };
     r->arena = vg_arena_new(16384);
-    if (!r->arena)
+    if (!r->arena) {
+        vg_free(r);
         return VG_ENOMEM;
+    }
     /* unescaped structured data never exceeds the message; the rest is small */
     vg_arena_set_limit(r->arena, 2 * s->max_msg + 65536);
+    *local = r;
     return 0;
 }
 
-static void *udp_main(void *arg)
+static void receiver_fini(void *local)
 {
-    struct syslog_server *s = arg;
-    pthread_setname_np(pthread_self(), "syslog-udp");
-    struct receiver r;
-    char *buf = vg_malloc(s->max_msg + 1);
-    if (receiver_init(&r, s, "udp") < 0 || !buf) {
-        vg_log(VG_LOG_ERROR, "syslog", "out of memory: UDP listener stopped", NULL);
-        vg_free(buf);
-        vg_arena_free(r.arena);
-        return NULL;
-    }
-    struct pollfd pf[2] = { { .fd = s->udp_fd, .events = POLLIN },
-                            { .fd = s->stop_pipe[0], .events = POLLIN } };
-    for (;;) {
-        if (poll(pf, 2, -1) < 0 && errno != EINTR)
-            break;
-        if (pf[1].revents)
-            break;
-        for (int k = 0; k < UDP_DRAIN; k++) {
-            /* MSG_TRUNC: the datagram's real length, so an oversized one is known */
-            ssize_t n = recv(s->udp_fd, buf, s->max_msg + 1, MSG_DONTWAIT | MSG_TRUNC);
-            if (n < 0) {
-                if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                    vg_complain(&s->socket_complaint, COMPLAIN_MS, VG_LOG_WARN, "syslog",
-                                "UDP receive failed", strerror(errno));
-                break;
-            }
-            if ((size_t)n > s->max_msg) {
-                metric_add(s->received, 1, "udp");
-                drop(s, "too_large", 1);
-                continue;
-            }
-            handle(&r, buf, (size_t)n);
-        }
-    }
-    vg_free(buf);
-    vg_arena_free(r.arena);
-    return NULL;
+    struct receiver *r = local;
+    vg_arena_free(r->arena);
+    vg_free(r);
 }
 
-struct conn {
-    int fd;
-    int64_t last_ms;
-    size_t slot;
-    struct syslog_framer fr;
-};
+static void on_datagram(void *local, const char *p, size_t n, bool truncated)
+{
+    struct receiver *r = local;
+    if (truncated) {
+        metric_add(r->s->received, 1, "udp");
+        drop(r->s, "too_large", 1);
+        return;
+    }
+    handle(r, p, n);
+}
 
 static void on_frame(void *ctx, enum syslog_frame_kind kind, const char *p, size_t len)
 {
@@ -511,179 +370,51 @@ static void on_frame(void *ctx, enum syslog_frame_kind kind, const char *p, size
     }
 }
 
-struct tcp_state {
-    struct syslog_server *s;
-    struct receiver r;
-    int ep;
-    struct conn **conns; /* max_conns slots */
-    size_t nconns;
-    char *rbuf;
-};
-
-static void conn_close(struct tcp_state *t, struct conn *c, const char *event)
+static void *conn_open(void *local)
 {
+    struct receiver *r = local;
+    struct syslog_framer *fr = vg_malloc(sizeof *fr);
+    if (fr && syslog_framer_init(fr, r->s->max_msg, NULL) < 0) {
+        syslog_framer_free(fr);
+        vg_free(fr);
+        return NULL; /* refused */
+    }
+    return fr;
+}
+
+static int on_data(void *local, void *conn, const char *p, size_t n)
+{
+    struct receiver *r = local;
+    struct vg_err err;
+    int rc = syslog_framer_feed(conn, p, n, on_frame, r, &err);
+    if (rc < 0) {
+        drop(r->s, rc == VG_ENOMEM ? "out_of_memory" : "bad_framing", 1);
+        vg_complain(&r->s->socket_complaint, COMPLAIN_MS, VG_LOG_WARN, "syslog",
+                    "TCP connection closed", err.msg);
+    }
+    return rc;
+}
+
+static void conn_close(void *local, void *conn, enum listener_event why)
+{
+    (void)why;
     /* a last newline-framed message without its LF still counts */
-    size_t lost = syslog_framer_finish(&c->fr, on_frame, &t->r);
-    if (lost)
-        drop(t->s, "incomplete_frame", 1);
-    if (event)
-        metric_add(t->s->conns, 1, event);
-    epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    syslog_framer_free(&c->fr);
-    t->conns[c->slot] = t->conns[--t->nconns];
-    t->conns[c->slot]->slot = c->slot;
-    vg_free(c);
-    metric_set(t->s->open, (double)t->nconns);
+    if (syslog_framer_finish(conn, on_frame, local))
+        drop(((struct receiver *)local)->s, "incomplete_frame", 1);
+    syslog_framer_free(conn);
+    vg_free(conn);
 }
 
-static void tcp_accept(struct tcp_state *t)
+static void on_event(void *ctx, enum listener_event e, size_t open)
 {
-    struct syslog_server *s = t->s;
-    for (;;) {
-        int fd = accept4(s->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                vg_complain(&s->socket_complaint, COMPLAIN_MS, VG_LOG_WARN, "syslog",
-                            "TCP accept failed", strerror(errno));
-            return;
-        }
-        struct conn *c = t->nconns < s->max_conns ? vg_calloc(1, sizeof *c) : NULL;
-        if (!c) {
-            metric_add(s->conns, 1, "refused");
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->last_ms = mono_ms();
-        c->slot = t->nconns;
-        syslog_framer_init(&c->fr, s->max_msg, NULL);
-        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-        if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            close(fd);
-            vg_free(c);
-            metric_add(s->conns, 1, "refused");
-            continue;
-        }
-        t->conns[t->nconns++] = c;
-        metric_add(s->conns, 1, "accepted");
-        metric_set(s->open, (double)t->nconns);
-    }
-}
-
-static void tcp_read(struct tcp_state *t, struct conn *c)
-{
-    for (int k = 0; k < TCP_READS; k++) {
-        ssize_t n = read(c->fd, t->rbuf, TCP_READ_BYTES);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            conn_close(t, c, n == 0 ? "closed" : "error");
-            return;
-        }
-        c->last_ms = mono_ms();
-        struct vg_err err;
-        int rc = syslog_framer_feed(&c->fr, t->rbuf, (size_t)n, on_frame, &t->r, &err);
-        if (rc < 0) {
-            drop(t->s, rc == VG_ENOMEM ? "out_of_memory" : "bad_framing", 1);
-            vg_complain(&t->s->socket_complaint, COMPLAIN_MS, VG_LOG_WARN, "syslog",
-                        "TCP connection closed", err.msg);
-            conn_close(t, c, "bad_framing");
-            return;
-        }
-    }
-}
-
-static void *tcp_main(void *arg)
-{
-    struct syslog_server *s = arg;
-    pthread_setname_np(pthread_self(), "syslog-tcp");
-    struct tcp_state t = { .s = s, .ep = epoll_create1(EPOLL_CLOEXEC) };
-    t.conns = vg_calloc(s->max_conns, sizeof *t.conns);
-    t.rbuf = vg_malloc(TCP_READ_BYTES);
-    /* the listener and the stop pipe are told apart from connections by these tags */
-    static char listen_tag, stop_tag;
-    struct epoll_event le = { .events = EPOLLIN, .data.ptr = &listen_tag };
-    struct epoll_event se = { .events = EPOLLIN, .data.ptr = &stop_tag };
-    if (receiver_init(&t.r, s, "tcp") < 0 || t.ep < 0 || !t.conns || !t.rbuf ||
-        epoll_ctl(t.ep, EPOLL_CTL_ADD, s->tcp_fd, &le) < 0 ||
-        epoll_ctl(t.ep, EPOLL_CTL_ADD, s->stop_pipe[0], &se) < 0) {
-        vg_log(VG_LOG_ERROR, "syslog", "cannot run the TCP listener", "error", strerror(errno),
-               NULL);
-        goto out;
-    }
-    int64_t next_idle_check = mono_ms() + 1000;
-    bool stop = false;
-    while (!stop) {
-        struct epoll_event evs[64];
-        int n = epoll_wait(t.ep, evs, 64, s->idle_ms > 0 ? 1000 : -1);
-        if (n < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < n && !stop; i++) {
-            if (evs[i].data.ptr == &stop_tag)
-                stop = true;
-            else if (evs[i].data.ptr == &listen_tag)
-                tcp_accept(&t);
-            else /* only this event's own connection can be closed here */
-                tcp_read(&t, evs[i].data.ptr);
-        }
-        int64_t now = mono_ms();
-        if (s->idle_ms > 0 && now >= next_idle_check) {
-            next_idle_check = now + 1000;
-            for (size_t i = t.nconns; i > 0; i--)
-                if (now - t.conns[i - 1]->last_ms >= s->idle_ms)
-                    conn_close(&t, t.conns[i - 1], "idle_timeout");
-        }
-    }
-    while (t.nconns)
-        conn_close(&t, t.conns[t.nconns - 1], NULL);
-out:
-    if (t.ep >= 0)
-        close(t.ep);
-    vg_free(t.conns);
-    vg_free(t.rbuf);
-    vg_arena_free(t.r.arena);
-    return NULL;
+    struct syslog_server *s = ctx;
+    /* a refused framing is counted as bad_framing, as before the listener was shared */
+    if (e != LISTENER_SHUTDOWN)
+        metric_add(s->conns, 1, e == LISTENER_REJECTED ? "bad_framing" : listener_event_name(e));
+    metric_set(s->open, (double)open);
 }
 
 /* ---- start and stop ---- */
-
-/* addr (see netaddr.h) bound to a new socket of the given type; errors name key. */
-static int bind_addr(const char *key, const char *addr, int type, uint16_t *port,
-                     struct vg_err *err)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (netaddr_parse(addr, type, &ss, &sl, err) < 0)
-        return vg_err_prefix(err, "%s", key);
-    int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0 && type == SOCK_STREAM)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd >= 0 && type == SOCK_DGRAM) {
-        int rcvbuf = 4 << 20; /* bursts wait here while a batch is written; best effort */
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    }
-    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
-        (type == SOCK_STREAM && listen(fd, 128) < 0)) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return vg_err_set(err, VG_EIO, "%s: cannot listen on \"%s\": %s", key, addr, strerror(e));
-    }
-    /* the port actually bound (port 0 asks the kernel for a free one) */
-    struct sockaddr_in6 sa = { 0 }; /* large enough for either family; both put the
-                                       port at the same offset */
-    socklen_t salen = sizeof sa;
-    _Static_assert(offsetof(struct sockaddr_in6, sin6_port) ==
-                       offsetof(struct sockaddr_in, sin_port), "port offsets differ");
-    *port = getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 ? ntohs(sa.sin6_port) : 0;
-    return fd;
-}
 
 static int parse_label_fields(const struct config *cfg, unsigned *mask, struct vg_err *err)
 {
@@ -735,30 +466,16 @@ static void syslog_free(struct vigil *v)
     struct syslog_server *s = v->syslog_state;
     if (!s)
         return;
-    if (s->stop_pipe[1] >= 0) {
-        close(s->stop_pipe[1]); /* the read end turns readable (EOF) for every poller */
-        s->stop_pipe[1] = -1;
-    }
-    if (s->udp_started)
-        pthread_join(s->udp_thr, NULL);
-    if (s->tcp_started)
-        pthread_join(s->tcp_thr, NULL);
+    listener_free(s->listener); /* no message arrives after this */
+    s->listener = NULL;
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     if (s->flush_started)
         pthread_join(s->flush_thr, NULL);
-    for (int i = 0; i < 2; i++) {
-        vg_arena_free(s->b[i].arena);
-        vg_free(s->b[i].v);
-    }
-    if (s->stop_pipe[0] >= 0)
-        close(s->stop_pipe[0]);
-    if (s->udp_fd >= 0)
-        close(s->udp_fd);
-    if (s->tcp_fd >= 0)
-        close(s->tcp_fd);
+    for (int i = 0; i < 2; i++)
+        log_batch_free(&s->b[i]);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->done);
     pthread_mutex_destroy(&s->mu);
@@ -766,37 +483,28 @@ static void syslog_free(struct vigil *v)
     v->syslog_state = NULL;
 }
 
-static int start_thread(pthread_t *t, bool *started, void *(*fn)(void *), void *arg,
-                        struct vg_err *err)
-{
-    if (pthread_create(t, NULL, fn, arg) != 0)
-        return vg_err_set(err, VG_ENOMEM, "cannot start a syslog thread");
-    *started = true;
-    return 0;
-}
-
 /* Everything after the state exists; on failure syslog_init frees what was made. */
 static int start(struct syslog_server *s, const struct config *cfg, struct vg_err *err)
 {
     for (int i = 0; i < 2; i++)
-        if (!(s->b[i].arena = vg_arena_new(1 << 16)))
+        if (log_batch_init(&s->b[i], 1 << 16) < 0)
             return vg_err_set(err, VG_ENOMEM, "out of memory");
-    if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-        return vg_err_set(err, VG_EIO, "syslog: pipe: %s", strerror(errno));
-    if (cfg->syslog_udp_addr[0] &&
-        (s->udp_fd = bind_addr("syslog.udp_addr", cfg->syslog_udp_addr, SOCK_DGRAM,
-                               &s->udp_port, err)) < 0)
-        return s->udp_fd;
-    if (cfg->syslog_tcp_addr[0] &&
-        (s->tcp_fd = bind_addr("syslog.tcp_addr", cfg->syslog_tcp_addr, SOCK_STREAM,
-                               &s->tcp_port, err)) < 0)
-        return s->tcp_fd;
-    register_metrics(s, s->v->metrics);
-    if (start_thread(&s->flush_thr, &s->flush_started, flush_main, s, err) < 0 ||
-        (s->udp_fd >= 0 && start_thread(&s->udp_thr, &s->udp_started, udp_main, s, err) < 0) ||
-        (s->tcp_fd >= 0 && start_thread(&s->tcp_thr, &s->tcp_started, tcp_main, s, err) < 0))
+    struct listener_opts lo = {
+        .name = "syslog", .udp_key = "syslog.udp_addr", .udp_addr = cfg->syslog_udp_addr,
+        .tcp_key = "syslog.tcp_addr", .tcp_addr = cfg->syslog_tcp_addr,
+        .max_datagram = s->max_msg, .max_conns = (size_t)cfg->syslog_max_connections,
+        .idle_ms = cfg->syslog_idle_timeout_ms, .ctx = s,
+        .thread_init = receiver_init, .thread_fini = receiver_fini,
+        .on_datagram = on_datagram, .conn_open = conn_open, .on_data = on_data,
+        .conn_close = conn_close, .on_event = on_event,
+    };
+    if (!(s->listener = listener_new(&lo, err)))
         return err->code;
-    return 0;
+    register_metrics(s, s->v->metrics);
+    if (pthread_create(&s->flush_thr, NULL, flush_main, s) != 0)
+        return vg_err_set(err, VG_ENOMEM, "cannot start the syslog flush thread");
+    s->flush_started = true;
+    return listener_start(s->listener, err);
 }
 
 static int syslog_init(struct vigil *v, struct vg_err *err)
@@ -813,10 +521,8 @@ static int syslog_init(struct vigil *v, struct vg_err *err)
         return vg_err_set(err, VG_ENOMEM, "out of memory");
     *s = (struct syslog_server){
         .v = v, .label_mask = mask, .max_msg = (size_t)cfg->syslog_max_message_bytes,
-        .idle_ms = cfg->syslog_idle_timeout_ms, .flush_ms = cfg->syslog_flush_interval_ms,
-        .max_conns = (size_t)cfg->syslog_max_connections,
+        .flush_ms = cfg->syslog_flush_interval_ms,
         .use_msg_time = cfg->syslog_use_message_timestamp,
-        .udp_fd = -1, .tcp_fd = -1, .stop_pipe = { -1, -1 },
     };
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
@@ -832,24 +538,19 @@ static int syslog_init(struct vigil *v, struct vg_err *err)
         syslog_free(v);
         return rc;
     }
-    char up[8], tp[8];
-    snprintf(up, sizeof up, "%u", s->udp_port);
-    snprintf(tp, sizeof tp, "%u", s->tcp_port);
-    vg_log(VG_LOG_INFO, "syslog", "listening", "udp_addr", cfg->syslog_udp_addr, "udp_port",
-           up, "tcp_addr", cfg->syslog_tcp_addr, "tcp_port", tp, NULL);
     return 0;
 }
 
 uint16_t syslog_udp_port(const struct vigil *v)
 {
     const struct syslog_server *s = v->syslog_state;
-    return s ? s->udp_port : 0;
+    return s ? listener_udp_port(s->listener) : 0;
 }
 
 uint16_t syslog_tcp_port(const struct vigil *v)
 {
     const struct syslog_server *s = v->syslog_state;
-    return s ? s->tcp_port : 0;
+    return s ? listener_tcp_port(s->listener) : 0;
 }
 
 const struct vigil_module mod_syslog = {

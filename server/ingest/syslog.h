@@ -1,8 +1,9 @@
 /* syslog: the syslog receiver (module mod_syslog). Listens on syslog.udp_addr (one
  * message per datagram) and syslog.tcp_addr (RFC 6587 octet counting or newline
  * framing, detected per connection), parses with syslog_parse.h and writes the messages
- * to the log store in small batches. Both addresses are empty by default: the module
- * then starts nothing.
+ * to the log store in small batches through ingest_store_logs, so the global
+ * `log_processors` (logproc.h, receiver name "syslog") see every message first. Both
+ * addresses are empty by default: the module then starts nothing.
  *
  * Label rule (what a Loki user gets from promtail's syslog target after the usual
  * relabelling of __syslog_message_*):
@@ -30,14 +31,16 @@
  *
  * Durability: syslog has no acknowledgement. Messages wait in memory for at most
  * syslog.flush_interval (or until a batch of 1000 messages / 1 MiB fills) before one
- * synchronous logstore_push; a crash loses at most that unflushed batch (and whatever
+ * synchronous write; a crash loses at most that unflushed batch (and whatever
  * the kernel's socket buffers held). Graceful shutdown (vigil_stop) flushes it. If the
  * store falls behind so far that 8 batches' worth is waiting, newer messages are
  * dropped and counted ("overload") rather than growing memory without bound.
  *
  * /metrics:
  *   vigil_syslog_messages_received_total{transport}   framed messages ("udp", "tcp")
- *   vigil_syslog_messages_stored_total                 accepted by the log store
+ *   vigil_syslog_messages_stored_total                 accepted by the log store (messages
+ *                                                      a log processor drops are counted
+ *                                                      by logproc.h, not here)
  *   vigil_syslog_messages_unparsable_total{reason}     stored raw (a subset of stored)
  *   vigil_syslog_messages_dropped_total{reason}        too_large, overload, bad_framing,
  *                                                      out_of_memory, store_error, and the
@@ -46,6 +49,7 @@
  *   vigil_syslog_connections_total{event}              accepted, refused (over
  *                                                      max_connections), idle_timeout
  *   vigil_syslog_connections_open                      gauge
+ * and, as every log receiver, vigil_ingest_lines_*{receiver="syslog"} (ingest.h).
  *
  * Threads: "syslog-udp" and "syslog-tcp" (one poll/epoll loop each, started only for a
  * configured address) and "syslog-flush" (writes batches), all stopped and joined by

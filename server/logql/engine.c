@@ -49,6 +49,7 @@ void logql_limits_default(struct logql_limits *l)
     l->max_series = 500;
     l->max_points = 11000;
     l->max_entries_limit = 5000;
+    l->no_pushdown = false;
 }
 
 const char *logql_result_type_str(enum logql_result_type t)
@@ -117,6 +118,10 @@ struct logstore_iter *lq_select(struct lq_ev *ev, const struct logql_node *log, 
         .limit = limit,
         .needles = nn ? needles : NULL,
         .nneedles = nn,
+        /* the same literals are exact substrings of every kept line: the store drops
+         * the other entries while they are still in the decompressed chunk */
+        .line_needles = nn ? needles : NULL,
+        .nline_needles = nn,
     };
     struct logstore_iter *it = logstore_query(ev->ls, &q, ev->err);
     if (!it && !ev->err->code)
@@ -133,6 +138,8 @@ void lq_add_iter_stats(struct lq_ev *ev, const struct logstore_iter *it)
     ev->st->chunks_skipped += s.chunks_skipped;
     ev->st->chunks_opened += s.chunks_opened;
     ev->st->bytes_decompressed += s.bytes_decompressed;
+    ev->st->lines_processed += s.lines_skipped; /* read, though the store dropped them */
+    ev->st->bytes_processed += s.bytes_skipped;
 }
 
 /* ---- values ---- */

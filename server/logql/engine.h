@@ -50,6 +50,10 @@ struct logql_limits {
     size_t max_series;        /* metric queries: series in one step's result (Loki 500) */
     size_t max_points;        /* range queries: steps (11000) */
     size_t max_entries_limit; /* a larger `limit` is an error (Loki 5000) */
+    bool no_pushdown;         /* false (default): a vector aggregation's grouping is applied
+                                 while extracting samples where that is exact (engine_range.c);
+                                 true evaluates every label set as its own series first
+                                 (tests compare the two) */
 };
 void logql_limits_default(struct logql_limits *l);
 

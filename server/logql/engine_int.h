@@ -163,6 +163,12 @@ void lq_add_iter_stats(struct lq_ev *ev, const struct logstore_iter *it);
 /* ---- dispatch ---- */
 struct lq_val *lq_eval(struct lq_ev *ev, const struct logql_node *n);
 struct lq_val *lq_eval_range(struct lq_ev *ev, const struct logql_node *n);   /* engine_range.c */
+/* engine_range.c: range aggregation n with its samples' labels reduced to g (NULL: all
+ * labels), and whether vector aggregation op over range aggregation n gives the same
+ * answer when its grouping is applied in n's sample extraction (engine_range.c's top). */
+struct lq_val *lq_eval_range_grouped(struct lq_ev *ev, const struct logql_node *n,
+                                     const struct logql_grouping *g);
+bool lq_range_pushdown(enum logql_vector_op op, const struct logql_node *n);
 struct lq_val *lq_eval_vecagg(struct lq_ev *ev, const struct logql_node *n);  /* engine_vector.c */
 struct lq_val *lq_eval_binary(struct lq_ev *ev, const struct logql_node *n);  /* engine_vector.c */
 struct lq_val *lq_eval_replace(struct lq_ev *ev, const struct logql_node *n); /* engine_vector.c */

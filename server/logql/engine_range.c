@@ -12,6 +12,22 @@
  * at or before e_k - range (windows are left-open, (e_k - range, e_k], as Loki's
  * batchRangeVectorIterator). Memory is the samples of one window, not of the query.
  *
+ * Grouping pushdown (Loki's canInjectVectorGrouping, extended where exact): when a
+ * vector aggregation directly wraps a range aggregation without its own grouping, the
+ * vector's by/without is applied to each sample's labels here, so the series are the
+ * groups rather than every label set a parser produced (with `| json` over access logs,
+ * nearly one per line). It is exact when the aggregation of per-series window values
+ * equals the window value over the group's merged samples: sum of count_over_time,
+ * rate, bytes_over_time, bytes_rate, sum_over_time (additive; for fractional values
+ * only up to floating-point rounding, as in Loki), max of max_over_time, min of
+ * min_over_time. avg, quantile, stddev, first/last, count, topk and the rest need
+ * every series and are never pushed down. The vector aggregation still runs on the
+ * result (a no-op regrouping), so its output is what it would have been. With a `by`
+ * grouping (pushed down or the range aggregation's own) the pipeline's parsers are
+ * also told to extract only those labels (logql_pipeline_hint), so `| json` does not
+ * copy, sort and hash the fields no one reads. An entry with an error keeps the
+ * labels it has then, so a pipeline error message names fewer labels, as in Loki.
+ *
  * Values: count is the number of samples; rate divides by the range in seconds (the
  * sum of unwrapped values when unwrapped); bytes_* use the line length after the
  * pipeline; min/max/sum/avg/stddev/stdvar/quantile use the PromQL kernels (sum and avg
@@ -41,6 +57,7 @@ struct rser {
 
 struct rrun {
     const struct logql_node *n;
+    const struct logql_grouping *g; /* labels kept per sample: the node's or pushed down */
     enum logql_range_op op;
     int64_t range, offset;
     bool unwrap;
@@ -213,14 +230,18 @@ static bool has_error_label(const struct label *ls, size_t n)
     return err && !preserve;
 }
 
-/* The series of an entry's labels, created on first use. */
+/* The series of an entry's labels, created on first use. With a grouping the labels
+ * are reduced to it first, except for an entry that carries an error (Loki's
+ * GroupedLabels returns those whole, so the error fails the query instead of being
+ * grouped away). The reduced set lives in the reused scratch array; lq_bld_get copies
+ * it into the arena only for a new series, so a known group costs no allocation. */
 static long series_of(struct lq_ev *ev, struct rrun *rr, const struct logql_pipeline_out *o)
 {
     const struct label *ls = o->labels;
     size_t nls = o->nlabels;
     uint64_t h = o->labels_hash;
-    const struct logql_grouping *g = rr->n->range.grouping;
-    if (g) {
+    const struct logql_grouping *g = rr->g;
+    if (g && !has_error_label(ls, nls)) {
         if (lq_grow(ev, &rr->scratch, &rr->capscratch, nls, sizeof *rr->scratch, 16))
             return VG_ENOMEM;
         size_t m = 0;
@@ -375,10 +396,33 @@ static int absent_labels(struct lq_ev *ev, const struct logql_node *log, struct 
     return lq_val_add(ev, out, own, w) < 0 ? VG_ENOMEM : 0;
 }
 
+bool lq_range_pushdown(enum logql_vector_op op, const struct logql_node *n)
+{
+    if (n->kind != LQ_RANGE_AGG || n->range.grouping)
+        return false;
+    switch (n->range.op) {
+    case LQ_RANGE_COUNT:
+    case LQ_RANGE_RATE:
+    case LQ_RANGE_BYTES:
+    case LQ_RANGE_BYTES_RATE:
+    case LQ_RANGE_SUM: return op == LQ_VEC_SUM;
+    case LQ_RANGE_MAX: return op == LQ_VEC_MAX;
+    case LQ_RANGE_MIN: return op == LQ_VEC_MIN;
+    default: return false;
+    }
+}
+
 struct lq_val *lq_eval_range(struct lq_ev *ev, const struct logql_node *n)
+{
+    return lq_eval_range_grouped(ev, n, n->range.grouping);
+}
+
+struct lq_val *lq_eval_range_grouped(struct lq_ev *ev, const struct logql_node *n,
+                                     const struct logql_grouping *g)
 {
     struct rrun rr = {
         .n = n,
+        .g = g,
         .op = n->range.op,
         .range = n->range.range_ns,
         .offset = n->range.offset_ns,
@@ -395,6 +439,11 @@ struct lq_val *lq_eval_range(struct lq_ev *ev, const struct logql_node *n)
         if (!ev->err->code)
             lq_fail(ev, VG_EINVAL, "cannot build the pipeline");
         return NULL;
+    }
+    /* only the `by` labels are read: parsers may skip the others (pipeline.h) */
+    if (g && !g->without && logql_pipeline_hint(rr.pl, &g->labels)) {
+        lq_nomem(ev);
+        goto done;
     }
     rr.data = lq_val_new(ev);
     if (!rr.data || lq_bld_init(ev, &rr.b, rr.data, 64))

@@ -304,10 +304,14 @@ fail:
 
 struct lq_val *lq_eval_vecagg(struct lq_ev *ev, const struct logql_node *n)
 {
-    struct lq_val *in = lq_eval(ev, n->vec.expr), *out = NULL;
+    enum logql_vector_op op = n->vec.op;
+    const struct logql_node *c = n->vec.expr;
+    struct lq_val *in = !ev->lim->no_pushdown && lq_range_pushdown(op, c)
+                            ? lq_eval_range_grouped(ev, c, &n->vec.grouping)
+                            : lq_eval(ev, c);
+    struct lq_val *out = NULL;
     if (!in)
         return NULL;
-    enum logql_vector_op op = n->vec.op;
     if (in->scalar) {
         lq_fail(ev, VG_EINVAL, "aggregation %s over a scalar", logql_vector_op_str(op));
         goto done;

@@ -77,6 +77,7 @@ struct stage {
     struct lf *filter;           /* label filter */
     struct template *tmpl;       /* line_format */
     struct template **tmpls;     /* label_format, one per named entry (NULL: rename) */
+    bool hinted;                 /* parser: extract only the names in need (hints) */
 };
 
 struct logql_pipeline {
@@ -86,6 +87,8 @@ struct logql_pipeline {
     struct lf **post;
     size_t npost;
     bool filters_only;
+    struct vg_str *need;         /* logql_pipeline_hint's names (pointing into the tree) */
+    size_t nneed, capneed;
 
     /* per entry */
     struct vg_arena *arena;
@@ -102,6 +105,7 @@ struct logql_pipeline {
     struct label *outl, *outp;
     size_t outl_cap, outp_cap;
     bool packed; /* unpack found _entry */
+    bool hinting; /* the running stage is hinted */
 };
 
 /* ---- label builder ---- */
@@ -365,6 +369,24 @@ static int clean_value(struct logql_pipeline *p, struct vg_str raw, bool escaped
     return 0;
 }
 
+/* Whether a hinted parser must set the label it would name key (key, or key +
+ * "_extracted" when the stream has key). __error__ and __error_details__ are always set:
+ * a line that names them must fail a metric query either way. */
+static bool wanted(const struct logql_pipeline *p, struct vg_str key)
+{
+    if (!p->hinting || vg_str_eq(key, ERROR_LABEL) || vg_str_eq(key, DETAILS_LABEL))
+        return true;
+    bool ext = base_has(p, key);
+    for (size_t i = 0; i < p->nneed; i++) {
+        struct vg_str n = p->need[i];
+        if (!ext ? vg_str_eq(n, key)
+                 : n.len == key.len + EXTRACTED.len && memcmp(n.p, key.p, key.len) == 0 &&
+                       memcmp(n.p + key.len, EXTRACTED.p, EXTRACTED.len) == 0)
+            return true;
+    }
+    return false;
+}
+
 static int set_parsed_copy(struct logql_pipeline *p, struct vg_str key, struct vg_str value)
 {
     char *k = adup(p, key.p, key.len);
@@ -380,6 +402,8 @@ static int json_member(void *ud, struct vg_str key, enum lqscan_json_kind kind, 
 {
     struct logql_pipeline *p = ud;
     struct vg_str v = raw;
+    if (!wanted(p, key))
+        return 0;
     if (kind == LQJ_STRING && clean_value(p, raw, memchr(raw.p, '\\', raw.len) != NULL, &v) < 0)
         return VG_ENOMEM;
     return set_parsed_copy(p, key, v);
@@ -479,7 +503,7 @@ static int run_logfmt(struct logql_pipeline *p, const struct stage *s)
                 continue;
             rc = lb_set(p, CAT_PARSED, base_has(p, pr->name) ? pr->name_ext : pr->name, v);
         } else {
-            if (!st->named.keep_empty && v.len == 0)
+            if ((!st->named.keep_empty && v.len == 0) || !wanted(p, key))
                 continue;
             rc = set_parsed_copy(p, key, v);
         }
@@ -810,6 +834,7 @@ void logql_pipeline_free(struct logql_pipeline *p)
     for (size_t i = 0; i < p->npost; i++)
         lf_free(p->post[i]);
     vg_free(p->post);
+    vg_free(p->need);
     vg_arena_free(p->arena);
     vg_free(p->ents);
     vg_free(p->pend);
@@ -953,6 +978,56 @@ fail:
     return NULL;
 }
 
+/* ---- parser hints ---- */
+
+static int need_add(struct logql_pipeline *p, const char *name)
+{
+    if (!grow((void **)&p->need, &p->capneed, p->nneed + 1, sizeof *p->need))
+        return VG_ENOMEM;
+    p->need[p->nneed++] = vg_str_c(name);
+    return 0;
+}
+
+/* Adds the label names a label filter reads. */
+static int need_filter(struct logql_pipeline *p, const struct logql_label_filter *f)
+{
+    switch (f->kind) {
+    case LQ_LF_AND:
+    case LQ_LF_OR: return need_filter(p, f->bin.lhs) || need_filter(p, f->bin.rhs) ? VG_ENOMEM : 0;
+    case LQ_LF_STRING: return need_add(p, f->m->name);
+    default: return need_add(p, f->cmp.name);
+    }
+}
+
+int logql_pipeline_hint(struct logql_pipeline *p, const struct logql_strings *need)
+{
+    for (size_t i = 0; i < need->n; i++)
+        if (need_add(p, need->v[i]))
+            return VG_ENOMEM;
+    if (p->unwrap && need_add(p, p->unwrap->label))
+        return VG_ENOMEM;
+    for (size_t i = 0; p->unwrap && i < p->unwrap->npost; i++)
+        if (need_filter(p, p->unwrap->post[i]))
+            return VG_ENOMEM;
+    /* From the last stage back: a parser is hinted while every stage after it only
+     * filters (line filters read no labels; label filters' names are added). */
+    for (size_t i = p->nstages; i-- > 0;) {
+        struct stage *s = &p->stages[i];
+        enum logql_stage_kind k = s->src->kind;
+        if (k == LQ_STAGE_LINE_FILTER)
+            continue;
+        if (k == LQ_STAGE_LABEL_FILTER) {
+            if (need_filter(p, s->src->filter))
+                return VG_ENOMEM;
+            continue;
+        }
+        if ((k == LQ_STAGE_JSON || k == LQ_STAGE_LOGFMT) && s->nparams == 0)
+            s->hinted = true;
+        break;
+    }
+    return 0;
+}
+
 /* ---- running ---- */
 
 static int lent_cmp(const void *a, const void *b)
@@ -1065,8 +1140,12 @@ int logql_pipeline_process(struct logql_pipeline *p, int64_t t, struct vg_str li
                 return 0;
             break;
         }
-        case LQ_STAGE_JSON: rc = run_json(p, s); break;
-        case LQ_STAGE_LOGFMT: rc = run_logfmt(p, s); break;
+        case LQ_STAGE_JSON:
+        case LQ_STAGE_LOGFMT:
+            p->hinting = s->hinted;
+            rc = st->kind == LQ_STAGE_JSON ? run_json(p, s) : run_logfmt(p, s);
+            p->hinting = false;
+            break;
         case LQ_STAGE_REGEXP:
             rc = matcher_regex_groups(s->re, p->line, set_capture, p);
             rc = rc > 0 ? 0 : rc;
@@ -1118,6 +1197,9 @@ size_t logql_pipeline_needles(const struct logql_node *log, struct vg_str *out, 
     size_t n = 0;
     for (size_t i = 0; i < log->log.nstages && n < cap; i++) {
         const struct logql_stage *st = &log->log.stages[i];
+        if (st->kind == LQ_STAGE_LINE_FORMAT || st->kind == LQ_STAGE_DECOLORIZE ||
+            st->kind == LQ_STAGE_UNPACK)
+            break; /* later filters see another line than the stored one */
         if (st->kind != LQ_STAGE_LINE_FILTER || st->line.nalts != 1 || st->line.alts[0].ip)
             continue;
         struct vg_str v = { st->line.alts[0].value.p, st->line.alts[0].value.len };

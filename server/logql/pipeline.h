@@ -35,6 +35,16 @@ struct logql_pipeline *logql_pipeline_new(const struct logql_node *log,
                                           struct vg_err *err);
 void logql_pipeline_free(struct logql_pipeline *p); /* accepts NULL */
 
+/* Parser hints (Loki's): tells the pipeline that its consumer reads only the labels
+ * named in need (a `by` grouping applied to every output) and __error__. A `| json` or
+ * `| logfmt` without parameters that only filters follow then sets only the labels
+ * named in need, read by those label filters or by the unwrap; everything they would
+ * have decided (errors, which entries are kept, the line, the value) is unchanged,
+ * only the other parsed labels are missing from the output. need's strings must
+ * outlive the pipeline. 0 or VG_ENOMEM (the pipeline then stays usable, unhinted or
+ * partly hinted, and correct). */
+int logql_pipeline_hint(struct logql_pipeline *p, const struct logql_strings *need);
+
 /* The result of one entry. Everything points into the pipeline's scratch space and is
  * valid until the next logql_pipeline_process call on the same pipeline. */
 struct logql_pipeline_out {
@@ -65,10 +75,11 @@ int logql_pipeline_process(struct logql_pipeline *p, int64_t t, struct vg_str li
  * an entry's output labels are its stream labels plus metadata. */
 bool logql_pipeline_filters_only(const struct logql_pipeline *p);
 
-/* Literal substrings every kept line must contain, for logstore_query's chunk
- * skipping: the strings of positive `|=` stages with a single alternative, and the
- * literal prefix-free pieces of `|~` regexes that are plain literals. Up to cap
- * needles go into out (pointing into the tree); returns how many. */
+/* Literal substrings every kept line must contain, as stored (exactly, case included),
+ * for logstore_query's chunk skipping and line needles: the strings of positive `|=`
+ * stages with a single alternative, and `|~` regexes that are plain literals, among
+ * the stages before the first one that changes the line (line_format, decolorize,
+ * unpack). Up to cap needles go into out (pointing into the tree); returns how many. */
 size_t logql_pipeline_needles(const struct logql_node *log, struct vg_str *out, size_t cap);
 
 #endif

@@ -91,12 +91,15 @@ void lqscan_sanitize(struct vg_buf *b, struct vg_str key)
     if (b->len == 0 && is_digit(s[i]))
         vg_buf_putc(b, '_');
     while (i < n) {
-        unsigned c = s[i];
-        if (is_alpha((int)c) || is_digit((int)c) || c == '_') {
-            vg_buf_putc(b, (char)c);
-            i++;
+        size_t run = i; /* plain characters go in one append: keys are mostly plain */
+        while (run < n && (is_alpha(s[run]) || is_digit(s[run]) || s[run] == '_'))
+            run++;
+        if (run > i) {
+            vg_buf_append(b, key.p + i, run - i);
+            i = run;
             continue;
         }
+        unsigned c = s[i];
         size_t l = c < 0x80 ? 1 : utf8_len(s + i, n - i);
         vg_buf_putc(b, '_');
         i += l ? l : 1;

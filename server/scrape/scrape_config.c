@@ -70,7 +70,8 @@ void scrape_config_free(struct scrape_config *c)
     if (!c)
         return;
     for (size_t i = 0; i < c->njobs; i++)
-        job_free(&c->jobs[i]);
+        if (c->jobs)
+            job_free(&c->jobs[i]);
     vg_free(c->jobs);
     vg_free(c->base_dir);
     vg_free(c);
@@ -109,7 +110,7 @@ static int read_secret(const struct scrape_config *c, const struct config_node *
     vg_free(full);
     char buf[4096];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
+    (void)fclose(f); /* read-only */
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
         n--;
     *out = vg_strndup(buf, n);
@@ -326,7 +327,7 @@ static int parse_file_sd(const struct scrape_config *c, const struct config_node
                          const char *where, struct scrape_job *j, struct vg_err *err)
 {
     const struct config_node *fs = config_node_get(m, "file_sd_configs");
-    j->sd_refresh_ms = 5 * 60 * 1000;
+    j->sd_refresh_ms = 5LL * 60 * 1000;
     if (empty_node(fs))
         return 0;
     if (fs->type != CONFIG_NODE_SEQ)
@@ -421,7 +422,7 @@ static int parse_job(const struct scrape_config *c, const struct config_node *m,
         return rc;
     if (!name || !*name)
         return config_node_err(err, m, "%s: job_name is required", where);
-    if (strcmp(scheme, "http") && strcmp(scheme, "https"))
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
         return config_node_err(err, config_node_get(m, "scheme"),
                                "%s.scheme: \"%s\" is not http or https", where, scheme);
     if (j->timeout_ms < 0) {
@@ -621,7 +622,7 @@ static const char *build_url(const struct scrape_job *job, const struct relabel_
     }
     for (size_t i = 0; i < s->n; i++) {
         struct vg_str n = s->v[i].name;
-        if (n.len <= 8 || memcmp(n.p, "__param_", 8))
+        if (n.len <= 8 || memcmp(n.p, "__param_", 8) != 0)
             continue;
         struct vg_str pn = { n.p + 8, n.len - 8 };
         bool have = false;
@@ -691,11 +692,11 @@ int scrape_target_build(const struct scrape_job *job, const struct scrape_group 
         rc = relabel_set_put(&s, g->labels[i].name, g->labels[i].value);
     if (rc == 0)
         rc = relabel_set_put(&s, VG_STR("__address__"), vg_str_c(g->targets[ti]));
-    if (rc == 0 && ((rc = put_default(&s, "job", job->name)) < 0 ||
-                    (rc = put_default(&s, "__scrape_interval__", ivc)) < 0 ||
-                    (rc = put_default(&s, "__scrape_timeout__", toc)) < 0 ||
-                    (rc = put_default(&s, "__metrics_path__", job->metrics_path)) < 0 ||
-                    (rc = put_default(&s, "__scheme__", job->scheme)) < 0))
+    if (rc == 0 && (put_default(&s, "job", job->name) < 0 ||
+                    put_default(&s, "__scrape_interval__", ivc) < 0 ||
+                    put_default(&s, "__scrape_timeout__", toc) < 0 ||
+                    put_default(&s, "__metrics_path__", job->metrics_path) < 0 ||
+                    put_default(&s, "__scheme__", job->scheme) < 0))
         return vg_err_set(err, VG_ENOMEM, "out of memory");
     for (size_t i = 0; i < job->nparams && rc == 0; i++) {
         if (!job->params[i].nvalues)

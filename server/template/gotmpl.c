@@ -742,7 +742,7 @@ struct gotmpl *gotmpl_new(const struct gotmpl_lang *lang, const char *name, stru
         return NULL;
     }
     struct parser p = { .t = t, .err = err, .src = copy, .len = src.len, .line_no = 1 };
-    enum stop st;
+    enum stop st = S_EOF;
     int rc = parse_list(&p, &t->root, &st);
     if (!rc && st != S_EOF)
         rc = perr(&p, p.a, "unexpected {{%s}}", st == S_END ? "end" : "else");

@@ -42,10 +42,10 @@ enum gotmpl_kind { GOTMPL_NIL, GOTMPL_STR, GOTMPL_BOOL, GOTMPL_INT, GOTMPL_FLOAT
 
 struct gotmpl_val {
     enum gotmpl_kind k;
+    bool b;                  /* GOTMPL_BOOL (beside k: no padding) */
     struct vg_str s;         /* GOTMPL_STR */
     int64_t i;               /* GOTMPL_INT; GOTMPL_TIME: ns since the epoch, UTC */
     double f;                /* GOTMPL_FLOAT */
-    bool b;                  /* GOTMPL_BOOL */
     const struct label *ls;  /* GOTMPL_MAP: printed in this order */
     size_t n;
 };

@@ -12,7 +12,9 @@
  *     trace_derive_observe_logs (called by ingest_store_logs).
  * The counters are cumulative in memory; a thread named "trace-derive" writes them into
  * the TSDB every traces.derive_flush_interval, stamped with the flush time (with TYPE
- * metadata for each family), and writes pending error occurrences to the error store.
+ * metadata for each family; a new series also gets a 0 sample at its creation, see
+ * dtable.h, so increase() counts the spans that created it), and writes pending error
+ * occurrences to the error store.
  * Series idle for DERIVE_IDLE_MS are dropped (Tempo's stale_duration default), so
  * vanished span names stop being written.
  *

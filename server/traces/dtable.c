@@ -27,6 +27,8 @@ struct dseries {
     struct dseries *next;
     uint64_t hash;
     int64_t last_ms;
+    int64_t born_ms; /* now_ms of the dtable_get that created it */
+    bool written;    /* a collection has handed it out (with its initial zero) */
     struct vg_str vals[DTABLE_MAX_LABELS];
     double num[]; /* counters, then histograms; slots and strings follow */
 };
@@ -240,6 +242,7 @@ struct dseries *dtable_get(struct dtable *t, const struct vg_str *vals, int64_t 
     }
     s->hash = h;
     s->last_ms = now_ms;
+    s->born_ms = now_ms;
     s->next = *head;
     *head = s;
     t->st.series++;
@@ -305,6 +308,8 @@ struct rows {
     int64_t now_ms;
     struct label base[DTABLE_MAX_LABELS + 1]; /* __name__ first, then the non-empty values */
     size_t nbase;
+    bool zero;       /* the series is new: each row starts with a 0 sample at zero_ms */
+    int64_t zero_ms;
 };
 
 static bool add_row(struct rows *r, const char *name, const char *le, double v,
@@ -313,7 +318,8 @@ static bool add_row(struct rows *r, const char *name, const char *le, double v,
     struct vg_arena *a = r->o->arena;
     size_t n = r->nbase + (le != NULL);
     struct label *ls = vg_arena_alloc(a, n * sizeof *ls);
-    struct tsdb_sample *sm = vg_arena_alloc(a, sizeof *sm);
+    size_t nsm = r->zero ? 2 : 1;
+    struct tsdb_sample *sm = vg_arena_alloc(a, nsm * sizeof *sm);
     if (!ls || !sm)
         return false;
     memcpy(ls, r->base, r->nbase * sizeof *ls);
@@ -321,9 +327,12 @@ static bool add_row(struct rows *r, const char *name, const char *le, double v,
     if (le)
         ls[r->nbase] = (struct label){ VG_STR("le"), vg_str_c(le) };
     labels_sort(ls, n);
-    *sm = (struct tsdb_sample){ r->now_ms, v };
+    if (r->zero)
+        sm[0] = (struct tsdb_sample){ r->zero_ms, 0 };
+    sm[nsm - 1] = (struct tsdb_sample){ r->now_ms, v };
     struct tsdb_series_in *in = &r->o->series[r->o->n++];
-    *in = (struct tsdb_series_in){ .labels = ls, .nlabels = n, .samples = sm, .nsamples = 1 };
+    *in = (struct tsdb_series_in){ .labels = ls, .nlabels = n, .samples = sm,
+                                   .nsamples = nsm };
     if (ex && ex->fresh) {
         struct tsdb_exemplar *e = vg_arena_alloc(a, sizeof *e);
         struct label *el = vg_arena_alloc(a, 2 * sizeof *el);
@@ -344,6 +353,8 @@ static bool add_row(struct rows *r, const char *name, const char *le, double v,
 static bool rows_of(struct rows *r, struct dseries *s)
 {
     struct dtable *t = r->t;
+    r->zero = !s->written;
+    r->zero_ms = s->born_ms < r->now_ms ? s->born_ms : r->now_ms - 1;
     r->nbase = 1;
     r->base[0].name = VG_STR("__name__");
     for (size_t i = 0; i < t->def.nlabels; i++) {
@@ -404,7 +415,7 @@ int dtable_collect(struct dtable *t, int64_t now_ms, struct dtable_out *out,
         dtable_unlock(t);
         return vg_err_set(err, VG_ENOMEM, "out of memory collecting derived series");
     }
-    /* Written: exemplars are no longer fresh, idle series go. */
+    /* Written: series are no longer new, exemplars no longer fresh, idle series go. */
     size_t nslots = t->def.exemplars ? t->def.nhists * (t->def.nbounds + 1) : 0;
     for (size_t i = 0; i <= t->mask; i++) {
         for (struct dseries **pp = &t->heads[i]; *pp;) {
@@ -416,6 +427,7 @@ int dtable_collect(struct dtable *t, int64_t now_ms, struct dtable_out *out,
                 t->st.expired++;
                 continue;
             }
+            s->written = true;
             struct slot *sl = nslots ? slots_of(t, s) : NULL;
             for (size_t k = 0; k < nslots; k++)
                 sl[k].fresh = false;

@@ -9,6 +9,16 @@
  *   <hist name>_bucket{labels, le="<bound>"}     cumulative count, le as Prometheus
  *                                                writes floats ("0.002", "+Inf")
  *   <hist name>_sum{labels}, <hist name>_count{labels}
+ * The first collection of a new series writes two samples per row: 0 at the time the
+ * series was created (the now_ms of the dtable_get that made it; now_ms - 1 when that is
+ * not earlier than the collection), then the value. Without that zero a series would
+ * first appear at its value and rate()/increase() would see no growth from the spans
+ * that created it. Tempo's metrics-generator does the same (a 0 sample before the
+ * first one, placed at the end of the previous minute so downsampling keeps it apart);
+ * the creation time is the start time the OpenTelemetry collector gives a new
+ * cumulative point, and is never before a sample the series had before it was dropped
+ * as idle, so the zero is never out of order. A failed collection writes it again next
+ * time; a collection whose output the caller fails to store does not.
  * Labels with an empty value are left out (Prometheus treats them as absent). With
  * exemplars on, each bucket of each histogram keeps the trace and span id of the last
  * observation that fell into it; an exemplar is written once, with the _bucket sample

@@ -207,6 +207,7 @@ static int index_entries(const struct lchunk_header *h, struct lchunk_view *v,
         int rc = lentry_decode_body(&p, end, &e, meta, err);
         if (rc)
             return vg_err_prefix(err, "log chunk: entry %u", i);
+        v->line_bytes += e.line.len;
         prev = e.t;
     }
     if (p != end)

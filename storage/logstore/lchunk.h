@@ -63,6 +63,7 @@ struct lchunk_view {
     int64_t *t;      /* t[i] of entry i, non-decreasing */
     uint32_t *off;   /* offset in raw of entry i's metadata count (just after its t) */
     uint32_t n;
+    uint64_t line_bytes; /* sum of the entries' line lengths */
 };
 struct lchunk_dctx;
 struct lchunk_dctx *lchunk_dctx_new(void); /* NULL when out of memory */

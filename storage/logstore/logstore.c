@@ -54,6 +54,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char KEY_VERSION[] = "#version";
 static const char KEY_NEXTID[] = "#nextid";
@@ -76,6 +77,8 @@ void logstore_opts_default(struct logstore_opts *o)
     o->max_streams = 10000;
     o->zstd_level = 3;
     o->maint_interval_ms = 60000;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o->query_workers = cpus > 5 ? 4 : cpus > 2 ? (unsigned)cpus - 1 : 1;
 }
 
 const char *logstore_reject_name(enum logstore_reject r)
@@ -1035,6 +1038,9 @@ static int check_opts(const struct logstore_opts *o, struct vg_err *err)
     if (o->max_labels == 0 || o->max_streams == 0 || o->zstd_level < 1 || o->zstd_level > 19)
         return vg_err_set(err, VG_EINVAL, "logstore: max_labels and max_streams must be "
                           "positive and zstd_level in [1, 19]");
+    if (o->query_workers > LS_MAX_QUERY_WORKERS)
+        return vg_err_set(err, VG_EINVAL, "logstore: query_workers %u out of [0, %d]",
+                          o->query_workers, LS_MAX_QUERY_WORKERS);
     return 0;
 }
 

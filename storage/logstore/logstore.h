@@ -56,11 +56,14 @@ struct logstore_opts {
     int zstd_level;
     size_t cache_bytes;          /* LevelDB block cache; 0 = kv's default */
     int64_t maint_interval_ms;   /* background maintenance period; 0 = no thread */
+    unsigned query_workers;      /* threads per query that decompress chunks ahead of the
+                                    merge (started at its first stored chunk, stopped by
+                                    logstore_iter_free); 0 = the query's thread alone */
 };
 
 /* Defaults: retention off, ooo window 1 h, span 2 h, 256 KiB chunks, age 30 min,
  * lines 256 KiB, metadata 64 KiB, 15 labels of 1024 / 2048 bytes, 10000 streams,
- * zstd level 3, maintenance every 60 s. */
+ * zstd level 3, maintenance every 60 s, query workers: online CPUs - 1 in [1, 4]. */
 void logstore_opts_default(struct logstore_opts *o);
 
 /* NULL with err filled: VG_EINVAL for inconsistent options, VG_EIO naming the path and
@@ -121,6 +124,12 @@ struct logstore_query {
     size_t nneedles;
     const struct label *meta;
     size_t nmeta;
+    /* Optional line filtering: byte strings (non-empty) that every returned line
+     * contains, compared exactly. Entries lacking one are not returned and do not count
+     * towards limit; they are searched for in each decompressed chunk as a whole rather
+     * than line by line. Copied by logstore_query. */
+    const struct vg_str *line_needles;
+    size_t nline_needles;
 };
 
 struct logstore_entry {
@@ -152,6 +161,8 @@ struct logstore_iter_stats {
     uint64_t chunks_opened;      /* decompressed */
     uint64_t bytes_decompressed;
     uint64_t head_entries;       /* entries read from memory */
+    uint64_t lines_skipped;      /* entries of the merged sources left out by line_needles */
+    uint64_t bytes_skipped;      /*   and the bytes of their lines */
 };
 void logstore_iter_stats(const struct logstore_iter *it, struct logstore_iter_stats *st);
 void logstore_iter_free(struct logstore_iter *it); /* accepts NULL */

@@ -19,6 +19,7 @@
 #define LS_KEY_FLUSHED 'F'
 #define LS_KEY_WAL 'W'
 #define LS_CHUNK_KEY_LEN 29 /* 'C' id(8) tk(maxt)(8) seq(8) idx(4) */
+#define LS_MAX_QUERY_WORKERS 16
 
 struct lstream {
     uint64_t id;

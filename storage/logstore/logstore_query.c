@@ -19,15 +19,37 @@
  *          chunk_max_span_ns, so after reading the chunk with newest time m, every
  *          unread one holds only times >= m - S (forward) or <= m (backward).
  * Bounds are never beyond what a source can emit, so entries come out in order even
- * when out-of-order writes made a stream's chunks overlap. */
+ * when out-of-order writes made a stream's chunks overlap.
+ *
+ * Decompressing ahead (query_workers > 0): every PEND source is also queued for a small
+ * pool of worker threads, started at the query's first PEND. They inflate the queued
+ * source that comes first in the merge's order, into the source itself, and pause
+ * while AHEAD_PER_WORKER sources per worker are inflated (or being inflated) and not
+ * yet taken, so memory stays bounded and a query that stops early wastes little. When
+ * the merge reaches a PEND source it takes it: inflated already, being inflated (it
+ * waits for that one), or still queued (it removes it and inflates it itself, so the
+ * query's thread works too rather than waiting). The queue and the sources' pool
+ * states change only under the pool's lock; a worker writes only the view and result
+ * of the source it is inflating; logstore_iter_free joins the workers before freeing
+ * any source. Entries, their order and the statistics are the same with or without
+ * workers (chunks_opened counts the chunks the merge took).
+ *
+ * Line needles: an inflated chunk (by a worker, or by the merge) is searched as one
+ * buffer for the longest needle with memmem; each hit is mapped to its entry through
+ * the view's offsets and kept only when it lies inside that entry's line and the line
+ * holds the other needles, and the view's index is compacted to the kept entries, so
+ * the merge never sees the others. Captured head entries are checked line by line. */
 #include "logstore_int.h"
 
 #include "../base/vg_alloc.h"
 #include "../tsdb/index.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define AHEAD_PER_WORKER 4
 
 /* ---- selection ---- */
 
@@ -183,6 +205,7 @@ static int each_chunk(struct logstore *ls, struct kv_iter *it, const struct qstr
 /* ---- the entry iterator ---- */
 
 enum src_kind { SRC_MEM, SRC_CHUNK, SRC_PEND, SRC_FRONT };
+enum pf_state { PF_NONE, PF_QUEUED, PF_RUNNING, PF_DONE }; /* a PEND source in the pool */
 
 struct src {
     enum src_kind kind;
@@ -193,6 +216,26 @@ struct src {
     struct lchunk_view view;     /* CHUNK */
     char *val;                   /* PEND: copy of the chunk value */
     struct lchunk_header h;      /* PEND */
+    enum pf_state pf;            /* PEND: under the pool's lock */
+    size_t pf_slot;              /* PF_QUEUED: index in the pool's queue */
+    int pf_rc;                   /* PF_DONE: lchunk_open's result into view, with */
+    char *pf_msg;                /*   its message (vg_malloc'd; NULL: out of memory) */
+    bool filtered;               /* CHUNK: view holds only entries with every line needle */
+    uint64_t skip_lines, skip_bytes; /* entries (and line bytes) the filter left out */
+};
+
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work;         /* workers: something queued and room ahead, or stop */
+    pthread_cond_t done;         /* the merge: a source it waits for was inflated */
+    struct src **q;              /* queued PEND sources, a heap in the merge's order */
+    size_t nq, capq;
+    size_t ahead;                /* running or done and not yet taken */
+    size_t max_ahead;
+    bool stop;
+    bool live, off;              /* live: started (lock and threads); off: not used */
+    pthread_t th[LS_MAX_QUERY_WORKERS];
+    unsigned nth;
 };
 
 struct logstore_iter {
@@ -208,6 +251,9 @@ struct logstore_iter {
     struct lchunk_dctx *dctx;
     struct label meta[LENTRY_MAX_META];
     struct logstore_iter_stats st;
+    struct pool pool;
+    struct vg_str *lneedles;     /* line needles (copies), the longest first */
+    size_t nlneedles;
 };
 
 static void src_free(struct src *s)
@@ -217,6 +263,7 @@ static void src_free(struct src *s)
     vg_free(s->refs);
     lchunk_view_free(&s->view);
     vg_free(s->val);
+    vg_free(s->pf_msg);
     vg_free(s);
 }
 
@@ -281,6 +328,272 @@ static struct src *src_new(enum src_kind kind, uint32_t stream, int64_t key)
         s->key = key;
     }
     return s;
+}
+
+/* ---- line needles ---- */
+
+static bool has_needles(const struct logstore_iter *it, struct vg_str line, size_t from)
+{
+    for (size_t i = from; i < it->nlneedles; i++)
+        if (!memmem(line.p, line.len, it->lneedles[i].p, it->lneedles[i].len))
+            return false;
+    return true;
+}
+
+/* Keeps in s's view only the entries whose line holds every needle (top of the file).
+ * Reads nothing but s and the needles, so workers may run it. */
+static void view_filter(const struct logstore_iter *it, struct src *s)
+{
+    struct lchunk_view *v = &s->view;
+    if (s->filtered || !it->nlneedles || !v->n)
+        return;
+    s->filtered = true;
+    const struct vg_str nd = it->lneedles[0];
+    const char *raw = v->raw;
+    struct label meta[LENTRY_MAX_META];
+    uint64_t kept_bytes = 0;
+    uint32_t i = 0, j = 0;
+    size_t pos = v->off[0];
+    while (i < v->n && pos < v->raw_len) {
+        const char *hit = memmem(raw + pos, v->raw_len - pos, nd.p, nd.len);
+        if (!hit)
+            break;
+        size_t h = (size_t)(hit - raw);
+        while (i + 1 < v->n && v->off[i + 1] <= h)
+            i++;
+        struct lentry e;
+        lchunk_entry(v, i, &e, meta);
+        size_t ls = (size_t)(e.line.p - raw), le = ls + e.line.len;
+        if (h < ls) { /* in the entry's metadata: look again from its line */
+            pos = ls;
+            continue;
+        }
+        if (h + nd.len <= le && has_needles(it, e.line, 1)) {
+            v->t[j] = v->t[i];
+            v->off[j++] = v->off[i];
+            kept_bytes += e.line.len;
+        }
+        pos = le; /* no other hit can start in this line and end inside it */
+        i++;
+    }
+    s->skip_lines = v->n - j;
+    s->skip_bytes = v->line_bytes - kept_bytes;
+    v->n = j;
+}
+
+/* Drops the captured head entries of m lacking a needle. */
+static void refs_filter(struct logstore_iter *it, struct src *m)
+{
+    struct label meta[LENTRY_MAX_META];
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < m->hi; i++) {
+        struct lentry e;
+        lhead_entry(&m->refs[i], &e, meta);
+        if (has_needles(it, e.line, 0)) {
+            m->refs[j++] = m->refs[i];
+        } else {
+            it->st.lines_skipped++;
+            it->st.bytes_skipped += e.line.len;
+        }
+    }
+    m->hi = j;
+}
+
+static int needle_len_desc(const void *a, const void *b)
+{
+    size_t x = ((const struct vg_str *)a)->len, y = ((const struct vg_str *)b)->len;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Copies the query's line needles into one allocation, the longest first. */
+static int copy_needles(struct logstore_iter *it, const struct logstore_query *q)
+{
+    size_t bytes = 0, n = 0;
+    for (size_t i = 0; i < q->nline_needles; i++)
+        if (q->line_needles[i].len) {
+            bytes += q->line_needles[i].len;
+            n++;
+        }
+    if (!n)
+        return 0;
+    it->lneedles = vg_malloc(n * sizeof *it->lneedles + bytes);
+    if (!it->lneedles)
+        return VG_ENOMEM;
+    char *p = (char *)(it->lneedles + n);
+    for (size_t i = 0; i < q->nline_needles; i++) {
+        struct vg_str x = q->line_needles[i];
+        if (!x.len)
+            continue;
+        memcpy(p, x.p, x.len);
+        it->lneedles[it->nlneedles++] = (struct vg_str){ p, x.len };
+        p += x.len;
+    }
+    qsort(it->lneedles, n, sizeof *it->lneedles, needle_len_desc);
+    return 0;
+}
+
+/* ---- the pool of workers (top of the file) ---- */
+
+static void pq_swap(struct pool *pl, size_t i, size_t j)
+{
+    struct src *t = pl->q[i];
+    pl->q[i] = pl->q[j];
+    pl->q[j] = t;
+    pl->q[i]->pf_slot = i;
+    pl->q[j]->pf_slot = j;
+}
+
+static void pq_up(const struct logstore_iter *it, struct pool *pl, size_t i)
+{
+    while (i && before(it, pl->q[i], pl->q[(i - 1) / 2])) {
+        pq_swap(pl, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void pq_down(const struct logstore_iter *it, struct pool *pl, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, best = i;
+        if (l < pl->nq && before(it, pl->q[l], pl->q[best]))
+            best = l;
+        if (l + 1 < pl->nq && before(it, pl->q[l + 1], pl->q[best]))
+            best = l + 1;
+        if (best == i)
+            return;
+        pq_swap(pl, i, best);
+        i = best;
+    }
+}
+
+static void pq_remove(const struct logstore_iter *it, struct pool *pl, size_t i)
+{
+    size_t last = --pl->nq;
+    if (i == last)
+        return;
+    pl->q[i] = pl->q[last];
+    pl->q[i]->pf_slot = i;
+    pq_down(it, pl, i);
+    pq_up(it, pl, i);
+}
+
+static void *pool_main(void *arg)
+{
+    struct logstore_iter *it = arg;
+    struct pool *pl = &it->pool;
+    struct lchunk_dctx *d = lchunk_dctx_new(); /* without one, the merge inflates alone */
+    pthread_mutex_lock(&pl->mu);
+    while (d) {
+        while (!pl->stop && (pl->nq == 0 || pl->ahead >= pl->max_ahead))
+            pthread_cond_wait(&pl->work, &pl->mu);
+        if (pl->stop)
+            break;
+        struct src *s = pl->q[0];
+        pq_remove(it, pl, 0);
+        s->pf = PF_RUNNING;
+        pl->ahead++;
+        pthread_mutex_unlock(&pl->mu);
+        struct vg_err e; /* kept apart: sources stay small, the merge's heap walks them */
+        if ((s->pf_rc = lchunk_open(d, &s->h, &s->view, &e)) != 0)
+            s->pf_msg = vg_strdup(e.msg);
+        else
+            view_filter(it, s);
+        pthread_mutex_lock(&pl->mu);
+        s->pf = PF_DONE;
+        pthread_cond_broadcast(&pl->done);
+    }
+    pthread_mutex_unlock(&pl->mu);
+    lchunk_dctx_free(d);
+    return NULL;
+}
+
+/* Starts the workers on first use; false when the pool is not used. */
+static bool pool_on(struct logstore_iter *it)
+{
+    struct pool *pl = &it->pool;
+    if (pl->live || pl->off)
+        return pl->live;
+    unsigned want = it->ls->o.query_workers;
+    pl->off = true;
+    if (want == 0 || pthread_mutex_init(&pl->mu, NULL) != 0)
+        return false;
+    if (pthread_cond_init(&pl->work, NULL) != 0) {
+        pthread_mutex_destroy(&pl->mu);
+        return false;
+    }
+    if (pthread_cond_init(&pl->done, NULL) != 0) {
+        pthread_cond_destroy(&pl->work);
+        pthread_mutex_destroy(&pl->mu);
+        return false;
+    }
+    pl->live = true;
+    pl->off = false;
+    for (unsigned i = 0; i < want; i++) {
+        if (pthread_create(&pl->th[pl->nth], NULL, pool_main, it) != 0)
+            break;
+        pthread_setname_np(pl->th[pl->nth++], "logstore-query");
+    }
+    pl->max_ahead = (size_t)AHEAD_PER_WORKER * pl->nth;
+    return true; /* with no thread, queued sources are all taken back by the merge */
+}
+
+static void pool_stop(struct logstore_iter *it)
+{
+    struct pool *pl = &it->pool;
+    if (!pl->live)
+        return;
+    pthread_mutex_lock(&pl->mu);
+    pl->stop = true;
+    pthread_cond_broadcast(&pl->work);
+    pthread_mutex_unlock(&pl->mu);
+    for (unsigned i = 0; i < pl->nth; i++)
+        pthread_join(pl->th[i], NULL);
+    pthread_cond_destroy(&pl->work);
+    pthread_cond_destroy(&pl->done);
+    pthread_mutex_destroy(&pl->mu);
+    vg_free(pl->q);
+    pl->live = false;
+}
+
+/* Offers a PEND source (in the merge's heap) to the workers; without room in the queue
+ * it simply stays the merge's to inflate. */
+static void pool_submit(struct logstore_iter *it, struct src *p)
+{
+    struct pool *pl = &it->pool;
+    if (!pool_on(it) || pl->nth == 0)
+        return;
+    pthread_mutex_lock(&pl->mu);
+    if (ls_grow(&pl->q, &pl->capq, pl->nq, sizeof *pl->q, 16) == 0) {
+        p->pf = PF_QUEUED;
+        p->pf_slot = pl->nq;
+        pl->q[pl->nq++] = p;
+        pq_up(it, pl, p->pf_slot);
+        pthread_cond_signal(&pl->work);
+    }
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* The merge takes p back: true when a worker inflated it (p->view, p->pf_rc and
+ * p->pf_err set), false when the caller must inflate it. */
+static bool pool_take(struct logstore_iter *it, struct src *p)
+{
+    struct pool *pl = &it->pool;
+    if (!pl->live)
+        return false;
+    pthread_mutex_lock(&pl->mu);
+    bool taken = false;
+    if (p->pf == PF_QUEUED) {
+        pq_remove(it, pl, p->pf_slot);
+    } else if (p->pf != PF_NONE) {
+        while (p->pf == PF_RUNNING)
+            pthread_cond_wait(&pl->done, &pl->mu);
+        pl->ahead--;
+        taken = true;
+        pthread_cond_signal(&pl->work);
+    }
+    p->pf = PF_NONE;
+    pthread_mutex_unlock(&pl->mu);
+    return taken;
 }
 
 /* Key of an entry source at its current position. */
@@ -360,9 +673,12 @@ static int advance_front(struct logstore_iter *it, struct src *f, struct vg_err 
             p->key = h.mint > it->start ? h.mint : it->start;
             f->key = maxt - span > it->start ? maxt - span : it->start;
         }
-        if (heap_push(it, p) != 0 || heap_push(it, f) != 0)
+        if (heap_push(it, p) != 0) {
+            src_free(f);
             return nomem(err);
-        return 0;
+        }
+        pool_submit(it, p);
+        return heap_push(it, f) ? nomem(err) : 0;
     }
     src_free(f);
     return kv_iter_error(kit, err);
@@ -385,11 +701,20 @@ static uint32_t first_at(const int64_t *t, uint32_t lo, uint32_t hi, int64_t x)
  * is in range). */
 static int open_pending(struct logstore_iter *it, struct src *p, struct vg_err *err)
 {
-    if (!it->dctx && !(it->dctx = lchunk_dctx_new())) {
-        src_free(p);
-        return nomem(err);
+    int rc;
+    if (pool_take(it, p)) {
+        if ((rc = p->pf_rc) != 0)
+            vg_err_set(err, p->pf_msg ? rc : VG_ENOMEM, "%s",
+                       p->pf_msg ? p->pf_msg : "logstore: out of memory reading");
+        if (rc && !p->pf_msg)
+            rc = VG_ENOMEM;
+    } else {
+        if (!it->dctx && !(it->dctx = lchunk_dctx_new())) {
+            src_free(p);
+            return nomem(err);
+        }
+        rc = lchunk_open(it->dctx, &p->h, &p->view, err);
     }
-    int rc = lchunk_open(it->dctx, &p->h, &p->view, err);
     vg_free(p->val);
     p->val = NULL;
     if (rc) {
@@ -397,8 +722,11 @@ static int open_pending(struct logstore_iter *it, struct src *p, struct vg_err *
         src_free(p);
         return vg_err_prefix(err, "logstore: stream %" PRIu64, id);
     }
+    view_filter(it, p);
     it->st.chunks_opened++;
     it->st.bytes_decompressed += p->view.raw_len;
+    it->st.lines_skipped += p->skip_lines;
+    it->st.bytes_skipped += p->skip_bytes;
     p->lo = first_at(p->view.t, 0, p->view.n, it->start);
     p->hi = first_at(p->view.t, p->lo, p->view.n, it->end);
     if (p->lo == p->hi) {
@@ -428,6 +756,11 @@ struct logstore_iter *logstore_query(struct logstore *ls, const struct logstore_
         lfilter_query_needle(&it->fq, q->needles[i]);
     for (size_t i = 0; i < q->nmeta; i++)
         lfilter_query_meta(&it->fq, q->meta[i].name, q->meta[i].value);
+    if (copy_needles(it, q) != 0) {
+        logstore_iter_free(it);
+        nomem(err);
+        return NULL;
+    }
     int rc = select_streams(ls, q->matchers, q->nmatchers, q->start, q->end, true, &it->sel,
                             err);
     it->st.streams = it->sel.n;
@@ -445,6 +778,11 @@ struct logstore_iter *logstore_query(struct logstore *ls, const struct logstore_
                 continue;
             }
             it->st.head_entries += m->hi;
+            refs_filter(it, m);
+            if (m->hi == 0) {
+                src_free(m);
+                continue;
+            }
             m->pos = it->backward ? m->hi - 1 : 0;
             entry_key(it, m);
             if (heap_push(it, m) != 0)
@@ -508,6 +846,7 @@ void logstore_iter_free(struct logstore_iter *it)
 {
     if (!it)
         return;
+    pool_stop(it); /* no worker touches a source after this */
     src_free(it->done);
     for (size_t i = 0; i < it->nheap; i++)
         src_free(it->heap[i]);
@@ -515,6 +854,7 @@ void logstore_iter_free(struct logstore_iter *it)
     lchunk_dctx_free(it->dctx);
     lfilter_query_free(&it->fq);
     qsel_free(&it->sel);
+    vg_free(it->lneedles);
     vg_free(it);
 }
 

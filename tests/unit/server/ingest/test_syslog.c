@@ -3,8 +3,9 @@
  * loopback UDP and TCP sockets. Checks the documented label rule (labels, metadata,
  * level, structured data names), the syslog.labels choice, raw storage of garbage,
  * future timestamps, oversized datagrams, the connection limit, the idle timeout, a
- * flush on free, and init failures (unknown label field, bad address) that leave
- * nothing running. */
+ * flush on free, the global log_processors applied to syslog messages (they are stored
+ * through ingest_store_logs), and init failures (unknown label field, bad address)
+ * that leave nothing running. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <ftw.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "../../../../server/config.h"
+#include "../../../../server/ingest/ingest.h"
 #include "../../../../server/ingest/syslog.h"
 #include "../../../../server/metrics.h"
 #include "../../../../server/vigil.h"
@@ -47,6 +49,9 @@ static void setup(void)
     o.maint_interval_ms = 0;
     v.logs = logstore_open(&o, &err);
     cr_assert_not_null(v.logs, "%s", err.msg);
+    /* the receiver stores through ingest_store_logs, which counts and runs the global
+     * log_processors */
+    cr_assert_eq(ingest_metrics_init(&v, &err), 0, "%s", err.msg);
 }
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -58,6 +63,7 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 static void teardown(void)
 {
     mod_syslog.free(&v);
+    ingest_metrics_free(&v);
     logstore_close(v.logs);
     metrics_free(v.metrics);
     config_free(cfg);
@@ -390,4 +396,45 @@ Test(syslog, free_flushes_what_is_waiting)
     cr_assert_null(v.syslog_state);
     cr_assert_eq(stored(g, 2), 1);
     cr_assert_str_eq(g[0].line, "waiting");
+}
+
+Test(syslog, global_log_processors_apply)
+{
+    const char *yaml = "syslog:\n"
+                       "  udp_addr: 127.0.0.1:0\n"
+                       "  tcp_addr: 127.0.0.1:0\n"
+                       "  flush_interval: 50ms\n"
+                       "  use_message_timestamp: false\n" /* one stream, in arrival order */
+                       "log_processors:\n"
+                       "  - redact: {regex: 'pw=\\S+', replacement: 'pw=?'}\n"
+                       "  - drop: {regex: 'healthz'}\n";
+    config_free(cfg);
+    cfg = config_load_buf("g.yml", yaml, strlen(yaml), &err);
+    cr_assert_not_null(cfg, "%s", err.msg);
+    v.cfg = cfg;
+    ingest_metrics_free(&v);
+    cr_assert_eq(ingest_metrics_init(&v, &err), 0, "%s", err.msg);
+    start();
+    const char *m = "<13>1 - h a - - [x@1 token=\"pw=abc\"] login pw=hunter2 ok";
+    send_udp(m, strlen(m));
+    int a = tcp_connect();
+    send_all(a, "<13>Jun 15 10:00:00 h a: GET /healthz\n<13>Jun 15 10:00:01 h a: after\n");
+    struct got g[4];
+    cr_assert_eq(wait_stored(g, 4, 2), 2);
+    int seen = 0;
+    for (int i = 0; i < 2; i++) {
+        if (strstr(g[i].line, "login")) {
+            cr_assert_str_eq(g[i].line, "login pw=? ok");
+            cr_assert_str_eq(g[i].meta, "sd_x_1_token=pw=?", "metadata redacted too");
+            seen++;
+        } else {
+            cr_assert_str_eq(g[i].line, "after");
+            seen += 10;
+        }
+    }
+    cr_assert_eq(seen, 11);
+    close(a);
+    cr_assert(wait_metric("vigil_logproc_dropped_total{source=\"syslog\",reason=\"filter\"} 1"));
+    cr_assert(metrics_have("vigil_ingest_lines_accepted_total{receiver=\"syslog\"} 2"));
+    cr_assert(metrics_have("vigil_syslog_messages_stored_total 2"));
 }

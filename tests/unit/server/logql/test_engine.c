@@ -10,7 +10,8 @@
  * Data (T0 = 1700000000 s):
  *   {app="a", env="prod"}  "line 1" .. "line 10" at T0 + 1 s .. T0 + 10 s
  *   {app="b", env="prod"}  "b 1" "b 2" "b 3"     at T0 + 1.5 s, 3.5 s, 5.5 s
- *   {app="a", env="dev"}   "dev 1"               at T0 + 5 s */
+ *   {app="a", env="dev"}   "dev 1"               at T0 + 5 s
+ * and, for the grouping pushdown, the JSON lines of push_json_data. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -726,6 +727,176 @@ Test(logql_engine, label_replace)
     run_err("label_replace(count_over_time({env=~\".+\"}[10s]), \"app\", \"x\", \"\", \"\")",
             instant_at(T0 + 10 * SEC), NULL, VG_EINVAL,
             "vector cannot contain metrics with the same labelset");
+}
+
+/* ---- grouping pushdown (engine_range.c's top) ---- */
+
+/* {job="j", inst="1"|"2"}: 60 JSON lines each over T0 + 0.25 .. 15 s, every line with its
+ * own id (so `| json` makes one label set per line), status cycling over 200/404/500,
+ * size i and lat i % 7; one line of inst 2 has a size that is not a number. */
+static void push_json_data(bool bad)
+{
+    static char lines[2][60][96];
+    struct ent e[60];
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < 60; i++) {
+            const char *st = i % 3 == 0 ? "200" : i % 3 == 1 ? "404" : "500";
+            if (bad && k == 1 && i == 30)
+                snprintf(lines[k][i], sizeof lines[k][i],
+                         "{\"status\":\"%s\",\"id\":\"x%d\",\"size\":\"many\"}", st, i);
+            else
+                snprintf(lines[k][i], sizeof lines[k][i],
+                         "{\"status\":\"%s\",\"id\":\"%d-%d\",\"size\":%d,\"lat\":%d}", st, k,
+                         i, i + k, i % 7);
+            e[i] = (struct ent){ T0 + (i + 1) * 250 * MS + k * MS, lines[k][i] };
+        }
+        push((const char *[]){ "inst", k ? "2" : "1", "job", "j", NULL }, e, 60);
+    }
+}
+
+static struct logql_result *run_with(const char *q, struct logql_params p, bool pushdown)
+{
+    struct logql_limits lim;
+    logql_limits_default(&lim);
+    lim.no_pushdown = !pushdown;
+    struct logql_result *r = NULL;
+    struct vg_err err = { 0 };
+    cr_assert_eq(exec_q(q, &p, &lim, &r, &err), 0, "%s (pushdown %d): %s", q, pushdown,
+                 err.msg);
+    return r;
+}
+
+/* Runs q with and without pushdown: same series, labels, times and values (equal, or
+ * within rel relative difference for fractional sums). */
+static void same_both_ways(const char *q, struct logql_params p, double rel)
+{
+    struct logql_result *a = run_with(q, p, true), *b = run_with(q, p, false);
+    cr_assert_eq(a->type, b->type, "%s", q);
+    cr_assert_eq(a->nseries, b->nseries, "%s: %zu series against %zu", q, a->nseries,
+                 b->nseries);
+    cr_assert_gt(a->nseries, 0, "%s: empty", q);
+    for (size_t i = 0; i < a->nseries; i++) {
+        const struct logql_series *x = &a->series[i], *y = &b->series[i];
+        cr_assert_eq(labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels), 0, "%s: %zu",
+                     q, i);
+        cr_assert_eq(x->npoints, y->npoints, "%s: series %zu", q, i);
+        for (size_t j = 0; j < x->npoints; j++) {
+            cr_assert_eq(x->points[j].t_ms, y->points[j].t_ms, "%s", q);
+            double u = x->points[j].v, v = y->points[j].v;
+            if (rel == 0)
+                cr_assert(u == v, "%s: series %zu point %zu: %.17g != %.17g", q, i, j, u, v);
+            else
+                cr_assert_leq(fabs(u - v), rel * fabs(v), "%s: %.17g != %.17g", q, u, v);
+        }
+    }
+    logql_result_free(a);
+    logql_result_free(b);
+}
+
+Test(logql_engine, pushdown_same_answers)
+{
+    push_json_data(false);
+    struct logql_params rp = range_of(T0, T0 + 16 * SEC, 2 * SEC);
+    static const char *const exact[] = {
+        "sum by (status) (count_over_time({job=\"j\"} | json [4s]))",
+        "sum by (status) (count_over_time({job=\"j\"} | json [1s]))", /* range < step */
+        "sum(count_over_time({job=\"j\"} | json [10s]))",
+        "sum without (id, lat, size) (count_over_time({job=\"j\"} | json [4s]))",
+        "sum by (status, inst) (bytes_over_time({job=\"j\"} | json [4s]))",
+        "sum by (status) (rate({job=\"j\"} | json [4s]))", /* / 4: exact in binary */
+        "sum by (status) (bytes_rate({job=\"j\"} | json [8s]))",
+        "sum by (status) (sum_over_time({job=\"j\"} | json | unwrap size [4s]))",
+        "sum by (status) (rate({job=\"j\"} | json | unwrap size [4s]))",
+        "max by (status) (max_over_time({job=\"j\"} | json | unwrap lat [4s]))",
+        "min by (inst) (min_over_time({job=\"j\"} | json | unwrap size [4s]))",
+        "sum by (nothere) (count_over_time({job=\"j\"} |= \"404\" | json [4s]))",
+        "sum by (status) (count_over_time({job=\"j\"} | json [4s] offset 2s))",
+    };
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
+        same_both_ways(exact[i], rp, 0);
+        same_both_ways(exact[i], instant_at(T0 + 10 * SEC), 0);
+    }
+    /* / 3 s: per-series quotients summed against one quotient, equal up to rounding */
+    same_both_ways("sum by (status) (rate({job=\"j\"} | json [3s]))", rp, 1e-12);
+    /* the values themselves, once */
+    struct logql_result *r = run("sum by (status) (count_over_time({job=\"j\"} | json [16s]))",
+                                 instant_at(T0 + 16 * SEC));
+    vec1(r, 0, "{status=\"200\"}", 40);
+    vec1(r, 2, "{status=\"500\"}", 40);
+    logql_result_free(r);
+}
+
+Test(logql_engine, pushdown_not_where_inexact)
+{
+    push_json_data(false);
+    struct logql_params p = instant_at(T0 + 16 * SEC);
+    /* each line is its own series (distinct id) with count 1; grouping first would give
+     * the group's count (40) */
+    struct logql_result *r = run("avg by (status) (count_over_time({job=\"j\"} | json [16s]))", p);
+    vec1(r, 0, "{status=\"200\"}", 1);
+    logql_result_free(r);
+    r = run("max by (status) (count_over_time({job=\"j\"} | json [16s]))", p);
+    vec1(r, 0, "{status=\"200\"}", 1);
+    logql_result_free(r);
+    r = run("count by (status) (count_over_time({job=\"j\"} | json [16s]))", p);
+    vec1(r, 0, "{status=\"200\"}", 40);
+    logql_result_free(r);
+    /* sum of per-line averages = sum of the lat values of status 200 (i = 0, 3, .. 57 in
+     * both streams) */
+    double want = 0;
+    for (int i = 0; i < 60; i += 3)
+        want += 2 * (i % 7);
+    r = run("sum by (status) (avg_over_time({job=\"j\"} | json | unwrap lat [16s]))", p);
+    vec1(r, 0, "{status=\"200\"}", want);
+    logql_result_free(r);
+    /* the range aggregation's own grouping is kept: mean size per (status, inst), 28.5
+     * and 29.5, then their sum */
+    r = run("sum by (status) (avg_over_time({job=\"j\"} | json | unwrap size [16s]) "
+            "by (status, inst))", p);
+    vec1(r, 0, "{status=\"200\"}", 58);
+    logql_result_free(r);
+    same_both_ways("avg by (status) (count_over_time({job=\"j\"} | json [4s]))", p, 0);
+}
+
+Test(logql_engine, pushdown_keeps_pipeline_errors)
+{
+    push_json_data(true);
+    const char *q = "sum by (status) (sum_over_time({job=\"j\"} | json | unwrap size [16s]))";
+    struct logql_limits lim;
+    logql_limits_default(&lim);
+    for (int i = 0; i < 2; i++) {
+        lim.no_pushdown = i;
+        run_err(q, instant_at(T0 + 16 * SEC), &lim, VG_EINVAL,
+                "pipeline error: 'SampleExtractionErr'");
+    }
+    /* filtered out, the rest answers, identically both ways */
+    same_both_ways("sum by (status) (sum_over_time({job=\"j\"} | json | unwrap size | "
+                   "__error__=\"\" [16s]))",
+                   instant_at(T0 + 16 * SEC), 0);
+}
+
+/* Pushed down, the intermediate series are the 3 groups rather than 120 label sets, so
+ * a budget of allocations far below one per line is enough. */
+Test(logql_engine, pushdown_bounds_series)
+{
+    push_json_data(false);
+    const char *q = "sum by (status) (count_over_time({job=\"j\"} | json [15s]))";
+    struct vg_err err = { 0 };
+    struct logql_expr *e = logql_parse(q, strlen(q), &err);
+    cr_assert_not_null(e);
+    struct logql_params p = range_of(T0, T0 + 16 * SEC, SEC);
+    struct logql_limits lim;
+    logql_limits_default(&lim);
+    for (int i = 0; i < 2; i++) {
+        lim.no_pushdown = i;
+        struct logql_result *r = NULL;
+        vg_alloc_fail_after(100);
+        int rc = logql_exec(ls, e, &p, &lim, &r, &err);
+        vg_alloc_fail_after(0);
+        cr_assert_eq(rc, i ? VG_ENOMEM : 0, "no_pushdown %d: rc %d %s", i, rc, err.msg);
+        logql_result_free(r);
+    }
+    logql_expr_free(e);
 }
 
 /* ---- limits and failures ---- */

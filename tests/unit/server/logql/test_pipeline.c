@@ -3,7 +3,7 @@
  * paths, logfmt and its flags, regexp, pattern, unpack), label filters of every type with
  * Loki's __error__ behaviour, line_format, label_format, drop, keep, decolorize, unwrap
  * conversions and post filters, name clashes (_extracted), structured metadata, output
- * ordering and hashing, needles, build errors and allocation failure. */
+ * ordering and hashing, needles, parser hints, build errors and allocation failure. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -537,6 +537,13 @@ Test(logql_pipeline, needles)
     cr_assert(vg_str_eq_c(n[0], "one"));
     cr_assert(vg_str_eq_c(n[1], "lit"));
     cr_assert_eq(logql_pipeline_needles(ex->root, n, 1), 1);
+    /* a filter after line_format (or decolorize, unpack) sees another line */
+    logql_expr_free(ex);
+    const char *q = "{a=\"b\"} |= \"one\" | line_format \"two\" |= \"two\"";
+    ex = logql_parse(q, strlen(q), &err);
+    cr_assert(ex, "%s", err.msg);
+    cr_assert_eq(logql_pipeline_needles(ex->root, n, 8), 1);
+    cr_assert(vg_str_eq_c(n[0], "one"));
 }
 
 Test(logql_pipeline, filters_only_allocates_nothing_per_line)
@@ -547,6 +554,77 @@ Test(logql_pipeline, filters_only_allocates_nothing_per_line)
     vg_alloc_fail_after(1);
     KEEP("a b cd");
     DROP("zzz");
+    vg_alloc_fail_after(0);
+}
+
+/* ---- parser hints ---- */
+
+static void hint(const char *a, const char *b)
+{
+    static char *names[2];
+    names[0] = (char *)a;
+    names[1] = (char *)b;
+    struct logql_strings need = { names, b ? 2 : 1 };
+    cr_assert_eq(logql_pipeline_hint(pl, &need), 0);
+}
+
+Test(logql_pipeline, hint_json_extracts_only_needed)
+{
+    build("{app=\"api\"} | json");
+    hint("status", "n_m");
+    KEEP("{\"status\":\"200\",\"id\":\"7\",\"n\":{\"m\":1,\"k\":2},\"__error__\":\"x\"}");
+    /* a line naming __error__ still fails a metric query: it is always set */
+    LABELS("{__error__=\"x\", app=\"api\", env=\"prod\", n_m=\"1\", status=\"200\"}");
+    KEEP("{\"status\":");
+    LABEL("__error__", "JSONParserErr");
+    NO_LABEL("status");
+}
+
+Test(logql_pipeline, hint_extracted_names)
+{
+    build("{app=\"api\"} | json");
+    hint("app_extracted", NULL);
+    KEEP("{\"app\":\"x\",\"env\":\"y\",\"status\":\"200\"}");
+    LABELS("{app=\"api\", app_extracted=\"x\", env=\"prod\"}");
+}
+
+Test(logql_pipeline, hint_adds_filter_and_unwrap_names)
+{
+    build("{app=\"api\"} | json | size > 10 |= \"a\"");
+    hint("status", NULL);
+    KEEP("{\"status\":\"200\",\"size\":20,\"other\":\"a\"}");
+    LABELS("{app=\"api\", env=\"prod\", size=\"20\", status=\"200\"}");
+    DROP("{\"status\":\"200\",\"size\":5,\"other\":\"a\"}");
+    build("sum_over_time({app=\"api\"} | logfmt | unwrap size | lat < 5 [1m])");
+    hint("status", NULL);
+    KEEP("status=500 size=3 lat=1 other=x");
+    cr_assert(out.has_value);
+    cr_assert_float_eq(out.value, 3, 0);
+    LABELS("{app=\"api\", env=\"prod\", lat=\"1\", status=\"500\"}");
+    DROP("status=500 size=3 lat=9 other=x");
+}
+
+Test(logql_pipeline, hint_only_when_filters_follow)
+{
+    build("{app=\"api\"} | json | line_format \"{{.other}}\"");
+    hint("status", NULL);
+    KEEP("{\"status\":\"200\",\"other\":\"o\"}");
+    cr_assert_str_eq(line_out(), "o");
+    LABEL("other", "o");
+    /* only the last parser is hinted */
+    build("{app=\"api\"} | logfmt | json");
+    hint("a", NULL);
+    KEEP("a=1 b=2");
+    LABEL("b", "2");
+    LABEL("__error__", "JSONParserErr");
+    build("{app=\"api\"} | json | keep status, other");
+    hint("status", NULL);
+    KEEP("{\"status\":\"200\",\"other\":\"o\"}");
+    LABEL("other", "o");
+    build("{app=\"api\"} | json");
+    vg_alloc_fail_after(1);
+    struct logql_strings need = { (char *[]){ "x" }, 1 };
+    cr_assert_eq(logql_pipeline_hint(pl, &need), VG_ENOMEM);
     vg_alloc_fail_after(0);
 }
 

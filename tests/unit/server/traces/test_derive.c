@@ -1,7 +1,8 @@
 /* Tests server/traces/derive.c end to end in-process: OTLP/JSON spans posted to the HTTP
  * receiver (mod_otlp_traces) pass ingest_store_spans into mod_traces_derive; a flush
  * writes the derived series into a real TSDB, and the PromQL API (mod_query_api) finds
- * the numbers: sum by (service) (rate(traces_spanmetrics_calls_total[1m])), the service
+ * the numbers: sum by (service) (rate(traces_spanmetrics_calls_total[1m])), increase over
+ * the first two flushes counting the first batch (new series start at 0), the service
  * graph edge, and a trace exemplar through /api/v1/query_exemplars. Also the module's
  * config check (bucket lists), /metrics figures, and the module being off. */
 #include "../fixture.h"
@@ -11,6 +12,7 @@
 #include "../../../../server/ingest/otlp_traces.h"
 #include "../../../../server/traces/derive.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 static struct server_fixture fx;
@@ -137,11 +139,28 @@ Test(derive, otlp_spans_to_promql_and_exemplars)
               "time", at, NULL);
     cr_assert(strstr(b, "{\"service\":\"shop\"}"), "%s", b);
     cr_assert(strstr(b, "{\"service\":\"web\"}"), "%s", b);
-    /* 1 -> 3 over 30 s, extrapolated as Prometheus does: towards the window start only
-     * as far as the counter's zero point (15 s before the first sample), so the increase
-     * is 2 * 45 / 30 = 3 over 60 s */
+    /* 0 (written just before the first flush, the series being new) -> 1 -> 3 over 30 s;
+     * extrapolation towards the window start stops at the counter's zero point, the
+     * first sample: 3 over 60 s */
     double rate = first_value(b);
     cr_assert(rate > 0.0499 && rate < 0.0501, "rate %g in %s", rate, b);
+
+    /* The first batch counts: increase over the first two flushes is every span seen
+     * (it was 2.07 when a series first appeared at its value, 1). */
+    b = query("/api/v1/query", "query",
+              "increase(traces_spanmetrics_calls_total{service=\"shop\"}[31s])", "time", at,
+              NULL);
+    double inc = first_value(b);
+    cr_assert(fabs(inc - 3) < 1e-9, "increase %g in %s", inc, b);
+    b = query("/api/v1/query", "query",
+              "increase(traces_service_graph_request_total[31s])", "time", at, NULL);
+    inc = first_value(b);
+    cr_assert(fabs(inc - 3) < 1e-9, "increase %g in %s", inc, b);
+    b = query("/api/v1/query", "query",
+              "increase(traces_spanmetrics_duration_seconds_count{service=\"web\"}[31s])",
+              "time", at, NULL);
+    inc = first_value(b);
+    cr_assert(fabs(inc - 3) < 1e-9, "histograms start at 0 too: %g in %s", inc, b);
 
     b = query("/api/v1/query", "query", "traces_service_graph_request_total", "time", at,
               NULL);

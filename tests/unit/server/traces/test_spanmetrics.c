@@ -1,5 +1,6 @@
 /* Tests server/traces/spanmetrics.c (and the dtable under it) with hand-built spans:
  * call counts and histogram buckets per label tuple, Tempo's label names and values,
+ * the 0 sample that starts every new series,
  * exemplars written once per observation, the series bound, invalid and long label
  * values, idle series dropped, and allocation failure. */
 #include "span_fixture.h"
@@ -45,11 +46,12 @@ static void collect(int64_t now)
     cr_assert_eq(spanmetrics_collect(sm, now, &out, &err), 0, "%s", err.msg);
 }
 
+/* The row's value: its last sample (a new series' first row also starts with a 0). */
 static double value(const struct tsdb_series_in *in)
 {
     cr_assert_not_null(in);
-    cr_assert_eq(in->nsamples, 1);
-    return in->samples[0].v;
+    cr_assert(in->nsamples == 1 || (in->nsamples == 2 && in->samples[0].v == 0));
+    return in->samples[in->nsamples - 1].v;
 }
 
 Test(spanmetrics, counts_buckets_and_labels)
@@ -66,7 +68,7 @@ Test(spanmetrics, counts_buckets_and_labels)
     const struct tsdb_series_in *ok = sf_row(&out, SPANMETRICS_CALLS, "status_code",
                                              "STATUS_CODE_OK", NULL);
     cr_assert_eq(value(ok), 2);
-    cr_assert_eq(ok->samples[0].t, 5000);
+    cr_assert_eq(ok->samples[1].t, 5000);
     cr_assert_eq(ok->nlabels, 5);
     cr_assert_str_eq(ok->labels[0].name.p, "__name__");
     cr_assert(vg_str_eq_c(labels_get(ok->labels, 5, "service"), "shop"));
@@ -98,6 +100,75 @@ Test(spanmetrics, counts_buckets_and_labels)
     collect(7000);
     cr_assert_eq(value(sf_row(&out, SPANMETRICS_CALLS, "status_code", "STATUS_CODE_OK",
                               NULL)), 3);
+}
+
+/* Every row of a new series starts with 0 at the series' creation, so the first
+ * increase is visible: value(second flush) - first sample = all spans so far. */
+Test(spanmetrics, new_series_start_at_zero)
+{
+    struct span s[3] = {
+        sf_span("shop", "GET /", SPAN_KIND_SERVER, SPAN_STATUS_OK, 1, 1, 0, 3),
+        sf_span("shop", "GET /", SPAN_KIND_SERVER, SPAN_STATUS_OK, 2, 2, 0, 20),
+        sf_span("shop", "GET /", SPAN_KIND_SERVER, SPAN_STATUS_OK, 3, 3, 0, 20),
+    };
+    spanmetrics_observe(sm, s, 3, 1000);
+    collect(5000);
+    cr_assert_eq(out.n, 7, "calls + 4 buckets + sum + count");
+    for (size_t i = 0; i < out.n; i++) {
+        const struct tsdb_series_in *in = &out.series[i];
+        cr_assert_eq(in->nsamples, 2, "row %zu", i);
+        cr_assert_eq(in->samples[0].t, 1000, "the zero sits at the series' creation");
+        cr_assert_eq(in->samples[0].v, 0);
+        cr_assert_eq(in->samples[1].t, 5000);
+    }
+    const struct tsdb_series_in *c = sf_row(&out, SPANMETRICS_CALLS, NULL);
+    double first = c->samples[0].v, v1 = c->samples[1].v;
+    cr_assert_eq(v1, 3);
+    cr_assert_eq(sf_row(&out, SPANMETRICS_DURATION "_bucket", "le", "0.05", NULL)->nexemplars,
+                 1, "the exemplar rides with the real sample");
+
+    spanmetrics_observe(sm, s, 2, 6000);
+    collect(7000);
+    c = sf_row(&out, SPANMETRICS_CALLS, NULL);
+    cr_assert_eq(c->nsamples, 1, "only a new series gets the zero");
+    cr_assert_eq(c->samples[0].t, 7000);
+    cr_assert_eq(c->samples[0].v - first, 5, "increase over two flushes = spans seen");
+    const struct tsdb_series_in *n = sf_row(&out, SPANMETRICS_DURATION "_count", NULL);
+    cr_assert_eq(n->nsamples, 1);
+    cr_assert_eq(n->samples[0].v, 5);
+}
+
+Test(spanmetrics, zero_before_a_series_created_at_collection_time)
+{
+    struct span s = sf_span("a", "x", SPAN_KIND_SERVER, SPAN_STATUS_OK, 1, 1, 0, 1);
+    spanmetrics_observe(sm, &s, 1, 9000); /* a clock ahead of the collection's */
+    collect(5000);
+    const struct tsdb_series_in *c = sf_row(&out, SPANMETRICS_CALLS, NULL);
+    cr_assert_eq(c->nsamples, 2);
+    cr_assert_eq(c->samples[0].t, 4999, "strictly before the first real sample");
+    cr_assert_eq(c->samples[1].t, 5000);
+}
+
+Test(spanmetrics, zero_again_after_idle_expiry_and_failed_collection)
+{
+    spanmetrics_free(sm);
+    sm = make(10, 4096, 1000);
+    struct span s = sf_span("a", "x", SPAN_KIND_SERVER, SPAN_STATUS_OK, 1, 1, 0, 1);
+    spanmetrics_observe(sm, &s, 1, 0);
+    collect(500);
+    cr_assert_eq(sf_row(&out, SPANMETRICS_CALLS, NULL)->nsamples, 2);
+    collect(5000); /* idle: dropped */
+    cr_assert_eq(out.n, 0);
+    spanmetrics_observe(sm, &s, 1, 6000);
+    dtable_out_free(&out);
+    vg_alloc_fail_after(1);
+    cr_assert_eq(spanmetrics_collect(sm, 6500, &out, &err), VG_ENOMEM);
+    vg_alloc_fail_after(0);
+    collect(7000);
+    const struct tsdb_series_in *c = sf_row(&out, SPANMETRICS_CALLS, NULL);
+    cr_assert_eq(c->nsamples, 2, "a series made anew starts from 0 again, after the failure");
+    cr_assert_eq(c->samples[0].t, 6000);
+    cr_assert_eq(c->samples[1].v, 1);
 }
 
 Test(spanmetrics, kind_and_status_names)

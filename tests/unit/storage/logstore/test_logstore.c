@@ -2,7 +2,8 @@
  * lfilter.c, lwal.c): round trips forward and backward with limits across chunk
  * boundaries, matchers, structured metadata, the out-of-order window, durability across
  * SIGKILL, reopen, retention, token-filter chunk skipping, limits, label names and
- * values, series, stats, volume, allocation failure, concurrent pushes and reads. */
+ * values, series, stats, volume, allocation failure, concurrent pushes and reads, and
+ * the query workers (the same answers with and without them). */
 #include <criterion/criterion.h>
 
 #include "../../../../storage/base/vg_alloc.h"
@@ -212,6 +213,187 @@ Test(logstore, matchers_select_streams_and_entries_merge_in_time_order)
         matcher_free(ms[i]);
         matcher_free(neg[i]);
     }
+    logstore_close(ls);
+}
+
+static struct got g2;
+
+static void run_with_workers(unsigned workers, const int64_t *q, struct got *out)
+{
+    struct logstore_opts o = small_opts();
+    o.query_workers = workers;
+    struct logstore *ls = open_with(&o);
+    struct matcher *m = m_new(MATCH_RE, "job", "w.");
+    run(ls, &m, 1, q[0], q[1], q[2], (size_t)q[3], NULL, 0, out);
+    matcher_free(m);
+    logstore_close(ls);
+}
+
+/* The same entries in the same order, and the same statistics, whatever the number of
+ * workers decompressing ahead: 4 streams of interleaved times, one of them pushed
+ * partly out of order (so its chunks overlap), queried forward and backward, whole and
+ * in part, with limits; and queries freed early while their workers are busy. */
+Test(logstore, query_workers_change_nothing_but_speed)
+{
+    struct logstore_opts o = small_opts();
+    o.query_workers = 0;
+    struct logstore *ls = open_with(&o);
+    static const char *const jobs[4] = { "w0", "w1", "w2", "w3" };
+    for (int k = 0; k < 4; k++) {
+        struct lset s = { { { VG_STR("job"), vg_str_c(jobs[k]) } }, 1 };
+        cr_assert_eq(push_n(ls, &s, T0 + k * SEC / 4, SEC, 3000, jobs[k], NULL), 0);
+    }
+    struct lset late = L("job", "w0");
+    cr_assert_eq(push_n(ls, &late, T0 + SEC / 8, 2 * SEC, 1000, "late", NULL), 0);
+    logstore_close(ls); /* heads written as chunks */
+    static const int64_t qs[][4] = {
+        { INT64_MIN, INT64_MAX, false, 0 },
+        { INT64_MIN, INT64_MAX, true, 0 },
+        { T0 + 500 * SEC, T0 + 1500 * SEC, false, 0 },
+        { T0 + 500 * SEC, T0 + 1500 * SEC, true, 100 },
+        { INT64_MIN, INT64_MAX, false, 7 },
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        run_with_workers(0, qs[i], &g);
+        run_with_workers(3, qs[i], &g2);
+        cr_assert_gt(g.st.chunks_opened, 0, "query %zu reads chunks", i);
+        cr_assert_eq(g.n, g2.n, "query %zu: %zu entries against %zu", i, g.n, g2.n);
+        cr_assert_eq(memcmp(&g.st, &g2.st, sizeof g.st), 0, "query %zu: statistics", i);
+        for (size_t j = 0; j < g.n; j++) {
+            cr_assert_eq(g.t[j], g2.t[j], "query %zu entry %zu", i, j);
+            cr_assert_eq(g.stream[j], g2.stream[j], "query %zu entry %zu", i, j);
+            cr_assert_str_eq(g.line[j], g2.line[j], "query %zu entry %zu", i, j);
+        }
+    }
+    cr_assert_eq(g.n, 7);
+    o.query_workers = 2;
+    ls = open_with(&o);
+    struct matcher *m = m_new(MATCH_RE, "job", "w.");
+    size_t before = vg_alloc_live_bytes();
+    for (int r = 0; r < 20; r++) {
+        struct logstore_query q = { &m, 1, INT64_MIN, INT64_MAX, r % 2, 0, NULL, 0, NULL, 0 };
+        struct vg_err err;
+        struct logstore_iter *it = logstore_query(ls, &q, &err);
+        cr_assert_not_null(it, "%s", err.msg);
+        struct logstore_entry e;
+        for (int k = 0; k < r * 50; k++)
+            cr_assert_eq(logstore_iter_next(it, &e, &err), 1, "%s", err.msg);
+        logstore_iter_free(it);
+    }
+    cr_assert_eq(vg_alloc_live_bytes(), before);
+    matcher_free(m);
+    logstore_close(ls);
+    o.query_workers = 17u /* over the most, 16 */;
+    struct vg_err err;
+    cr_assert_null(logstore_open(&o, &err));
+    cr_assert_eq(err.code, VG_EINVAL);
+}
+
+/* Line needles: exactly the entries whose line holds every needle, whether they come
+ * from chunks or heads, with or without workers; a needle in the metadata or across
+ * two entries does not count; limit counts returned entries; statistics say how many
+ * were left out. */
+static char nlines[3000][64];
+
+static void run_needles(unsigned workers, const struct vg_str *nd, size_t nn, bool backward,
+                        size_t limit, struct got *out)
+{
+    struct logstore_opts o = small_opts();
+    o.query_workers = workers;
+    struct logstore *ls = open_with(&o);
+    struct matcher *m = m_new(MATCH_EQ, "job", "nd");
+    struct logstore_query q = { &m, 1, INT64_MIN, INT64_MAX, backward, limit, NULL, 0,
+                                NULL, 0, nd, nn };
+    struct vg_err err;
+    struct logstore_iter *it = logstore_query(ls, &q, &err);
+    cr_assert_not_null(it, "%s", err.msg);
+    struct logstore_entry e;
+    out->n = 0;
+    while (logstore_iter_next(it, &e, &err) == 1) {
+        out->t[out->n] = e.t;
+        snprintf(out->line[out->n++], sizeof out->line[0], "%.*s", (int)e.line.len, e.line.p);
+    }
+    logstore_iter_stats(it, &out->st);
+    logstore_iter_free(it);
+    matcher_free(m);
+    logstore_close(ls);
+}
+
+Test(logstore, line_needles_keep_exactly_the_matching_lines)
+{
+    struct logstore_opts o = small_opts();
+    struct logstore *ls = open_with(&o);
+    static struct lentry es[3000];
+    static struct label meta[3000];
+    for (int i = 0; i < 3000; i++) {
+        /* every 5th line has Firefox, every 7th has "bar" at its very end; the metadata
+         * of every 3rd holds Firefox too; some lines end in "Fire" and the next one
+         * starts with "fox" */
+        snprintf(nlines[i], sizeof nlines[i], "%s %d %s%s", i % 11 == 10 ? "fox" : "GET",
+                 i, i % 5 == 0 ? "Firefox/1" : "curl", i % 7 == 0 ? " bar" : i % 11 == 9 ? " Fire" : "");
+        meta[i] = (struct label){ VG_STR("ua"), VG_STR("Firefox") };
+        es[i] = (struct lentry){ T0 + i * SEC, vg_str_c(nlines[i]), i % 3 ? NULL : &meta[i],
+                                 i % 3 ? 0 : 1 };
+    }
+    struct lset s = L("job", "nd");
+    struct logstore_stream_in in = { s.l, 1, es, 3000 };
+    struct vg_err err;
+    cr_assert_eq(logstore_push(ls, &in, 1, NULL, &err), 0, "%s", err.msg);
+    logstore_close(ls);
+    static const struct vg_str ff[] = { VG_STR("Firefox") }, two[] = { VG_STR("bar"),
+                                                                          VG_STR("Firefox") };
+    static const struct vg_str meta_only[] = { VG_STR("ua") }; /* a metadata name */
+    struct {
+        const struct vg_str *nd;
+        size_t nn;
+        int every;     /* wanted: i % every == 0 (and i % 7 == 0 for two needles) */
+    } cases[] = { { ff, 1, 5 }, { two, 2, 35 }, { meta_only, 1, 0 } };
+    for (size_t c = 0; c < 3; c++) {
+        for (int back = 0; back < 2; back++) {
+            run_needles(0, cases[c].nd, cases[c].nn, back, 0, &g);
+            run_needles(3, cases[c].nd, cases[c].nn, back, 0, &g2);
+            size_t want = cases[c].every ? (3000 + cases[c].every - 1) / cases[c].every : 0;
+            cr_assert_eq(g.n, want, "case %zu: %zu entries, want %zu", c, g.n, want);
+            cr_assert_eq(g2.n, want, "case %zu with workers: %zu", c, g2.n);
+            cr_assert_eq(memcmp(&g.st, &g2.st, sizeof g.st), 0, "case %zu: statistics", c);
+            cr_assert_eq(g.st.lines_skipped, 3000 - want);
+            for (size_t j = 0; j < g.n; j++) {
+                int i = back ? (int)((want - 1 - j) * (size_t)cases[c].every)
+                             : (int)(j * (size_t)cases[c].every);
+                cr_assert_eq(g.t[j], T0 + i * SEC, "case %zu entry %zu", c, j);
+                cr_assert_str_eq(g.line[j], g2.line[j]);
+                cr_assert_str_eq(g.line[j], nlines[i]);
+            }
+        }
+    }
+    uint64_t bytes = 0;
+    for (int i = 0; i < 3000; i++)
+        bytes += i % 5 ? strlen(nlines[i]) : 0;
+    run_needles(0, ff, 1, false, 0, &g);
+    cr_assert_eq(g.st.bytes_skipped, bytes);
+    run_needles(2, ff, 1, false, 10, &g2);
+    cr_assert_eq(g2.n, 10);
+    cr_assert_eq(g2.t[9], T0 + 45 * SEC);
+    /* entries still in the head are filtered too */
+    ls = open_with(&o);
+    struct lentry le[2] = { { T0 + 5000 * SEC, VG_STR("head Firefox bar"), NULL, 0 },
+                            { T0 + 5001 * SEC, VG_STR("head Firefo bar"), NULL, 0 } };
+    struct logstore_stream_in hin = { s.l, 1, le, 2 };
+    cr_assert_eq(logstore_push(ls, &hin, 1, NULL, &err), 0, "%s", err.msg);
+    struct matcher *m = m_new(MATCH_EQ, "job", "nd");
+    struct logstore_query q = { &m, 1, INT64_MIN, INT64_MAX, true, 0, NULL, 0, NULL, 0, two, 2 };
+    struct logstore_iter *it = logstore_query(ls, &q, &err);
+    struct logstore_entry e;
+    cr_assert_eq(logstore_iter_next(it, &e, &err), 1);
+    cr_assert_eq(e.t, T0 + 5000 * SEC);
+    size_t n = 1;
+    while (logstore_iter_next(it, &e, &err) == 1)
+        n++;
+    logstore_iter_stats(it, &g.st);
+    cr_assert_eq(n, 87);
+    cr_assert_eq(g.st.lines_skipped, 3002 - 87);
+    logstore_iter_free(it);
+    matcher_free(m);
     logstore_close(ls);
 }
 
