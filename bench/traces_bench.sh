@@ -15,8 +15,9 @@
 # Ingest (--only ingest): for gRPC and HTTP/protobuf, --rounds (3) rounds, each on a fresh
 # server: spangen sends --ingest-spans spans (300,000) from --concurrency (4) connections,
 # every request encoded before the timed phase (the same bytes in every round and
-# transport). Per transport: median spans/s, server CPU seconds over the load (utime +
-# stime of /proc/PID/stat), spans per CPU second (= per core), request p99 and the
+# transport). Per transport: median spans/s, server CPU seconds over the load and until
+# the server goes idle after it (utime + stime of /proc/PID/stat; the wait counts the
+# LevelDB compaction the load caused), spans per CPU second (= per core), request p99 and the
 # highest VmHWM. In the same run: spangen --decode, protobuf-c unpacking the same
 # requests on one thread (3 passes): spans/s of bare decoding on one core. Goals: end-to-
 # end at least half the decode-only rate, and at least 50,000 spans/s per core.
@@ -67,7 +68,7 @@ while [ $# -gt 0 ]; do
     --build-dir) BUILD=$(cd "$2" && pwd); shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "traces_bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -108,6 +109,19 @@ start() {
     ready "http://127.0.0.1:$HTTP_PORT/-/ready" "$SERVER_PID" || { tail "$WORK/vigil.log" >&2; return 1; }
 }
 
+# settle PID: waits (at most 120 s) until the server uses under 3% of a core for 3 s in a
+# row, so the LevelDB compaction the load caused is counted in its CPU time.
+settle() {
+    local prev cur quiet=0 i
+    prev=$(cpu_ticks "$1")
+    for ((i = 0; i < 120 && quiet < 3; i++)); do
+        sleep 1
+        cur=$(cpu_ticks "$1")
+        if [ $((cur - prev)) -lt $(( (HZ * 3 + 99) / 100 )) ]; then quiet=$((quiet + 1)); else quiet=0; fi
+        prev=$cur
+    done
+}
+
 target() { # transport -> spangen's --url
     if [ "$1" = grpc ]; then echo "127.0.0.1:$GRPC_PORT"; else echo "http://127.0.0.1:$HTTP_PORT/v1/traces"; fi
 }
@@ -139,6 +153,7 @@ ingest() {
             line=$("$SPANGEN" --spans "$INGEST_SPANS" --end-ns "$end_ns" --transport "$tr" --url "$(target "$tr")" \
                 --concurrency "$CONC" --preencode --max-seconds 900 2>>"$WORK/spangen.err" | grep '^RESULT') ||
                 note "$tr round $r: spangen failed: $(tail -n 3 "$WORK/spangen.err")"
+            settle "$SERVER_PID"
             t1=$(cpu_ticks "$SERVER_PID")
             hwms+=("$(status_kb "$SERVER_PID" VmHWM)")
             halt "$SERVER_PID" 60; SERVER_PID=""

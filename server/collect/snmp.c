@@ -337,7 +337,7 @@ void snmp_config_free(struct snmp_config *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->ndevices; i++) {
+    for (size_t i = 0; c->devices && i < c->ndevices; i++) {
         struct snmp_device *d = &c->devices[i];
         for (size_t j = 0; d->metrics && j < d->nmetrics; j++) {
             struct snmp_metric *m = &d->metrics[j];

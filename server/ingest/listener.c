@@ -300,12 +300,20 @@ static int bind_addr(const char *key, const char *addr, int type, uint16_t *port
         return vg_err_set(err, VG_EIO, "%s: cannot listen on \"%s\": %s", key, addr,
                           strerror(e));
     }
-    struct sockaddr_storage got;
+    struct sockaddr_storage got = { 0 };
     socklen_t gl = sizeof got;
     *port = 0;
-    if (getsockname(fd, (struct sockaddr *)&got, &gl) == 0)
-        *port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
-                                                : ((struct sockaddr_in *)&got)->sin_port);
+    if (getsockname(fd, (struct sockaddr *)&got, &gl) == 0) {
+        if (got.ss_family == AF_INET6) {
+            struct sockaddr_in6 a6;
+            memcpy(&a6, &got, sizeof a6);
+            *port = ntohs(a6.sin6_port);
+        } else {
+            struct sockaddr_in a4;
+            memcpy(&a4, &got, sizeof a4);
+            *port = ntohs(a4.sin_port);
+        }
+    }
     return fd;
 }
 

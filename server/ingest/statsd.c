@@ -131,7 +131,7 @@ static int parse_config(const struct config *cfg, struct statsd_config *c, bool 
         rc = config_node_duration(sec, "statsd", "flush_interval", 100, &c->flush_ms, err);
     if (!rc)
         rc = config_node_str(sec, "statsd", "timer_type", &tt, err);
-    if (!rc && strcmp(tt, "histogram") && strcmp(tt, "summary"))
+    if (!rc && strcmp(tt, "histogram") != 0 && strcmp(tt, "summary") != 0)
         rc = config_node_err(err, config_node_get(sec, "timer_type"),
                              "statsd.timer_type: \"%s\" is not histogram or summary", tt);
     c->timer_type = !strcmp(tt, "summary") ? STATSD_TIMER_SUMMARY : STATSD_TIMER_HISTOGRAM;

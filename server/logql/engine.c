@@ -322,7 +322,7 @@ long lq_bld_get(struct lq_ev *ev, struct lq_bld *b, const struct label *ls, size
                 uint64_t hash, bool copy)
 {
     long i = lq_map_get(&b->map, hash), last = -1;
-    for (; i >= 0; i = (long)b->next[i] - 1) {
+    for (; i >= 0 && b->next; i = (long)b->next[i] - 1) { /* next exists once a key does */
         const struct lq_ser *s = &b->v->s[i];
         if (labels_cmp(s->ls, s->nls, ls, nls) == 0)
             return i;
@@ -332,7 +332,7 @@ long lq_bld_get(struct lq_ev *ev, struct lq_bld *b, const struct label *ls, size
     if (copy && lq_lbl_copy(ev, ls, nls, &own))
         return VG_ENOMEM;
     size_t had = b->nnext;
-    if (lq_grow(ev, &b->next, &b->nnext, b->v->n + 1, sizeof *b->next, 16))
+    if (lq_grow(ev, &b->next, &b->nnext, b->v->n + 1, sizeof *b->next, 16) || !b->next)
         return VG_ENOMEM;
     memset(b->next + had, 0, (b->nnext - had) * sizeof *b->next);
     long idx = lq_val_add(ev, b->v, own, nls);

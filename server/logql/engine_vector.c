@@ -168,7 +168,7 @@ static struct lq_val *agg_simple(struct lq_ev *ev, const struct logql_node *n,
     }
     for (size_t k = 0; k < ev->nsteps; k++) {
         size_t nt = 0;
-        for (uint32_t r = x->off[k]; r < x->off[k + 1]; r++) {
+        for (uint32_t r = x->off[k]; gr->of && r < x->off[k + 1]; r++) {
             uint32_t g = gr->of[x->r[r].s];
             if (acc[g].stamp != (long)k)
                 touched[nt++] = g;

@@ -828,10 +828,10 @@ void logql_pipeline_free(struct logql_pipeline *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->nstages; i++)
+    for (size_t i = 0; p->stages && i < p->nstages; i++)
         stage_free(&p->stages[i]);
     vg_free(p->stages);
-    for (size_t i = 0; i < p->npost; i++)
+    for (size_t i = 0; p->post && i < p->npost; i++)
         lf_free(p->post[i]);
     vg_free(p->post);
     vg_free(p->need);

@@ -448,3 +448,46 @@ int span_decode(const void *buf, size_t len, struct vg_arena *arena, struct span
         rd_fail(&r, "end (trailing bytes)");
     return r.ok ? 0 : rd_fail_err(&r, err);
 }
+
+/* ---- chunks ---- */
+
+void span_chunk_append(struct vg_buf *out, const void *enc, size_t len)
+{
+    if (out->len == 0)
+        vg_buf_putc(out, SPAN_CHUNK_VERSION);
+    vg_buf_put_uvarint(out, len);
+    vg_buf_append(out, enc, len);
+}
+
+void span_chunk_iter_init(struct span_chunk_iter *it, const void *buf, size_t len)
+{
+    span_rd_init(&it->r, buf, len);
+    it->single = len > 0 && it->r.p[0] != SPAN_CHUNK_VERSION;
+    if (!it->single && len > 0)
+        it->r.off = 1;
+}
+
+int span_chunk_next(struct span_chunk_iter *it, const void **enc, size_t *len,
+                    struct vg_err *err)
+{
+    struct span_rd *r = &it->r;
+    if (it->single) { /* the whole value, once (span_decode judges it) */
+        if (r->off == r->len)
+            return 0;
+        *enc = r->p;
+        *len = r->len;
+        r->off = r->len;
+        return 1;
+    }
+    if (r->off == r->len && r->off > 1)
+        return 0;
+    size_t at = r->off;
+    uint64_t n = span_rd_uvarint(r, "chunk span length");
+    if (!r->ok || n == 0 || n > r->len - r->off)
+        return vg_err_set(err, VG_EINVAL, "span chunk: malformed span length at byte %zu of %zu",
+                          at, r->len);
+    *enc = r->p + r->off;
+    *len = (size_t)n;
+    r->off += (size_t)n;
+    return 1;
+}

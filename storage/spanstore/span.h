@@ -177,4 +177,24 @@ const uint8_t *span_rd_bytes(struct span_rd *r, size_t n, const char *what);
 void span_put_svarint(struct vg_buf *b, int64_t v);
 void span_put_str(struct vg_buf *b, struct vg_str s);
 
+/* Chunks: the span store keeps the spans of one trace from one write as one value,
+ *   u8 SPAN_CHUNK_VERSION (2), then per span: uvarint length, that span's version-1
+ *   encoding (to the end of the value; at least one span).
+ * A stored value is either a chunk or a single version-1 span (what earlier versions
+ * wrote); the first byte tells them apart. span_chunk_* walk both. */
+#define SPAN_CHUNK_VERSION 2
+/* Appends one span's version-1 encoding (enc, len) to a chunk in out, starting the chunk
+ * when out is empty. Marks out failed when out of memory. */
+void span_chunk_append(struct vg_buf *out, const void *enc, size_t len);
+
+struct span_chunk_iter {
+    struct span_rd r;
+    bool single; /* the value is one version-1 span */
+};
+void span_chunk_iter_init(struct span_chunk_iter *it, const void *buf, size_t len);
+/* The next span's encoding in enc and len (borrowing from buf): 1, 0 at the end, or
+ * VG_EINVAL naming the offset when a length runs past the value or a chunk is empty. */
+int span_chunk_next(struct span_chunk_iter *it, const void **enc, size_t *len,
+                    struct vg_err *err);
+
 #endif

@@ -4,10 +4,12 @@
  * Key layout of the LevelDB database, byte by byte. "str" = uvarint length + bytes;
  * integers in keys are big-endian so byte order is numeric order.
  *
- *   'S' | trace id (16) | span id (8)            -> span encoding (span.h, version 1)
- *        One trace = one contiguous range 'S'+trace id: trace by id is one seek and a
- *        short scan. A span id seen again for its trace is ignored (first write wins),
- *        so client retries are idempotent.
+ *   'S' | trace id (16) | span id (8)            -> a chunk of spans (span.h)
+ *        The trace's new spans of one write as one chunk, keyed by the smallest of their
+ *        span ids; stores written before chunks hold one version-1 span per key (the
+ *        readers take both). One trace = one contiguous range 'S'+trace id: trace by id
+ *        is one seek and a short scan. A span id seen again for its trace is ignored
+ *        (first write wins), so client retries are idempotent.
  *   'T' | trace id (16)                          -> trace summary (span_index.c)
  *        Root service and name, start, end, span/error counts, encoded bytes; merged
  *        under the trace's lock stripe as spans arrive, late spans included.
@@ -35,10 +37,11 @@
  *
  * Write path: validate, sort the batch by (trace id, span id), lock the stripes of its
  * traces in ascending order, read the existing summaries (and, for existing traces, the
- * span keys, to drop repeats), build one LevelDB batch of spans, summaries, counters,
- * deduplicated index entries and registry entries not written before, and write it with
- * sync before unlocking. Registry entries already written are remembered in memory (a
- * bounded hash set, re-checked against LevelDB on a miss) so steady traffic writes none;
+ * stored span ids in one range read, to drop repeats), build one LevelDB batch of chunks,
+ * summaries, counters, index entries (deduplicated by a hash table as they are built) and
+ * registry entries not written before, and write it with sync before unlocking.
+ * Registry entries already written are remembered in memory (a bounded hash set,
+ * re-checked against LevelDB on a miss) so steady traffic writes none;
  * they are marked before the batch is written, so when a write fails the memory is
  * cleared (the registry is a listing aid: an entry can at worst go missing until the
  * value is seen again). Full families are known in memory and cost no lookup. */
@@ -56,6 +59,12 @@
 #define DEFAULT_MAX_VALUES 200
 #define DEFAULT_MAX_KEYS 2000
 #define RETAIN_BATCH_KEYS 4096
+/* LevelDB memtable of the span database: 4x kv's default. Span batches are large (about
+ * 650 bytes of keys and values per span), and with 8 MiB memtables LevelDB's compaction
+ * took half of the store's CPU; 32 MiB halves the number of level-0 tables and the merges
+ * they cause (spanstore_bench --write-only: 54k -> 63-68k spans per CPU second, compaction
+ * included) for at most 64 MiB of memtables. 64 MiB measured no better. */
+#define WRITE_BUFFER ((size_t)32 << 20)
 
 static const char *const default_rules[] = { "http.*", "db.system", "rpc.*", "error" };
 
@@ -72,13 +81,25 @@ struct spanstore_cache {
     size_t nseen, nfam;
 };
 
+/* A word-at-a-time multiplicative hash (in memory only: the cache and the per-write key
+ * sets; nothing hashed is stored). */
 static uint64_t hash_bytes(const void *p, size_t n)
 {
     const uint8_t *b = p;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)n * 0xff51afd7ed558ccdULL);
+    for (; n >= 8; b += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    if (n)
+        memcpy(&w, b, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 29;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
     return h | 1; /* never 0, the free marker */
 }
 
@@ -217,7 +238,7 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
         goto fail;
     ss->opts.dir = NULL; /* not kept: kv_path has the copy */
     ss->opts.indexed_attrs = NULL;
-    struct kv_opts ko = { .cache_bytes = o->cache_bytes };
+    struct kv_opts ko = { .cache_bytes = o->cache_bytes, .write_buffer_bytes = WRITE_BUFFER };
     ss->kv = kv_open(o->dir, &ko, err);
     if (!ss->kv || load_counts(ss, err))
         goto fail;
@@ -260,23 +281,72 @@ void spanstore_close(struct spanstore *ss)
 
 /* ---- collecting keys of one write ---- */
 
-/* A key built in ks->b at [off, off+len); t is the entry time (index entries), fam the
- * length of the prefix whose size is capped (registry entries; 0 = none), cap that cap. */
+/* A key built in ks->b at [off, off+len) with its hash h; t is the entry time (index
+ * entries), fam the length of the prefix whose size is capped (registry entries; 0 =
+ * none), cap that cap. */
 struct entry {
     size_t off, len, fam;
     int64_t t;
     size_t cap;
+    uint64_t h;
 };
 
+/* The distinct keys of one write, in first-seen order. A hash table finds repeats as
+ * they are added (most of a batch's index and registry keys are repeats: every span of
+ * a trace names the same service, most attribute keys recur), so no sort is needed:
+ * LevelDB takes a batch in any order. */
 struct keyset {
     struct vg_buf b;
     struct entry *v;
     size_t n, cap;
+    uint32_t *slots; /* entry index + 1, 0 = free; nslots is a power of two */
+    size_t nslots;
     bool failed;
 };
 
-static void ks_push(struct keyset *ks, size_t off, int64_t t, size_t fam, size_t cap)
+static bool ks_grow(struct keyset *ks)
 {
+    size_t ns = ks->nslots ? ks->nslots * 2 : 1024;
+    uint32_t *nv = vg_calloc(ns, sizeof *nv);
+    if (!nv)
+        return false;
+    for (size_t i = 0; i < ks->n; i++) {
+        size_t j = (size_t)ks->v[i].h & (ns - 1);
+        while (nv[j])
+            j = (j + 1) & (ns - 1);
+        nv[j] = (uint32_t)(i + 1);
+    }
+    vg_free(ks->slots);
+    ks->slots = nv;
+    ks->nslots = ns;
+    return true;
+}
+
+/* Adds the key just built at [off, b.len): a repeat is dropped from b (keeping the
+ * smaller t), a new key is recorded. */
+static void ks_add(struct keyset *ks, size_t off, int64_t t, size_t fam, size_t cap)
+{
+    if (ks->failed || vg_buf_failed(&ks->b) || ks->n >= UINT32_MAX - 1) {
+        ks->failed = true;
+        return;
+    }
+    size_t len = ks->b.len - off;
+    const char *k = ks->b.p + off;
+    uint64_t h = hash_bytes(k, len);
+    if ((ks->n + 1) * 2 > ks->nslots && !ks_grow(ks)) {
+        ks->failed = true;
+        return;
+    }
+    size_t i = (size_t)h & (ks->nslots - 1);
+    for (; ks->slots[i]; i = (i + 1) & (ks->nslots - 1)) {
+        struct entry *e = &ks->v[ks->slots[i] - 1];
+        if (e->h == h && e->len == len && memcmp(ks->b.p + e->off, k, len) == 0) {
+            if (t < e->t)
+                e->t = t;
+            ks->b.len = off;
+            return;
+        }
+    }
     if (ks->n == ks->cap) {
         size_t nc = ks->cap ? ks->cap * 2 : 256;
         struct entry *nv = vg_realloc(ks->v, nc * sizeof *nv);
@@ -287,36 +357,15 @@ static void ks_push(struct keyset *ks, size_t off, int64_t t, size_t fam, size_t
         ks->v = nv;
         ks->cap = nc;
     }
-    ks->v[ks->n++] = (struct entry){ off, ks->b.len - off, fam, t, cap };
+    ks->v[ks->n] = (struct entry){ off, len, fam, t, cap, h };
+    ks->slots[i] = (uint32_t)++ks->n;
 }
 
 static void ks_free(struct keyset *ks)
 {
     vg_buf_free(&ks->b);
     vg_free(ks->v);
-}
-
-static int entry_cmp(const void *a, const void *b, void *base)
-{
-    const struct entry *x = a, *y = b;
-    int c = vg_str_cmp((struct vg_str){ (const char *)base + x->off, x->len },
-                       (struct vg_str){ (const char *)base + y->off, y->len });
-    return c ? c : (x->t > y->t) - (x->t < y->t);
-}
-
-/* Sorts and drops repeats, keeping the smallest t of each key. */
-static void ks_unique(struct keyset *ks)
-{
-    if (ks->n < 2)
-        return;
-    qsort_r(ks->v, ks->n, sizeof *ks->v, entry_cmp, ks->b.p);
-    size_t w = 1;
-    for (size_t i = 1; i < ks->n; i++) {
-        const struct entry *p = &ks->v[w - 1], *e = &ks->v[i];
-        if (p->len != e->len || memcmp(ks->b.p + p->off, ks->b.p + e->off, e->len) != 0)
-            ks->v[w++] = *e;
-    }
-    ks->n = w;
+    vg_free(ks->slots);
 }
 
 struct write_ctx {
@@ -331,7 +380,7 @@ static void add_index(struct write_ctx *w, uint32_t b, const struct span_index_t
     size_t off = w->ix.b.len;
     span_index_term_key(&w->ix.b, b, t);
     vg_buf_append(&w->ix.b, s->trace_id, SPAN_TRACE_ID_LEN);
-    ks_push(&w->ix, off, s->start_ns, 0, 0);
+    ks_add(&w->ix, off, s->start_ns, 0, 0);
 }
 
 /* The capped family of a registry entry is every entry of its kind in the bucket, or for
@@ -350,7 +399,7 @@ static void add_reg(struct write_ctx *w, uint32_t b, const struct span_index_ter
                 break;
         }
     }
-    ks_push(&w->reg, off, 0, fam, cap);
+    ks_add(&w->reg, off, 0, fam, cap);
 }
 
 static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
@@ -440,7 +489,7 @@ static int put_registry(struct write_ctx *w, struct kv_batch *kb, struct vg_err 
     for (size_t i = 0; i < w->reg.n && !rc; i++) {
         const struct entry *e = &w->reg.v[i];
         const char *k = w->reg.b.p + e->off;
-        uint64_t h = hash_bytes(k, e->len);
+        uint64_t h = e->h;
         size_t si = slot_of(c->seen, sizeof c->seen[0], h);
         if (c->seen[si] == h)
             continue;
@@ -513,51 +562,102 @@ static int read_summary(struct spanstore *ss, const uint8_t *tid, struct vg_buf 
     return rc ? rc : span_index_summary_decode(val->p, val->len, sum, err);
 }
 
-/* Adds the spans of one trace, sorted[i0..i1), to the batch. */
+static int id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, SPAN_ID_LEN);
+}
+
+/* The span ids already stored for a trace (one range read over its chunks and single
+ * spans), sorted, into ids (SPAN_ID_LEN bytes each). */
+static int stored_ids(struct spanstore *ss, const uint8_t *tid, struct vg_buf *pfx,
+                      struct vg_buf *ids, struct vg_err *err)
+{
+    vg_buf_reset(pfx);
+    vg_buf_reset(ids);
+    span_index_trace_prefix(pfx, tid);
+    struct kv_iter *it = vg_buf_failed(pfx) ? NULL : kv_iter_new(ss->kv, NULL, true);
+    if (!it)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory reading a trace");
+    int rc = 0;
+    for (kv_iter_seek(it, pfx->p, pfx->len); !rc && kv_iter_has_prefix(it, pfx->p, pfx->len);
+         kv_iter_next(it)) {
+        size_t vlen;
+        const char *v = kv_iter_value(it, &vlen);
+        struct span_chunk_iter ci;
+        span_chunk_iter_init(&ci, v, vlen);
+        const void *enc;
+        size_t elen;
+        atomic_fetch_add(&ss->keys_read, 1);
+        while (!rc && (rc = span_chunk_next(&ci, &enc, &elen, err)) == 1) {
+            struct span h;
+            rc = span_decode_header(enc, elen, &h, err);
+            if (!rc)
+                vg_buf_append(ids, h.span_id, SPAN_ID_LEN);
+        }
+    }
+    if (!rc)
+        rc = kv_iter_error(it, err);
+    kv_iter_free(it);
+    if (!rc && vg_buf_failed(ids))
+        rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory reading a trace");
+    if (!rc && ids->len)
+        qsort(ids->p, ids->len / SPAN_ID_LEN, SPAN_ID_LEN, id_cmp);
+    return rc;
+}
+
+/* Adds the new spans of one trace, sorted[i0..i1), to the batch as one chunk keyed by
+ * the first new span id (that id is not stored for the trace, so the key is new too). */
 static int write_trace(struct write_ctx *w, struct kv_batch *kb, const struct span **sorted,
                        size_t i0, size_t i1, struct span_index_counts *delta,
                        struct spanstore_write_result *res, struct vg_buf *bufs,
                        struct vg_err *err)
 {
     struct spanstore *ss = w->ss;
-    struct vg_buf *key = &bufs[0], *val = &bufs[1], *enc = &bufs[2];
+    struct vg_buf *key = &bufs[0], *val = &bufs[1], *enc = &bufs[2], *chunk = &bufs[3];
     const uint8_t *tid = sorted[i0]->trace_id;
     struct span_index_summary sum;
     bool found;
     int rc = read_summary(ss, tid, key, val, &sum, &found, err);
+    if (!rc && found)
+        rc = stored_ids(ss, tid, key, enc, err); /* enc holds the ids until the loop */
     if (rc)
         return rc;
+    size_t nids = found ? enc->len / SPAN_ID_LEN : 0;
+    uint8_t(*ids)[SPAN_ID_LEN] = NULL;
+    if (nids) {
+        ids = vg_malloc(enc->len);
+        if (!ids)
+            return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu ids", nids);
+        memcpy(ids, enc->p, enc->len);
+    }
     size_t before = sum.spans;
+    const struct span *first = NULL;
+    vg_buf_reset(chunk);
     for (size_t i = i0; i < i1; i++) {
         const struct span *s = sorted[i];
-        if (i > i0 && memcmp(s->span_id, sorted[i - 1]->span_id, SPAN_ID_LEN) == 0) {
+        if ((i > i0 && memcmp(s->span_id, sorted[i - 1]->span_id, SPAN_ID_LEN) == 0) ||
+            (nids && bsearch(s->span_id, ids, nids, SPAN_ID_LEN, id_cmp))) {
             res->duplicates++;
             continue;
-        }
-        vg_buf_reset(key);
-        span_index_span_key(key, tid, s->span_id);
-        if (vg_buf_failed(key))
-            return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a key");
-        if (found) {
-            rc = kv_get(ss->kv, NULL, key->p, key->len, enc, err);
-            if (rc == 0) {
-                res->duplicates++;
-                continue;
-            }
-            if (rc != VG_ENOTFOUND)
-                return rc;
         }
         vg_buf_reset(enc);
         rc = span_encode(s, enc, err);
         if (rc)
-            return rc;
-        kv_batch_put(kb, key->p, key->len, enc->p, enc->len);
+            break;
+        span_chunk_append(chunk, enc->p, enc->len);
+        first = first ? first : s;
         span_index_summary_add(&sum, s, enc->len);
         delta->bytes += enc->len;
         add_span_entries(w, s);
     }
-    if (sum.spans == before)
-        return 0;
+    vg_free(ids);
+    if (rc || !first)
+        return rc;
+    vg_buf_reset(key);
+    span_index_span_key(key, tid, first->span_id);
+    if (vg_buf_failed(key) || vg_buf_failed(chunk))
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a chunk");
+    kv_batch_put(kb, key->p, key->len, chunk->p, chunk->len);
     delta->spans += sum.spans - before;
     delta->traces += !found;
     res->traces_created += !found;
@@ -584,8 +684,8 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
     vg_buf_init(&w.ix.b);
     vg_buf_init(&w.reg.b);
     vg_buf_init(&w.text);
-    struct vg_buf bufs[3];
-    for (int i = 0; i < 3; i++)
+    struct vg_buf bufs[4];
+    for (int i = 0; i < 4; i++)
         vg_buf_init(&bufs[i]);
     struct kv_batch *kb = kv_batch_new();
     int rc = kb ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a batch");
@@ -603,8 +703,6 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
                 vg_buf_failed(&w.reg.b)))
         rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building index keys");
     if (!rc) {
-        ks_unique(&w.ix);
-        ks_unique(&w.reg);
         put_index(&w, kb, &bufs[0]);
         for (int s = 0; s < SPANSTORE_STRIPES; s++) {
             if (!delta[s].spans)
@@ -645,7 +743,7 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
     ks_free(&w.ix);
     ks_free(&w.reg);
     vg_buf_free(&w.text);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         vg_buf_free(&bufs[i]);
     return rc;
 }

@@ -130,28 +130,37 @@ static void set_bucket(struct vg_buf *key, uint32_t b)
 
 /* ---- trace by id ---- */
 
-static int add_span_copy(struct vg_arena *a, const char *v, size_t vlen, struct span **arr,
-                         size_t *n, size_t *cap, struct vg_err *err)
+/* Appends the spans of one stored value (a chunk or a single span) to arr, decoded
+ * from a copy in the arena. */
+static int add_value_spans(struct vg_arena *a, const char *v, size_t vlen, struct span **arr,
+                           size_t *n, size_t *cap, struct vg_err *err)
 {
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        struct span *nv = vg_arena_alloc(a, nc * sizeof *nv);
-        if (!nv)
-            return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu spans", nc);
-        if (*n)
-            memcpy(nv, *arr, *n * sizeof *nv);
-        *arr = nv;
-        *cap = nc;
-    }
     char *copy = vg_arena_alloc(a, vlen ? vlen : 1);
     if (!copy)
-        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a %zu-byte span", vlen);
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a %zu-byte value", vlen);
     memcpy(copy, v, vlen);
-    int rc = span_decode(copy, vlen, a, &(*arr)[*n], err);
-    if (rc)
-        return vg_err_prefix(err, "stored span %zu", *n);
-    ++*n;
-    return 0;
+    struct span_chunk_iter ci;
+    span_chunk_iter_init(&ci, copy, vlen);
+    const void *enc;
+    size_t elen;
+    int rc;
+    while ((rc = span_chunk_next(&ci, &enc, &elen, err)) == 1) {
+        if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 16;
+            struct span *nv = vg_arena_alloc(a, nc * sizeof *nv);
+            if (!nv)
+                return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu spans", nc);
+            if (*n)
+                memcpy(nv, *arr, *n * sizeof *nv);
+            *arr = nv;
+            *cap = nc;
+        }
+        rc = span_decode(enc, elen, a, &(*arr)[*n], err);
+        if (rc)
+            return vg_err_prefix(err, "stored span %zu", *n);
+        ++*n;
+    }
+    return rc;
 }
 
 static int by_start(const void *a, const void *b)
@@ -182,7 +191,7 @@ int spanstore_trace_get(struct spanstore *ss, const uint8_t *trace_id,
         size_t vlen;
         const char *v = kv_iter_value(it, &vlen);
         keys++;
-        rc = add_span_copy(out->arena, v, vlen, &out->spans, &out->n, &cap, err);
+        rc = add_value_spans(out->arena, v, vlen, &out->spans, &out->n, &cap, err);
     }
     if (!rc)
         rc = kv_iter_error(it, err);
@@ -511,14 +520,23 @@ static int trace_has_span(struct qctx *q, const struct spanstore_query *qu, int6
     for (kv_iter_seek(it, pfx, sizeof pfx); !*match && kv_iter_has_prefix(it, pfx, sizeof pfx);
          kv_iter_next(it)) {
         size_t vlen;
-        const char *v = kv_iter_value(it, &vlen);
-        struct span s;
+        const char *v = kv_iter_value(it, &vlen); /* valid until next() */
+        struct span_chunk_iter ci;
+        span_chunk_iter_init(&ci, v, vlen);
+        const void *enc;
+        size_t elen;
         q->keys++;
-        vg_arena_reset(scratch);
-        rc = span_decode(v, vlen, scratch, &s, err); /* v stays valid until next() */
-        if (rc)
+        while (!*match && (rc = span_chunk_next(&ci, &enc, &elen, err)) == 1) {
+            struct span s;
+            vg_arena_reset(scratch);
+            rc = span_decode(enc, elen, scratch, &s, err);
+            if (rc)
+                break;
+            *match = span_matches(qu, &s, to, text);
+        }
+        if (rc < 0)
             break;
-        *match = span_matches(qu, &s, to, text);
+        rc = 0;
     }
     if (!rc)
         rc = kv_iter_error(it, err);

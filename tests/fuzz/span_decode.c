@@ -2,7 +2,9 @@
  * decodes arbitrary bytes as a stored span; whatever decodes must re-encode, and the
  * re-encoding must decode to the same bytes again (the encoding is canonical after one
  * round). The header-only decoder must agree on the ids and times. The same bytes are
- * also tried as a trace summary and as a registry key, which must never crash. */
+ * also walked as a stored value (a chunk of spans, span_chunk_next: every span it yields
+ * lies inside the input), and tried as a trace summary and as a registry key, which
+ * must never crash. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc != VG_EINVAL && rc != VG_ENOMEM) {
         abort();
     }
+    struct span_chunk_iter ci;
+    span_chunk_iter_init(&ci, data, size);
+    const void *enc;
+    size_t elen;
+    int n = 0;
+    while (n < 1000 && (rc = span_chunk_next(&ci, &enc, &elen, &err)) == 1) {
+        if ((const uint8_t *)enc < data || (const uint8_t *)enc + elen > data + size)
+            abort();
+        vg_arena_reset(a);
+        span_decode(enc, elen, a, &s, &err);
+        n++;
+    }
+    if (rc < 0 && rc != VG_EINVAL)
+        abort();
     struct span_index_summary sum;
     span_index_summary_decode(data, size, &sum, &err);
     struct span_index_term t;

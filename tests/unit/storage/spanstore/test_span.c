@@ -336,3 +336,68 @@ Test(span, text_forms_of_values)
     cr_assert_eq(b.len, 0);
     vg_buf_free(&b);
 }
+
+/* Walks a value with span_chunk_next, decoding each span; returns the count or -1. */
+static int walk(const void *buf, size_t len, struct span *out, int max)
+{
+    struct span_chunk_iter it;
+    span_chunk_iter_init(&it, buf, len);
+    const void *enc;
+    size_t elen;
+    struct vg_err err = { 0 };
+    int n = 0, rc;
+    while ((rc = span_chunk_next(&it, &enc, &elen, &err)) == 1) {
+        cr_assert_lt(n, max);
+        cr_assert_eq(span_decode_header(enc, elen, &out[n], &err), 0, "%s", err.msg);
+        n++;
+    }
+    return rc < 0 ? -1 : n;
+}
+
+Test(span, chunks_hold_several_spans_and_single_spans_still_read)
+{
+    struct fx_span f[3];
+    for (int i = 0; i < 3; i++)
+        fx_span(&f[i], 42, (uint64_t)i + 1, i ? 1 : 0, "web", "GET /", FX_T0 + i, 5,
+                SPAN_STATUS_OK);
+    struct vg_buf chunk;
+    vg_buf_init(&chunk);
+    for (int i = 0; i < 3; i++) {
+        struct vg_buf e = encode(&f[i].s);
+        span_chunk_append(&chunk, e.p, e.len);
+        vg_buf_free(&e);
+    }
+    cr_assert_eq((uint8_t)chunk.p[0], SPAN_CHUNK_VERSION);
+    struct span got[4];
+    cr_assert_eq(walk(chunk.p, chunk.len, got, 4), 3);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(memcmp(got[i].span_id, f[i].s.span_id, SPAN_ID_LEN), 0);
+        cr_assert_eq(got[i].start_ns, FX_T0 + i);
+    }
+    /* A version-1 value (one span per key, as stores before chunks hold) is one span. */
+    struct vg_buf one = encode(&f[1].s);
+    cr_assert_eq(walk(one.p, one.len, got, 4), 1);
+    cr_assert_eq(memcmp(got[0].span_id, f[1].s.span_id, SPAN_ID_LEN), 0);
+    /* Every truncation of a chunk either ends cleanly at a span boundary or is refused;
+     * the empty value and a bare version byte are refused. */
+    for (size_t cut = 0; cut < chunk.len; cut++) {
+        int n = walk(chunk.p, cut, got, 4);
+        cr_assert(n == -1 || (n >= 1 && n < 3), "cut %zu gave %d", cut, n);
+    }
+    cr_assert_eq(walk(chunk.p, 0, got, 4), -1);
+    cr_assert_eq(walk(chunk.p, 1, got, 4), -1);
+    /* A zero length or one running past the end names its offset. */
+    char bad[] = { SPAN_CHUNK_VERSION, 0 };
+    struct span_chunk_iter it;
+    span_chunk_iter_init(&it, bad, sizeof bad);
+    const void *enc;
+    size_t elen;
+    struct vg_err err = { 0 };
+    cr_assert_eq(span_chunk_next(&it, &enc, &elen, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "byte 1"), "%s", err.msg);
+    char past[] = { SPAN_CHUNK_VERSION, 5, 1, 2 };
+    span_chunk_iter_init(&it, past, sizeof past);
+    cr_assert_eq(span_chunk_next(&it, &enc, &elen, &err), VG_EINVAL);
+    vg_buf_free(&chunk);
+    vg_buf_free(&one);
+}

@@ -1,6 +1,7 @@
 /* Tests storage/spanstore/spanstore.c (with span_index.c and spanstore_query.c for
  * reading back): traces written and read whole and sorted, late spans merged into the
- * summary, repeated span ids ignored, invalid spans rejected beside valid ones, counters
+ * summary, repeated span ids ignored (also against spans stored one per key before
+ * chunks), invalid spans rejected beside valid ones, counters
  * kept across reopen, durability across SIGKILL, retention (including a trace that
  * outlives its first hour), allocation failure, bad options, and concurrent writers. */
 #include <criterion/criterion.h>
@@ -290,6 +291,75 @@ static size_t count_keys(const char *prefix)
     kv_iter_free(it);
     kv_close(kv);
     return n;
+}
+
+/* A store written before chunks holds one version-1 span per 'S' key: such spans are
+ * read back (also by search verification) beside chunks, and a retry of one of them is
+ * still a repeat. */
+Test(spanstore, spans_stored_one_per_key_are_read_and_deduplicated)
+{
+    struct spanstore *ss = open_store();
+    struct fx_span f[3];
+    three(f, 1, FX_T0);
+    cr_assert_eq(write_spans(ss, f, 3).accepted, 3); /* one chunk, keyed by span 1 */
+    spanstore_close(ss);
+
+    /* Rewrite the trace the old way: each span under its own key as version 1 (span 1's
+     * key is the chunk's, so the chunk is replaced). Index and summary stay as written. */
+    struct vg_err err = { 0 };
+    struct kv *kv = kv_open(dir, NULL, &err);
+    cr_assert_not_null(kv, "%s", err.msg);
+    struct vg_buf key, val;
+    vg_buf_init(&key);
+    vg_buf_init(&val);
+    for (int i = 0; i < 3; i++) {
+        vg_buf_reset(&key);
+        vg_buf_reset(&val);
+        vg_buf_putc(&key, 'S');
+        vg_buf_append(&key, f[i].s.trace_id, SPAN_TRACE_ID_LEN);
+        vg_buf_append(&key, f[i].s.span_id, SPAN_ID_LEN);
+        cr_assert_eq(span_encode(&f[i].s, &val, &err), 0, "%s", err.msg);
+        cr_assert_eq(kv_put(kv, key.p, key.len, val.p, val.len, true, &err), 0, "%s", err.msg);
+    }
+    kv_close(kv);
+    vg_buf_free(&key);
+    vg_buf_free(&val);
+    cr_assert_eq(count_keys("S"), 3);
+
+    ss = open_store();
+    struct spanstore_trace t = get(ss, 1);
+    cr_assert_eq(t.n, 3);
+    cr_assert(vg_str_eq_c(t.spans[2].name, "INSERT orders"));
+    spanstore_trace_free(&t);
+    struct spanstore_write_result res = write_spans(ss, f, 3); /* a retry of all three */
+    cr_assert_eq(res.accepted, 0);
+    cr_assert_eq(res.duplicates, 3);
+    struct fx_span late[2];
+    fx_span(&late[0], 1, 4, 1, "web", "late", FX_T0 + 1, 5, SPAN_STATUS_OK);
+    late[1] = f[2]; /* a repeat beside a new span: only the new one is kept */
+    late[1].s.attrs = late[1].attrs;
+    late[1].s.resource_attrs = late[1].res;
+    res = write_spans(ss, late, 2);
+    cr_assert_eq(res.accepted, 1);
+    cr_assert_eq(res.duplicates, 1);
+    t = get(ss, 1);
+    cr_assert_eq(t.n, 4);
+    spanstore_trace_free(&t);
+    /* Search verification (kind is not indexed) reads the version-1 values too. */
+    struct spanstore_query q;
+    spanstore_query_init(&q);
+    q.status = SPAN_STATUS_ERROR;
+    q.kind = SPAN_KIND_CLIENT;
+    struct spanstore_search_result r;
+    cr_assert_eq(spanstore_search(ss, &q, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.n, 1);
+    cr_assert_eq(r.traces[0].spans, 4);
+    spanstore_search_free(&r);
+    q.kind = SPAN_KIND_INTERNAL;
+    cr_assert_eq(spanstore_search(ss, &q, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.n, 0);
+    spanstore_search_free(&r);
+    spanstore_close(ss);
 }
 
 Test(spanstore, retention_deletes_old_traces_and_their_hours)
