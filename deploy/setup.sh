@@ -47,7 +47,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # Debian's prometheus and victoria-metrics packages start system services on install;
 # tests start their own instances on loopback ports, so the packaged ones are stopped.
 if [ "${1:-}" = "--test" ]; then
-  for svc in prometheus prometheus-node-exporter victoria-metrics nginx snmpd; do
+  for svc in prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager \
+             victoria-metrics nginx snmpd; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
       $SUDO systemctl stop "$svc" || true
     fi
