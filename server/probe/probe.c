@@ -114,7 +114,8 @@ static void store(struct probe_state *s, struct slot *sl, const struct probe_res
         ls[n++] = (struct label){ VG_STR("instance"), vg_str_c(tg->target) };
         if (r->s[i].lname)
             ls[n++] = (struct label){ vg_str_c(r->s[i].lname), vg_str_c(r->s[i].lvalue) };
-        memcpy(ls + n, tg->labels, tg->nlabels * sizeof *ls);
+        if (tg->nlabels) /* memcpy from NULL is undefined even for 0 bytes */
+            memcpy(ls + n, tg->labels, tg->nlabels * sizeof *ls);
         n += tg->nlabels;
         labels_sort(ls, n);
         samples[i] = (struct tsdb_sample){ t, r->s[i].value };

@@ -886,7 +886,7 @@ static void e2e_teardown(void)
     fixture_receiver_close(&fx, arena, &resp);
 }
 
-TestSuite(sampling_e2e, .init = e2e_setup, .fini = e2e_teardown, .timeout = 30);
+TestSuite(sampling_e2e, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 
 /* Posts one OTLP JSON span (' for ") of trace tid with the given status code. */
 static void post_span(const char *tid, const char *sid, int status)
