@@ -561,6 +561,9 @@ static void threads_stop(struct scrape *s)
 static void target_gone(struct scrape *s, struct target *t, int64_t ts)
 {
     struct vg_err err;
+    /* A marker at the last scrape's own millisecond would be a duplicate sample and lost. */
+    if (ts <= t->last_scrape_ms)
+        ts = t->last_scrape_ms + 1;
     if (t->health != 0 &&
         scrape_append_gone(&t->in, ts, &t->cache, sink_store, s->v, &err) < 0)
         vg_log(VG_LOG_WARN, "scrape", "cannot write staleness markers", "url", t->def.url,
