@@ -22,11 +22,8 @@ static int should_fail(void)
     return 0;
 }
 
-void *vg_malloc(size_t n)
+static void *track(unsigned char *p, size_t n)
 {
-    if (should_fail() || n > SIZE_MAX - HDR)
-        return NULL;
-    unsigned char *p = malloc(n + HDR);
     if (!p)
         return NULL;
     memcpy(p, &n, sizeof n);
@@ -34,14 +31,25 @@ void *vg_malloc(size_t n)
     return p + HDR;
 }
 
+void *vg_malloc(size_t n)
+{
+    if (should_fail() || n > SIZE_MAX - HDR)
+        return NULL;
+    return track(malloc(n + HDR), n);
+}
+
+/* Through calloc rather than malloc + memset: glibc knows when the memory is fresh from
+ * the kernel (always for large blocks, which it maps on their own) and then skips the
+ * clearing, so a big table allocated up front costs resident memory only for the pages
+ * that are later written. */
 void *vg_calloc(size_t nmemb, size_t size)
 {
     if (size && nmemb > SIZE_MAX / size)
         return NULL;
-    void *p = vg_malloc(nmemb * size);
-    if (p)
-        memset(p, 0, nmemb * size);
-    return p;
+    size_t n = nmemb * size;
+    if (should_fail() || n > SIZE_MAX - HDR)
+        return NULL;
+    return track(calloc(1, n + HDR), n);
 }
 
 void *vg_realloc(void *p, size_t n)

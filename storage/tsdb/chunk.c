@@ -56,6 +56,20 @@
  *   a zero, then the low k bits of z; else 20 ones then VB(z).
  *   All arithmetic on timestamps and integers is mod 2^64; decoded timestamps must be
  *   non-decreasing, anything else is malformed.
+ *
+ * Encoding 2 (byte offsets from the start of the chunk):
+ *   byte 3-10   t0 as u64be (as in encoding 0, so chunk_enc_first_t reads it in place;
+ *               it must equal the first decoded timestamp)
+ *   byte 11-12  u16be L, the length of the embedded chunk
+ *   byte 13..   a complete encoding-1 chunk of L bytes holding samples 0..k-1 (its own
+ *               header gives k, 2 <= k <= n)
+ *   byte 13+L.. samples k..n-1 as encoding 0 codes them for i>0, continuing from the
+ *               timestamp, last delta and value of sample k-1, with no XOR window set.
+ *   Why: a head chunk lives in memory until it is cut, and encoding 0 costs 2-4 bytes
+ *   per sample for integer counters that encoding 1 stores in a few bits. Appends stay
+ *   O(1) on the encoding-0 tail; chunk_enc_pack now and then folds the tail into the
+ *   encoding-1 part. chunk_bytes still returns encoding 1 whenever it is smaller, so
+ *   encoding 2 reaches disk only when it is the smallest.
  */
 #include "chunk.h"
 
@@ -71,8 +85,6 @@
 #define RICE_QMAX 20
 #define MAX_SCALE 15
 #define MAX_COUNT 0xffff
-/* Worst case bits of one encoding-0 sample: 5+64 for the timestamp, 2+5+6+64 value. */
-#define MAX_SAMPLE_BITS 146
 
 enum { TMODE_DELTA, TMODE_GRID, TMODE_DOD, TMODE_COUNT };
 enum { VMODE_CONST, VMODE_XOR, VMODE_DEC_DELTA, VMODE_DEC_DOD };
@@ -320,15 +332,20 @@ void chunk_enc_free(struct chunk_enc *e)
     chunk_enc_init(e);
 }
 
+/* The buffer size at or above cap at which vg_malloc's 16-byte header plus glibc's
+ * 8-byte chunk header fill a 16-byte multiple exactly. */
+static size_t round_cap(size_t cap)
+{
+    return ((cap + 24 + 15) & ~(size_t)15) - 24;
+}
+
 /* Grows buf to at least need bytes. Growth is by an eighth plus 16 bytes rather than
- * doubling, so a head chunk wastes little; the size is picked so that vg_malloc's
- * 16-byte header plus glibc's 8-byte chunk header fill a 16-byte multiple exactly. */
+ * doubling, so a head chunk wastes little. */
 static bool reserve(struct chunk_enc *e, size_t need)
 {
     if (need <= e->cap)
         return true;
-    size_t cap = need + (need >> 3) + 16;
-    cap = ((cap + 24 + 15) & ~(size_t)15) - 24;
+    size_t cap = round_cap(need + (need >> 3) + 16);
     if (cap > UINT32_MAX)
         return false;
     unsigned char *p = vg_realloc(e->buf, cap);
@@ -347,18 +364,26 @@ int chunk_append(struct chunk_enc *e, int64_t t, double v)
         return VG_ETOOLARGE;
     if (e->count > 0 && t < e->t)
         return VG_EINVAL;
-    if (!reserve(e, HDR + ((size_t)e->bits + MAX_SAMPLE_BITS + 7) / 8 + WRITE_SLACK)) {
+    uint64_t vb = dbits(v), delta = (uint64_t)t - (uint64_t)e->t;
+    /* The exact size of this sample (a dry run that only counts), not the worst case:
+     * reserving 146 bits ahead would keep ~18 idle bytes in every head chunk. */
+    struct bw dry = { NULL, 128 };
+    if (e->count > 0) {
+        uint8_t l = e->leading, tr = e->trailing;
+        dry.pos = 0;
+        put_dod(&dry, delta - (uint64_t)e->tdelta);
+        put_xor(&dry, &l, &tr, e->vbits, vb);
+    }
+    if (!reserve(e, HDR + ((size_t)e->bits + dry.pos + 7) / 8 + WRITE_SLACK)) {
         e->failed = true;
         return VG_ENOMEM;
     }
     struct bw w = { e->buf + HDR, e->bits };
-    uint64_t vb = dbits(v);
     if (e->count == 0) {
         put_bits(&w, (uint64_t)t, 64);
         put_bits(&w, vb, 64);
         e->tdelta = 0;
     } else {
-        uint64_t delta = (uint64_t)t - (uint64_t)e->t;
         put_dod(&w, delta - (uint64_t)e->tdelta);
         put_xor(&w, &e->leading, &e->trailing, e->vbits, vb);
         e->tdelta = (int64_t)delta;
@@ -369,7 +394,7 @@ int chunk_append(struct chunk_enc *e, int64_t t, double v)
     e->bits = (uint32_t)w.pos;
     e->buf[0] = (unsigned char)(e->count >> 8);
     e->buf[1] = (unsigned char)e->count;
-    e->buf[2] = 0;
+    e->buf[2] = e->packed ? 2 : 0;
     return 0;
 }
 
@@ -579,50 +604,117 @@ static void choose_plan(struct plan *p)
  * e->buf and sets *len, or returns 0 to use encoding 0. An allocation failure just keeps
  * encoding 0. Cost: one decode of the chunk, a few passes over the residual arrays per
  * mode, one write. */
-static size_t build_enc1(struct chunk_enc *e, size_t *len)
+static size_t enc_bytes(const struct chunk_enc *e)
 {
-    size_t n = e->count, enc0_bytes = HDR + ((size_t)e->bits + 7) / 8, off = 0;
-    if (n < 2)
-        return 0;
-    /* ts, vs, ms, three timestamp and two value residual arrays: one block. */
+    return HDR + ((size_t)e->bits + 7) / 8;
+}
+
+/* Decodes e's samples (n >= 2) into one scratch block (ts, vs, ms, three timestamp and
+ * two value residual arrays) and plans encoding 1 over them. Returns the block, which
+ * p points into and the caller frees, or NULL when out of memory. */
+static uint64_t *plan_enc1(const struct chunk_enc *e, struct plan *p)
+{
+    size_t n = e->count;
     uint64_t *mem = vg_malloc(8 * n * sizeof *mem);
     if (!mem)
-        return 0;
+        return NULL;
     int64_t *ts = (int64_t *)mem;
     uint64_t *vs = mem + n;
-    struct plan p = { .n = n, .ts = ts, .vs = vs, .ms = (int64_t *)(mem + 2 * n) };
+    *p = (struct plan){ .n = n, .ts = ts, .vs = vs, .ms = (int64_t *)(mem + 2 * n) };
     for (unsigned i = 0; i < TMODE_COUNT; i++)
-        p.zt[i] = mem + (3 + i) * n;
-    p.zv[0] = mem + 6 * n;
-    p.zv[1] = mem + 7 * n;
+        p->zt[i] = mem + (3 + i) * n;
+    p->zv[0] = mem + 6 * n;
+    p->zv[1] = mem + 7 * n;
     struct chunk_iter it;
-    chunk_iter_init(&it, e->buf, enc0_bytes);
+    chunk_iter_init(&it, e->buf, enc_bytes(e));
     double v;
     for (size_t i = 0; i < n; i++) {
-        /* Our own bytes are always well-formed; should that ever break, encoding 0
-         * is still a correct answer. */
+        /* Our own bytes are always well-formed; should that ever break, the encoding
+         * at hand is still a correct answer. */
         bool ok = chunk_next(&it, &ts[i], &v);
         assert(ok);
-        if (!ok)
-            goto out;
+        if (!ok) {
+            vg_free(mem);
+            return NULL;
+        }
         vs[i] = dbits(v);
     }
-    choose_plan(&p);
-    size_t enc1_bytes = HDR + (p.bits + 7) / 8;
-    if (enc1_bytes >= enc0_bytes || !reserve(e, enc0_bytes + enc1_bytes + WRITE_SLACK))
-        goto out;
-    off = enc0_bytes;
-    *len = enc1_bytes;
-    unsigned char *h = e->buf + off;
-    h[0] = (unsigned char)(n >> 8);
-    h[1] = (unsigned char)n;
+    choose_plan(p);
+    return mem;
+}
+
+/* Writes the encoding-1 chunk planned in p at h (HDR + (p->bits + 7) / 8 bytes plus
+ * WRITE_SLACK writable). */
+static void put_enc1(unsigned char *h, const struct plan *p)
+{
+    h[0] = (unsigned char)(p->n >> 8);
+    h[1] = (unsigned char)p->n;
     h[2] = 1;
     struct bw w = { h + HDR, 0 };
-    write_enc1(&w, &p);
-    assert(w.pos == p.bits);
-out:
+    write_enc1(&w, p);
+    assert(w.pos == p->bits);
+}
+
+static size_t build_enc1(struct chunk_enc *e, size_t *len)
+{
+    size_t n = e->count, cur_bytes = enc_bytes(e), off = 0;
+    if (n < 2)
+        return 0;
+    struct plan p;
+    uint64_t *mem = plan_enc1(e, &p);
+    if (!mem)
+        return 0;
+    size_t enc1_bytes = HDR + (p.bits + 7) / 8;
+    if (enc1_bytes < cur_bytes && reserve(e, cur_bytes + enc1_bytes + WRITE_SLACK)) {
+        off = cur_bytes;
+        *len = enc1_bytes;
+        put_enc1(e->buf + off, &p);
+    }
     vg_free(mem);
     return off;
+}
+
+/* Encoding 2's fixed part: header, raw t0, u16 length of the embedded chunk. */
+#define ENC2_FIXED (HDR + 8 + 2)
+
+int chunk_enc_pack(struct chunk_enc *e)
+{
+    if (e->failed || e->nopack || e->count < 2 || e->count == e->packed)
+        return 0;
+    struct plan p;
+    uint64_t *mem = plan_enc1(e, &p);
+    if (!mem)
+        return VG_ENOMEM;
+    size_t enc1_bytes = HDR + (p.bits + 7) / 8, total = ENC2_FIXED + enc1_bytes;
+    size_t cur = enc_bytes(e);
+    if (enc1_bytes > UINT16_MAX || total > cur - cur / 8) {
+        e->nopack = true;
+        vg_free(mem);
+        return 0;
+    }
+    /* Room for a few more appends, so the next one does not reallocate at once. */
+    size_t cap = round_cap(total + 16 + WRITE_SLACK);
+    unsigned char *nb = vg_malloc(cap);
+    if (!nb) {
+        vg_free(mem);
+        return VG_ENOMEM;
+    }
+    nb[0] = (unsigned char)(e->count >> 8);
+    nb[1] = (unsigned char)e->count;
+    nb[2] = 2;
+    memcpy(nb + HDR, e->buf + HDR, 8); /* t0, the same raw bits in encodings 0 and 2 */
+    nb[HDR + 8] = (unsigned char)(enc1_bytes >> 8);
+    nb[HDR + 9] = (unsigned char)enc1_bytes;
+    put_enc1(nb + ENC2_FIXED, &p);
+    vg_free(mem);
+    vg_free(e->buf);
+    e->buf = nb;
+    e->cap = (uint32_t)cap;
+    e->bits = (uint32_t)(total - HDR) * 8;
+    e->packed = e->count;
+    e->leading = NO_WINDOW;
+    e->trailing = 0;
+    return 0;
 }
 
 const unsigned char *chunk_bytes(struct chunk_enc *e, size_t *len)
@@ -676,13 +768,25 @@ void chunk_iter_init(struct chunk_iter *it, const unsigned char *buf, size_t len
     memset(it, 0, sizeof *it);
     it->buf = buf;
     it->leading = NO_WINDOW;
-    if (len < HDR || buf[2] > 1) {
+    if (len < HDR || buf[2] > 2) {
         it->err = true;
         return;
     }
-    it->count = chunk_count(buf, len);
+    it->count = it->seg = chunk_count(buf, len);
     it->enc = buf[2];
     it->len_bits = (len - HDR) * 8;
+    if (it->enc == 2) {
+        size_t l = len < ENC2_FIXED ? 0 : (size_t)buf[HDR + 8] << 8 | buf[HDR + 9];
+        const unsigned char *in = buf + ENC2_FIXED;
+        if (l < HDR || l > len - ENC2_FIXED || in[2] != 1 || chunk_count(in, l) < 2 ||
+            chunk_count(in, l) > it->count) {
+            it->err = true;
+            return;
+        }
+        it->seg = chunk_count(in, l);
+        it->pos = (ENC2_FIXED + HDR - HDR) * 8;  /* the embedded chunk's bitstream */
+        it->cont = (ENC2_FIXED + l - HDR) * 8;   /* the encoding-0 continuation */
+    }
 }
 
 static void next_enc0(struct chunk_iter *it)
@@ -713,7 +817,7 @@ static void enc1_header(struct chunk_iter *it)
     it->t0 = it->t = (int64_t)unzigzag(get_vb(it));
     if (it->tmode >= TMODE_COUNT)
         it->err = true;
-    if (it->count > 1) {
+    if (it->seg > 1) {
         if (it->tmode != TMODE_DOD)
             it->interval = get_vb(it);
         if (it->tmode == TMODE_GRID) /* t0 becomes the grid origin t0 + g */
@@ -763,10 +867,19 @@ bool chunk_next(struct chunk_iter *it, int64_t *t, double *v)
 {
     if (it->err || it->read >= it->count)
         return false;
-    if (it->enc == 0)
+    if (it->enc == 0) {
         next_enc0(it);
-    else
+    } else if (it->read < it->seg) {
         next_enc1(it);
+        if (it->enc == 2 && it->read == 0 && (uint64_t)it->t != load_be64(it->buf + HDR))
+            it->err = true; /* the raw t0 disagrees with the embedded chunk */
+    } else { /* encoding 2's continuation */
+        if (it->read == it->seg) {
+            it->pos = it->cont;
+            it->leading = NO_WINDOW;
+        }
+        next_enc0(it);
+    }
     if (it->err)
         return false;
     it->read++;

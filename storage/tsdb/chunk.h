@@ -5,8 +5,10 @@
  *   Encoding 0 (what appends write): t0 and v0 as 64 raw bits each, then timestamp
  *   delta-of-delta in buckets and XOR'ed values with leading/trailing-zero windows.
  *   Encoding 1 (picked by chunk_bytes when smaller): Rice-coded timestamp residuals and
- *   values as a constant, XOR, or exact decimals (integer deltas). Exact bit layouts of
- *   both are documented in chunk.c.
+ *   values as a constant, XOR, or exact decimals (integer deltas).
+ *   Encoding 2 (what appends write after chunk_enc_pack): t0, then an encoding-1 chunk
+ *   of the first samples, then the rest continuing in encoding 0. Exact bit layouts of
+ *   all three are documented in chunk.c.
  * Values are stored bit-exact: NaN payloads such as the staleness marker survive.
  * Timestamps are milliseconds and must be non-decreasing within a chunk.
  * Not thread-safe; an encoder owns its buffer (chunk_enc_free). */
@@ -18,8 +20,9 @@
 #include <stdint.h>
 
 /* 48 bytes: one lives in every in-memory series, so the fields are packed. buf holds
- * the encoding-0 bytes (the header's count is kept current) and is grown in small steps
- * so that a head chunk costs about its encoded size. */
+ * the encoding-0 bytes, or after chunk_enc_pack the encoding-2 bytes (the header's
+ * count is kept current either way), and is grown in small steps so that a head chunk
+ * costs about its encoded size. */
 struct chunk_enc {
     unsigned char *buf;
     int64_t t, tdelta;  /* last timestamp and last delta */
@@ -29,11 +32,13 @@ struct chunk_enc {
     uint16_t count;
     uint8_t leading, trailing;
     bool failed;        /* an allocation failed; the chunk is unusable */
+    bool nopack;        /* packing did not pay off; chunk_enc_pack does not try again */
+    uint16_t packed;    /* samples in the encoding-1 part (0: buf is encoding 0) */
 };
 
 void chunk_enc_init(struct chunk_enc *e);
-/* Timestamp of the first sample; e must hold at least one. Encoding 0 keeps it as the
- * 64 raw bits right after the header, so callers need not store it separately. */
+/* Timestamp of the first sample; e must hold at least one. Encodings 0 and 2 keep it
+ * as the 64 raw bits right after the header, so callers need not store it separately. */
 static inline int64_t chunk_enc_first_t(const struct chunk_enc *e)
 {
     uint64_t t = 0;
@@ -46,6 +51,12 @@ void chunk_enc_free(struct chunk_enc *e);
  * is then failed for good), VG_EINVAL if t goes backwards, or VG_ETOOLARGE when the
  * chunk already holds 65535 samples. */
 int chunk_append(struct chunk_enc *e, int64_t t, double v);
+/* Re-encodes the samples appended so far as encoding 1 and goes on appending after
+ * them in encoding 0 (the result is encoding 2, see chunk.c), when that is at least an
+ * eighth smaller; otherwise marks e so that later calls do nothing. Costs about one
+ * chunk_bytes. Returns 0 (also when nothing changed) or VG_ENOMEM (e unchanged and
+ * still usable). */
+int chunk_enc_pack(struct chunk_enc *e);
 /* The encoded bytes (valid until the next append or free; owned by e); *len set.
  * Picks the smaller of the two encodings, so it costs one pass over the samples.
  * NULL with *len = 0 when the encoder has failed. */
@@ -65,10 +76,12 @@ struct chunk_iter {
     uint64_t vbits;
     uint8_t leading, trailing;
     bool err;
-    /* Encoding-1 state (private to chunk.c). */
+    /* Encoding-1 and -2 state (private to chunk.c). */
     uint8_t enc, tmode, vmode, kt, kv, scale;
+    uint16_t seg;       /* samples decoded as encoding 1 */
     int64_t t0, m, mdelta;
     uint64_t interval;
+    size_t cont;        /* encoding 2: bit position of the encoding-0 continuation */
 };
 
 /* Iterates an encoded chunk. chunk_next returns true with a sample, false at the end

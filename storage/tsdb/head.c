@@ -1,9 +1,10 @@
 /* head: in-memory series of the TSDB. See head.h for what is kept and why.
  *
- * Reading a live encoder: struct chunk_enc keeps its encoding-0 bytes at the start of
- * buf (header with the sample count, then the bitstream), and chunk_iter stops after
- * the count in the header, so iterating (buf, cap) reads exactly the appended samples
- * without calling chunk_bytes, which would build the compact encoding and grow buf.
+ * Reading a live encoder: struct chunk_enc keeps its encoding-0 or -2 bytes at the
+ * start of buf (header with the sample count, then the bitstream), and chunk_iter stops
+ * after the count in the header, so iterating (buf, cap) reads exactly the appended
+ * samples without calling chunk_bytes, which would build the compact encoding and grow
+ * buf.
  *
  * Hash map: linear probing over a power-of-two array of series pointers, grown at 70%
  * load; removal shifts the following cluster back so no tombstones are needed. */
@@ -255,6 +256,10 @@ int head_append(struct head_series *s, int64_t t, double v, uint64_t seq,
         s->max_t = t;
     if (t < s->min_t)
         s->min_t = t;
+    /* Out of memory here only leaves the chunk unpacked: still correct. */
+    if (s->head.count - s->head.packed >= HEAD_PACK_STEP &&
+        s->head.count < HEAD_CHUNK_MAX_SAMPLES)
+        (void)chunk_enc_pack(&s->head);
     return 0;
 }
 

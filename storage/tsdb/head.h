@@ -1,7 +1,8 @@
 /* head: the TSDB's in-memory series and their not-yet-persisted samples.
  *
  * Per series: its canonical label encoding (in the same allocation as the struct), an
- * open chunk encoder for in-order samples ("head chunk", its own buffer), a sorted
+ * open chunk encoder for in-order samples ("head chunk", its own buffer, packed every
+ * HEAD_PACK_STEP samples), a sorted
  * buffer of accepted out-of-order samples, and a list of frozen chunks ("nodes") cut
  * from the head or the OOO buffer that wait to be written as 'C' keys. A head_series is
  * small (a few hundred bytes with its label bytes and chunk buffer) because the
@@ -27,6 +28,12 @@
 #include <stdint.h>
 
 #define HEAD_CHUNK_MAX_SAMPLES 120
+/* The head chunk is packed (chunk_enc_pack) each time this many samples were appended
+ * since the last packing: at 40 and 80 of 120. Each packing re-encodes the whole chunk,
+ * so this costs about one more encoding per sample (~40 ns), and keeps all but the
+ * last 0-39 samples at encoding 1's size (measured on the benchmark's counters and
+ * gauges: 0.8 instead of 2.2 bytes per sample). */
+#define HEAD_PACK_STEP 40
 /* Every chunk, in-order or out-of-order, spans less than this: a sample at t lives in a
  * chunk starting in (t - HEAD_CHUNK_MAX_SPAN_MS, t], which bounds every lookup. */
 #define HEAD_CHUNK_MAX_SPAN_MS (2LL * 3600 * 1000)

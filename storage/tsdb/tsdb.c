@@ -227,7 +227,14 @@ struct tsdb_actx {
     struct tsdb_node_refs cuts;
     struct tsdb_inflight fl;
     uint64_t seq, next_id;
+    size_t batch_peak; /* most bytes batch held: LevelDB keeps that capacity */
 };
+
+/* A pooled append context keeps the capacity its largest batch needed. Batches that
+ * create series (S/L/P keys for up to a thousand series) grow it to a few MiB, which
+ * would then stay resident per concurrent writer for good; an ordinary batch of samples
+ * needs a few hundred KiB. Contexts holding more than this are freed, not pooled. */
+#define ACTX_KEEP_BYTES (1u << 20)
 
 static void actx_free(struct tsdb_actx *c)
 {
@@ -264,8 +271,22 @@ static struct tsdb_actx *actx_get(struct tsdb *db)
     return c;
 }
 
+static size_t actx_held(const struct tsdb_actx *c)
+{
+    return c->batch_peak + c->lbl.cap + c->key.cap + c->val.cap + c->gcap * sizeof *c->g +
+           c->scap * sizeof *c->sm +
+           c->icap * (sizeof *c->gi + sizeof *c->hash + sizeof *c->loff + sizeof *c->found) +
+           c->cuts.cap * sizeof *c->cuts.v;
+}
+
 static void actx_put(struct tsdb *db, struct tsdb_actx *c)
 {
+    if (kv_batch_bytes(c->batch) > c->batch_peak)
+        c->batch_peak = kv_batch_bytes(c->batch);
+    if (actx_held(c) > ACTX_KEEP_BYTES) {
+        actx_free(c);
+        return;
+    }
     kv_batch_clear(c->batch);
     pthread_mutex_lock(&db->pool_mu);
     c->next = db->pool;
@@ -719,6 +740,8 @@ int tsdb_append(struct tsdb *db, const struct tsdb_batch *b, struct tsdb_append_
         return rc;
     }
     rc = build_batch(c, b, res, err);
+    if (kv_batch_bytes(c->batch) > c->batch_peak)
+        c->batch_peak = kv_batch_bytes(c->batch);
     if (rc == 0 && kv_batch_count(c->batch))
         rc = kv_write(db->kv, c->batch, true, err);
     pthread_mutex_lock(&db->mu);

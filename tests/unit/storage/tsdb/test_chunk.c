@@ -1,6 +1,6 @@
-/* Tests storage/tsdb/chunk.c: bit-exact round trips through both encodings, resuming
- * from bytes, malformed input, allocation failure, and bytes per sample on data shaped
- * like Prometheus scrapes. */
+/* Tests storage/tsdb/chunk.c: bit-exact round trips through all three encodings
+ * (packing into encoding 2 included), resuming from bytes, malformed input, allocation
+ * failure, and bytes per sample on data shaped like Prometheus scrapes. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -212,6 +212,20 @@ static long drain(const unsigned char *b, size_t len)
     return it.err ? -1 : n;
 }
 
+/* Random corruption of a chunk of n samples never crashes, and flipping bits never
+ * creates extra samples. */
+static void flips_never_add_samples(const unsigned char *chunk, size_t len, long n)
+{
+    unsigned char bad[4096];
+    cr_assert_leq(len, sizeof bad);
+    for (int round = 0; round < 2000; round++) {
+        memcpy(bad, chunk, len);
+        for (int k = 0; k < 3; k++)
+            bad[3 + rnd() % (len - 3)] ^= (unsigned char)(1u << (rnd() % 8));
+        cr_assert_leq(drain(bad, len), n);
+    }
+}
+
 Test(chunk, rejects_decreasing_time_and_overfull_chunk)
 {
     struct chunk_enc e;
@@ -277,13 +291,7 @@ Test(chunk, truncated_and_corrupt_bytes_are_reported)
     unsigned char mode[3 + 12] = { 0, 2, 1, 0xC0 };
     cr_assert_eq(drain(mode, sizeof mode), -1);
 
-    /* Random corruption never crashes; flipping bits must not create extra samples. */
-    for (int round = 0; round < 2000; round++) {
-        memcpy(bad, copy, len);
-        for (int k = 0; k < 3; k++)
-            bad[3 + rnd() % (len - 3)] ^= (unsigned char)(1u << (rnd() % 8));
-        cr_assert_leq(drain(bad, len), 50);
-    }
+    flips_never_add_samples(copy, len, 50);
     chunk_enc_free(&e);
 }
 
@@ -336,6 +344,187 @@ Test(chunk, allocation_failure)
         cr_assert_eq(rc, VG_ENOMEM);
         cr_assert_eq(r.buf, NULL);
     }
+    chunk_enc_free(&e);
+}
+
+/* ---- packing (encoding 2) ---- */
+
+/* Fills ts/vs with n samples of one of eight shapes (as random_series_round_trip). */
+static void gen_series(int kind, int64_t *ts, double *vs, size_t n)
+{
+    int64_t t = 1700000000000 + rnd_range(-5, 5);
+    int64_t m = rnd_range(-1000000, 1000000);
+    for (size_t i = 0; i < n; i++) {
+        t += (rnd() % 50) ? 15000 + rnd_range(-3, 3) : rnd_range(0, 100000);
+        ts[i] = t;
+        switch (kind) {
+        case 0: vs[i] = from_bits(rnd()); break;
+        case 1: m += rnd_range(-50, 50); vs[i] = (double)m / 100; break;
+        case 2: m += rnd_range(0, 10); vs[i] = (double)m; break;
+        case 3: vs[i] = (rnd() % 4) ? 7.0 : from_bits(STALE_NAN); break;
+        case 4: m -= rnd_range(0, 1LL << 40); vs[i] = (double)m; break;
+        case 5: vs[i] = (double)rnd_range(-3, 3) / 1000000000; break;
+        case 6: vs[i] = sin((double)i) * 1e6; break;
+        default: vs[i] = 1048576 + (double)rnd_range(0, 999) * 4096; break;
+        }
+    }
+}
+
+/* Appends samples from..to-1 of ts/vs to e, each one asserted to succeed. */
+static void append_range(struct chunk_enc *e, const int64_t *ts, const double *vs, int from,
+                         int to)
+{
+    for (int i = from; i < to; i++)
+        cr_assert_eq(chunk_append(e, ts[i], vs[i]), 0, "sample %d", i);
+}
+
+Test(chunk, packing_keeps_every_sample_bit_exact)
+{
+    enum { N = 200 };
+    static int64_t ts[N];
+    static double vs[N];
+    int packed_some = 0;
+    for (int series = 0; series < 400; series++) {
+        size_t n = 1 + rnd() % N;
+        gen_series(series % 8, ts, vs, n);
+        struct chunk_enc e;
+        chunk_enc_init(&e);
+        size_t every = 2 + rnd() % 50;
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_eq(chunk_append(&e, ts[i], vs[i]), 0);
+            if ((size_t)(e.count - e.packed) >= every)
+                cr_assert_eq(chunk_enc_pack(&e), 0);
+            cr_assert_eq(chunk_enc_first_t(&e), ts[0], "t0 stays readable in place");
+        }
+        packed_some += e.packed > 0;
+        cr_assert_eq(e.buf[2], e.packed ? 2 : 0);
+        /* The live buffer, as the head reads it (up to cap), and its exact length. */
+        expect_samples(e.buf, e.cap, ts, vs, n);
+        expect_samples(e.buf, 3 + (e.bits + 7) / 8, ts, vs, n);
+        size_t len;
+        const unsigned char *b = chunk_bytes(&e, &len);
+        cr_assert_not_null(b);
+        cr_assert_leq(len, 3 + (e.bits + 7) / 8, "chunk_bytes never returns more");
+        expect_samples(b, len, ts, vs, n);
+        struct chunk_enc r;
+        cr_assert_eq(chunk_enc_from_bytes(&r, b, len), 0);
+        cr_assert_eq(r.count, n);
+        chunk_enc_free(&r);
+        chunk_enc_free(&e);
+    }
+    cr_assert_gt(packed_some, 100);
+}
+
+Test(chunk, packing_shrinks_counters_and_gives_up_on_random_bits)
+{
+    int64_t ts[120];
+    double vs[120];
+    gen_series(2, ts, vs, 120);
+    struct chunk_enc e;
+    chunk_enc_init(&e);
+    append_range(&e, ts, vs, 0, 80);
+    size_t before = 3 + (e.bits + 7) / 8;
+    cr_assert_eq(chunk_enc_pack(&e), 0);
+    size_t after = 3 + (e.bits + 7) / 8;
+    cr_assert_eq(e.packed, 80);
+    cr_assert_lt(after * 4, before * 3, "counter: %zu -> %zu bytes", before, after);
+    cr_assert_lt(e.cap, before);
+    append_range(&e, ts, vs, 80, 120); /* appends go on after the packed part */
+    expect_samples(e.buf, e.cap, ts, vs, 120);
+    cr_assert_eq(chunk_enc_pack(&e), 0);
+    cr_assert_eq(e.packed, 120, "packing again folds the tail in");
+    expect_samples(e.buf, e.cap, ts, vs, 120);
+    chunk_enc_free(&e);
+
+    gen_series(0, ts, vs, 120); /* random bits: encoding 1 saves nothing */
+    chunk_enc_init(&e);
+    append_range(&e, ts, vs, 0, 60);
+    unsigned char *buf = e.buf;
+    cr_assert_eq(chunk_enc_pack(&e), 0);
+    cr_assert(e.nopack);
+    cr_assert_eq(e.packed, 0);
+    cr_assert_eq(e.buf, buf, "the buffer is kept as it was");
+    cr_assert_eq(e.buf[2], 0);
+    expect_samples(e.buf, e.cap, ts, vs, 60);
+    chunk_enc_free(&e);
+
+    chunk_enc_init(&e); /* fewer than two samples: nothing to do */
+    cr_assert_eq(chunk_enc_pack(&e), 0);
+    cr_assert_eq(chunk_append(&e, 5, 1), 0);
+    cr_assert_eq(chunk_enc_pack(&e), 0);
+    cr_assert_eq(e.packed, 0);
+    chunk_enc_free(&e);
+}
+
+Test(chunk, packing_out_of_memory_keeps_the_encoder_usable)
+{
+    int64_t ts[100];
+    double vs[100];
+    gen_series(2, ts, vs, 100);
+    for (uint64_t k = 1; k <= 2; k++) { /* the scratch block, then the new buffer */
+        struct chunk_enc e;
+        chunk_enc_init(&e);
+        append_range(&e, ts, vs, 0, 50);
+        vg_alloc_fail_after(k);
+        int rc = chunk_enc_pack(&e);
+        vg_alloc_fail_after(0);
+        cr_assert_eq(rc, VG_ENOMEM, "allocation %llu", (unsigned long long)k);
+        cr_assert_not(e.failed);
+        cr_assert_eq(e.packed, 0);
+        append_range(&e, ts, vs, 50, 100);
+        expect_samples(e.buf, e.cap, ts, vs, 100);
+        cr_assert_eq(chunk_enc_pack(&e), 0);
+        cr_assert_eq(e.packed, 100);
+        expect_samples(e.buf, e.cap, ts, vs, 100);
+        chunk_enc_free(&e);
+    }
+}
+
+Test(chunk, malformed_encoding_2_is_reported)
+{
+    int64_t ts[60];
+    double vs[60];
+    gen_series(2, ts, vs, 60);
+    struct chunk_enc e;
+    chunk_enc_init(&e);
+    append_range(&e, ts, vs, 0, 40);
+    cr_assert_eq(chunk_enc_pack(&e), 0);
+    append_range(&e, ts, vs, 40, 60);
+    size_t len = 3 + (e.bits + 7) / 8;
+    unsigned char copy[1024], bad[1024];
+    cr_assert_lt(len, sizeof copy);
+    memcpy(copy, e.buf, len);
+    cr_assert_eq(copy[2], 2);
+    cr_assert_eq(drain(copy, len), 60);
+    size_t l = (size_t)copy[11] << 8 | copy[12];
+
+    memcpy(bad, copy, len);
+    bad[10] ^= 1; /* raw t0 disagrees with the embedded chunk */
+    cr_assert_eq(drain(bad, len), -1);
+    memcpy(bad, copy, len);
+    bad[12] = (unsigned char)(len); bad[11] = (unsigned char)(len >> 8); /* L past the end */
+    cr_assert_eq(drain(bad, len), -1);
+    memcpy(bad, copy, len);
+    bad[11] = 0; bad[12] = 2; /* L shorter than a header */
+    cr_assert_eq(drain(bad, len), -1);
+    memcpy(bad, copy, len);
+    bad[13 + 2] = 0; /* embedded chunk not encoding 1 */
+    cr_assert_eq(drain(bad, len), -1);
+    memcpy(bad, copy, len);
+    bad[13] = 0; bad[14] = 61; /* embedded chunk holds more samples than the whole */
+    cr_assert_eq(drain(bad, len), -1);
+    memcpy(bad, copy, len);
+    bad[13] = 0; bad[14] = 1; /* fewer than two in the embedded chunk */
+    cr_assert_eq(drain(bad, len), -1);
+    cr_assert_eq(drain(copy, 12), -1, "cut inside the fixed part");
+    cr_assert_eq(drain(copy, 13 + l - 1), -1, "cut inside the embedded chunk");
+    for (size_t cut = 13 + l; cut < len - 1; cut++) {
+        unsigned char *heap = vg_malloc(cut);
+        memcpy(heap, copy, cut);
+        cr_assert_eq(drain(heap, cut), -1, "cut at %zu", cut);
+        vg_free(heap);
+    }
+    flips_never_add_samples(copy, len, 60);
     chunk_enc_free(&e);
 }
 

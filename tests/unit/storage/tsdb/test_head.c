@@ -83,6 +83,49 @@ Test(head, chunks_are_cut_at_120_samples_and_2_hours)
     head_free(&h);
 }
 
+Test(head, the_head_chunk_is_packed_every_step_and_reads_stay_exact)
+{
+    struct head h;
+    head_init(&h);
+    struct head_series *s = mk(&h, 1);
+    struct head_node *cut;
+    struct chunk_enc plain;
+    chunk_enc_init(&plain);
+    for (int i = 0; i < 100; i++) {
+        cr_assert_eq(head_append(s, 1000 + i * 15000LL, i * 3.0, 1, &cut), 0);
+        cr_assert_null(cut);
+        cr_assert_eq(chunk_append(&plain, 1000 + i * 15000LL, i * 3.0), 0);
+    }
+    cr_assert_eq(s->head.packed, 2 * HEAD_PACK_STEP);
+    cr_assert_eq(s->head.buf[2], 2);
+    cr_assert_lt(s->head.cap * 3, plain.cap * 2, "packed %u bytes, plain %u", s->head.cap,
+                 plain.cap);
+    chunk_enc_free(&plain);
+    cr_assert_eq(head_mint(s), 1000);
+    uint64_t bits;
+    for (int i = 0; i < 100; i++) {
+        cr_assert(head_find(s, 1000 + i * 15000LL, &bits), "sample %d", i);
+        double v = i * 3.0;
+        cr_assert_eq(memcmp(&bits, &v, 8), 0, "sample %d", i);
+    }
+    struct head_samples a = { 0 };
+    cr_assert_eq(head_collect(s, 1000 + 10 * 15000LL, 1000 + 89 * 15000LL, &a), 0);
+    cr_assert_eq(a.n, 80);
+    cr_assert_eq(a.v[0].v, 30.0);
+    cr_assert_eq(a.v[79].t, 1000 + 89 * 15000LL);
+    vg_free(a.v);
+    struct head_node *n = head_freeze(s);
+    cr_assert_not_null(n);
+    size_t len;
+    const unsigned char *b = chunk_bytes(&n->enc, &len);
+    struct head_samples all = { 0 };
+    cr_assert_eq(head_samples_from_chunk(&all, b, len, INT64_MIN, INT64_MAX), 0);
+    cr_assert_eq(all.n, 100);
+    cr_assert_eq(all.v[99].v, 297.0);
+    vg_free(all.v);
+    head_free(&h);
+}
+
 Test(head, ooo_buffer_stays_sorted_and_freezes_into_chunks)
 {
     struct head h;
