@@ -6,7 +6,7 @@
 #
 #   bench/logs_bench.sh [--ingest-mb N] [--rounds R] [--dataset-mb N] [--span-h H]
 #                       [--concurrency K] [--batch LINES] [--reps N] [--build-dir DIR]
-#                       [--only ingest,query] [--keep]
+#                       [--only ingest,query] [--keep] [--dataset-dir DIR]
 #
 # Data: bench/loggen's JSON nginx access lines (see the top of bench/loggen.c) in 4
 # streams {job="nginx", instance="web-0".."web-3"}, about 265 bytes a line; thread k of
@@ -27,7 +27,9 @@
 # chunks) and the logs store is measured (du -sb of <data>/logs), then once more after
 # bench/logstore_compact (deleted write-ahead records reclaimed by a LevelDB compaction,
 # what a long-running server converges to); the goal: raw bytes / stored bytes >= 5. The
-# server is restarted on the same data for the queries. Then, after one untimed warm-up of each, --reps
+# server is restarted on the same data for the queries. --dataset-dir DIR keeps the
+# dataset (raw text, store, the load's figures) in DIR, and a later run given the same DIR
+# skips the generation and load and only queries it (e.g. to compare two builds). Then, after one untimed warm-up of each, --reps
 # (5) repetitions, in each: every Vigil query and its reference, alternating:
 #   filter, rare path    {job="nginx"} |= "/api/v1/rare-endpoint"   query_range, limit
 #                        5000 (Loki's maximum; all ~10 per million lines match)
@@ -43,7 +45,9 @@
 # grep runs with LC_ALL=C (byte matching, its fastest mode). Reported: median and p90
 # per command, Vigil/grep ratios of the medians (goal: filter queries within 2x of
 # grep), and whether the counts agree (Vigil's match count = grep's; the metric query's
-# per-status totals = the grep pipeline's).
+# per-status totals = the grep pipeline's). Also the median CPU time of each: the
+# server's (utime + stime of all its threads over the request) or the command's (its
+# children's rusage), and its ratio to grep's, which a loaded machine distorts less.
 #
 # The report goes to stdout and bench/out/logs-<time>.txt. Everything listens on
 # 127.0.0.1; every wait is bounded and every process started here is stopped by its PID.
@@ -61,6 +65,7 @@ REPS=5
 BUILD="$src/build"
 ONLY="ingest,query"
 KEEP=0
+DSDIR=""
 ARGS="$*"
 
 while [ $# -gt 0 ]; do
@@ -75,7 +80,8 @@ while [ $# -gt 0 ]; do
     --build-dir) BUILD=$(cd "$2" && pwd); shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
+    --dataset-dir) mkdir -p "$2"; DSDIR=$(cd "$2" && pwd); shift 2 ;;
+    -h|--help) sed -n '2,53p' "$0"; exit 0 ;;
     *) echo "logs_bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -153,30 +159,36 @@ ingest() {
 
 # ---- dataset and queries ----
 query() {
-    local d=$WORK/dataset end_ns out line raw_bytes store_bytes zst_bytes t0 t1
+    local d=${DSDIR:-$WORK/dataset} end_ns out line raw_bytes store_bytes zst_bytes t0 t1
+    local lines needle_id load_hwm compacted
     mkdir -p "$d"
-    end_ns=$(( ($(date +%s) / 60 * 60 - 120) * 1000000000 ))
-    out=$("$LOGGEN" --mb "$DATASET_MB" --span-s $((SPAN_H * 3600)) --end-ns "$end_ns" --write-raw "$d/raw.log")
-    local lines needle_id
-    lines=$(printf '%s\n' "$out" | sed -n 's/^LINES=//p'); needle_id=$(printf '%s\n' "$out" | sed -n 's/^NEEDLE_ID=//p')
-    raw_bytes=$(stat -c %s "$d/raw.log")
-    zstd -3 -q -T1 "$d/raw.log" -o "$d/raw.log.zst"
-    zst_bytes=$(stat -c %s "$d/raw.log.zst")
-    note "dataset: $lines lines, $raw_bytes bytes raw, $zst_bytes bytes as zstd -3"
+    if [ -f "$d/loaded.env" ]; then
+        # shellcheck disable=SC1091
+        . "$d/loaded.env"
+        note "reusing the dataset in $d ($lines lines)"
+    else
+        end_ns=$(( ($(date +%s) / 60 * 60 - 120) * 1000000000 ))
+        out=$("$LOGGEN" --mb "$DATASET_MB" --span-s $((SPAN_H * 3600)) --end-ns "$end_ns" --write-raw "$d/raw.log")
+        lines=$(printf '%s\n' "$out" | sed -n 's/^LINES=//p'); needle_id=$(printf '%s\n' "$out" | sed -n 's/^NEEDLE_ID=//p')
+        raw_bytes=$(stat -c %s "$d/raw.log")
+        zstd -3 -q -T1 "$d/raw.log" -o "$d/raw.log.zst"
+        zst_bytes=$(stat -c %s "$d/raw.log.zst")
+        note "dataset: $lines lines, $raw_bytes bytes raw, $zst_bytes bytes as zstd -3"
 
-    start_vigil "$VIGIL" "$d/vigil" "$d/vigil.log" || { SERVER_PID=$STARTED_PID; return 1; }
-    SERVER_PID=$STARTED_PID
-    t0=$(cpu_ticks "$SERVER_PID")
-    line=$("$LOGGEN" --mb "$DATASET_MB" --span-s $((SPAN_H * 3600)) --end-ns "$end_ns" --format loki-pb \
-        --url "http://127.0.0.1:$STARTED_PORT/loki/api/v1/push" --concurrency "$CONC" --batch "$BATCH" \
-        --max-seconds 3600 2>>"$WORK/loggen.err" | grep '^RESULT') || note "dataset load failed: $(tail -n 3 "$WORK/loggen.err")"
-    t1=$(cpu_ticks "$SERVER_PID")
-    local load_hwm; load_hwm=$(status_kb "$SERVER_PID" VmHWM)
-    note "dataset loaded: $line; server CPU $(( (t1 - t0) / HZ )) s"
-    halt "$SERVER_PID" 300; SERVER_PID=""
-    store_bytes=$(dir_bytes "$d/vigil/logs")
-    local compacted
-    compacted=$("$COMPACT" "$d/vigil/logs" | sed -n 's/.*bytes_after=//p')
+        start_vigil "$VIGIL" "$d/vigil" "$d/vigil.log" || { SERVER_PID=$STARTED_PID; return 1; }
+        SERVER_PID=$STARTED_PID
+        t0=$(cpu_ticks "$SERVER_PID")
+        line=$("$LOGGEN" --mb "$DATASET_MB" --span-s $((SPAN_H * 3600)) --end-ns "$end_ns" --format loki-pb \
+            --url "http://127.0.0.1:$STARTED_PORT/loki/api/v1/push" --concurrency "$CONC" --batch "$BATCH" \
+            --max-seconds 3600 2>>"$WORK/loggen.err" | grep '^RESULT') || note "dataset load failed: $(tail -n 3 "$WORK/loggen.err")"
+        t1=$(cpu_ticks "$SERVER_PID")
+        load_hwm=$(status_kb "$SERVER_PID" VmHWM)
+        note "dataset loaded: $line; server CPU $(( (t1 - t0) / HZ )) s"
+        halt "$SERVER_PID" 300; SERVER_PID=""
+        store_bytes=$(dir_bytes "$d/vigil/logs")
+        compacted=$("$COMPACT" "$d/vigil/logs" | sed -n 's/.*bytes_after=//p')
+        declare -p end_ns lines needle_id raw_bytes zst_bytes line t0 t1 load_hwm store_bytes compacted >"$d/loaded.env"
+    fi
     start_vigil "$VIGIL" "$d/vigil" "$d/vigil.log" || { SERVER_PID=$STARTED_PID; return 1; }
     SERVER_PID=$STARTED_PID
     {
@@ -190,7 +202,7 @@ query() {
     } >>"$REPORT"
     python3 - "$REPORT" "http://127.0.0.1:$STARTED_PORT" "$SERVER_PID" "$d/raw.log" "$end_ns" \
         "$((SPAN_H * 3600))" "$needle_id" "$REPS" <<'PY'
-import json, statistics, subprocess, sys, time, urllib.parse, urllib.request, math, os
+import json, statistics, subprocess, sys, time, urllib.parse, urllib.request, math, os, resource
 
 report, url, pid, raw, end_ns, span, needle_id, reps = sys.argv[1:9]
 end_ns, span, reps, pid = int(end_ns), int(span), int(reps), int(pid)
@@ -204,6 +216,15 @@ def status_kb(key):
             if line.startswith(key + ':'):
                 return int(line.split()[1])
     return 0
+
+def server_ticks():
+    with open('/proc/%d/stat' % pid) as f:
+        v = f.read().rsplit(')', 1)[1].split()
+    return int(v[11]) + int(v[12])
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 def loki(path, form):
     data = urllib.parse.urlencode(form).encode()
@@ -268,13 +289,17 @@ cases.append(('metric by status', 'vigil', mq + ' (query_range, step 60s)',
 cases.append(('metric by status', 'grep', "grep -o '\"status\":[0-9]*' raw.log | sort | uniq -c",
               lambda: (lambda r: (r[0], grep_status(r[1])))(shell("grep -o '\"status\":[0-9]*' %s | sort | uniq -c" % raw))))
 
-times, answers = {}, {}
+hz = os.sysconf('SC_CLK_TCK')
+times, cpus, answers = {}, {}, {}
 for rep in range(-1, reps):
     order = cases if rep % 2 == 0 else cases[::-1]
     for c in order:
+        t0, c0 = server_ticks(), children_cpu()
         dt, ans = c[3]()
+        cpu = (server_ticks() - t0) / hz if c[1].startswith('vigil') else children_cpu() - c0
         if rep >= 0:
             times.setdefault((c[0], c[1]), []).append(dt * 1000)
+            cpus.setdefault((c[0], c[1]), []).append(cpu * 1000)
         answers[(c[0], c[1])] = ans
     print('[lbench] query repetition %d/%d done' % (rep + 1, reps), file=sys.stderr)
 
@@ -283,11 +308,13 @@ def p90(v):
     return v[max(0, math.ceil(0.9 * len(v)) - 1)]
 
 lines = ['', 'queries: %d repetitions after one warm-up, medians (p90) in ms; ratio = this / grep -c over raw.log' % reps,
-         '%-22s %-17s %10s %10s %8s  %-12s %s' % ('case', 'command', 'p50 ms', 'p90 ms', 'ratio', 'answer', 'what')]
+         '(CPU ms: the server\'s CPU time over the request, or the command\'s; wall-clock ratios depend on the machine\'s load, CPU ones less)',
+         '%-22s %-17s %10s %10s %8s %8s %9s  %-12s %s' % ('case', 'command', 'p50 ms', 'p90 ms', 'ratio', 'CPU ms', 'CPU ratio', 'answer', 'what')]
 for c in cases:
     key = (c[0], c[1])
     med = statistics.median(times[key])
     g = statistics.median(times[(c[0], 'grep')])
+    cpu, gcpu = statistics.median(cpus[key]), statistics.median(cpus[(c[0], 'grep')])
     ans = answers[key]
     ref = answers[(c[0], 'grep')]
     if ans is None:
@@ -296,9 +323,11 @@ for c in cases:
         agree = 'same' if ans == ref else 'DIFFERS'
     else:
         agree = str(ans) + ('' if c[1] == 'grep' else (' ok' if ans == ref else ' DIFFERS'))
-    lines.append('%-22s %-17s %10.1f %10.1f %7.2fx  %-12s %s' % (c[0], c[1], med, p90(times[key]), med / g, agree, c[2]))
+    lines.append('%-22s %-17s %10.1f %10.1f %7.2fx %8.0f %8.2fx  %-12s %s' % (c[0], c[1], med, p90(times[key]), med / g,
+                 cpu, cpu / gcpu if gcpu > 0 else 0, agree, c[2]))
 lines.append('metric answer (lines by status): %s' % json.dumps(answers[('metric by status', 'grep')], sort_keys=True))
-lines.append('vigil RSS after the queries %d MiB, VmHWM since the restart %d MiB' % (status_kb('VmRSS') // 1024, status_kb('VmHWM') // 1024))
+lines.append('vigil RSS after the queries %d MiB (%d MiB anonymous, the rest mapped LevelDB files), VmHWM since the restart %d MiB'
+             % (status_kb('VmRSS') // 1024, status_kb('RssAnon') // 1024, status_kb('VmHWM') // 1024))
 with open(report, 'a') as f:
     f.write('\n'.join(lines) + '\n')
 PY

@@ -11,7 +11,10 @@
  * stores new samples. Keep-alive HTTP/1.1 with Content-Length: idle connections wait in
  * epoll, T threads (default 4) answer the ready ones. Any other path is 404. Runs until
  * killed. */
+#include "bench_util.h"
+
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,7 +36,9 @@ struct out {
 
 static void put(struct out *o, const char *s, size_t n)
 {
-    if (o->len + n > o->cap) {
+    if (n == 0)
+        return; /* o->p may still be NULL; memcpy must not see it even for 0 bytes */
+    if (!o->p || n > o->cap - o->len) {
         o->cap = (o->len + n) * 2;
         o->p = realloc(o->p, o->cap);
         if (!o->p)
@@ -67,8 +72,7 @@ static int serve_one(int c)
 {
     char req[4096];
     size_t len = 0;
-    char *end;
-    while (!(end = memmem(req, len, "\r\n\r\n", 4))) {
+    while (!memmem(req, len, "\r\n\r\n", 4)) {
         if (len == sizeof req)
             return -1;
         ssize_t r = read(c, req + len, sizeof req - len);
@@ -129,18 +133,29 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A number argument in [min, max]; junk or a value out of range exits with a message. */
+static long arg_in(const char *flag, const char *s, long min, long max)
+{
+    long long v = bench_arg_int(flag, s);
+    if (v < min || v > max) {
+        fprintf(stderr, "%s: %lld is out of range [%ld, %ld]\n", flag, v, min, max);
+        exit(2);
+    }
+    return (long)v;
+}
+
 int main(int argc, char **argv)
 {
-    int port = 0, threads = 4;
+    long port = 0, threads = 4;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--port"))
-            port = atoi(argv[i + 1]);
+            port = arg_in(argv[i], argv[i + 1], 0, 65535);
         else if (!strcmp(argv[i], "--targets"))
-            ntargets = atol(argv[i + 1]);
+            ntargets = arg_in(argv[i], argv[i + 1], 1, LONG_MAX);
         else if (!strcmp(argv[i], "--series"))
-            nseries = atol(argv[i + 1]);
+            nseries = arg_in(argv[i], argv[i + 1], 0, LONG_MAX / 16);
         else if (!strcmp(argv[i], "--threads"))
-            threads = atoi(argv[i + 1]);
+            threads = arg_in(argv[i], argv[i + 1], 1, 1024);
         else {
             fprintf(stderr, "usage: scrapetarget --port P --targets N --series M [--threads T]\n");
             return 2;
@@ -162,7 +177,7 @@ int main(int argc, char **argv)
     struct epoll_event lev = { .events = EPOLLIN, .data.fd = listen_fd };
     epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &lev);
     pthread_t th;
-    for (int i = 0; i < threads; i++)
+    for (long i = 0; i < threads; i++)
         pthread_create(&th, NULL, worker, NULL);
     struct epoll_event evs[256];
     for (;;) {

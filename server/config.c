@@ -196,6 +196,11 @@ const struct config_node *config_block(const struct config *c, const char *name)
     return NULL;
 }
 
+const char *config_block_name(size_t i)
+{
+    return i < NBLOCKS ? block_sections[i] : NULL;
+}
+
 /* "server, storage, ..., tail_sampling" for messages. */
 static void section_names(char *out, size_t cap)
 {

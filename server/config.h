@@ -106,6 +106,9 @@ struct config {
  * listed in config.c's block_sections), or NULL when the file has none. The module that
  * owns the section validates it in its vigil_module.check. */
 const struct config_node *config_block(const struct config *c, const char *name);
+/* The name of structured section i in config.c's order (c->blocks[i] holds its tree), or
+ * NULL when i is past the last one. For writers of the whole config (status_config.h). */
+const char *config_block_name(size_t i);
 
 /* The embedded defaults; never fails except out of memory (NULL). */
 struct config *config_default(void);

@@ -2,6 +2,9 @@
  * (config_node_from_yaml, declared in config_int.h so only config.c builds trees). */
 #include "config_node.h"
 
+/* config_node.h gives the analyser a macro for this; here is the real function. */
+#undef config_node_err
+
 #include "../storage/base/vg_alloc.h"
 #include "config.h"
 #include "config_int.h"

@@ -13,6 +13,7 @@
 #include "api/query.h"
 #include "api/rules.h"
 #include "api/self_metrics.h"
+#include "api/status_config.h"
 #include "api/tempo.h"
 #include "collect/jolokia.h"
 #include "collect/snmp.h"
@@ -38,6 +39,7 @@ const struct vigil_module *const vigil_modules[] = {
     &mod_federate,
     &mod_prometheus_api,
     &mod_query_api,
+    &mod_status_config_api,
     &mod_notify, /* before the rule engine: started first, stopped last */
     &mod_rules,
     &mod_rules_api,

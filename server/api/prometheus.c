@@ -232,19 +232,6 @@ void prometheus_json_strings(struct vg_buf *b, const char *const *v, size_t n)
     vg_buf_putc(b, ']');
 }
 
-void prometheus_json_labels(struct vg_buf *b, const struct label *ls, size_t n)
-{
-    vg_buf_putc(b, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            vg_buf_putc(b, ',');
-        vg_buf_json_str(b, ls[i].name.p, ls[i].name.len);
-        vg_buf_putc(b, ':');
-        vg_buf_json_str(b, ls[i].value.p, ls[i].value.len);
-    }
-    vg_buf_putc(b, '}');
-}
-
 static void json_field(struct vg_buf *b, const char *key, const char *value, bool first)
 {
     if (!first)

@@ -17,6 +17,7 @@
 #include "../../storage/base/vg_err.h"
 #include "../../storage/tsdb/labels.h"
 #include "../http.h"
+#include "../labels_json.h"
 #include "../vigil.h"
 
 #include <stdbool.h>
@@ -63,8 +64,11 @@ void prometheus_json_begin(struct vg_buf *b);
 void prometheus_json_end(struct vg_buf *b, const char *warning);
 /* ["a","b",...] of at most n strings (NUL-terminated). */
 void prometheus_json_strings(struct vg_buf *b, const char *const *v, size_t n);
-/* {"name":"value",...} */
-void prometheus_json_labels(struct vg_buf *b, const struct label *ls, size_t n);
+/* {"name":"value",...}: the shared label-set writer (labels_json.h). */
+static inline void prometheus_json_labels(struct vg_buf *b, const struct label *ls, size_t n)
+{
+    labels_json_put(b, ls, n);
+}
 /* The data object of /api/v1/status/buildinfo: version, revision, branch, buildUser,
  * buildDate, goVersion, all strings, and no "features" (Grafana takes a non-empty one to
  * mean Mimir). */

@@ -38,7 +38,7 @@ struct list_ctx {
 static void put_target(void *ctx, const struct scrape_target_status *st)
 {
     struct list_ctx *c = ctx;
-    if (st->dropped != c->dropped || (c->pool && strcmp(c->pool, st->pool)))
+    if (st->dropped != c->dropped || (c->pool && strcmp(c->pool, st->pool) != 0))
         return;
     struct vg_buf *b = c->b;
     if (c->n++)
@@ -80,13 +80,13 @@ static void targets_handler(struct vigil *v, struct http_request *req, struct ht
     const char *pool = http_arg_get(req, "scrapePool");
     if (state && !*state)
         state = NULL;
-    if (state && strcasecmp(state, "active") && strcasecmp(state, "dropped") &&
-        strcasecmp(state, "any")) {
+    if (state && strcasecmp(state, "active") != 0 && strcasecmp(state, "dropped") != 0 &&
+        strcasecmp(state, "any") != 0) {
         bad_request(resp, "invalid state: must be one of active, dropped or any");
         return;
     }
-    bool active = !state || strcasecmp(state, "dropped");
-    bool dropped = !state || strcasecmp(state, "active");
+    bool active = !state || strcasecmp(state, "dropped") != 0;
+    bool dropped = !state || strcasecmp(state, "active") != 0;
     struct vg_buf *b = &resp->body;
     vg_buf_puts(b, "{\"status\":\"success\",\"data\":{\"activeTargets\":[");
     struct list_ctx c = { .b = b, .pool = pool && *pool ? pool : NULL };
@@ -125,7 +125,7 @@ static void put_meta(void *ctx, const struct scrape_target_status *st)
         return;
     for (size_t i = 0; i < st->nmeta; i++) {
         const struct scrape_meta *m = &st->meta[i];
-        if (c->metric && strcmp(c->metric, m->metric))
+        if (c->metric && strcmp(c->metric, m->metric) != 0)
             continue;
         if (c->limit >= 0 && (int64_t)c->n >= c->limit)
             return;

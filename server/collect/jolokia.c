@@ -123,7 +123,8 @@ static int parse_target(const struct config_node *t, const char *where,
         return rc;
     if (!out->name || !out->name[0])
         return config_node_err(err, t, "%s: name is required", where);
-    if (!out->url || (strncmp(out->url, "http://", 7) && strncmp(out->url, "https://", 8)))
+    if (!out->url ||
+        (strncmp(out->url, "http://", 7) != 0 && strncmp(out->url, "https://", 8) != 0))
         return config_node_err(err, out->url ? config_node_get(t, "url") : t,
                                "%s.url: expected an http:// or https:// URL of the agent", where);
     if (out->password && !out->username)
@@ -195,7 +196,9 @@ void jolokia_config_free(struct jolokia_config *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->ntargets; i++) {
+    /* ntargets is 0 while targets is unallocated (c is calloc'd); testing the array too
+     * keeps that visible to the analyser, which cannot see into vg_calloc. */
+    for (size_t i = 0; c->targets && i < c->ntargets; i++) {
         struct jolokia_target *t = &c->targets[i];
         for (size_t j = 0; j < t->nmbeans; j++) {
             struct jolokia_mbean *m = &t->mbeans[j];

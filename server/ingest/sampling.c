@@ -388,11 +388,10 @@ int sampling_apply(struct sampling *s, const struct span *spans, size_t n, int64
     if (s->head) {
         k = sampling_head_filter(s->head, spans, n, now_ns, out);
         r->dropped += n - k;
-        spans = out;
     } else if (out != spans) {
         memmove(out, spans, n * sizeof *spans);
-        spans = out;
     }
+    /* from here on the spans are in out */
     if (!s->tail) {
         *nout = k;
         return 0;

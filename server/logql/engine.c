@@ -41,7 +41,7 @@
 
 #define TICK_EVERY 256
 #define ARENA_BLOCK 16384
-#define NEEDLES_MAX 16
+#define NEEDLES_MAX LQ_NEEDLES_MAX
 
 void logql_limits_default(struct logql_limits *l)
 {

@@ -156,6 +156,7 @@ int lq_tick(struct lq_ev *ev);
  * the pipeline's needles for chunk skipping (limit 0 = all). NULL with ev->err set.
  * lq_add_iter_stats adds an iterator's statistics to ev->st. */
 struct logstore_iter;
+#define LQ_NEEDLES_MAX 16 /* line needles lq_select gives the store at most */
 struct logstore_iter *lq_select(struct lq_ev *ev, const struct logql_node *log, int64_t start,
                                 int64_t end, bool backward, size_t limit);
 void lq_add_iter_stats(struct lq_ev *ev, const struct logstore_iter *it);

@@ -28,6 +28,12 @@
  * copy, sort and hash the fields no one reads. An entry with an error keeps the
  * labels it has then, so a pipeline error message names fewer labels, as in Loki.
  *
+ * Direct counting: when the store applies the whole pipeline itself (only `|= "literal"`
+ * filters, which it searches for in each decompressed chunk: logql_pipeline_needles_exact)
+ * and the value is a count, rate or byte count, an entry without structured metadata is
+ * kept with its stream's labels, so it skips the pipeline and goes to its stream's series
+ * (looked up once per stream): no label copy, hash or line search per counted line.
+ *
  * Values: count is the number of samples; rate divides by the range in seconds (the
  * sum of unwrapped values when unwrapped); bytes_* use the line length after the
  * pipeline; min/max/sum/avg/stddev/stdvar/quantile use the PromQL kernels (sum and avg
@@ -75,6 +81,10 @@ struct rrun {
     double *q;             /* quantile scratch */
     size_t capq;
     struct lq_val *absent; /* absent_over_time's answer */
+    /* Entries without metadata skip the pipeline (see take_direct); smap maps a
+     * stream id to its series. */
+    bool direct;
+    struct lq_map smap;
 };
 
 static int64_t sat_sub(int64_t a, int64_t b)
@@ -321,6 +331,27 @@ static int take_entry(struct lq_ev *ev, struct rrun *rr, const struct logstore_e
     return push_sample(ev, rr, (uint32_t)idx, e->t, v);
 }
 
+/* take_entry for a pipeline the store applied exactly (logql_pipeline_needles_exact),
+ * an entry without metadata and a value that needs no pipeline output (count, rate,
+ * bytes): the pipeline would keep the entry with the stream's labels and the stored
+ * line, so the sample goes straight to the stream's series, found once per stream. */
+static int take_direct(struct lq_ev *ev, struct rrun *rr, const struct logstore_entry *e)
+{
+    long idx = lq_map_get(&rr->smap, e->stream);
+    if (idx < 0) {
+        struct logql_pipeline_out o = { .line = e->line,
+                                        .labels = e->labels,
+                                        .nlabels = e->nlabels,
+                                        .labels_hash = labels_hash(e->labels, e->nlabels) };
+        if ((idx = series_of(ev, rr, &o)) < 0)
+            return (int)idx;
+        if (lq_map_put(ev, &rr->smap, e->stream, (size_t)idx))
+            return VG_ENOMEM;
+    }
+    double v = bytes_op(rr->op) ? (double)e->line.len : 1;
+    return push_sample(ev, rr, (uint32_t)idx, e->t, v);
+}
+
 static int rr_read(struct lq_ev *ev, struct rrun *rr)
 {
     rr->it = lq_select(ev, rr->n->range.log, sat_sub(win_end(ev, rr, 0), rr->range),
@@ -348,7 +379,8 @@ static int rr_read(struct lq_ev *ev, struct rrun *rr)
             break;
         if (e.t <= sat_sub(win_end(ev, rr, k), rr->range))
             continue; /* falls in no window (range shorter than step) */
-        if ((rc = take_entry(ev, rr, &e)))
+        rc = rr->direct && !e.nmeta ? take_direct(ev, rr, &e) : take_entry(ev, rr, &e);
+        if (rc)
             return rc;
     }
     while (k < ev->nsteps)
@@ -449,6 +481,13 @@ struct lq_val *lq_eval_range_grouped(struct lq_ev *ev, const struct logql_node *
     if (!rr.data || lq_bld_init(ev, &rr.b, rr.data, 64))
         goto done;
     rr.bld = true;
+    rr.direct = !rr.unwrap &&
+                (rr.op == LQ_RANGE_COUNT || rr.op == LQ_RANGE_RATE || bytes_op(rr.op)) &&
+                logql_pipeline_needles_exact(n->range.log, LQ_NEEDLES_MAX);
+    if (rr.direct && lq_map_init(ev, &rr.smap, 16)) {
+        rr.direct = false;
+        goto done;
+    }
     if (rr.op == LQ_RANGE_ABSENT) {
         rr.absent = lq_val_new(ev);
         if (!rr.absent || absent_labels(ev, n->range.log, rr.absent))
@@ -472,6 +511,8 @@ done:
         vg_free(rr.rs[i].buf);
     if (rr.bld)
         lq_bld_free(&rr.b);
+    if (rr.direct)
+        lq_map_free(&rr.smap);
     lq_val_free(rr.data);
     lq_val_free(rr.absent);
     vg_free(rr.rs);

@@ -1209,3 +1209,12 @@ size_t logql_pipeline_needles(const struct logql_node *log, struct vg_str *out, 
     }
     return n;
 }
+
+bool logql_pipeline_needles_exact(const struct logql_node *log, size_t cap)
+{
+    struct vg_str tmp[16];
+    size_t n = log->log.nstages;
+    if (n > cap || n > sizeof tmp / sizeof tmp[0])
+        return false;
+    return logql_pipeline_needles(log, tmp, n) == n;
+}

@@ -81,5 +81,10 @@ bool logql_pipeline_filters_only(const struct logql_pipeline *p);
  * the stages before the first one that changes the line (line_format, decolorize,
  * unpack). Up to cap needles go into out (pointing into the tree); returns how many. */
 size_t logql_pipeline_needles(const struct logql_node *log, struct vg_str *out, size_t cap);
+/* True when the needles above are the whole pipeline: every stage is such a filter and
+ * there are at most cap of them (none also qualifies). A store that keeps only the lines
+ * holding every needle has then applied the pipeline exactly, and a kept entry's output
+ * labels are its stream labels plus metadata. */
+bool logql_pipeline_needles_exact(const struct logql_node *log, size_t cap);
 
 #endif

@@ -74,7 +74,7 @@ void probe_write_exposition(const struct probe_result *r, struct vg_buf *out)
         exposition_write_help(out, name, vg_str_c(r->s[i].help));
         exposition_write_type(out, name, EXPOSITION_GAUGE);
         for (size_t k = i; k < r->n; k++) {
-            if (done[k] || strcmp(r->s[k].name, r->s[i].name))
+            if (done[k] || strcmp(r->s[k].name, r->s[i].name) != 0)
                 continue;
             done[k] = true;
             struct label l = { vg_str_c(r->s[k].lname), vg_str_c(r->s[k].lvalue) };

@@ -34,7 +34,7 @@ static int ip_opts(const struct config_node *map, const char *where, struct prob
     if (config_node_str(map, where, "preferred_ip_protocol", &ip, err) < 0 ||
         config_node_bool(map, where, "ip_protocol_fallback", &m->ip_fallback, err) < 0)
         return err->code;
-    if (ip && strcmp(ip, "ip4") && strcmp(ip, "ip6"))
+    if (ip && strcmp(ip, "ip4") != 0 && strcmp(ip, "ip6") != 0)
         return config_node_err(err, config_node_get(map, "preferred_ip_protocol"),
                                "%s.preferred_ip_protocol: \"%s\" is not ip4 or ip6", where, ip);
     if (ip)
@@ -218,7 +218,7 @@ static int parse_dns(const struct config_node *d, const char *where, struct prob
     if (qtype && !(o->query_type = dns_type_from_name(qtype)))
         return config_node_err(err, config_node_get(d, "query_type"),
                                "%s.query_type: unknown type \"%s\"", where, qtype);
-    if (transport && strcmp(transport, "udp") && strcmp(transport, "tcp"))
+    if (transport && strcmp(transport, "udp") != 0 && strcmp(transport, "tcp") != 0)
         return config_node_err(err, config_node_get(d, "transport_protocol"),
                                "%s.transport_protocol: \"%s\" is not udp or tcp", where, transport);
     o->tcp = transport && !strcmp(transport, "tcp");
@@ -280,7 +280,7 @@ static int parse_module(const char *name, const struct config_node *n, struct pr
         const struct config_node *s = config_node_get(n, subs[i].key);
         char w[160];
         snprintf(w, sizeof w, "%s.%s", where, subs[i].key);
-        if (s && strcmp(subs[i].key, m->prober->name))
+        if (s && strcmp(subs[i].key, m->prober->name) != 0)
             return config_node_err(err, s, "%s: given for a %s prober", w, m->prober->name);
         if (s && subs[i].fn(s, w, m, err) < 0)
             return err->code;
@@ -390,7 +390,9 @@ void probe_config_free(struct probe_config *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->nmodules; i++) {
+    /* The counts are 0 while an array is unallocated (c is calloc'd); testing the array
+     * too keeps that visible to the analyser, which cannot see into vg_calloc. */
+    for (size_t i = 0; c->modules && i < c->nmodules; i++) {
         struct probe_module *m = &c->modules[i];
         free_regexes(m->http.fail_match, m->http.nfail_match);
         free_regexes(m->http.fail_not_match, m->http.nfail_not_match);
@@ -399,7 +401,7 @@ void probe_config_free(struct probe_config *c)
         for (size_t k = 0; k < PROBE_MAX_STEPS; k++)
             matcher_regex_free(m->tcp.steps[k].expect);
     }
-    for (size_t i = 0; i < c->ntargets; i++)
+    for (size_t i = 0; c->targets && i < c->ntargets; i++)
         vg_free(c->targets[i].labels);
     vg_free(c->modules);
     vg_free(c->targets);

@@ -103,6 +103,31 @@ static bool rcode_ok(const struct probe_dns_opts *o, unsigned rcode)
     return false;
 }
 
+/* The serial of an SOA record's data "mname rname serial refresh ...": its third
+ * space-separated field, a decimal number. */
+static bool soa_serial(const char *s, unsigned long *out)
+{
+    for (int field = 0; field < 2; field++) {
+        while (*s == ' ')
+            s++;
+        if (!*s)
+            return false;
+        while (*s && *s != ' ')
+            s++;
+    }
+    while (*s == ' ')
+        s++;
+    if (*s < '0' || *s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || (*end && *end != ' '))
+        return false;
+    *out = v;
+    return true;
+}
+
 /* The verdict on a parsed response, and its samples. */
 static bool judge(const struct probe_dns_opts *o, const uint8_t *ans, size_t alen,
                   const struct dns_response *resp, struct probe_result *r)
@@ -130,9 +155,8 @@ static bool judge(const struct probe_dns_opts *o, const uint8_t *ans, size_t ale
         if (rr->type == DNS_TYPE_SOA) {
             /* "name\tttl\tIN\tSOA\tmname rname serial ..." */
             const char *p = strrchr(text, '\t');
-            char m1[256], m2[256];
             unsigned long serial;
-            if (p && sscanf(p + 1, "%255s %255s %lu", m1, m2, &serial) == 3)
+            if (p && soa_serial(p + 1, &serial))
                 probe_add(r, "probe_dns_serial", "Returns the serial number of the zone", NULL,
                           NULL, (double)serial);
         }

@@ -108,19 +108,15 @@ static double nonneg(double v)
     return v > 0 ? v : 0;
 }
 
-/* "Jan 10 12:00:00 2030 GMT" (OpenSSL's notAfter print) as Unix seconds; -1 if not. */
+/* "Jan 10 12:00:00 2030 GMT" (OpenSSL's notAfter print) as Unix seconds; -1 if not.
+ * OpenSSL writes English month names whatever the locale, and so does strptime in the
+ * C locale the server runs in. */
 static double parse_expiry(const char *s)
 {
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    char mon[4];
-    int day, h, mi, sec, year;
-    if (sscanf(s, "%3s %d %d:%d:%d %d", mon, &day, &h, &mi, &sec, &year) != 6)
+    struct tm tm = { 0 };
+    const char *end = strptime(s, "%b %d %H:%M:%S %Y", &tm);
+    if (!end)
         return -1;
-    const char *m = strstr(months, mon);
-    if (!m || (m - months) % 3 || strlen(mon) != 3)
-        return -1;
-    struct tm tm = { .tm_year = year - 1900, .tm_mon = (int)((m - months) / 3), .tm_mday = day,
-                     .tm_hour = h, .tm_min = mi, .tm_sec = sec };
     return (double)timegm(&tm);
 }
 

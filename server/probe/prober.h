@@ -48,6 +48,11 @@ void probe_add(struct probe_result *r, const char *name, const char *help, const
                const char *lvalue, double value);
 /* Sets r->error (the first reason wins) and returns false, for `return probe_fail(...)`. */
 bool probe_fail(struct probe_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#ifdef __clang_analyzer__
+/* The analyser does not look into prober.c; spelled out, it sees the result is false
+ * (prober.c #undefs this to define the function). */
+#define probe_fail(r, ...) (probe_fail((r), __VA_ARGS__), false)
+#endif
 
 /* Which address family to use: blackbox's preferred_ip_protocol with fallback. */
 enum probe_ip { PROBE_IP_ANY, PROBE_IP4, PROBE_IP6 };

@@ -1,13 +1,15 @@
 /* querier_tsdb: the querier (querier.h) over Vigil's TSDB: tsdb_select finds the series
- * through the postings index and chunk time ranges, tsdb_read decodes only the samples
- * in [mint, maxt] of each. The samples of every series are counted into *loaded as
- * they are read, so the query fails with VG_ETOOLARGE as soon as the total would pass
- * max_samples, before more is decoded. A set owns the series set and the sample
+ * through the postings index and chunk time ranges, a tsdb_reader decodes only the
+ * samples in [mint, maxt] of each, reading the series in id order (the order of their
+ * chunk keys). The samples of every series are counted into *loaded as they are read,
+ * so the query fails with VG_ETOOLARGE as soon as the total would pass max_samples,
+ * before more is decoded. A set owns the series set and the sample
  * buffers; set_free releases both. */
 #include "querier.h"
 
 #include "../../storage/base/vg_alloc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 struct qt_set {
@@ -29,6 +31,17 @@ static void qt_free(void *ctx, struct querier_set *s)
     vg_free(q->pub.v);
     tsdb_series_set_free(q->ss);
     vg_free(q);
+}
+
+struct by_id {
+    uint64_t id;
+    size_t i; /* index in the series set */
+};
+
+static int cmp_by_id(const void *a, const void *b)
+{
+    const struct by_id *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
 }
 
 static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t mint,
@@ -53,40 +66,50 @@ static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t m
         qt_free(NULL, &q->pub);
         return vg_err_set(err, VG_ENOMEM, "querier: out of memory");
     }
-    struct tsdb_reader *rd = tsdb_reader_new(db);
+    /* Read in increasing id order, which is the order of the chunk keys on disk, so the
+     * reader mostly steps from one series' chunks to the next instead of seeking (see
+     * tsdb_query.c's reader_goto); hand the series out in label order afterwards. */
+    struct by_id *order = vg_malloc((n ? n : 1) * sizeof *order);
+    size_t *counts = vg_malloc((n ? n : 1) * sizeof *counts);
+    struct tsdb_reader *rd = order && counts ? tsdb_reader_new(db) : NULL;
     if (!rd) {
+        vg_free(order);
+        vg_free(counts);
         qt_free(NULL, &q->pub);
         return vg_err_set(err, VG_ENOMEM, "querier: out of memory");
     }
+    for (size_t i = 0; i < n; i++)
+        order[i] = (struct by_id){ q->ss->v[i].id, i };
+    qsort(order, n, sizeof *order, cmp_by_id);
+    q->nbufs = n; /* bufs[i] belongs to series i; NULL until read */
+    for (size_t j = 0; j < n && rc == 0; j++) {
+        size_t i = order[j].i;
+        rc = tsdb_reader_read(rd, order[j].id, mint, maxt, &q->bufs[i], &counts[i], err);
+        *loaded += rc ? 0 : counts[i];
+        if (rc == 0 && max_samples && *loaded > max_samples)
+            rc = vg_err_set(err, VG_ETOOLARGE,
+                            "query processing would load too many samples into memory in "
+                            "query execution (limit %llu samples)",
+                            (unsigned long long)max_samples);
+    }
+    tsdb_reader_free(rd);
+    vg_free(order);
+    if (rc) {
+        vg_free(counts);
+        qt_free(NULL, &q->pub);
+        return rc;
+    }
     for (size_t i = 0; i < n; i++) {
-        const struct tsdb_series *s = &q->ss->v[i];
-        struct tsdb_sample *buf = NULL;
-        size_t ns = 0;
-        rc = tsdb_reader_read(rd, s->id, mint, maxt, &buf, &ns, err);
-        if (rc) {
-            tsdb_reader_free(rd);
-            qt_free(NULL, &q->pub);
-            return rc;
-        }
-        q->bufs[q->nbufs++] = buf;
-        *loaded += ns;
-        if (max_samples && *loaded > max_samples) {
-            tsdb_reader_free(rd);
-            qt_free(NULL, &q->pub);
-            return vg_err_set(err, VG_ETOOLARGE,
-                              "query processing would load too many samples into memory in "
-                              "query execution (limit %llu samples)",
-                              (unsigned long long)max_samples);
-        }
-        if (!ns)
+        if (!counts[i])
             continue;
+        const struct tsdb_series *s = &q->ss->v[i];
         struct querier_series *qs = &q->pub.v[q->pub.n++];
         qs->labels = s->labels;
         qs->nlabels = s->nlabels;
-        qs->samples = buf;
-        qs->nsamples = ns;
+        qs->samples = q->bufs[i];
+        qs->nsamples = counts[i];
     }
-    tsdb_reader_free(rd);
+    vg_free(counts);
     *out = &q->pub;
     return 0;
 }

@@ -3,6 +3,7 @@
 
 #include "../../storage/base/vg_alloc.h"
 #include "../config_node.h"
+#include "../labels_json.h"
 #include "../metrics.h"
 #include "outbox.h"
 #include "transport.h"
@@ -123,9 +124,9 @@ static void put_time(struct vg_buf *b, const char *key, int64_t ms)
 void alertmanager_alert_json(const struct alert *a, struct vg_buf *out)
 {
     vg_buf_puts(out, "{\"labels\":");
-    webhook_put_labels(out, a->labels, a->nlabels);
+    labels_json_put(out, a->labels, a->nlabels);
     vg_buf_puts(out, ",\"annotations\":");
-    webhook_put_labels(out, a->annotations, a->nannotations);
+    labels_json_put(out, a->annotations, a->nannotations);
     if (a->starts_at_ms > 0)
         put_time(out, "startsAt", a->starts_at_ms);
     if (a->ends_at_ms > 0)

@@ -17,6 +17,7 @@
 #include "../../storage/base/vg_alloc.h"
 #include "../../storage/base/vg_buf.h"
 #include "../../storage/base/vg_log.h"
+#include "../labels_json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,19 +45,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void put_labels(struct vg_buf *b, const struct label *ls, size_t n)
-{
-    vg_buf_putc(b, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            vg_buf_putc(b, ',');
-        vg_buf_json_str(b, ls[i].name.p, ls[i].name.len);
-        vg_buf_putc(b, ':');
-        vg_buf_json_str(b, ls[i].value.p, ls[i].value.len);
-    }
-    vg_buf_putc(b, '}');
 }
 
 static void put_str(struct vg_buf *b, const char *key, const char *s)
@@ -117,9 +105,9 @@ void rules_state_save(struct rules *r, struct generation *gen)
                 put_str(&b, "group", g->def->name);
                 put_str(&b, "rule", rr->def->name);
                 vg_buf_puts(&b, ",\"labels\":");
-                put_labels(&b, a->labels, a->nlabels);
+                labels_json_put(&b, a->labels, a->nlabels);
                 vg_buf_puts(&b, ",\"annotations\":");
-                put_labels(&b, a->annotations, a->nannotations);
+                labels_json_put(&b, a->annotations, a->nannotations);
                 put_str(&b, "state", rules_alert_state_name(a->state));
                 vg_buf_puts(&b, ",\"value\":\"");
                 vg_buf_prom_float(&b, a->value);

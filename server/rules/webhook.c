@@ -2,6 +2,7 @@
 #include "webhook.h"
 
 #include "../../storage/base/vg_alloc.h"
+#include "../labels_json.h"
 
 #include <string.h>
 
@@ -38,19 +39,6 @@ size_t webhook_common(const struct route_notification *n, bool annotations, stru
     return cnt;
 }
 
-void webhook_put_labels(struct vg_buf *b, const struct label *ls, size_t n)
-{
-    vg_buf_putc(b, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            vg_buf_putc(b, ',');
-        vg_buf_json_str(b, ls[i].name.p, ls[i].name.len);
-        vg_buf_putc(b, ':');
-        vg_buf_json_str(b, ls[i].value.p, ls[i].value.len);
-    }
-    vg_buf_putc(b, '}');
-}
-
 static void put_time(struct vg_buf *b, int64_t ms)
 {
     vg_buf_putc(b, '"');
@@ -69,7 +57,7 @@ static void put_common(struct vg_buf *b, const struct route_notification *n, boo
         b->failed = true;
         return;
     }
-    webhook_put_labels(b, common, cnt);
+    labels_json_put(b, common, cnt);
     vg_free(common);
 }
 
@@ -85,7 +73,7 @@ void webhook_render(const struct route_notification *n, const struct webhook_ctx
                   n->nalerts - nsend, webhook_status(n));
     vg_buf_json_str(out, n->receiver, strlen(n->receiver));
     vg_buf_puts(out, ",\"groupLabels\":");
-    webhook_put_labels(out, n->group_labels, n->ngroup_labels);
+    labels_json_put(out, n->group_labels, n->ngroup_labels);
     vg_buf_puts(out, ",\"commonLabels\":");
     put_common(out, n, false);
     vg_buf_puts(out, ",\"commonAnnotations\":");
@@ -97,9 +85,9 @@ void webhook_render(const struct route_notification *n, const struct webhook_ctx
         const struct alert *a = &n->alerts[i];
         vg_buf_printf(out, "%s{\"status\":\"%s\",\"labels\":", i ? "," : "",
                       i < n->nfiring ? "firing" : "resolved");
-        webhook_put_labels(out, a->labels, a->nlabels);
+        labels_json_put(out, a->labels, a->nlabels);
         vg_buf_puts(out, ",\"annotations\":");
-        webhook_put_labels(out, a->annotations, a->nannotations);
+        labels_json_put(out, a->annotations, a->nannotations);
         vg_buf_puts(out, ",\"startsAt\":");
         put_time(out, a->starts_at_ms);
         vg_buf_puts(out, ",\"endsAt\":");

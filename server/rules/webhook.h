@@ -32,9 +32,6 @@ const char *webhook_status(const struct route_notification *n);
  * of memory) and points into n's alerts. Returns the count. */
 size_t webhook_common(const struct route_notification *n, bool annotations, struct label **out);
 
-/* Appends {"name":"value",...}. */
-void webhook_put_labels(struct vg_buf *b, const struct label *ls, size_t n);
-
 /* Appends the webhook JSON body. The buffer's failed flag reports out of memory. */
 void webhook_render(const struct route_notification *n, const struct webhook_ctx *c,
                     struct vg_buf *out);

@@ -171,10 +171,11 @@ static int parse_rule(const struct config_node *m, const char *where, struct rel
     else if (r->action == RELABEL_HASHMOD && modulus == 0)
         msg = "action requires a non-zero 'modulus'";
     else if ((r->action == RELABEL_LABELDROP || r->action == RELABEL_LABELKEEP) &&
-             (nsrc || *target || modulus || strcmp(sep, ";") || strcmp(repl, "$1")))
+             (nsrc || *target || modulus || strcmp(sep, ";") != 0 || strcmp(repl, "$1") != 0))
         msg = "action requires only 'regex', and no other fields";
     else if ((r->action == RELABEL_KEEPEQUAL || r->action == RELABEL_DROPEQUAL) &&
-             (strcmp(regex, "(.*)") || modulus || strcmp(sep, ";") || strcmp(repl, "$1")))
+             (strcmp(regex, "(.*)") != 0 || modulus || strcmp(sep, ";") != 0 ||
+              strcmp(repl, "$1") != 0))
         msg = "action requires only 'source_labels' and 'target_label', and no other fields";
     if (msg) {
         vg_free(src);
@@ -313,7 +314,7 @@ static void md5_block(uint32_t h[4], const unsigned char *p)
     static const unsigned char sh[16] = { 7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23,
                                           6, 10, 15, 21 };
     uint32_t w[16];
-    for (int i = 0; i < 16; i++)
+    for (size_t i = 0; i < 16; i++)
         w[i] = (uint32_t)p[i * 4] | (uint32_t)p[i * 4 + 1] << 8 | (uint32_t)p[i * 4 + 2] << 16 |
                (uint32_t)p[i * 4 + 3] << 24;
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3];

@@ -1,6 +1,6 @@
 /* scrape: the scrape manager (see scrape.h): targets per job built from static and file
  * discovery, a libcurl multi loop for the transfers, worker threads for the appends,
- * reload and file_sd polling, and the module that wires it into vigil_start.
+ * reload and file_sd watching, and the module that wires it into vigil_start.
  *
  * Locks: reload_mu serialises reloads and file_sd resyncs (both stop the threads, swap
  * the pools and start them again); mu guards the pools array and every target's status
@@ -17,12 +17,19 @@
 #include "scrape_sd.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+/* After a watch event, how long scrape-sd lets further events of the same change arrive
+ * before it reads the files. */
+#define SCRAPE_SD_SETTLE_MS 100
 
 #define ACCEPT_HEADER                                                                        \
     "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;"      \
@@ -58,7 +65,8 @@ struct pool {
     struct scrape_target_def *dropped;
     size_t ndropped;
     struct vg_arena *dropped_arena;
-    uint64_t sd_print;
+    uint64_t sd_print;             /* scrape_sd_fingerprint when the pool was built */
+    int64_t sd_next_ms;            /* monotonic: the next refresh_interval re-read */
 };
 
 struct scrape {
@@ -73,10 +81,15 @@ struct scrape {
     pthread_t io, workers[SCRAPE_WORKERS], sd;
     bool running, sd_running;
     atomic_bool stop, sd_stop;
+    int sd_wake[2];                /* pipe: a byte wakes scrape-sd (stop, new config) */
+    unsigned cfg_gen;              /* bumped when install_pools replaces cfg */
     struct target *qhead, *qtail;
     /* scrape-io's heap of targets by next_ms */
     struct target **heap;
     size_t nheap;
+    struct scrape_sd_keep *sd_keep; /* last good file_sd files, across rebuilds */
+    /* Prometheus's counters of the same names (NULL without a registry) */
+    struct metric_family *m_body_limit, *m_sample_limit, *m_sd_errors;
 };
 
 /* Monotonic microseconds, for durations. */
@@ -290,8 +303,8 @@ static int pool_add_group(struct pool *p, const struct scrape_group *g, const st
     return 0;
 }
 
-static int pool_build(struct pool *p, struct scrape_job *job, const struct config_limits *lim,
-                      struct vg_err *err)
+static int pool_build(struct scrape *s, struct pool *p, struct scrape_job *job,
+                      const struct config_limits *lim, uint64_t *sd_errors, struct vg_err *err)
 {
     memset(p, 0, sizeof *p);
     p->job = job;
@@ -302,9 +315,10 @@ static int pool_build(struct pool *p, struct scrape_job *job, const struct confi
         rc = pool_add_group(p, &job->groups[i], NULL, 0, lim, err);
     if (rc == 0 && job->nsd_globs) {
         p->sd_print = scrape_sd_fingerprint(job);
+        p->sd_next_ms = mono_us() / 1000 + job->sd_refresh_ms;
         struct scrape_sd_group *sg;
         size_t ns;
-        if ((rc = scrape_sd_read(job, &sg, &ns, err)) == 0) {
+        if ((rc = scrape_sd_read_keep(job, s->sd_keep, &sg, &ns, sd_errors, err)) == 0) {
             for (size_t i = 0; i < ns && rc == 0; i++) {
                 struct label meta = { VG_STR("__meta_filepath"), vg_str_c(sg[i].filepath) };
                 rc = pool_add_group(p, &sg[i].g, &meta, 1, lim, err);
@@ -348,6 +362,10 @@ static void finish(struct scrape *s, struct target *t)
     struct vg_err err;
     int rc = scrape_append(&t->in, body, body ? t->body.len : 0, om, t->start_ms, &t->cache,
                            sink_store, s->v, &rep, &err);
+    if (t->too_big && s->m_body_limit)
+        metric_add(s->m_body_limit, 1);
+    if (rep.over_sample_limit && s->m_sample_limit)
+        metric_add(s->m_sample_limit, 1);
     if (rc < 0)
         vg_log(VG_LOG_WARN, "scrape", "cannot store scrape", "job", t->pool->job->name,
                "url", t->def.url, "error", err.msg, NULL);
@@ -579,8 +597,16 @@ static int build_pools(struct scrape *s, struct scrape_config *c, struct pool **
         return vg_err_set(err, VG_ENOMEM, "out of memory");
     int rc = 0;
     size_t built = 0;
-    for (; built < c->njobs && rc == 0; built++)
-        rc = pool_build(&np[built], &c->jobs[built], &s->v->cfg->limits, err);
+    uint64_t sd_errors = 0;
+    for (; built < c->njobs && rc == 0; built++) {
+        uint64_t e = 0;
+        rc = pool_build(s, &np[built], &c->jobs[built], &s->v->cfg->limits, &e, err);
+        sd_errors += e;
+    }
+    if (sd_errors && s->m_sd_errors)
+        metric_add(s->m_sd_errors, (double)sd_errors);
+    if (rc == 0)
+        scrape_sd_keep_prune(s->sd_keep); /* files no job matches any more */
     if (rc < 0) {
         for (size_t i = 0; i < built; i++)
             pool_free_contents(&np[i]);
@@ -603,7 +629,7 @@ static void install_pools(struct scrape *s, struct pool *np, struct scrape_confi
         for (size_t i = 0; i < o->ntargets; i++) {
             struct target *ot = o->targets[i], *nt = NULL;
             for (size_t p = 0; p < c->njobs && !nt; p++) {
-                if (strcmp(np[p].job->name, o->job->name))
+                if (strcmp(np[p].job->name, o->job->name) != 0)
                     continue;
                 for (size_t k = 0; k < np[p].ntargets && !nt; k++)
                     if (np[p].targets[k]->def.hash == ot->def.hash)
@@ -632,8 +658,17 @@ static void install_pools(struct scrape *s, struct pool *np, struct scrape_confi
     for (size_t i = 0; i < nold; i++)
         pool_free_contents(&old[i]);
     vg_free(old);
-    if (oldc != c)
+    if (oldc != c) {
         scrape_config_free(oldc);
+        s->cfg_gen++;
+    }
+}
+
+/* Wakes scrape-sd. A full pipe already holds a wake-up, so a failed write is fine. */
+static void sd_wake(struct scrape *s)
+{
+    if (s->sd_wake[1] >= 0)
+        (void)!write(s->sd_wake[1], "", 1);
 }
 
 int scrape_apply(struct scrape *s, const struct config *cfg, struct vg_err *err)
@@ -654,6 +689,7 @@ int scrape_apply(struct scrape *s, const struct config *cfg, struct vg_err *err)
     if (was)
         rc = threads_start(s, err);
     pthread_mutex_unlock(&s->reload_mu);
+    sd_wake(s); /* new globs to watch, new refresh deadlines */
     return rc;
 }
 
@@ -686,33 +722,88 @@ int scrape_reload(struct scrape *s, struct vg_err *err)
     return 0;
 }
 
-/* Polls the file_sd files; a changed fingerprint rebuilds the pools from the same
- * parsed config (unchanged targets keep their state). */
+/* What scrape-sd does after a wake-up, under reload_mu: after a new config, watches
+ * that config's directories; re-reads the jobs whose refresh_interval is due (every job
+ * when check_all: after a watch event or a new config), watching directories that
+ * appeared since; when a fingerprint differs, rebuilds the pools from the same parsed
+ * config (unchanged targets keep their state). Returns the milliseconds until the next
+ * refresh is due, -1 for none. */
+static int sd_sync(struct scrape *s, struct scrape_sd_watch *w, unsigned *gen, bool check_all)
+{
+    if (*gen != s->cfg_gen) {
+        scrape_sd_watch_clear(w);
+        for (size_t p = 0; p < s->npools; p++)
+            if (s->pools[p].job->nsd_globs)
+                scrape_sd_watch_add(w, s->pools[p].job);
+        *gen = s->cfg_gen;
+        check_all = true; /* a change between the reload's read and the new watches */
+    }
+    int64_t now = mono_us() / 1000;
+    bool changed = false;
+    for (size_t p = 0; p < s->npools; p++) {
+        struct pool *pl = &s->pools[p];
+        if (!pl->job->nsd_globs || (!check_all && pl->sd_next_ms > now))
+            continue;
+        scrape_sd_watch_add(w, pl->job);
+        pl->sd_next_ms = now + pl->job->sd_refresh_ms;
+        changed = changed || scrape_sd_fingerprint(pl->job) != pl->sd_print;
+    }
+    struct pool *np;
+    struct vg_err err;
+    if (changed && !atomic_load(&s->sd_stop) && build_pools(s, s->cfg, &np, &err) == 0) {
+        bool was = s->running;
+        threads_stop(s);
+        install_pools(s, np, s->cfg);
+        vg_log(VG_LOG_INFO, "scrape", "file_sd targets changed", NULL);
+        if (was && threads_start(s, &err) < 0)
+            vg_log(VG_LOG_ERROR, "scrape", "cannot restart scraping", "error", err.msg, NULL);
+    }
+    int64_t next = INT64_MAX;
+    for (size_t p = 0; p < s->npools; p++)
+        if (s->pools[p].job->nsd_globs && s->pools[p].sd_next_ms < next)
+            next = s->pools[p].sd_next_ms;
+    if (next == INT64_MAX)
+        return -1;
+    next -= mono_us() / 1000;
+    return next < 0 ? 0 : next > (int64_t)3600 * 1000 ? 3600 * 1000 : (int)next;
+}
+
+/* scrape-sd: sleeps in poll on the wake pipe and the directory watch until a refresh is
+ * due, as Prometheus's file discovery waits on its watcher and its refresh ticker; no
+ * polling in between. A watch event is followed by a short pause so a writer's close,
+ * rename and the like arrive as one change. */
 static void *sd_main(void *arg)
 {
     struct scrape *s = arg;
-    while (!atomic_load(&s->sd_stop)) {
-        struct timespec ts = { .tv_nsec = 250 * 1000000L };
-        for (int i = 0; i < 4 && !atomic_load(&s->sd_stop); i++)
-            nanosleep(&ts, NULL);
-        pthread_mutex_lock(&s->reload_mu);
-        bool changed = false;
-        for (size_t p = 0; p < s->npools && !changed; p++)
-            if (s->pools[p].job->nsd_globs)
-                changed = scrape_sd_fingerprint(s->pools[p].job) != s->pools[p].sd_print;
-        struct pool *np;
-        struct vg_err err;
-        if (changed && !atomic_load(&s->sd_stop) && build_pools(s, s->cfg, &np, &err) == 0) {
-            bool was = s->running;
-            threads_stop(s);
-            install_pools(s, np, s->cfg);
-            vg_log(VG_LOG_INFO, "scrape", "file_sd targets changed", NULL);
-            if (was && threads_start(s, &err) < 0)
-                vg_log(VG_LOG_ERROR, "scrape", "cannot restart scraping", "error", err.msg,
-                       NULL);
-        }
-        pthread_mutex_unlock(&s->reload_mu);
+    struct vg_err err;
+    struct scrape_sd_watch *w = scrape_sd_watch_new(&err);
+    if (!w) {
+        vg_log(VG_LOG_ERROR, "scrape", "file_sd_configs will not be re-read", "error",
+               err.msg, NULL);
+        return NULL;
     }
+    unsigned gen = 0;
+    bool check_all = false;
+    while (!atomic_load(&s->sd_stop)) {
+        pthread_mutex_lock(&s->reload_mu);
+        int wait = sd_sync(s, w, &gen, check_all);
+        pthread_mutex_unlock(&s->reload_mu);
+        check_all = false;
+        struct pollfd pf[2] = { { .fd = s->sd_wake[0], .events = POLLIN },
+                                { .fd = scrape_sd_watch_fd(w), .events = POLLIN } };
+        if (poll(pf, 2, wait) <= 0)
+            continue; /* a refresh is due (or EINTR) */
+        char drain[64];
+        while (read(s->sd_wake[0], drain, sizeof drain) > 0)
+            ;
+        check_all = scrape_sd_watch_drain(w);
+        if (check_all) {
+            struct pollfd wf = { .fd = s->sd_wake[0], .events = POLLIN };
+            poll(&wf, 1, SCRAPE_SD_SETTLE_MS);
+            scrape_sd_watch_drain(w);
+        }
+    }
+    scrape_sd_watch_free(w);
     return NULL;
 }
 
@@ -730,10 +821,14 @@ static void scrape_free(struct scrape *s)
     if (s->multi)
         curl_multi_cleanup(s->multi);
     vg_free(s->heap);
+    scrape_sd_keep_free(s->sd_keep);
     pthread_mutex_destroy(&s->reload_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->qmu);
     pthread_cond_destroy(&s->qcond);
+    for (int i = 0; i < 2; i++)
+        if (s->sd_wake[i] >= 0)
+            close(s->sd_wake[i]);
     vg_free(s);
 }
 
@@ -751,12 +846,38 @@ struct scrape *scrape_start(struct vigil *v, const struct config *cfg, struct vg
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->qmu, NULL);
     pthread_cond_init(&s->qcond, NULL);
+    s->sd_wake[0] = s->sd_wake[1] = -1;
+    if (pipe2(s->sd_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        s->sd_wake[0] = s->sd_wake[1] = -1;
+        vg_err_set(err, VG_EINTERNAL, "cannot create the file_sd wake pipe");
+        scrape_free(s);
+        return NULL;
+    }
     if (!(s->multi = curl_multi_init())) {
         vg_err_set(err, VG_ENOMEM, "curl_multi_init failed");
         scrape_free(s);
         return NULL;
     }
     curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    if (!(s->sd_keep = scrape_sd_keep_new())) {
+        vg_err_set(err, VG_ENOMEM, "out of memory");
+        scrape_free(s);
+        return NULL;
+    }
+    if (v->metrics) {
+        s->m_body_limit = metrics_family(
+            v->metrics, "prometheus_target_scrapes_exceeded_body_size_limit_total",
+            "Scrapes that hit the body size limit (the job's, global's or the built-in "
+            "256 MiB).", METRIC_COUNTER, NULL, 0, NULL, 0);
+        s->m_sample_limit = metrics_family(
+            v->metrics, "prometheus_target_scrapes_exceeded_sample_limit_total",
+            "Scrapes that hit the sample limit and were rejected.", METRIC_COUNTER, NULL, 0,
+            NULL, 0);
+        s->m_sd_errors = metrics_family(
+            v->metrics, "prometheus_sd_file_read_errors_total",
+            "file_sd files that could not be read or parsed (their previous targets are "
+            "kept).", METRIC_COUNTER, NULL, 0, NULL, 0);
+    }
     struct scrape_config *c;
     struct pool *np;
     if (scrape_config_parse(cfg, &c, err) < 0) {
@@ -790,6 +911,7 @@ void scrape_stop(struct scrape *s)
         return;
     if (s->sd_running) {
         atomic_store(&s->sd_stop, true);
+        sd_wake(s);
         pthread_join(s->sd, NULL);
     }
     pthread_mutex_lock(&s->reload_mu);

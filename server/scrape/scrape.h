@@ -7,8 +7,8 @@
  * interval, which spreads targets evenly over the interval as Prometheus's offsets do.
  * A target still being scraped or processed when its slot comes skips that slot.
  * Finished transfers go to SCRAPE_WORKERS "scrape-N" threads that parse, relabel and
- * append (scrape_append). "scrape-sd" polls file_sd_configs files about once a second
- * (a stat per file) and applies changes like a reload.
+ * append (scrape_append). "scrape-sd" watches the file_sd_configs directories (inotify)
+ * and re-reads every file each refresh_interval, applying changes like a reload.
  *
  * HTTP: GET with Accept "application/openmetrics-text;version=1.0.0,
  * application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,
@@ -17,6 +17,12 @@
  * configured auth and TLS, redirects followed. The response's Content-Type picks the
  * parser: application/openmetrics-text is OpenMetrics, anything else text 0.0.4. A
  * status other than 200 fails the scrape ("server returned HTTP status 500").
+ *
+ * Counted on /metrics (Prometheus's names):
+ * prometheus_target_scrapes_exceeded_body_size_limit_total,
+ * prometheus_target_scrapes_exceeded_sample_limit_total, and
+ * prometheus_sd_file_read_errors_total (file_sd files that failed to read or parse; each
+ * keeps its last good targets, scrape_sd.h).
  *
  * Reload (scrape_reload, SIGHUP and POST /-/reload) re-reads the config file; targets
  * whose job, URL and labels are unchanged keep their state (staleness cache, health);

@@ -30,6 +30,7 @@ struct run {
     struct scrape_meta *meta;  /* arena */
     size_t nmeta, metacap;
     uint64_t scraped, kept;
+    bool over_sample_limit;
 };
 
 void scrape_cache_free(struct scrape_cache *c)
@@ -235,9 +236,11 @@ static int on_entry(void *ctx, const struct exposition_entry *e, struct vg_err *
         return nomem(err);
     if (keep == 0)
         return 0;
-    if (++r->kept > (uint64_t)r->in->sample_limit && r->in->sample_limit > 0)
+    if (++r->kept > (uint64_t)r->in->sample_limit && r->in->sample_limit > 0) {
+        r->over_sample_limit = true;
         return vg_err_set(err, VG_ETOOLARGE, "sample limit exceeded (limit: %lld)",
                           (long long)r->in->sample_limit);
+    }
     struct label *ls = vg_arena_alloc(r->a, (s->n ? s->n : 1) * sizeof *ls);
     if (!ls)
         return nomem(err);
@@ -483,11 +486,12 @@ int scrape_append(const struct scrape_input *in, const char *body, size_t len, b
 {
     struct run r = { .in = in, .ts = ts_ms };
     vg_buf_init(&r.enc);
-    if (!(r.a = vg_arena_new(64 * 1024)))
+    if (!(r.a = vg_arena_new((size_t)64 * 1024)))
         return nomem(err);
     relabel_set_init(&r.set, r.a);
     rep->up = body != NULL;
     rep->scraped = rep->post_relabel = rep->added = rep->stale = 0;
+    rep->over_sample_limit = false;
     int rc = 0;
     if (body) {
         struct vg_err perr;
@@ -500,6 +504,7 @@ int scrape_append(const struct scrape_input *in, const char *body, size_t len, b
         if (rc < 0) {
             /* as Prometheus: nothing of a failed scrape is kept, everything goes stale */
             rep->up = false;
+            rep->over_sample_limit = r.over_sample_limit;
             snprintf(rep->error, sizeof rep->error, "%.255s", perr.msg);
             r.nseries = 0;
             r.nnv = 0;
@@ -539,7 +544,7 @@ int scrape_append_gone(const struct scrape_input *in, int64_t ts_ms, struct scra
 {
     struct run r = { .in = in, .ts = ts_ms };
     vg_buf_init(&r.enc);
-    if (!(r.a = vg_arena_new(16 * 1024)))
+    if (!(r.a = vg_arena_new((size_t)16 * 1024)))
         return nomem(err);
     uint64_t nstale = 0;
     int rc = add_stale(&r, c, &nstale, err);

@@ -78,6 +78,7 @@ struct scrape_report {
     uint64_t post_relabel;    /* kept after metric_relabel_configs */
     uint64_t added;           /* series not in the previous scrape */
     uint64_t stale;           /* staleness markers written */
+    bool over_sample_limit;   /* failed by sample_limit (for the exceeded counter) */
     char error[256];          /* why the scrape failed ("" when up) */
 };
 

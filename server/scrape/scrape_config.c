@@ -393,6 +393,40 @@ static int parse_size(const struct config_node *m, const char *where, const char
     return 0;
 }
 
+/* The limit keys, which global and a job share (global's are the jobs' defaults). */
+static int parse_limits(const struct config_node *m, const char *where, struct scrape_job *j,
+                        struct vg_err *err)
+{
+    int rc;
+    if ((rc = config_node_int(m, where, "sample_limit", 0, INT64_MAX, &j->sample_limit,
+                              err)) < 0 ||
+        (rc = config_node_int(m, where, "label_limit", 0, INT64_MAX, &j->label_limit, err)) < 0 ||
+        (rc = config_node_int(m, where, "label_name_length_limit", 0, INT64_MAX,
+                              &j->label_name_length_limit, err)) < 0 ||
+        (rc = config_node_int(m, where, "label_value_length_limit", 0, INT64_MAX,
+                              &j->label_value_length_limit, err)) < 0)
+        return rc;
+    return parse_size(m, where, "body_size_limit", &j->body_size_limit, err);
+}
+
+/* A job's 0 (unset) limit takes global's, as Prometheus; the body size then the built-in
+ * ceiling. */
+static void inherit_limits(struct scrape_job *j, const struct scrape_job *g)
+{
+    if (!j->sample_limit)
+        j->sample_limit = g->sample_limit;
+    if (!j->label_limit)
+        j->label_limit = g->label_limit;
+    if (!j->label_name_length_limit)
+        j->label_name_length_limit = g->label_name_length_limit;
+    if (!j->label_value_length_limit)
+        j->label_value_length_limit = g->label_value_length_limit;
+    if (!j->body_size_limit)
+        j->body_size_limit = g->body_size_limit;
+    if (!j->body_size_limit)
+        j->body_size_limit = SCRAPE_DEFAULT_BODY_SIZE_LIMIT;
+}
+
 static int parse_job(const struct scrape_config *c, const struct config_node *m,
                      const char *where, int64_t gint, int64_t gtimeout, struct scrape_job *j,
                      struct vg_err *err)
@@ -411,14 +445,7 @@ static int parse_job(const struct scrape_config *c, const struct config_node *m,
         (rc = config_node_duration(m, where, "scrape_timeout", 1, &j->timeout_ms, err)) < 0 ||
         (rc = config_node_bool(m, where, "honor_labels", &j->honor_labels, err)) < 0 ||
         (rc = config_node_bool(m, where, "honor_timestamps", &j->honor_timestamps, err)) < 0 ||
-        (rc = config_node_int(m, where, "sample_limit", 0, INT64_MAX, &j->sample_limit,
-                              err)) < 0 ||
-        (rc = config_node_int(m, where, "label_limit", 0, INT64_MAX, &j->label_limit, err)) < 0 ||
-        (rc = config_node_int(m, where, "label_name_length_limit", 0, INT64_MAX,
-                              &j->label_name_length_limit, err)) < 0 ||
-        (rc = config_node_int(m, where, "label_value_length_limit", 0, INT64_MAX,
-                              &j->label_value_length_limit, err)) < 0 ||
-        (rc = parse_size(m, where, "body_size_limit", &j->body_size_limit, err)) < 0)
+        (rc = parse_limits(m, where, j, err)) < 0)
         return rc;
     if (!name || !*name)
         return config_node_err(err, m, "%s: job_name is required", where);
@@ -470,10 +497,13 @@ int scrape_config_parse(const struct config *cfg, struct scrape_config **out,
     }
     int64_t gint = SCRAPE_DEFAULT_INTERVAL_MS, gtimeout = SCRAPE_DEFAULT_TIMEOUT_MS;
     const struct config_node *g = config_block(cfg, "global");
+    struct scrape_job glim;   /* only the limits are used */
+    memset(&glim, 0, sizeof glim);
     int rc = 0;
     if (!empty_node(g) && g->type == CONFIG_NODE_MAP &&
         ((rc = config_node_duration(g, "global", "scrape_interval", 1, &gint, err)) < 0 ||
-         (rc = config_node_duration(g, "global", "scrape_timeout", 1, &gtimeout, err)) < 0)) {
+         (rc = config_node_duration(g, "global", "scrape_timeout", 1, &gtimeout, err)) < 0 ||
+         (rc = parse_limits(g, "global", &glim, err)) < 0)) {
         scrape_config_free(c);
         return rc;
     }
@@ -504,6 +534,7 @@ int scrape_config_parse(const struct config *cfg, struct scrape_config **out,
         c->njobs = i + 1;
         if ((rc = parse_job(c, sc->items[i], w, gint, gtimeout, &c->jobs[i], err)) < 0)
             break;
+        inherit_limits(&c->jobs[i], &glim);
         for (size_t k = 0; k < i; k++)
             if (!strcmp(c->jobs[k].name, c->jobs[i].name)) {
                 rc = config_node_err(err, config_node_get(sc->items[i], "job_name"),

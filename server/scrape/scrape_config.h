@@ -4,6 +4,9 @@
  *   global:
  *     scrape_interval: 1m          default of every job's scrape_interval
  *     scrape_timeout: 10s          default of every job's scrape_timeout
+ *     body_size_limit, sample_limit, label_limit, label_name_length_limit,
+ *     label_value_length_limit     defaults of the jobs' keys of the same name (as
+ *                                  Prometheus 2.45+); a job's 0 or absent key inherits
  *   scrape_configs:
  *     - job_name: node             required, unique
  *       scrape_interval: 15s       default global.scrape_interval
@@ -29,7 +32,10 @@
  *       label_limit: 0             labels per sample (after relabelling)
  *       label_name_length_limit: 0
  *       label_value_length_limit: 0
- *       body_size_limit: 0         bytes (uncompressed), also "10MiB"; 0 = none
+ *       body_size_limit: 0         bytes (uncompressed), also "10MiB"; when both the job
+ *                                  and global say 0 (or nothing), the built-in
+ *                                  SCRAPE_DEFAULT_BODY_SIZE_LIMIT (256 MiB) applies, so a
+ *                                  runaway target cannot make a scrape buffer unbounded
  * Other keys Prometheus knows for a scrape config are refused by name, so a config that
  * relies on (say) kubernetes_sd_configs fails at start instead of scraping nothing.
  *
@@ -57,6 +63,16 @@
 
 #define SCRAPE_DEFAULT_INTERVAL_MS 60000
 #define SCRAPE_DEFAULT_TIMEOUT_MS 10000
+/* The body_size_limit when neither the job nor global sets one. Prometheus has none; a
+ * ceiling is needed because the body is buffered whole and scrape_append holds every
+ * parsed sample until the batch is stored: about 28 bytes per body byte for the shortest
+ * lines ("m1 1\n"), a few for typical ones (test_scrape_append measures it). 256 MiB is
+ * far above real exporters (node_exporter sends ~0.1-1 MiB, kube-state-metrics of a
+ * large cluster tens of MiB), so no sane target is cut off, while a target serving
+ * millions of series without end is stopped there. A pathological 256 MiB body of
+ * minimal lines can still cost ~7 GiB while it is appended: lower the limit (or set
+ * sample_limit) where that is too much. */
+#define SCRAPE_DEFAULT_BODY_SIZE_LIMIT ((int64_t)256 << 20)
 
 /* A list of targets sharing labels (a static_configs item or one group of a file). */
 struct scrape_group {
@@ -101,7 +117,8 @@ struct scrape_config {
     char *base_dir;   /* directory of the config file: relative file paths start there */
 };
 
-/* Parses cfg's scrape_configs (and global.scrape_interval / scrape_timeout). No section
+/* Parses cfg's scrape_configs (and global's scrape_interval, scrape_timeout and limits;
+ * the resolved limits are in each job, body_size_limit never 0). No section
  * gives zero jobs. 0, VG_EINVAL with "file:line: scrape_configs[i].key: ...", VG_ENOMEM.
  * *out is freed with scrape_config_free. */
 int scrape_config_parse(const struct config *cfg, struct scrape_config **out,

@@ -2,8 +2,9 @@
  *
  * Every heap allocation goes through these so that live bytes are counted (exported in
  * /metrics and used by the overload limit) and so tests and fuzzers can make the Nth
- * allocation fail (vg_alloc_fail_after). Each block carries a 16-byte header holding its
- * size. Thread-safe: counters are atomics. vg_free(NULL) is a no-op. */
+ * allocation fail (vg_alloc_fail_after). Blocks are plain malloc blocks (counted by
+ * malloc_usable_size, no header of our own). Thread-safe: counters are atomics.
+ * vg_free(NULL) is a no-op. */
 #ifndef VG_ALLOC_H
 #define VG_ALLOC_H
 
@@ -17,7 +18,7 @@ void vg_free(void *p);
 char *vg_strdup(const char *s);
 char *vg_strndup(const char *s, size_t n);
 
-/* Bytes currently allocated through vg_malloc and friends (headers excluded). */
+/* Usable bytes of the blocks currently allocated through vg_malloc and friends. */
 size_t vg_alloc_live_bytes(void);
 
 /* Test hook: the n-th allocation from now (1 = the next) and every later one fails,

@@ -1,6 +1,11 @@
 /* vg_err: see vg_err.h. */
 #include "vg_err.h"
 
+/* vg_err.h wraps these two in analyser-only macros for its callers; here the real
+ * functions are defined, so the wrappers must not rewrite their definitions. */
+#undef vg_err_set
+#undef vg_err_prefix
+
 #include <stdio.h>
 #include <string.h>
 

@@ -33,7 +33,7 @@ char *lentry_put_uvarint(char *p, uint64_t v)
     return p;
 }
 
-bool lentry_get_uvarint(const char **p, const char *end, uint64_t *v)
+bool lentry_get_uvarint_slow(const char **p, const char *end, uint64_t *v)
 {
     const unsigned char *q = (const unsigned char *)*p;
     uint64_t r = 0;

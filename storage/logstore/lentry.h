@@ -53,7 +53,26 @@ int lentry_decode_body(const char **p, const char *end, struct lentry *e, struct
 
 /* Varint helpers used by the other logstore codecs. get_* return false when the
  * varint runs past end or is longer than 10 bytes. */
-bool lentry_get_uvarint(const char **p, const char *end, uint64_t *v);
+bool lentry_get_uvarint_slow(const char **p, const char *end, uint64_t *v); /* checks each byte */
+/* Inline, without bound checks when a whole varint fits before end: a chunk's index walk
+ * decodes a few per entry. */
+static inline bool lentry_get_uvarint(const char **p, const char *end, uint64_t *v)
+{
+    if (end - *p < 10)
+        return lentry_get_uvarint_slow(p, end, v);
+    const unsigned char *q = (const unsigned char *)*p;
+    uint64_t r = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        unsigned char c = *q++;
+        r |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *v = r;
+            *p = (const char *)q;
+            return true;
+        }
+    }
+    return false;
+}
 size_t lentry_uvarint_size(uint64_t v);
 char *lentry_put_uvarint(char *p, uint64_t v);
 

@@ -1,11 +1,12 @@
 /* logstore_query: the read side of the log store (contracts in logstore.h, key layout
  * in logstore.c).
  *
- * A query captures, under the head lock, a LevelDB iterator (a consistent view) and a
- * reference to each selected stream's head and sealed-but-unwritten heads, so it sees
- * every push completely or not at all, and never twice: a sealed head written to
- * LevelDB after the capture is not in the view, and one written before but not yet
- * dropped from memory is recognised by its chunk key and skipped in the view.
+ * A query captures, under the head lock, a LevelDB snapshot with an iterator on it (a
+ * consistent view) and a reference to each selected stream's head and sealed-but-
+ * unwritten heads, so it sees every push completely or not at all, and never twice: a
+ * sealed head written to LevelDB after the capture is not in the view, and one written
+ * before but not yet dropped from memory is recognised by its chunk key and skipped in
+ * the view.
  *
  * Merging: a heap of sources ordered by time (smallest first forward, largest first
  * backward). A source is one of
@@ -13,7 +14,11 @@
  *   CHUNK  an opened (decompressed) chunk;
  *   PEND   a chunk whose header passed the time and token checks, not yet opened, keyed
  *          by the first time it can emit: it is opened only when that time comes up,
- *          so a query with a limit decompresses only the chunks it needs;
+ *          so a query with a limit decompresses only the chunks it needs. It holds
+ *          only the chunk's key: the value is read again through an iterator of the
+ *          query's snapshot when the chunk is inflated and decompressed where LevelDB
+ *          keeps it (mapped table files), so the sources a FRONT bound lets the merge
+ *          read ahead (up to S of time) cost a few bytes each, not a copy of each chunk;
  *   FRONT  the rest of a stream's chunks in LevelDB, keyed by a bound on what they can
  *          emit. Chunk keys are ordered by maxt and a chunk spans at most S =
  *          chunk_max_span_ns, so after reading the chunk with newest time m, every
@@ -22,8 +27,9 @@
  * when out-of-order writes made a stream's chunks overlap.
  *
  * Decompressing ahead (query_workers > 0): every PEND source is also queued for a small
- * pool of worker threads, started at the query's first PEND. They inflate the queued
- * source that comes first in the merge's order, into the source itself, and pause
+ * pool of worker threads, started at the query's first PEND, each with its own iterator
+ * on the snapshot. They inflate the queued source that comes first in the merge's
+ * order, into the source itself, and pause
  * while AHEAD_PER_WORKER sources per worker are inflated (or being inflated) and not
  * yet taken, so memory stays bounded and a query that stops early wastes little. When
  * the merge reaches a PEND source it takes it: inflated already, being inflated (it
@@ -35,11 +41,13 @@
  * workers (chunks_opened counts the chunks the merge took).
  *
  * Line needles: an inflated chunk (by a worker, or by the merge) is searched as one
- * buffer for the longest needle with memmem; each hit is mapped to its entry through
+ * buffer for the longest needle with lsearch_find (lsearch.h: SIMD, far faster than
+ * memmem for the short needles of filters); each hit is mapped to its entry through
  * the view's offsets and kept only when it lies inside that entry's line and the line
  * holds the other needles, and the view's index is compacted to the kept entries, so
  * the merge never sees the others. Captured head entries are checked line by line. */
 #include "logstore_int.h"
+#include "lsearch.h"
 
 #include "../base/vg_alloc.h"
 #include "../tsdb/index.h"
@@ -70,6 +78,8 @@ struct qstream {
 struct qsel {
     struct qstream *v;
     size_t n;
+    struct kv *kv;
+    struct kv_snapshot *snap;  /* the view of it and of the query's workers' iterators */
     struct kv_iter *it;
 };
 
@@ -86,6 +96,8 @@ static void qsel_free(struct qsel *q)
     }
     vg_free(q->v);
     kv_iter_free(q->it);
+    if (q->snap)
+        kv_snapshot_free(q->kv, q->snap);
     memset(q, 0, sizeof *q);
 }
 
@@ -147,7 +159,9 @@ static int select_streams(struct logstore *ls, struct matcher *const *ms, size_t
         return nomem(err);
     }
     pthread_mutex_lock(&ls->mu);
-    out->it = kv_iter_new(ls->kv, NULL, false);
+    out->kv = ls->kv;
+    out->snap = kv_snapshot_new(ls->kv);
+    out->it = out->snap ? kv_iter_new(ls->kv, out->snap, false) : NULL;
     if (!out->it)
         rc = nomem(err);
     for (size_t i = 0; i < ids.n && rc == 0; i++) {
@@ -214,8 +228,7 @@ struct src {
     uint32_t pos, lo, hi;        /* MEM and CHUNK: next entry, valid [lo, hi) */
     struct lhead_ref *refs;      /* MEM */
     struct lchunk_view view;     /* CHUNK */
-    char *val;                   /* PEND: copy of the chunk value */
-    struct lchunk_header h;      /* PEND */
+    unsigned char ckey[LS_CHUNK_KEY_LEN]; /* PEND: the chunk's key, read again to open it */
     enum pf_state pf;            /* PEND: under the pool's lock */
     size_t pf_slot;              /* PF_QUEUED: index in the pool's queue */
     int pf_rc;                   /* PF_DONE: lchunk_open's result into view, with */
@@ -262,7 +275,6 @@ static void src_free(struct src *s)
         return;
     vg_free(s->refs);
     lchunk_view_free(&s->view);
-    vg_free(s->val);
     vg_free(s->pf_msg);
     vg_free(s);
 }
@@ -335,7 +347,7 @@ static struct src *src_new(enum src_kind kind, uint32_t stream, int64_t key)
 static bool has_needles(const struct logstore_iter *it, struct vg_str line, size_t from)
 {
     for (size_t i = from; i < it->nlneedles; i++)
-        if (!memmem(line.p, line.len, it->lneedles[i].p, it->lneedles[i].len))
+        if (!lsearch_find(line.p, line.len, it->lneedles[i].p, it->lneedles[i].len))
             return false;
     return true;
 }
@@ -355,7 +367,7 @@ static void view_filter(const struct logstore_iter *it, struct src *s)
     uint32_t i = 0, j = 0;
     size_t pos = v->off[0];
     while (i < v->n && pos < v->raw_len) {
-        const char *hit = memmem(raw + pos, v->raw_len - pos, nd.p, nd.len);
+        const char *hit = lsearch_find(raw + pos, v->raw_len - pos, nd.p, nd.len);
         if (!hit)
             break;
         size_t h = (size_t)(hit - raw);
@@ -434,6 +446,26 @@ static int copy_needles(struct logstore_iter *it, const struct logstore_query *q
 
 /* ---- the pool of workers (top of the file) ---- */
 
+/* Reads chunk key k again through kit (an iterator of the query's snapshot, so it is
+ * there) and inflates it into v: the value is decompressed where LevelDB holds it,
+ * never copied. 0, VG_EINVAL (corrupt), VG_EIO, VG_ENOMEM. */
+static int inflate_at(struct kv_iter *kit, struct lchunk_dctx *d, const unsigned char *k,
+                      struct lchunk_view *v, struct vg_err *err)
+{
+    memset(v, 0, sizeof *v);
+    kv_iter_seek(kit, k, LS_CHUNK_KEY_LEN);
+    size_t klen = 0, vlen;
+    const char *key = kv_iter_valid(kit) ? kv_iter_key(kit, &klen) : NULL;
+    if (!key || klen != LS_CHUNK_KEY_LEN || memcmp(key, k, klen) != 0) {
+        int rc = kv_iter_error(kit, err);
+        return rc ? rc : vg_err_set(err, VG_EIO, "logstore: a chunk left the query's view");
+    }
+    const char *val = kv_iter_value(kit, &vlen);
+    struct lchunk_header h;
+    int rc = lchunk_header_decode(val, vlen, &h, err);
+    return rc ? rc : lchunk_open(d, &h, v, err);
+}
+
 static void pq_swap(struct pool *pl, size_t i, size_t j)
 {
     struct src *t = pl->q[i];
@@ -481,9 +513,11 @@ static void *pool_main(void *arg)
 {
     struct logstore_iter *it = arg;
     struct pool *pl = &it->pool;
-    struct lchunk_dctx *d = lchunk_dctx_new(); /* without one, the merge inflates alone */
+    /* without these, the merge inflates alone */
+    struct lchunk_dctx *d = lchunk_dctx_new();
+    struct kv_iter *kit = kv_iter_new(it->sel.kv, it->sel.snap, false);
     pthread_mutex_lock(&pl->mu);
-    while (d) {
+    while (d && kit) {
         while (!pl->stop && (pl->nq == 0 || pl->ahead >= pl->max_ahead))
             pthread_cond_wait(&pl->work, &pl->mu);
         if (pl->stop)
@@ -494,7 +528,7 @@ static void *pool_main(void *arg)
         pl->ahead++;
         pthread_mutex_unlock(&pl->mu);
         struct vg_err e; /* kept apart: sources stay small, the merge's heap walks them */
-        if ((s->pf_rc = lchunk_open(d, &s->h, &s->view, &e)) != 0)
+        if ((s->pf_rc = inflate_at(kit, d, s->ckey, &s->view, &e)) != 0)
             s->pf_msg = vg_strdup(e.msg);
         else
             view_filter(it, s);
@@ -504,6 +538,7 @@ static void *pool_main(void *arg)
     }
     pthread_mutex_unlock(&pl->mu);
     lchunk_dctx_free(d);
+    kv_iter_free(kit);
     return NULL;
 }
 
@@ -656,15 +691,11 @@ static int advance_front(struct logstore_iter *it, struct src *f, struct vg_err 
             continue;
         }
         struct src *p = src_new(SRC_PEND, f->stream, 0);
-        char *copy = p ? vg_malloc(vlen) : NULL;
-        if (!copy) {
-            vg_free(p);
+        if (!p) {
             src_free(f);
             return nomem(err);
         }
-        memcpy(copy, v, vlen);
-        p->val = copy;
-        lchunk_header_decode(copy, vlen, &p->h, NULL);
+        memcpy(p->ckey, key, LS_CHUNK_KEY_LEN);
         memcpy(q->resume, key, LS_CHUNK_KEY_LEN);
         if (it->backward) {
             p->key = h.maxt < it->end ? h.maxt : it->end - 1;
@@ -713,10 +744,8 @@ static int open_pending(struct logstore_iter *it, struct src *p, struct vg_err *
             src_free(p);
             return nomem(err);
         }
-        rc = lchunk_open(it->dctx, &p->h, &p->view, err);
+        rc = inflate_at(it->sel.it, it->dctx, p->ckey, &p->view, err);
     }
-    vg_free(p->val);
-    p->val = NULL;
     if (rc) {
         uint64_t id = it->sel.v[p->stream].id;
         src_free(p);

@@ -85,33 +85,71 @@ void span_put_str(struct vg_buf *b, struct vg_str s)
     vg_buf_append(b, s.p, s.len);
 }
 
-static void put_attrs(struct vg_buf *b, const struct span_attr *a, size_t n)
+/* Upper bounds of encoded sizes: span_encode reserves once, then writes unchecked (it
+ * runs for every stored span; a checked append per field cost more than the copying). */
+#define STR_MAX(s) (SPAN_W_VARINT_MAX + (s).len)
+
+static size_t attrs_max(const struct span_attr *a, size_t n)
 {
-    vg_buf_put_uvarint(b, n);
+    size_t m = SPAN_W_VARINT_MAX;
     for (size_t i = 0; i < n; i++) {
-        span_put_str(b, a[i].key);
-        vg_buf_putc(b, (char)a[i].type);
+        m += STR_MAX(a[i].key) + 1;
         switch (a[i].type) {
         case SPAN_VAL_INT:
-            span_put_svarint(b, a[i].v.i);
+        case SPAN_VAL_DOUBLE:
+        case SPAN_VAL_BOOL:
+            m += SPAN_W_VARINT_MAX;
+            break;
+        default:
+            m += STR_MAX(a[i].v.s);
+            break;
+        }
+    }
+    return m;
+}
+
+static size_t encoded_max(const struct span *s)
+{
+    size_t m = 1 + SPAN_TRACE_ID_LEN + 2 * SPAN_ID_LEN + 2 + 10 * SPAN_W_VARINT_MAX +
+               STR_MAX(s->name) + STR_MAX(s->status_message) + STR_MAX(s->trace_state) +
+               STR_MAX(s->service) + STR_MAX(s->scope_name) + STR_MAX(s->scope_version) +
+               attrs_max(s->resource_attrs, s->nresource_attrs) +
+               attrs_max(s->scope_attrs, s->nscope_attrs) + attrs_max(s->attrs, s->nattrs);
+    for (size_t i = 0; i < s->nevents; i++)
+        m += (size_t)2 * SPAN_W_VARINT_MAX + STR_MAX(s->events[i].name) +
+             attrs_max(s->events[i].attrs, s->events[i].nattrs);
+    for (size_t i = 0; i < s->nlinks; i++)
+        m += SPAN_TRACE_ID_LEN + SPAN_ID_LEN + 2 * SPAN_W_VARINT_MAX +
+             STR_MAX(s->links[i].trace_state) + attrs_max(s->links[i].attrs, s->links[i].nattrs);
+    return m;
+}
+
+static uint8_t *put_attrs(uint8_t *p, const struct span_attr *a, size_t n)
+{
+    p = span_w_uvarint(p, n);
+    for (size_t i = 0; i < n; i++) {
+        p = span_w_str(p, a[i].key);
+        *p++ = (uint8_t)a[i].type;
+        switch (a[i].type) {
+        case SPAN_VAL_INT:
+            p = span_w_svarint(p, a[i].v.i);
             break;
         case SPAN_VAL_DOUBLE: {
             uint64_t bits;
             memcpy(&bits, &a[i].v.d, sizeof bits);
-            uint8_t le[8];
             for (int k = 0; k < 8; k++)
-                le[k] = (uint8_t)(bits >> (8 * k));
-            vg_buf_append(b, le, 8);
+                *p++ = (uint8_t)(bits >> (8 * k));
             break;
         }
         case SPAN_VAL_BOOL:
-            vg_buf_putc(b, a[i].v.b ? 1 : 0);
+            *p++ = a[i].v.b ? 1 : 0;
             break;
         default: /* STRING, BYTES, ARRAY, MAP (validated by the caller) */
-            span_put_str(b, a[i].v.s);
+            p = span_w_str(p, a[i].v.s);
             break;
         }
     }
+    return p;
 }
 
 int span_encode(const struct span *s, struct vg_buf *out, struct vg_err *err)
@@ -119,48 +157,50 @@ int span_encode(const struct span *s, struct vg_buf *out, struct vg_err *err)
     int rc = check_enums(s, err);
     if (rc)
         return rc;
-    vg_buf_putc(out, SPAN_ENCODING_VERSION);
-    vg_buf_append(out, s->trace_id, SPAN_TRACE_ID_LEN);
-    vg_buf_append(out, s->span_id, SPAN_ID_LEN);
-    vg_buf_append(out, s->parent_span_id, SPAN_ID_LEN);
-    vg_buf_put_uvarint(out, s->flags);
-    vg_buf_putc(out, (char)s->kind);
-    vg_buf_putc(out, (char)s->status);
-    span_put_svarint(out, s->start_ns);
-    vg_buf_put_uvarint(out, (uint64_t)s->end_ns - (uint64_t)s->start_ns);
-    span_put_str(out, s->name);
-    span_put_str(out, s->status_message);
-    span_put_str(out, s->trace_state);
-    span_put_str(out, s->service);
-    span_put_str(out, s->scope_name);
-    span_put_str(out, s->scope_version);
-    put_attrs(out, s->resource_attrs, s->nresource_attrs);
-    vg_buf_put_uvarint(out, s->dropped_resource_attrs);
-    put_attrs(out, s->scope_attrs, s->nscope_attrs);
-    put_attrs(out, s->attrs, s->nattrs);
-    vg_buf_put_uvarint(out, s->dropped_attrs);
-    vg_buf_put_uvarint(out, s->nevents);
+    uint8_t *p = span_w_begin(out, encoded_max(s));
+    if (!p)
+        return vg_err_set(err, VG_ENOMEM, "span_encode: out of memory");
+    *p++ = SPAN_ENCODING_VERSION;
+    p = span_w_bytes(p, s->trace_id, SPAN_TRACE_ID_LEN);
+    p = span_w_bytes(p, s->span_id, SPAN_ID_LEN);
+    p = span_w_bytes(p, s->parent_span_id, SPAN_ID_LEN);
+    p = span_w_uvarint(p, s->flags);
+    *p++ = (uint8_t)s->kind;
+    *p++ = (uint8_t)s->status;
+    p = span_w_svarint(p, s->start_ns);
+    p = span_w_uvarint(p, (uint64_t)s->end_ns - (uint64_t)s->start_ns);
+    p = span_w_str(p, s->name);
+    p = span_w_str(p, s->status_message);
+    p = span_w_str(p, s->trace_state);
+    p = span_w_str(p, s->service);
+    p = span_w_str(p, s->scope_name);
+    p = span_w_str(p, s->scope_version);
+    p = put_attrs(p, s->resource_attrs, s->nresource_attrs);
+    p = span_w_uvarint(p, s->dropped_resource_attrs);
+    p = put_attrs(p, s->scope_attrs, s->nscope_attrs);
+    p = put_attrs(p, s->attrs, s->nattrs);
+    p = span_w_uvarint(p, s->dropped_attrs);
+    p = span_w_uvarint(p, s->nevents);
     for (size_t i = 0; i < s->nevents; i++) {
         const struct span_event *e = &s->events[i];
-        span_put_svarint(out, (int64_t)((uint64_t)e->time_ns - (uint64_t)s->start_ns));
-        span_put_str(out, e->name);
-        put_attrs(out, e->attrs, e->nattrs);
-        vg_buf_put_uvarint(out, e->dropped_attrs);
+        p = span_w_svarint(p, (int64_t)((uint64_t)e->time_ns - (uint64_t)s->start_ns));
+        p = span_w_str(p, e->name);
+        p = put_attrs(p, e->attrs, e->nattrs);
+        p = span_w_uvarint(p, e->dropped_attrs);
     }
-    vg_buf_put_uvarint(out, s->dropped_events);
-    vg_buf_put_uvarint(out, s->nlinks);
+    p = span_w_uvarint(p, s->dropped_events);
+    p = span_w_uvarint(p, s->nlinks);
     for (size_t i = 0; i < s->nlinks; i++) {
         const struct span_link *l = &s->links[i];
-        vg_buf_append(out, l->trace_id, SPAN_TRACE_ID_LEN);
-        vg_buf_append(out, l->span_id, SPAN_ID_LEN);
-        span_put_str(out, l->trace_state);
-        vg_buf_put_uvarint(out, l->flags);
-        put_attrs(out, l->attrs, l->nattrs);
-        vg_buf_put_uvarint(out, l->dropped_attrs);
+        p = span_w_bytes(p, l->trace_id, SPAN_TRACE_ID_LEN);
+        p = span_w_bytes(p, l->span_id, SPAN_ID_LEN);
+        p = span_w_str(p, l->trace_state);
+        p = span_w_uvarint(p, l->flags);
+        p = put_attrs(p, l->attrs, l->nattrs);
+        p = span_w_uvarint(p, l->dropped_attrs);
     }
-    vg_buf_put_uvarint(out, s->dropped_links);
-    if (vg_buf_failed(out))
-        return vg_err_set(err, VG_ENOMEM, "span_encode: out of memory");
+    p = span_w_uvarint(p, s->dropped_links);
+    span_w_end(out, p);
     return 0;
 }
 
@@ -170,9 +210,19 @@ bool span_attr_text(const struct span_attr *a, struct vg_buf *out)
     case SPAN_VAL_STRING:
         vg_buf_append(out, a->v.s.p, a->v.s.len);
         return true;
-    case SPAN_VAL_INT:
-        vg_buf_printf(out, "%lld", (long long)a->v.i);
+    case SPAN_VAL_INT: { /* decimal by hand: printf was a tenth of the store's CPU */
+        char t[24];
+        size_t n = sizeof t;
+        uint64_t u = a->v.i < 0 ? 0 - (uint64_t)a->v.i : (uint64_t)a->v.i;
+        do {
+            t[--n] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (a->v.i < 0)
+            t[--n] = '-';
+        vg_buf_append(out, t + n, sizeof t - n);
         return true;
+    }
     case SPAN_VAL_DOUBLE:
         vg_buf_json_float(out, a->v.d);
         return true;

@@ -44,6 +44,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SPAN_ENCODING_VERSION 1
 #define SPAN_TRACE_ID_LEN 16
@@ -176,6 +177,44 @@ const uint8_t *span_rd_bytes(struct span_rd *r, size_t n, const char *what);
 /* Appends zigzag(v) as a uvarint: the writer side of span_rd_svarint. */
 void span_put_svarint(struct vg_buf *b, int64_t v);
 void span_put_str(struct vg_buf *b, struct vg_str s);
+
+/* Unchecked writers for hot paths (the store builds ~50 keys per span): the caller
+ * reserves an upper bound with span_w_begin, writes through the returned pointer, and
+ * commits with span_w_end. span_w_begin returns NULL (b marked failed) when out of
+ * memory. Each span_w_* returns the position after what it wrote. */
+#define SPAN_W_VARINT_MAX 10
+static inline uint8_t *span_w_begin(struct vg_buf *b, size_t max)
+{
+    return vg_buf_reserve(b, max) ? (uint8_t *)b->p + b->len : NULL;
+}
+static inline void span_w_end(struct vg_buf *b, const uint8_t *end)
+{
+    b->len = (size_t)((const char *)end - b->p);
+    b->p[b->len] = '\0';
+}
+static inline uint8_t *span_w_uvarint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+static inline uint8_t *span_w_svarint(uint8_t *p, int64_t v)
+{
+    return span_w_uvarint(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+static inline uint8_t *span_w_bytes(uint8_t *p, const void *src, size_t n)
+{
+    if (n)
+        memcpy(p, src, n);
+    return p + n;
+}
+static inline uint8_t *span_w_str(uint8_t *p, struct vg_str s)
+{
+    return span_w_bytes(span_w_uvarint(p, s.len), s.p, s.len);
+}
 
 /* Chunks: the span store keeps the spans of one trace from one write as one value,
  *   u8 SPAN_CHUNK_VERSION (2), then per span: uvarint length, that span's version-1

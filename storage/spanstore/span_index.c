@@ -1,9 +1,13 @@
 /* span_index: builds and parses the span store's keys and small records. The layout is
  * documented byte by byte at the top of spanstore.c; the record formats are:
  *
- *   trace summary ('T'): u8 version (1), u8 flags (bit 0: root seen), uvarint spans,
- *       uvarint error spans, uvarint encoded span bytes, svarint start_ns,
- *       uvarint (end_ns - start_ns), str root service, str root span name
+ *   trace summary ('T'): u8 version (2), u8 flags (bit 0: root seen, bit 1: the trace
+ *       has spans under 'S' keys), uvarint spans, uvarint error spans, uvarint encoded
+ *       span bytes, svarint start_ns, uvarint (end_ns - start_ns), str root service,
+ *       str root span name, uvarint n, n chunk ids (8 bytes BE each: the keys of the
+ *       trace's chunks in the chunk database, in write order). Version 1 (earlier
+ *       stores) ends after the root name and has every span under 'S' keys: it decodes
+ *       with legacy set and no chunk ids.
  *   stripe counters ('C'): uvarint spans, uvarint traces, uvarint bytes
  *
  * Strings in terms are uvarint-length-prefixed, so a term is prefix-free: the entries of
@@ -12,7 +16,8 @@
 
 #include <string.h>
 
-#define SUMMARY_VERSION 1
+#define SUMMARY_VERSION 2
+#define SUMMARY_VERSION_1 1
 #define MAX_BUCKET UINT32_MAX
 
 uint32_t span_index_bucket(int64_t t_ns)
@@ -58,12 +63,6 @@ static uint64_t get_u64be(const uint8_t *p)
     return v;
 }
 
-void span_index_span_key(struct vg_buf *b, const uint8_t *trace_id, const uint8_t *span_id)
-{
-    span_index_trace_prefix(b, trace_id);
-    vg_buf_append(b, span_id, SPAN_ID_LEN);
-}
-
 void span_index_trace_prefix(struct vg_buf *b, const uint8_t *trace_id)
 {
     vg_buf_putc(b, SPAN_KEY_SPAN);
@@ -90,45 +89,56 @@ void span_index_kind_prefix(struct vg_buf *out, uint32_t bucket, enum span_index
     vg_buf_putc(out, (char)kind);
 }
 
+/* Built for every term of every stored span, so the key is written through one
+ * reservation (span_w_*) instead of a checked append per field. */
 void span_index_term_key(struct vg_buf *out, uint32_t bucket, const struct span_index_term *t)
 {
-    span_index_kind_prefix(out, bucket, t->kind);
+    uint8_t *p = span_w_begin(out, 8 + 2 * SPAN_W_VARINT_MAX + t->a.len + t->b.len);
+    if (!p)
+        return;
+    *p++ = SPAN_KEY_BUCKET;
+    *p++ = (uint8_t)(bucket >> 24);
+    *p++ = (uint8_t)(bucket >> 16);
+    *p++ = (uint8_t)(bucket >> 8);
+    *p++ = (uint8_t)bucket;
+    *p++ = (uint8_t)t->kind;
     switch (t->kind) {
     case SPAN_IX_ALL:
         break;
     case SPAN_IX_SERVICE:
     case SPAN_REG_SERVICE:
-        span_put_str(out, t->a);
+        p = span_w_str(p, t->a);
         break;
     case SPAN_IX_NAME:
-        span_put_str(out, t->a);
-        span_put_str(out, t->b);
+        p = span_w_str(p, t->a);
+        p = span_w_str(p, t->b);
         break;
     case SPAN_REG_OP:
-        span_put_str(out, t->a);
-        span_put_str(out, t->b);
-        vg_buf_putc(out, (char)t->op_kind);
+        p = span_w_str(p, t->a);
+        p = span_w_str(p, t->b);
+        *p++ = t->op_kind;
         break;
     case SPAN_IX_STATUS:
     case SPAN_IX_DURATION:
-        vg_buf_putc(out, (char)t->byte);
+        *p++ = t->byte;
         break;
     case SPAN_IX_ATTR:
-        vg_buf_putc(out, (char)t->byte);
-        span_put_str(out, t->a);
-        span_put_str(out, t->b);
+        *p++ = t->byte;
+        p = span_w_str(p, t->a);
+        p = span_w_str(p, t->b);
         break;
     case SPAN_REG_KEY:
-        vg_buf_putc(out, (char)t->byte);
-        span_put_str(out, t->a);
+        *p++ = t->byte;
+        p = span_w_str(p, t->a);
         break;
     case SPAN_REG_VALUE:
-        vg_buf_putc(out, (char)t->byte);
-        span_put_str(out, t->a);
-        vg_buf_putc(out, (char)t->vtype);
-        vg_buf_append(out, t->b.p, t->b.len);
+        *p++ = t->byte;
+        p = span_w_str(p, t->a);
+        *p++ = t->vtype;
+        p = span_w_bytes(p, t->b.p, t->b.len);
         break;
     }
+    span_w_end(out, p);
 }
 
 int span_index_term_parse(const char *key, size_t klen, struct span_index_term *t,
@@ -220,10 +230,15 @@ void span_index_summary_add(struct span_index_summary *sum, const struct span *s
     sum->bytes += enc_bytes;
 }
 
+uint64_t span_index_summary_chunk(const struct span_index_summary *sum, size_t i)
+{
+    return get_u64be(sum->chunks + i * SPAN_INDEX_CHUNK_ID_LEN);
+}
+
 void span_index_summary_encode(const struct span_index_summary *sum, struct vg_buf *b)
 {
     vg_buf_putc(b, SUMMARY_VERSION);
-    vg_buf_putc(b, sum->has_root ? 1 : 0);
+    vg_buf_putc(b, (char)((sum->has_root ? 1 : 0) | (sum->legacy ? 2 : 0)));
     vg_buf_put_uvarint(b, sum->spans);
     vg_buf_put_uvarint(b, sum->errors);
     vg_buf_put_uvarint(b, sum->bytes);
@@ -231,6 +246,10 @@ void span_index_summary_encode(const struct span_index_summary *sum, struct vg_b
     vg_buf_put_uvarint(b, (uint64_t)sum->end_ns - (uint64_t)sum->start_ns);
     span_put_str(b, sum->root_service);
     span_put_str(b, sum->root_name);
+    vg_buf_put_uvarint(b, sum->nchunks + (sum->new_chunk != 0));
+    vg_buf_append(b, sum->chunks, sum->nchunks * SPAN_INDEX_CHUNK_ID_LEN);
+    if (sum->new_chunk)
+        vg_buf_put_u64be(b, sum->new_chunk);
 }
 
 int span_index_summary_decode(const void *buf, size_t len, struct span_index_summary *sum,
@@ -239,10 +258,12 @@ int span_index_summary_decode(const void *buf, size_t len, struct span_index_sum
     struct span_rd r;
     span_rd_init(&r, buf, len);
     memset(sum, 0, sizeof *sum);
-    if (span_rd_u8(&r, "version") != SUMMARY_VERSION)
-        return vg_err_set(err, VG_EINVAL, "trace summary: unknown version");
+    uint8_t version = span_rd_u8(&r, "version");
+    if (version != SUMMARY_VERSION && version != SUMMARY_VERSION_1)
+        return vg_err_set(err, VG_EINVAL, "trace summary: unknown version %u", version);
     uint8_t flags = span_rd_u8(&r, "flags");
     sum->has_root = flags & 1;
+    sum->legacy = version == SUMMARY_VERSION_1 || (flags & 2);
     sum->spans = span_rd_uvarint(&r, "spans");
     sum->errors = span_rd_uvarint(&r, "errors");
     sum->bytes = span_rd_uvarint(&r, "bytes");
@@ -250,6 +271,14 @@ int span_index_summary_decode(const void *buf, size_t len, struct span_index_sum
     sum->end_ns = (int64_t)((uint64_t)sum->start_ns + span_rd_uvarint(&r, "duration"));
     sum->root_service = span_rd_str(&r, "root service");
     sum->root_name = span_rd_str(&r, "root name");
+    if (version != SUMMARY_VERSION_1) {
+        uint64_t n = span_rd_uvarint(&r, "chunk count");
+        if (r.ok && n > (len - r.off) / SPAN_INDEX_CHUNK_ID_LEN)
+            return vg_err_set(err, VG_EINVAL, "trace summary: %llu chunk ids in %zu bytes",
+                              (unsigned long long)n, len - r.off);
+        sum->chunks = span_rd_bytes(&r, (size_t)n * SPAN_INDEX_CHUNK_ID_LEN, "chunk ids");
+        sum->nchunks = (size_t)n;
+    }
     if (!r.ok || r.off != len)
         return vg_err_set(err, VG_EINVAL, "trace summary: malformed %s at byte %zu",
                           r.what ? r.what : "end", r.off);

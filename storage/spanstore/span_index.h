@@ -24,7 +24,7 @@
 
 /* Key prefixes (first byte of every key). */
 enum {
-    SPAN_KEY_SPAN = 'S',    /* 'S' trace id, span id -> span encoding */
+    SPAN_KEY_SPAN = 'S',    /* 'S' trace id, span id -> spans (stores before chunk ids) */
     SPAN_KEY_SUMMARY = 'T', /* 'T' trace id -> trace summary */
     SPAN_KEY_STATS = 'C',   /* 'C' stripe (2 bytes) -> counters */
     SPAN_KEY_BUCKET = 'X',  /* 'X' bucket (4 bytes) kind ... -> index and registry */
@@ -58,7 +58,6 @@ uint8_t span_index_duration_bucket(int64_t dur_ns);
 /* Smallest duration in bucket b (0 for b == 0). */
 int64_t span_index_duration_floor(uint8_t b);
 
-void span_index_span_key(struct vg_buf *b, const uint8_t *trace_id, const uint8_t *span_id);
 void span_index_trace_prefix(struct vg_buf *b, const uint8_t *trace_id);
 void span_index_summary_key(struct vg_buf *b, const uint8_t *trace_id);
 void span_index_stats_key(struct vg_buf *b, unsigned stripe);
@@ -91,9 +90,16 @@ struct span_index_summary {
     int64_t start_ns, end_ns;
     uint64_t spans, errors, bytes;
     bool has_root;                /* the root span has arrived */
+    bool legacy;                  /* spans under 'S' keys (written by version 1 stores) */
     struct vg_str root_service;   /* the root's, or the earliest span's until then */
     struct vg_str root_name;
+    const uint8_t *chunks;        /* nchunks chunk ids, 8 bytes BE each (borrowed) */
+    size_t nchunks;
+    uint64_t new_chunk;           /* encode appends this id to the list (0 = none) */
 };
+#define SPAN_INDEX_CHUNK_ID_LEN 8
+/* The i-th chunk id of sum. */
+uint64_t span_index_summary_chunk(const struct span_index_summary *sum, size_t i);
 /* Folds span s (encoded in enc_bytes) into sum; sum's strings may then borrow from s. */
 void span_index_summary_add(struct span_index_summary *sum, const struct span *s,
                             size_t enc_bytes);

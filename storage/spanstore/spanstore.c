@@ -4,15 +4,23 @@
  * Key layout of the LevelDB database, byte by byte. "str" = uvarint length + bytes;
  * integers in keys are big-endian so byte order is numeric order.
  *
- *   'S' | trace id (16) | span id (8)            -> a chunk of spans (span.h)
- *        The trace's new spans of one write as one chunk, keyed by the smallest of their
- *        span ids; stores written before chunks hold one version-1 span per key (the
- *        readers take both). One trace = one contiguous range 'S'+trace id: trace by id
- *        is one seek and a short scan. A span id seen again for its trace is ignored
- *        (first write wins), so client retries are idempotent.
+ *   chunk database (<dir>/chunks, a LevelDB of its own):
+ *   chunk id (8, BE)                             -> a chunk of spans (span.h)
+ *        The trace's new spans of one write as one chunk. Ids come from one counter
+ *        (the largest stored id + 1 at open), so the keys arrive in ascending order
+ *        and LevelDB moves its tables down the levels without merging them: the span
+ *        bytes (70% of what a write stores) are written once to a table instead of
+ *        being rewritten by every compaction, as they were under random trace-id keys.
+ *   'S' | trace id (16) | span id (8)            -> a chunk or a version-1 span
+ *        Only in stores written before the chunk database (summary version 1, or the
+ *        legacy flag of version 2): read, deduplicated against and deleted, never
+ *        written. A span id seen again for its trace is ignored (first write wins), so
+ *        client retries are idempotent.
  *   'T' | trace id (16)                          -> trace summary (span_index.c)
- *        Root service and name, start, end, span/error counts, encoded bytes; merged
- *        under the trace's lock stripe as spans arrive, late spans included.
+ *        Root service and name, start, end, span/error counts, encoded bytes and the
+ *        ids of the trace's chunks; merged under the trace's lock stripe as spans
+ *        arrive, late spans included. Trace by id is one get of the summary, then one
+ *        get per chunk (one per write that carried spans of the trace).
  *   'C' | stripe (2, BE)                         -> counters of the stripe's traces
  *        (uvarint spans, traces, bytes), written in the same batch as the spans, so the
  *        totals survive a crash exactly; the open sums the 256 records.
@@ -37,9 +45,12 @@
  *
  * Write path: validate, sort the batch by (trace id, span id), lock the stripes of its
  * traces in ascending order, read the existing summaries (and, for existing traces, the
- * stored span ids in one range read, to drop repeats), build one LevelDB batch of chunks,
- * summaries, counters, index entries (deduplicated by a hash table as they are built) and
- * registry entries not written before, and write it with sync before unlocking.
+ * stored span ids, to drop repeats), build a batch of chunks for the chunk database and
+ * one of summaries, counters, index entries (deduplicated by a hash table as they are
+ * built) and registry entries not written before, and write the chunks, then the rest,
+ * each with sync, before unlocking. A crash between the two writes leaves chunks no
+ * summary names: invisible, and never deleted (at most one batch per writer at the
+ * time of the crash); retention deletes a trace's summary first, then its chunks.
  * Registry entries already written are remembered in memory (a bounded hash set,
  * re-checked against LevelDB on a miss) so steady traffic writes none;
  * they are marked before the batch is written, so when a write fails the memory is
@@ -56,9 +67,11 @@
 #include <time.h>
 
 #define CACHE_SLOTS (1u << 16) /* per table; cleared when half full */
+#define HINT_SLOTS (1u << 16)
 #define DEFAULT_MAX_VALUES 200
 #define DEFAULT_MAX_KEYS 2000
 #define RETAIN_BATCH_KEYS 4096
+#define CHUNK_DIR "chunks" /* the chunk database, inside the store's directory */
 /* LevelDB memtable of the span database: 4x kv's default. Span batches are large (about
  * 650 bytes of keys and values per span), and with 8 MiB memtables LevelDB's compaction
  * took half of the store's CPU; 32 MiB halves the number of level-0 tables and the merges
@@ -106,6 +119,61 @@ static uint64_t hash_bytes(const void *p, size_t n)
 static void cache_clear(struct spanstore_cache *c)
 {
     memset(c, 0, sizeof *c);
+}
+
+/* ---- hints: registry work skipped before any key is built ----
+ *
+ * Every span repeats the registry entries of the spans before it (the same attribute
+ * keys, mostly the same values), and building, hashing and looking up those keys was a
+ * third of the store's CPU. A hint is a hash of the fields of an entry (bucket, kind,
+ * scope, attribute key, value type and raw value bytes: the text form is a function of
+ * those) in a direct-mapped table of atomics: a hit means "stored, or refused because
+ * its family is full" and the entry is not built at all; a miss (collisions just evict)
+ * takes the checked path below. Hints are set only after the batch that stored the
+ * entries was written, so a hint never claims an entry a failed write lost. */
+
+static uint64_t hint_mix(uint64_t h, const void *p, size_t n)
+{
+    return ((h ^ hash_bytes(p, n)) * 0x9fb21c651e98df25ULL) | 1;
+}
+
+static uint64_t hint_start(uint32_t bucket, uint8_t kind, uint8_t scope)
+{
+    uint8_t x[6] = { (uint8_t)(bucket >> 24), (uint8_t)(bucket >> 16), (uint8_t)(bucket >> 8),
+                     (uint8_t)bucket, kind, scope };
+    return hint_mix(0, x, sizeof x);
+}
+
+static bool hint_has(const struct spanstore *ss, uint64_t h)
+{
+    return atomic_load_explicit(&ss->hints[h & (HINT_SLOTS - 1)], memory_order_relaxed) == h;
+}
+
+static void hint_set(struct spanstore *ss, uint64_t h)
+{
+    if (h)
+        atomic_store_explicit(&ss->hints[h & (HINT_SLOTS - 1)], h, memory_order_relaxed);
+}
+
+static void hints_clear(struct spanstore *ss)
+{
+    for (size_t i = 0; i < HINT_SLOTS; i++)
+        atomic_store_explicit(&ss->hints[i], 0, memory_order_relaxed);
+}
+
+/* The raw bytes of an attribute value (its text form is a function of type and these). */
+static struct vg_str raw_value(const struct span_attr *a)
+{
+    switch (a->type) {
+    case SPAN_VAL_INT:
+        return (struct vg_str){ (const char *)&a->v.i, sizeof a->v.i };
+    case SPAN_VAL_DOUBLE:
+        return (struct vg_str){ (const char *)&a->v.d, sizeof a->v.d };
+    case SPAN_VAL_BOOL:
+        return (struct vg_str){ a->v.b ? "1" : "0", 1 };
+    default:
+        return a->v.s;
+    }
 }
 
 /* The slot of h in a table of hashes (the first field of each element). */
@@ -188,6 +256,38 @@ static int load_counts(struct spanstore *ss, struct vg_err *err)
 
 static void *maint_main(void *arg);
 
+/* Opens <dir>/chunks and sets next_chunk past the largest id stored. */
+static int open_chunks(struct spanstore *ss, const char *dir, const struct kv_opts *ko,
+                       struct vg_err *err)
+{
+    size_t n = strlen(dir);
+    char *path = vg_malloc(n + sizeof "/" CHUNK_DIR);
+    if (!path)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
+    memcpy(path, dir, n);
+    memcpy(path + n, "/" CHUNK_DIR, sizeof "/" CHUNK_DIR);
+    ss->chunks = kv_open(path, ko, err);
+    vg_free(path);
+    if (!ss->chunks)
+        return err && err->code ? err->code : VG_EIO;
+    struct kv_iter *it = kv_iter_new(ss->chunks, NULL, false);
+    if (!it)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory opening an iterator");
+    kv_iter_seek_last(it);
+    uint64_t last = 0;
+    size_t klen = 0;
+    const char *k = kv_iter_valid(it) ? kv_iter_key(it, &klen) : NULL;
+    int rc = kv_iter_error(it, err);
+    if (!rc && k && klen != SPAN_INDEX_CHUNK_ID_LEN)
+        rc = vg_err_set(err, VG_EINVAL, "spanstore: chunk key of %zu bytes, want %d", klen,
+                        SPAN_INDEX_CHUNK_ID_LEN);
+    for (size_t i = 0; !rc && k && i < klen; i++)
+        last = last << 8 | (uint8_t)k[i];
+    kv_iter_free(it);
+    atomic_store(&ss->next_chunk, last + 1);
+    return rc;
+}
+
 static int copy_rules(struct spanstore *ss, const struct spanstore_opts *o, struct vg_err *err)
 {
     const char *const *src = o->indexed_attrs ? o->indexed_attrs : default_rules;
@@ -216,14 +316,18 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
         return vg_err_set(err, VG_EINVAL, "spanstore: no directory given"), NULL;
     struct spanstore *ss = vg_calloc(1, sizeof *ss);
     struct spanstore_cache *cache = vg_malloc(sizeof *cache);
-    if (!ss || !cache) {
+    _Atomic uint64_t *hints = vg_malloc(HINT_SLOTS * sizeof *hints);
+    if (!ss || !cache || !hints) {
         vg_free(ss);
         vg_free(cache);
+        vg_free((void *)hints);
         vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
         return NULL;
     }
     cache_clear(cache);
     ss->cache = cache;
+    ss->hints = hints;
+    hints_clear(ss);
     ss->opts = *o;
     if (!ss->opts.max_values_per_key)
         ss->opts.max_values_per_key = DEFAULT_MAX_VALUES;
@@ -240,7 +344,7 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
     ss->opts.indexed_attrs = NULL;
     struct kv_opts ko = { .cache_bytes = o->cache_bytes, .write_buffer_bytes = WRITE_BUFFER };
     ss->kv = kv_open(o->dir, &ko, err);
-    if (!ss->kv || load_counts(ss, err))
+    if (!ss->kv || load_counts(ss, err) || open_chunks(ss, o->dir, &ko, err))
         goto fail;
     if (o->maint_interval_ms > 0) {
         if (pthread_create(&ss->thread, NULL, maint_main, ss) != 0) {
@@ -266,6 +370,7 @@ void spanstore_close(struct spanstore *ss)
         pthread_mutex_unlock(&ss->maint_mu);
         pthread_join(ss->thread, NULL);
     }
+    kv_close(ss->chunks);
     kv_close(ss->kv);
     for (size_t i = 0; i < ss->nrules; i++)
         vg_free(ss->rules[i]);
@@ -276,6 +381,7 @@ void spanstore_close(struct spanstore *ss)
     pthread_mutex_destroy(&ss->maint_mu);
     pthread_cond_destroy(&ss->maint_cv);
     vg_free(ss->cache);
+    vg_free((void *)ss->hints);
     vg_free(ss);
 }
 
@@ -289,6 +395,8 @@ struct entry {
     int64_t t;
     size_t cap;
     uint64_t h;
+    uint64_t hint, famhint; /* registry: hints set once written (0 = none) */
+    bool full;              /* registry: refused, its family is full */
 };
 
 /* The distinct keys of one write, in first-seen order. A hash table finds repeats as
@@ -324,7 +432,8 @@ static bool ks_grow(struct keyset *ks)
 
 /* Adds the key just built at [off, b.len): a repeat is dropped from b (keeping the
  * smaller t), a new key is recorded. */
-static void ks_add(struct keyset *ks, size_t off, int64_t t, size_t fam, size_t cap)
+static void ks_add(struct keyset *ks, size_t off, int64_t t, size_t fam, size_t cap,
+                   uint64_t hint, uint64_t famhint)
 {
     if (ks->failed || vg_buf_failed(&ks->b) || ks->n >= UINT32_MAX - 1) {
         ks->failed = true;
@@ -357,7 +466,7 @@ static void ks_add(struct keyset *ks, size_t off, int64_t t, size_t fam, size_t 
         ks->v = nv;
         ks->cap = nc;
     }
-    ks->v[ks->n] = (struct entry){ off, len, fam, t, cap, h };
+    ks->v[ks->n] = (struct entry){ off, len, fam, t, cap, h, hint, famhint, false };
     ks->slots[i] = (uint32_t)++ks->n;
 }
 
@@ -380,13 +489,13 @@ static void add_index(struct write_ctx *w, uint32_t b, const struct span_index_t
     size_t off = w->ix.b.len;
     span_index_term_key(&w->ix.b, b, t);
     vg_buf_append(&w->ix.b, s->trace_id, SPAN_TRACE_ID_LEN);
-    ks_add(&w->ix, off, s->start_ns, 0, 0);
+    ks_add(&w->ix, off, s->start_ns, 0, 0, 0, 0);
 }
 
 /* The capped family of a registry entry is every entry of its kind in the bucket, or for
  * values, every value of the same attribute key in the bucket. */
 static void add_reg(struct write_ctx *w, uint32_t b, const struct span_index_term *t,
-                    size_t cap)
+                    size_t cap, uint64_t hint, uint64_t famhint)
 {
     size_t off = w->reg.b.len;
     span_index_term_key(&w->reg.b, b, t);
@@ -399,26 +508,39 @@ static void add_reg(struct write_ctx *w, uint32_t b, const struct span_index_ter
                 break;
         }
     }
-    ks_add(&w->reg, off, 0, fam, cap);
+    ks_add(&w->reg, off, 0, fam, cap, hint, famhint);
 }
 
 static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
                       const struct span_attr *a, size_t n, uint8_t scope)
 {
-    const struct spanstore_opts *o = &w->ss->opts;
+    struct spanstore *ss = w->ss;
+    const struct spanstore_opts *o = &ss->opts;
+    uint64_t h0 = hint_start(b, SPAN_REG_KEY, scope);
     for (size_t i = 0; i < n; i++) {
         if (scope == SPAN_SCOPE_RESOURCE && vg_str_eq_c(a[i].key, "service.name"))
             continue; /* it is the service index */
         struct span_index_term t = { .kind = SPAN_REG_KEY, .byte = scope, .a = a[i].key };
-        add_reg(w, b, &t, o->max_keys);
+        uint64_t hk = hint_mix(h0, a[i].key.p, a[i].key.len);
+        if (!hint_has(ss, hk))
+            add_reg(w, b, &t, o->max_keys, hk, 0);
+        uint8_t vt = (uint8_t)a[i].type;
+        uint64_t hf = hint_mix(hk, "F", 1);
+        struct vg_str raw = raw_value(&a[i]);
+        uint64_t hv = hint_mix(hint_mix(hk, &vt, 1), raw.p, raw.len);
+        bool reg = !hint_has(ss, hf) && !hint_has(ss, hv);
+        bool ix = spanstore_is_indexed(ss, a[i].key);
+        if (!reg && !ix)
+            continue;
         vg_buf_reset(&w->text);
         if (!span_attr_text(&a[i], &w->text) || w->text.len > SPAN_INDEX_MAX_VALUE)
             continue;
         t.b = (struct vg_str){ w->text.p ? w->text.p : "", w->text.len };
         t.kind = SPAN_REG_VALUE;
-        t.vtype = (uint8_t)a[i].type;
-        add_reg(w, b, &t, o->max_values_per_key);
-        if (spanstore_is_indexed(w->ss, a[i].key)) {
+        t.vtype = vt;
+        if (reg)
+            add_reg(w, b, &t, o->max_values_per_key, hv, hf);
+        if (ix) {
             t.kind = SPAN_IX_ATTR;
             add_index(w, b, &t, s);
         }
@@ -427,18 +549,25 @@ static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
 
 static void add_span_entries(struct write_ctx *w, const struct span *s)
 {
+    struct spanstore *ss = w->ss;
     uint32_t b = span_index_bucket(s->start_ns);
     struct span_index_term t = { .kind = SPAN_IX_ALL };
     add_index(w, b, &t, s);
     t = (struct span_index_term){ .kind = SPAN_IX_SERVICE, .a = s->service };
     add_index(w, b, &t, s);
+    uint64_t h = hint_mix(hint_start(b, SPAN_REG_SERVICE, 0), s->service.p, s->service.len);
     t.kind = SPAN_REG_SERVICE;
-    add_reg(w, b, &t, w->ss->opts.max_keys);
+    if (!hint_has(ss, h))
+        add_reg(w, b, &t, ss->opts.max_keys, h, 0);
     t = (struct span_index_term){ .kind = SPAN_IX_NAME, .a = s->service, .b = s->name };
     add_index(w, b, &t, s);
+    uint8_t k = (uint8_t)s->kind;
+    h = hint_mix(hint_mix(hint_mix(hint_start(b, SPAN_REG_OP, 0), s->service.p,
+                                   s->service.len), s->name.p, s->name.len), &k, 1);
     t.kind = SPAN_REG_OP;
-    t.op_kind = (uint8_t)s->kind;
-    add_reg(w, b, &t, w->ss->opts.max_keys);
+    t.op_kind = k;
+    if (!hint_has(ss, h))
+        add_reg(w, b, &t, ss->opts.max_keys, h, 0);
     t = (struct span_index_term){ .kind = SPAN_IX_STATUS, .byte = (uint8_t)s->status };
     add_index(w, b, &t, s);
     t = (struct span_index_term){ .kind = SPAN_IX_DURATION,
@@ -446,6 +575,17 @@ static void add_span_entries(struct write_ctx *w, const struct span *s)
     add_index(w, b, &t, s);
     add_attrs(w, b, s, s->attrs, s->nattrs, SPAN_SCOPE_SPAN);
     add_attrs(w, b, s, s->resource_attrs, s->nresource_attrs, SPAN_SCOPE_RESOURCE);
+}
+
+/* After the batch is written: its registry entries are stored (or refused as full). */
+static void set_hints(struct write_ctx *w)
+{
+    for (size_t i = 0; i < w->reg.n; i++) {
+        const struct entry *e = &w->reg.v[i];
+        hint_set(w->ss, e->hint);
+        if (e->full)
+            hint_set(w->ss, e->famhint);
+    }
 }
 
 /* Index entries: the term key and trace id were collected; the stored key puts ~t
@@ -487,7 +627,7 @@ static int put_registry(struct write_ctx *w, struct kv_batch *kb, struct vg_err 
     vg_buf_init(&scratch);
     int rc = 0;
     for (size_t i = 0; i < w->reg.n && !rc; i++) {
-        const struct entry *e = &w->reg.v[i];
+        struct entry *e = &w->reg.v[i];
         const char *k = w->reg.b.p + e->off;
         uint64_t h = e->h;
         size_t si = slot_of(c->seen, sizeof c->seen[0], h);
@@ -505,7 +645,8 @@ static int put_registry(struct write_ctx *w, struct kv_batch *kb, struct vg_err 
         }
         /* A full family refuses new entries for this hour without a lookup, and the
          * refusal is remembered: high-cardinality keys cost one hash per span. */
-        int g = c->fam[fi].count >= e->cap ? 0 : kv_get(ss->kv, NULL, k, e->len, &scratch, err);
+        e->full = c->fam[fi].count >= e->cap;
+        int g = e->full ? 0 : kv_get(ss->kv, NULL, k, e->len, &scratch, err);
         if (g == VG_ENOTFOUND) {
             c->fam[fi].count++;
             kv_batch_put(kb, k, e->len, "", 0);
@@ -542,11 +683,9 @@ static void lock_stripes(struct spanstore *ss, const uint8_t *want, bool lock)
         }
 }
 
-/* Reads the summary of a trace: 0 with found set accordingly, or an error. The summary's
- * strings borrow from val. */
-static int read_summary(struct spanstore *ss, const uint8_t *tid, struct vg_buf *key,
-                        struct vg_buf *val, struct span_index_summary *sum, bool *found,
-                        struct vg_err *err)
+int spanstore_read_summary(struct spanstore *ss, const uint8_t *tid, struct vg_buf *key,
+                           struct vg_buf *val, struct span_index_summary *sum, bool *found,
+                           struct vg_err *err)
 {
     vg_buf_reset(key);
     span_index_summary_key(key, tid);
@@ -562,42 +701,89 @@ static int read_summary(struct spanstore *ss, const uint8_t *tid, struct vg_buf 
     return rc ? rc : span_index_summary_decode(val->p, val->len, sum, err);
 }
 
+static void chunk_key(uint8_t *k, uint64_t id)
+{
+    for (int i = 0; i < SPAN_INDEX_CHUNK_ID_LEN; i++)
+        k[i] = (uint8_t)(id >> (8 * (SPAN_INDEX_CHUNK_ID_LEN - 1 - i)));
+}
+
+/* Calls fn with each span of one stored value (a chunk or a single span). */
+static int value_spans(const char *v, size_t vlen, spanstore_span_fn fn, void *arg,
+                       struct vg_err *err)
+{
+    struct span_chunk_iter ci;
+    span_chunk_iter_init(&ci, v, vlen);
+    const void *enc;
+    size_t elen;
+    int rc;
+    while ((rc = span_chunk_next(&ci, &enc, &elen, err)) == 1)
+        if ((rc = fn(arg, enc, elen, err)) != 0)
+            break;
+    return rc;
+}
+
+int spanstore_trace_values(struct spanstore *ss, const uint8_t *tid,
+                           const struct span_index_summary *sum, spanstore_span_fn fn,
+                           void *arg, uint64_t *keys, struct vg_err *err)
+{
+    int rc = 0;
+    if (sum->legacy) {
+        char pfx[1 + SPAN_TRACE_ID_LEN] = { SPAN_KEY_SPAN };
+        memcpy(pfx + 1, tid, SPAN_TRACE_ID_LEN);
+        struct kv_iter *it = kv_iter_new(ss->kv, NULL, true);
+        if (!it)
+            return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory reading a trace");
+        for (kv_iter_seek(it, pfx, sizeof pfx); !rc && kv_iter_has_prefix(it, pfx, sizeof pfx);
+             kv_iter_next(it)) {
+            size_t vlen;
+            const char *v = kv_iter_value(it, &vlen);
+            ++*keys;
+            rc = value_spans(v, vlen, fn, arg, err);
+        }
+        if (!rc)
+            rc = kv_iter_error(it, err);
+        kv_iter_free(it);
+    }
+    struct vg_buf val;
+    vg_buf_init(&val);
+    for (size_t i = 0; !rc && i < sum->nchunks; i++) {
+        uint8_t k[SPAN_INDEX_CHUNK_ID_LEN];
+        chunk_key(k, span_index_summary_chunk(sum, i));
+        ++*keys;
+        rc = kv_get(ss->chunks, NULL, k, sizeof k, &val, err);
+        if (rc == VG_ENOTFOUND)
+            rc = 0;
+        else if (!rc)
+            rc = value_spans(val.p, val.len, fn, arg, err);
+    }
+    vg_buf_free(&val);
+    return rc < 0 ? rc : 0;
+}
+
 static int id_cmp(const void *a, const void *b)
 {
     return memcmp(a, b, SPAN_ID_LEN);
 }
 
-/* The span ids already stored for a trace (one range read over its chunks and single
- * spans), sorted, into ids (SPAN_ID_LEN bytes each). */
-static int stored_ids(struct spanstore *ss, const uint8_t *tid, struct vg_buf *pfx,
-                      struct vg_buf *ids, struct vg_err *err)
+static int collect_id(void *arg, const void *enc, size_t elen, struct vg_err *err)
 {
-    vg_buf_reset(pfx);
-    vg_buf_reset(ids);
-    span_index_trace_prefix(pfx, tid);
-    struct kv_iter *it = vg_buf_failed(pfx) ? NULL : kv_iter_new(ss->kv, NULL, true);
-    if (!it)
-        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory reading a trace");
-    int rc = 0;
-    for (kv_iter_seek(it, pfx->p, pfx->len); !rc && kv_iter_has_prefix(it, pfx->p, pfx->len);
-         kv_iter_next(it)) {
-        size_t vlen;
-        const char *v = kv_iter_value(it, &vlen);
-        struct span_chunk_iter ci;
-        span_chunk_iter_init(&ci, v, vlen);
-        const void *enc;
-        size_t elen;
-        atomic_fetch_add(&ss->keys_read, 1);
-        while (!rc && (rc = span_chunk_next(&ci, &enc, &elen, err)) == 1) {
-            struct span h;
-            rc = span_decode_header(enc, elen, &h, err);
-            if (!rc)
-                vg_buf_append(ids, h.span_id, SPAN_ID_LEN);
-        }
-    }
+    struct span h;
+    int rc = span_decode_header(enc, elen, &h, err);
     if (!rc)
-        rc = kv_iter_error(it, err);
-    kv_iter_free(it);
+        vg_buf_append(arg, h.span_id, SPAN_ID_LEN);
+    return rc;
+}
+
+/* The span ids already stored for the trace of sum, sorted, into ids (SPAN_ID_LEN bytes
+ * each). */
+static int stored_ids(struct spanstore *ss, const uint8_t *tid,
+                      const struct span_index_summary *sum, struct vg_buf *ids,
+                      struct vg_err *err)
+{
+    vg_buf_reset(ids);
+    uint64_t keys = 0;
+    int rc = spanstore_trace_values(ss, tid, sum, collect_id, ids, &keys, err);
+    atomic_fetch_add(&ss->keys_read, keys);
     if (!rc && vg_buf_failed(ids))
         rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory reading a trace");
     if (!rc && ids->len)
@@ -605,9 +791,10 @@ static int stored_ids(struct spanstore *ss, const uint8_t *tid, struct vg_buf *p
     return rc;
 }
 
-/* Adds the new spans of one trace, sorted[i0..i1), to the batch as one chunk keyed by
- * the first new span id (that id is not stored for the trace, so the key is new too). */
-static int write_trace(struct write_ctx *w, struct kv_batch *kb, const struct span **sorted,
+/* Adds the new spans of one trace, sorted[i0..i1), as one chunk under a new chunk id to
+ * cb (the chunk database's batch), and the summary listing it to kb. */
+static int write_trace(struct write_ctx *w, struct kv_batch *kb, struct kv_batch *cb,
+                       const struct span **sorted,
                        size_t i0, size_t i1, struct span_index_counts *delta,
                        struct spanstore_write_result *res, struct vg_buf *bufs,
                        struct vg_err *err)
@@ -617,9 +804,9 @@ static int write_trace(struct write_ctx *w, struct kv_batch *kb, const struct sp
     const uint8_t *tid = sorted[i0]->trace_id;
     struct span_index_summary sum;
     bool found;
-    int rc = read_summary(ss, tid, key, val, &sum, &found, err);
+    int rc = spanstore_read_summary(ss, tid, key, val, &sum, &found, err);
     if (!rc && found)
-        rc = stored_ids(ss, tid, key, enc, err); /* enc holds the ids until the loop */
+        rc = stored_ids(ss, tid, &sum, enc, err); /* enc holds the ids until the loop */
     if (rc)
         return rc;
     size_t nids = found ? enc->len / SPAN_ID_LEN : 0;
@@ -653,11 +840,12 @@ static int write_trace(struct write_ctx *w, struct kv_batch *kb, const struct sp
     vg_free(ids);
     if (rc || !first)
         return rc;
-    vg_buf_reset(key);
-    span_index_span_key(key, tid, first->span_id);
-    if (vg_buf_failed(key) || vg_buf_failed(chunk))
+    if (vg_buf_failed(chunk))
         return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a chunk");
-    kv_batch_put(kb, key->p, key->len, chunk->p, chunk->len);
+    uint8_t ck[SPAN_INDEX_CHUNK_ID_LEN];
+    sum.new_chunk = atomic_fetch_add(&ss->next_chunk, 1);
+    chunk_key(ck, sum.new_chunk);
+    kv_batch_put(cb, ck, sizeof ck, chunk->p, chunk->len);
     delta->spans += sum.spans - before;
     delta->traces += !found;
     res->traces_created += !found;
@@ -687,8 +875,8 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
     struct vg_buf bufs[4];
     for (int i = 0; i < 4; i++)
         vg_buf_init(&bufs[i]);
-    struct kv_batch *kb = kv_batch_new();
-    int rc = kb ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a batch");
+    struct kv_batch *kb = kv_batch_new(), *cb = kv_batch_new();
+    int rc = kb && cb ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a batch");
 
     lock_stripes(ss, want, true);
     for (size_t i = 0; !rc && i < n;) {
@@ -696,7 +884,7 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
         while (j < n && memcmp(sorted[j]->trace_id, sorted[i]->trace_id, SPAN_TRACE_ID_LEN) == 0)
             j++;
         unsigned st = spanstore_stripe(sorted[i]->trace_id);
-        rc = write_trace(&w, kb, sorted, i, j, &delta[st], res, bufs, err);
+        rc = write_trace(&w, kb, cb, sorted, i, j, &delta[st], res, bufs, err);
         i = j;
     }
     if (!rc && (w.ix.failed || w.reg.failed || vg_buf_failed(&w.ix.b) ||
@@ -722,7 +910,12 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
         pthread_mutex_unlock(&ss->reg_mu);
         if (!rc && (vg_buf_failed(&bufs[0]) || vg_buf_failed(&bufs[1])))
             rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building keys");
-        /* Not under reg_mu, so concurrent writers' syncs group-commit. */
+        /* Not under reg_mu, so concurrent writers' syncs group-commit. The chunks go
+         * first: until the summaries naming them are written they are unreachable, so
+         * a crash between the two writes leaves nothing of the batch visible (only
+         * unreferenced chunks). */
+        if (!rc && kv_batch_count(cb))
+            rc = kv_write(ss->chunks, cb, !ss->opts.no_sync, err);
         if (!rc)
             rc = kv_write(ss->kv, kb, !ss->opts.no_sync, err);
         if (rc) { /* entries remembered as stored may not be: forget them all */
@@ -732,6 +925,7 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
         }
     }
     if (!rc) {
+        set_hints(&w);
         for (int s = 0; s < SPANSTORE_STRIPES; s++) {
             ss->counts[s].spans += delta[s].spans;
             ss->counts[s].traces += delta[s].traces;
@@ -740,6 +934,7 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
     }
     lock_stripes(ss, want, false);
     kv_batch_free(kb);
+    kv_batch_free(cb);
     ks_free(&w.ix);
     ks_free(&w.reg);
     vg_buf_free(&w.text);
@@ -791,7 +986,8 @@ void spanstore_stats(struct spanstore *ss, struct spanstore_stats *out)
         out->bytes += ss->counts[s].bytes;
         pthread_mutex_unlock(&ss->stripes[s]);
     }
-    out->disk_bytes = kv_approximate_size(ss->kv, "", 0, "\xff", 1);
+    out->disk_bytes = kv_approximate_size(ss->kv, "", 0, "\xff", 1) +
+                      kv_approximate_size(ss->chunks, "", 0, "\xff\xff\xff\xff\xff\xff\xff\xff\xff", 9);
     out->keys_read = atomic_load(&ss->keys_read);
 }
 
@@ -806,12 +1002,13 @@ static int retain_trace(struct spanstore *ss, const uint8_t *tid, int64_t cutoff
     pthread_mutex_lock(&ss->stripes[st]);
     struct span_index_summary sum;
     bool found;
-    struct kv_batch *kb = NULL;
-    int rc = read_summary(ss, tid, &bufs[0], &bufs[1], &sum, &found, err);
+    struct kv_batch *kb = NULL, *cb = NULL;
+    int rc = spanstore_read_summary(ss, tid, &bufs[0], &bufs[1], &sum, &found, err);
     if (rc || !found)
         goto out;
     kb = kv_batch_new();
-    if (!kb) {
+    cb = kv_batch_new();
+    if (!kb || !cb) {
         rc = vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
         goto out;
     }
@@ -839,6 +1036,11 @@ static int retain_trace(struct spanstore *ss, const uint8_t *tid, int64_t cutoff
         }
         rc = kv_iter_error(it, err);
         kv_iter_free(it);
+        for (size_t i = 0; i < sum.nchunks; i++) { /* before bufs[1] (sum) is reused */
+            uint8_t ck[SPAN_INDEX_CHUNK_ID_LEN];
+            chunk_key(ck, span_index_summary_chunk(&sum, i));
+            kv_batch_delete(cb, ck, sizeof ck);
+        }
         c.spans -= sum.spans < c.spans ? sum.spans : c.spans;
         c.bytes -= sum.bytes < c.bytes ? sum.bytes : c.bytes;
         c.traces -= c.traces > 0;
@@ -852,12 +1054,17 @@ static int retain_trace(struct spanstore *ss, const uint8_t *tid, int64_t cutoff
         rc = vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
     if (!rc)
         rc = kv_write(ss->kv, kb, false, err);
+    /* After the summary is gone: a crash in between leaves unreferenced chunks, never a
+     * summary naming missing ones (readers skip those anyway). */
+    if (!rc && kv_batch_count(cb))
+        rc = kv_write(ss->chunks, cb, false, err);
     if (!rc && sum.end_ns < cutoff) {
         ss->counts[st] = c;
         ++*deleted;
     }
 out:
     kv_batch_free(kb);
+    kv_batch_free(cb);
     pthread_mutex_unlock(&ss->stripes[st]);
     return rc;
 }
@@ -930,8 +1137,14 @@ int spanstore_retain(struct spanstore *ss, int64_t cutoff, uint64_t *deleted,
         if (!rc)
             rc = kv_iter_error(it, err);
         kv_iter_free(it);
-        if (!rc)
+        if (!rc) {
             rc = drop_bucket(ss, b, err);
+            /* late spans of a dropped hour must list their names again */
+            hints_clear(ss);
+            pthread_mutex_lock(&ss->reg_mu);
+            cache_clear(ss->cache);
+            pthread_mutex_unlock(&ss->reg_mu);
+        }
         if (rc || b == UINT32_MAX)
             break;
         b++;

@@ -1,6 +1,7 @@
-/* spanstore: Vigil's span store on its own LevelDB database (through kv.h).
+/* spanstore: Vigil's span store on two LevelDB databases of its own (through kv.h).
  *
- * Spans are keyed by trace id then span id, so a whole trace is one range read. Hour
+ * Spans are kept in chunks (the spans of one trace from one write), listed by the
+ * trace's summary, so a whole trace is a few point reads. Hour
  * buckets hold secondary indexes (service, service + span name, status, duration
  * bucket, configured attributes, and "all traces"), each entry pointing at a trace id
  * with a time and sorted newest first, plus a registry of the services, operations,
@@ -9,8 +10,10 @@
  * The byte-by-byte layout is at the top of spanstore.c.
  *
  * Durability: spanstore_write returns 0 only after the whole batch (spans, summaries,
- * index entries) is in LevelDB's log with sync: a kill -9 after the return loses
- * nothing, and a crash before it leaves nothing of the batch visible.
+ * index entries) is in LevelDB's logs with sync (the span chunks in the chunk database
+ * <dir>/chunks, then the rest): a kill -9 after the return loses nothing, and a crash
+ * before it leaves nothing of the batch visible. Stores written before the chunk
+ * database (spans under 'S' keys) are read and extended as they are.
  *
  * Search semantics: the span-level filters (service, span name, status, kind, span
  * duration, attributes) must all hold on one span of the trace, which must start within

@@ -16,6 +16,8 @@ struct spanstore_cache; /* registry entries already written (spanstore.c) */
 
 struct spanstore {
     struct kv *kv;
+    struct kv *chunks;            /* <dir>/chunks: span chunks keyed by chunk id */
+    _Atomic uint64_t next_chunk;  /* the next chunk id (ids only grow) */
     struct spanstore_opts opts;
     char **rules; /* indexed attribute rules, owned copies; "x*" is a prefix rule */
     size_t nrules;
@@ -27,6 +29,10 @@ struct spanstore {
 
     pthread_mutex_t reg_mu; /* guards cache */
     struct spanstore_cache *cache;
+    /* Hashes of registry entries (and full value families) known to be stored, checked
+     * before any key is built; direct-mapped, lock-free, set only after a write
+     * succeeded, cleared when retention drops a bucket (spanstore.c). */
+    _Atomic uint64_t *hints;
 
     _Atomic uint64_t keys_read;
 
@@ -36,6 +42,24 @@ struct spanstore {
     bool has_thread;
     pthread_t thread;
 };
+
+/* Reads the summary of a trace: 0 with *found set accordingly, or an error. The
+ * summary's strings and chunk ids borrow from val; key is scratch. */
+int spanstore_read_summary(struct spanstore *ss, const uint8_t *tid, struct vg_buf *key,
+                           struct vg_buf *val, struct span_index_summary *sum, bool *found,
+                           struct vg_err *err);
+
+/* Called with each stored span of a trace: its version-1 encoding (enc, elen), valid
+ * during the call only. Returns 0 to go on, 1 to stop, or a negative vg_code. */
+typedef int (*spanstore_span_fn)(void *arg, const void *enc, size_t elen, struct vg_err *err);
+
+/* Walks every stored span of the trace whose summary is sum: the values under its legacy
+ * 'S' keys, then its chunks in write order (a chunk id that is missing, as after a crash
+ * during retention, is skipped). Adds the keys read to *keys. Returns 0 (also when fn
+ * stopped), fn's error, VG_EINVAL for a malformed chunk, VG_EIO or VG_ENOMEM. */
+int spanstore_trace_values(struct spanstore *ss, const uint8_t *tid,
+                           const struct span_index_summary *sum, spanstore_span_fn fn,
+                           void *arg, uint64_t *keys, struct vg_err *err);
 
 /* Whether key matches one of the indexed-attribute rules. */
 bool spanstore_is_indexed(const struct spanstore *ss, struct vg_str key);

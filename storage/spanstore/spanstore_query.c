@@ -130,37 +130,35 @@ static void set_bucket(struct vg_buf *key, uint32_t b)
 
 /* ---- trace by id ---- */
 
-/* Appends the spans of one stored value (a chunk or a single span) to arr, decoded
- * from a copy in the arena. */
-static int add_value_spans(struct vg_arena *a, const char *v, size_t vlen, struct span **arr,
-                           size_t *n, size_t *cap, struct vg_err *err)
+struct collect_spans {
+    struct vg_arena *a;
+    struct span **arr;
+    size_t *n, cap;
+};
+
+/* Appends one stored span to the trace, decoded from a copy in the arena (the span's
+ * strings point into it). */
+static int collect_span(void *arg, const void *enc, size_t elen, struct vg_err *err)
 {
-    char *copy = vg_arena_alloc(a, vlen ? vlen : 1);
+    struct collect_spans *c = arg;
+    char *copy = vg_arena_alloc(c->a, elen ? elen : 1);
     if (!copy)
-        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a %zu-byte value", vlen);
-    memcpy(copy, v, vlen);
-    struct span_chunk_iter ci;
-    span_chunk_iter_init(&ci, copy, vlen);
-    const void *enc;
-    size_t elen;
-    int rc;
-    while ((rc = span_chunk_next(&ci, &enc, &elen, err)) == 1) {
-        if (*n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 16;
-            struct span *nv = vg_arena_alloc(a, nc * sizeof *nv);
-            if (!nv)
-                return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu spans", nc);
-            if (*n)
-                memcpy(nv, *arr, *n * sizeof *nv);
-            *arr = nv;
-            *cap = nc;
-        }
-        rc = span_decode(enc, elen, a, &(*arr)[*n], err);
-        if (rc)
-            return vg_err_prefix(err, "stored span %zu", *n);
-        ++*n;
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a %zu-byte span", elen);
+    memcpy(copy, enc, elen);
+    if (*c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 16;
+        struct span *nv = vg_arena_alloc(c->a, nc * sizeof *nv);
+        if (!nv)
+            return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu spans", nc);
+        if (*c->n)
+            memcpy(nv, *c->arr, *c->n * sizeof *nv);
+        *c->arr = nv;
+        c->cap = nc;
     }
-    return rc;
+    if (span_decode(copy, elen, c->a, &(*c->arr)[*c->n], err))
+        return vg_err_prefix(err, "stored span %zu", *c->n);
+    ++*c->n;
+    return 0;
 }
 
 static int by_start(const void *a, const void *b)
@@ -178,26 +176,19 @@ int spanstore_trace_get(struct spanstore *ss, const uint8_t *trace_id,
     out->arena = vg_arena_new((size_t)64 * 1024);
     if (!out->arena)
         return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a trace");
-    struct kv_iter *it = kv_iter_new(ss->kv, NULL, true);
-    if (!it)
-        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for an iterator");
-    struct vg_buf pfx;
-    vg_buf_init(&pfx);
-    span_index_trace_prefix(&pfx, trace_id);
-    int rc = vg_buf_failed(&pfx) ? vg_err_set(err, VG_ENOMEM, "spanstore: out of memory") : 0;
-    size_t cap = 0, keys = 0;
-    for (kv_iter_seek(it, pfx.p, pfx.len); !rc && kv_iter_has_prefix(it, pfx.p, pfx.len);
-         kv_iter_next(it)) {
-        size_t vlen;
-        const char *v = kv_iter_value(it, &vlen);
-        keys++;
-        rc = add_value_spans(out->arena, v, vlen, &out->spans, &out->n, &cap, err);
-    }
-    if (!rc)
-        rc = kv_iter_error(it, err);
-    kv_iter_free(it);
-    vg_buf_free(&pfx);
-    atomic_fetch_add(&ss->keys_read, keys ? keys : 1);
+    struct vg_buf key, val;
+    vg_buf_init(&key);
+    vg_buf_init(&val);
+    struct span_index_summary sum;
+    bool found;
+    int rc = spanstore_read_summary(ss, trace_id, &key, &val, &sum, &found, err);
+    uint64_t keys = 0;
+    struct collect_spans c = { out->arena, &out->spans, &out->n, 0 };
+    if (!rc && found)
+        rc = spanstore_trace_values(ss, trace_id, &sum, collect_span, &c, &keys, err);
+    vg_buf_free(&key);
+    vg_buf_free(&val);
+    atomic_fetch_add(&ss->keys_read, keys);
     if (!rc && out->n == 0)
         rc = vg_err_set(err, VG_ENOTFOUND, "trace not found");
     if (!rc)
@@ -505,44 +496,40 @@ static bool needs_spans(const struct spanstore_query *q, const struct stream *dr
     return filters > implied;
 }
 
-/* Reads the trace's spans until one matches every span-level filter. */
+struct match_ctx {
+    const struct spanstore_query *qu;
+    int64_t to;
+    struct vg_arena *scratch;
+    struct vg_buf *text;
+    bool *match;
+};
+
+static int match_span(void *arg, const void *enc, size_t elen, struct vg_err *err)
+{
+    struct match_ctx *m = arg;
+    struct span s;
+    vg_arena_reset(m->scratch);
+    int rc = span_decode(enc, elen, m->scratch, &s, err);
+    if (rc)
+        return rc;
+    *m->match = span_matches(m->qu, &s, m->to, m->text);
+    return *m->match ? 1 : 0;
+}
+
+/* Reads the trace's spans (its summary is sum) until one matches every span-level
+ * filter. */
 static int trace_has_span(struct qctx *q, const struct spanstore_query *qu, int64_t to,
-                          const uint8_t *tid, struct vg_arena *scratch, struct vg_buf *text,
-                          bool *match, struct vg_err *err)
+                          const uint8_t *tid, const struct span_index_summary *sum,
+                          struct vg_arena *scratch, struct vg_buf *text, bool *match,
+                          struct vg_err *err)
 {
     *match = false;
-    struct kv_iter *it = q_iter(q);
-    if (!it)
-        return vg_err_set(err, VG_ENOMEM, "spanstore search: out of memory");
-    char pfx[1 + SPAN_TRACE_ID_LEN] = { SPAN_KEY_SPAN };
-    memcpy(pfx + 1, tid, SPAN_TRACE_ID_LEN);
-    int rc = 0;
-    for (kv_iter_seek(it, pfx, sizeof pfx); !*match && kv_iter_has_prefix(it, pfx, sizeof pfx);
-         kv_iter_next(it)) {
-        size_t vlen;
-        const char *v = kv_iter_value(it, &vlen); /* valid until next() */
-        struct span_chunk_iter ci;
-        span_chunk_iter_init(&ci, v, vlen);
-        const void *enc;
-        size_t elen;
-        q->keys++;
-        while (!*match && (rc = span_chunk_next(&ci, &enc, &elen, err)) == 1) {
-            struct span s;
-            vg_arena_reset(scratch);
-            rc = span_decode(enc, elen, scratch, &s, err);
-            if (rc)
-                break;
-            *match = span_matches(qu, &s, to, text);
-        }
-        if (rc < 0)
-            break;
-        rc = 0;
-    }
-    if (!rc)
-        rc = kv_iter_error(it, err);
+    struct match_ctx m = { qu, to, scratch, text, match };
+    uint64_t keys = 0;
+    int rc = spanstore_trace_values(q->ss, tid, sum, match_span, &m, &keys, err);
+    q->keys += keys;
     if (!rc && vg_buf_failed(text)) /* a value that could not be compared */
         rc = vg_err_set(err, VG_ENOMEM, "spanstore search: out of memory matching");
-    kv_iter_free(it);
     return rc;
 }
 
@@ -633,7 +620,7 @@ static int consider(struct qctx *q, const struct spanstore_query *qu, int64_t to
         return 0;
     if (verify) {
         bool match;
-        rc = trace_has_span(q, qu, to, tid, scratch, &bufs[2], &match, err);
+        rc = trace_has_span(q, qu, to, tid, &sum, scratch, &bufs[2], &match, err);
         if (rc || !match)
             return rc;
     }

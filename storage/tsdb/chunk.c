@@ -219,8 +219,15 @@ static void put_rice(struct bw *w, uint64_t z, unsigned k)
     put_bits(w, k ? z & (~(uint64_t)0 >> (64 - k)) : 0, k);
 }
 
+static inline bool rice_word(const unsigned char *p, size_t nbytes, size_t *pos, unsigned k,
+                             uint64_t *z);
+
 static uint64_t get_rice(struct chunk_iter *it, unsigned k)
 {
+    /* The unary part counted with one clz rather than a get_bits call per bit. */
+    uint64_t z;
+    if (!it->err && rice_word(it->buf + HDR, it->len_bits >> 3, &it->pos, k, &z))
+        return z;
     uint64_t q = 0;
     while (q < RICE_QMAX && get_bits(it, 1))
         q++;
@@ -332,11 +339,11 @@ void chunk_enc_free(struct chunk_enc *e)
     chunk_enc_init(e);
 }
 
-/* The buffer size at or above cap at which vg_malloc's 16-byte header plus glibc's
- * 8-byte chunk header fill a 16-byte multiple exactly. */
+/* The buffer size at or above cap at which glibc's 8-byte chunk header fills a 16-byte
+ * multiple exactly (vg_malloc adds no header of its own). */
 static size_t round_cap(size_t cap)
 {
-    return ((cap + 24 + 15) & ~(size_t)15) - 24;
+    return ((cap + 8 + 15) & ~(size_t)15) - 8;
 }
 
 /* Grows buf to at least need bytes. Growth is by an eighth plus 16 bytes rather than
@@ -784,7 +791,7 @@ void chunk_iter_init(struct chunk_iter *it, const unsigned char *buf, size_t len
             return;
         }
         it->seg = chunk_count(in, l);
-        it->pos = (ENC2_FIXED + HDR - HDR) * 8;  /* the embedded chunk's bitstream */
+        it->pos = (size_t)(ENC2_FIXED + HDR - HDR) * 8; /* the embedded chunk's bitstream */
         it->cont = (ENC2_FIXED + l - HDR) * 8;   /* the encoding-0 continuation */
     }
 }
@@ -861,6 +868,93 @@ static void next_enc1(struct chunk_iter *it)
         it->m = (int64_t)((uint64_t)it->m + d);
         set_decimal(it);
     }
+}
+
+/* One Rice code at bit *pos of the stream at p (nbytes long) when it lies in the word
+ * there: true with *z and *pos moved; false (nothing moved) for anything else, which
+ * the caller leaves to next_enc1. */
+static inline bool rice_word(const unsigned char *p, size_t nbytes, size_t *pos, unsigned k,
+                             uint64_t *z)
+{
+    size_t byte = *pos >> 3;
+    unsigned off = *pos & 7, q;
+    if (k <= 36 && byte + 8 <= nbytes) {
+        /* The common case, kept short: a whole word is there, and k <= 36 keeps a code
+         * with a short unary part within its 57 or more valid bits. */
+        uint64_t w = load_be64(p + byte) << off;
+        q = (unsigned)__builtin_clzll(~w | 1);
+        if (q >= RICE_QMAX)
+            return false;
+        *pos += q + 1 + k;
+        *z = ((uint64_t)q << k) | (w << q << 1) >> (63 - k) >> 1;
+        return true;
+    }
+    if (byte >= nbytes || nbytes < 8)
+        return false;
+    /* Near the end, the stream's last word shifted up, zero-filled. */
+    size_t at = byte + 8 <= nbytes ? byte : nbytes - 8;
+    uint64_t w = load_be64(p + at) << (8 * (byte - at)) << off;
+    size_t have = nbytes * 8 - *pos;
+    q = ~w ? (unsigned)__builtin_clzll(~w) : 64;
+    if (q >= RICE_QMAX || q + 1 + k > 64 - off || q + 1 + k > have)
+        return false;
+    *pos += q + 1 + k;
+    *z = ((uint64_t)q << k) | (k ? (w << (q + 1)) >> (64 - k) : 0);
+    return true;
+}
+
+void chunk_iter_skip_before(struct chunk_iter *it, int64_t mint)
+{
+    /* Exactly next_enc1 for the modes handled, with the state in locals; it stops
+     * before the first sample at or after mint, before anything unusual (a decreasing
+     * time, a long Rice code, the stream's last word) and at the end of the encoding-1
+     * part, leaving those to chunk_next. */
+    if (it->err || it->enc == 0 || it->read == 0 || it->read >= it->seg ||
+        it->vmode == VMODE_XOR)
+        return;
+    const unsigned char *p = it->buf + HDR;
+    size_t nbytes = it->len_bits >> 3, pos = it->pos;
+    uint16_t read = it->read;
+    uint64_t t = (uint64_t)it->t, tdelta = (uint64_t)it->tdelta;
+    uint64_t m = (uint64_t)it->m, mdelta = (uint64_t)it->mdelta;
+    while (read < it->seg) {
+        size_t at = pos;
+        uint64_t z, nt;
+        if (!rice_word(p, nbytes, &at, it->kt, &z))
+            break;
+        uint64_t r = unzigzag(z);
+        if (it->tmode == TMODE_DELTA)
+            nt = t + it->interval + r;
+        else if (it->tmode == TMODE_GRID)
+            nt = (uint64_t)it->t0 + (uint64_t)read * it->interval + r;
+        else
+            nt = t + tdelta + r;
+        if ((int64_t)nt < (int64_t)t || (int64_t)nt >= mint)
+            break;
+        if (it->vmode != VMODE_CONST) {
+            if (!rice_word(p, nbytes, &at, it->kv, &z))
+                break;
+            uint64_t d = unzigzag(z);
+            if (it->vmode == VMODE_DEC_DOD)
+                d += mdelta;
+            mdelta = d;
+            m += d;
+        }
+        tdelta = nt - t;
+        t = nt;
+        pos = at;
+        read++;
+    }
+    if (read == it->read)
+        return;
+    it->pos = pos;
+    it->read = read;
+    it->t = (int64_t)t;
+    it->tdelta = (int64_t)tdelta;
+    it->m = (int64_t)m;
+    it->mdelta = (int64_t)mdelta;
+    if (it->vmode != VMODE_CONST)
+        set_decimal(it);
 }
 
 bool chunk_next(struct chunk_iter *it, int64_t *t, double *v)

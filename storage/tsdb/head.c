@@ -46,6 +46,11 @@ void head_free(struct head *h)
             series_free(h->by_id[i]);
     vg_free(h->by_id);
     vg_free(h->slots);
+    for (uint32_t i = 0; i < h->nsyms; i++)
+        vg_free(h->syms[i]);
+    vg_free(h->syms);
+    vg_free(h->sym_slots);
+    vg_free(h->sym_free);
     head_init(h);
 }
 
@@ -91,6 +96,173 @@ uint64_t head_hash(const char *p, size_t len)
     return hash_finish(h, w);
 }
 
+/* ---- symbols ---- */
+
+/* Length of the canonical label pair at the start of p[0, len), 0 when malformed. */
+static size_t pair_len(const unsigned char *p, size_t len)
+{
+    size_t off = 0;
+    for (int part = 0; part < 2; part++) {
+        uint64_t v = 0;
+        for (unsigned shift = 0;; shift += 7) {
+            if (off >= len || shift > 56)
+                return 0;
+            unsigned char c = p[off++];
+            v |= (uint64_t)(c & 0x7f) << shift;
+            if (!(c & 0x80))
+                break;
+        }
+        if (v > len - off)
+            return 0;
+        off += (size_t)v;
+    }
+    return off;
+}
+
+/* Length of the piece starting at off: one label pair, or all the rest when the bytes
+ * there do not parse as one or the piece count reached its limit. */
+static size_t piece_len(const char *lbl, size_t len, size_t off, size_t npieces)
+{
+    size_t n = npieces + 1 < UINT16_MAX ? pair_len((const unsigned char *)lbl + off, len - off)
+                                        : 0;
+    return n ? n : len - off;
+}
+
+static void sym_map_put(uint32_t *slots, size_t cap, const struct head_sym *y, uint32_t id)
+{
+    size_t mask = cap - 1;
+    size_t i = y->hash & mask;
+    while (slots[i])
+        i = (i + 1) & mask;
+    slots[i] = id + 1;
+}
+
+static bool sym_map_grow(struct head *h)
+{
+    size_t ncap = h->sym_cap ? h->sym_cap * 2 : 256;
+    uint32_t *ns = vg_calloc(ncap, sizeof *ns);
+    if (!ns)
+        return false;
+    for (size_t i = 0; i < h->sym_cap; i++)
+        if (h->sym_slots[i])
+            sym_map_put(ns, ncap, h->syms[h->sym_slots[i] - 1], h->sym_slots[i] - 1);
+    vg_free(h->sym_slots);
+    h->sym_slots = ns;
+    h->sym_cap = ncap;
+    return true;
+}
+
+/* Id of the symbol with bytes p[0, len), created with refs 0 if new; UINT32_MAX when
+ * out of memory. The caller takes a reference. */
+static uint32_t sym_intern(struct head *h, const char *p, size_t len)
+{
+    uint64_t hv = head_hash(p, len);
+    if (h->sym_cap) {
+        size_t mask = h->sym_cap - 1;
+        for (size_t i = hv & mask; h->sym_slots[i]; i = (i + 1) & mask) {
+            const struct head_sym *y = h->syms[h->sym_slots[i] - 1];
+            if (y->hash == hv && y->len == len && memcmp(y->b, p, len) == 0)
+                return h->sym_slots[i] - 1;
+        }
+    }
+    if ((h->sym_count + 1) * 10 > h->sym_cap * 7 && !sym_map_grow(h))
+        return UINT32_MAX;
+    if (!h->sym_nfree && h->nsyms == h->syms_cap) {
+        if (h->syms_cap >= UINT32_MAX / 2)
+            return UINT32_MAX;
+        uint32_t ncap = h->syms_cap ? h->syms_cap * 2 : 256;
+        struct head_sym **n = vg_realloc(h->syms, ncap * sizeof *n);
+        uint32_t *f = n ? vg_realloc(h->sym_free, ncap * sizeof *f) : NULL;
+        if (n)
+            h->syms = n;
+        if (!f)
+            return UINT32_MAX;
+        h->sym_free = f;
+        h->sym_free_cap = h->syms_cap = ncap;
+    }
+    struct head_sym *y = vg_malloc(sizeof *y + len);
+    if (!y)
+        return UINT32_MAX;
+    y->hash = hv;
+    y->len = (uint32_t)len;
+    y->refs = 0;
+    memcpy(y->b, p, len);
+    uint32_t id = h->sym_nfree ? h->sym_free[--h->sym_nfree] : h->nsyms++;
+    h->syms[id] = y;
+    sym_map_put(h->sym_slots, h->sym_cap, y, id);
+    h->sym_count++;
+    return id;
+}
+
+/* Drops a reference; the last one unindexes and frees the symbol. */
+static void sym_release(struct head *h, uint32_t id)
+{
+    struct head_sym *y = h->syms[id];
+    if (--y->refs > 0)
+        return;
+    size_t mask = h->sym_cap - 1;
+    size_t i = y->hash & mask;
+    while (h->sym_slots[i] != id + 1)
+        i = (i + 1) & mask;
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; h->sym_slots[j]; j = (j + 1) & mask) {
+        size_t home = h->syms[h->sym_slots[j] - 1]->hash & mask;
+        bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+        if (movable) {
+            h->sym_slots[hole] = h->sym_slots[j];
+            hole = j;
+        }
+    }
+    h->sym_slots[hole] = 0;
+    h->sym_count--;
+    vg_free(y);
+    h->syms[id] = NULL;
+    h->sym_free[h->sym_nfree++] = id; /* sym_free_cap == syms_cap > every id */
+}
+
+void head_labels_copy(const struct head *h, const struct head_series *s, char *dst)
+{
+    for (uint16_t k = 0; k < s->npieces; k++) {
+        const struct head_sym *y = h->syms[s->sym[k]];
+        memcpy(dst, y->b, y->len);
+        dst += y->len;
+    }
+}
+
+/* Whether a[0, n) == b[0, n). Label pairs are short (10-30 bytes), where a call to
+ * memcmp per pair cost about as much as the rest of the lookup: 8-byte words here,
+ * the last one overlapping. */
+static bool piece_eq(const char *a, const char *b, size_t n)
+{
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++)
+            if (a[i] != b[i])
+                return false;
+        return true;
+    }
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        if (load_le64(a + i) != load_le64(b + i))
+            return false;
+    return load_le64(a + n - 8) == load_le64(b + n - 8);
+}
+
+/* Whether the series' label bytes are lbl[0, len). */
+static bool series_eq(const struct head *h, const struct head_series *s, const char *lbl,
+                      size_t len)
+{
+    if (s->lbl_len != len)
+        return false;
+    for (uint16_t k = 0; k < s->npieces; k++) {
+        const struct head_sym *y = h->syms[s->sym[k]];
+        if (!piece_eq(y->b, lbl, y->len))
+            return false;
+        lbl += y->len;
+    }
+    return true;
+}
+
+/* ---- series ---- */
+
 struct head_series *head_lookup(const struct head *h, const char *lbl, size_t len,
                                 uint64_t hash)
 {
@@ -101,7 +273,7 @@ struct head_series *head_lookup(const struct head *h, const char *lbl, size_t le
         struct head_series *s = h->slots[i];
         if (!s)
             return NULL;
-        if (s->hash == hash && s->lbl_len == len && memcmp(s->lbl, lbl, len) == 0)
+        if (s->hash == (uint32_t)hash && series_eq(h, s, lbl, len))
             return s;
     }
 }
@@ -137,6 +309,12 @@ static bool map_grow(struct head *h)
     return true;
 }
 
+static void series_release_syms(struct head *h, const struct head_series *s)
+{
+    for (uint16_t k = 0; k < s->npieces; k++)
+        sym_release(h, s->sym[k]);
+}
+
 static bool ids_reserve(struct head *h, uint64_t id)
 {
     if (id <= h->by_id_cap)
@@ -162,13 +340,28 @@ struct head_series *head_create(struct head *h, uint64_t id, const char *lbl, si
         return NULL;
     if (len > UINT32_MAX)
         return NULL;
-    struct head_series *s = vg_malloc(offsetof(struct head_series, lbl) + len);
+    size_t npieces = 0;
+    for (size_t off = 0; off < len; npieces++)
+        off += piece_len(lbl, len, off, npieces);
+    struct head_series *s = vg_malloc(offsetof(struct head_series, sym) +
+                                      npieces * sizeof s->sym[0]);
     if (!s)
         return NULL;
-    memset(s, 0, offsetof(struct head_series, lbl));
-    memcpy(s->lbl, lbl, len);
+    memset(s, 0, offsetof(struct head_series, sym));
+    for (size_t off = 0; s->npieces < npieces; s->npieces++) {
+        size_t n = piece_len(lbl, len, off, s->npieces);
+        uint32_t y = sym_intern(h, lbl + off, n);
+        if (y == UINT32_MAX) {
+            series_release_syms(h, s);
+            vg_free(s);
+            return NULL;
+        }
+        h->syms[y]->refs++;
+        s->sym[s->npieces] = y;
+        off += n;
+    }
     s->id = id;
-    s->hash = hash;
+    s->hash = (uint32_t)hash;
     s->lbl_len = (uint32_t)len;
     s->nlabels = nlabels;
     s->min_t = INT64_MAX;
@@ -202,6 +395,7 @@ void head_remove(struct head *h, struct head_series *s)
     h->slots[hole] = NULL;
     h->count--;
     h->by_id[s->id - 1] = NULL;
+    series_release_syms(h, s);
     series_free(s);
 }
 

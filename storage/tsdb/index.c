@@ -156,20 +156,105 @@ static int postings(struct kv *kv, struct vg_str name, struct vg_str value,
     return finish(it, &kb, rc, err);
 }
 
+static bool re_meta(char c)
+{
+    return c && strchr("\\.+*?()|[]{}^$", c) != NULL;
+}
+
+/* Whether the regex re has a '|' outside every group and bracket expression, so that a
+ * literal run at its start is not a prefix of every match. Conservative on anything it
+ * does not follow. */
+static bool re_top_alternation(const char *re, size_t len)
+{
+    int depth = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = re[i];
+        if (c == '\\') {
+            i++;
+        } else if (c == '[') { /* to the closing ']': "[]a]" and "[^]a]" hold a ']' */
+            i++;
+            if (i < len && re[i] == '^')
+                i++;
+            if (i < len && re[i] == ']')
+                i++;
+            while (i < len && re[i] != ']')
+                i += re[i] == '\\' ? 2 : 1;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')') {
+            depth--;
+        } else if (c == '|' && depth <= 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The literal bytes every match of the anchored regex re starts with (Prometheus's
+ * FastRegexMatcher does the same): the run before the first metacharacter, less its
+ * last byte when a quantifier follows ("ab*" -> "a"); 0 when there is a top-level
+ * alternation. */
+static size_t re_literal_prefix(const char *re, size_t len)
+{
+    size_t n = 0;
+    while (n < len && !re_meta(re[n]) && (unsigned char)re[n] >= 0x20)
+        n++;
+    if (n < len && (re[n] == '*' || re[n] == '?' || re[n] == '{'))
+        n = n ? n - 1 : 0;
+    if (n && re_top_alternation(re + n, len - n))
+        return 0;
+    return n;
+}
+
+/* For a regex that is only literals separated by '|' ("a|b|c", each non-empty, no
+ * metacharacter), the union of their postings: one seek per value instead of a scan of
+ * every value of the name. 1 when done (or an error, in *rc), 0 when re is not such a
+ * set. */
+static int literal_set(struct kv *kv, const struct matcher *m, struct index_ids *out,
+                       int *rc, struct vg_err *err)
+{
+    const char *re = m->value;
+    size_t len = m->value_len;
+    for (size_t i = 0; i < len; i++)
+        if ((re_meta(re[i]) && re[i] != '|') || (unsigned char)re[i] < 0x20 ||
+            (re[i] == '|' && (i == 0 || i + 1 == len || re[i + 1] == '|')))
+            return 0;
+    if (len == 0)
+        return 0;
+    *rc = 0;
+    for (size_t i = 0; i < len && *rc == 0;) {
+        size_t j = i;
+        while (j < len && re[j] != '|')
+            j++;
+        *rc = postings(kv, vg_str_c(m->name), (struct vg_str){ re + i, j - i }, out, err);
+        i = j + 1;
+    }
+    if (*rc == 0)
+        index_ids_sort_unique(out);
+    return 1;
+}
+
 /* Union of the ids of every non-empty value v of name with matcher_matches(m, v) ==
- * want, sorted. */
+ * want, sorted. A regex's literal prefix narrows the scan to the values that start with
+ * it; the regex is evaluated once per distinct value, never per series. */
 static int postings_where(struct kv *kv, const struct matcher *m, bool want,
                           struct index_ids *out, struct vg_err *err)
 {
+    int set_rc;
+    if (want && m->op == MATCH_RE && literal_set(kv, m, out, &set_rc, err))
+        return set_rc;
     struct vg_str name = vg_str_c(m->name);
     struct vg_buf kb, last;
     vg_buf_init(&kb);
     vg_buf_init(&last);
     prefix(&kb, name, NULL);
+    size_t nlen = kb.len; /* 'P' name 0x00 */
+    if (want && m->op == MATCH_RE)
+        vg_buf_append(&kb, m->value, re_literal_prefix(m->value, m->value_len));
     struct kv_iter *it = vg_buf_failed(&kb) ? NULL : kv_iter_new(kv, NULL, true);
     if (!it)
         return finish(NULL, &kb, nomem(err), err);
-    size_t plen = kb.len;
+    size_t plen = kb.len; /* the scan stays within keys starting with kb's plen bytes */
     bool have_last = false, last_ok = false;
     unsigned unwanted_run = 0;
     int rc = 0;
@@ -177,11 +262,11 @@ static int postings_where(struct kv *kv, const struct matcher *m, bool want,
     while (rc == 0 && kv_iter_has_prefix(it, kb.p, plen)) {
         size_t klen;
         const char *k = kv_iter_key(it, &klen);
-        if (klen < plen + 9 || k[klen - 9] != 0) {
+        if (klen < nlen + 9 || k[klen - 9] != 0) {
             kv_iter_next(it); /* not a posting key of ours: skip */
             continue;
         }
-        struct vg_str v = { k + plen, klen - 9 - plen };
+        struct vg_str v = { k + nlen, klen - 9 - nlen };
         if (!have_last || !vg_str_eq(v, (struct vg_str){ last.p, last.len })) {
             vg_buf_reset(&last);
             vg_buf_append(&last, v.p, v.len);
@@ -200,16 +285,19 @@ static int postings_where(struct kv *kv, const struct matcher *m, bool want,
         } else if (++unwanted_run < SKIP_AFTER) {
             kv_iter_next(it);
         } else {
-            /* Seek past every key of this value: 'P' name 0x00 value 0x01. */
-            vg_buf_reset(&kb);
-            prefix(&kb, name, NULL);
+            /* Seek past every key of this value: 'P' name 0x00 value 0x01 (built after
+             * kb's first plen bytes, which stay the scan's bound). */
+            kb.len = plen;
+            vg_buf_putc(&kb, INDEX_PREFIX);
+            vg_buf_append(&kb, name.p, name.len);
+            vg_buf_putc(&kb, 0);
             vg_buf_append(&kb, last.p, last.len);
             vg_buf_putc(&kb, 1);
             if (vg_buf_failed(&kb)) {
                 rc = nomem(err);
                 break;
             }
-            kv_iter_seek(it, kb.p, kb.len);
+            kv_iter_seek(it, kb.p + plen, kb.len - plen);
             kb.len = plen;
         }
     }

@@ -181,18 +181,22 @@ static int drop_series(struct tsdb *db, struct head_series *s, struct vg_err *er
 {
     struct kv_batch *b = kv_batch_new();
     struct label *ls = vg_malloc((s->nlabels ? s->nlabels : 1) * sizeof *ls);
+    char *lbl = vg_malloc(s->lbl_len ? s->lbl_len : 1);
     struct vg_buf kb;
     vg_buf_init(&kb);
-    int rc = b && ls ? 0 : tsdb_nomem(err, "dropping a series");
-    int nl = rc ? 0 : labels_decode(s->lbl, s->lbl_len, ls, s->nlabels, NULL);
+    int rc = b && ls && lbl ? 0 : tsdb_nomem(err, "dropping a series");
+    if (rc == 0)
+        head_labels_copy(&db->head, s, lbl);
+    int nl = rc ? 0 : labels_decode(lbl, s->lbl_len, ls, s->nlabels, NULL);
     if (rc == 0 && nl >= 0) {
-        tsdb_series_keys(b, &kb, s->id, s->lbl, s->lbl_len, ls, (size_t)nl, true);
+        tsdb_series_keys(b, &kb, s->id, lbl, s->lbl_len, ls, (size_t)nl, true);
         rc = vg_buf_failed(&kb) ? tsdb_nomem(err, "dropping a series")
                                 : kv_write(db->kv, b, false, err);
     }
     if (rc == 0)
         head_remove(&db->head, s);
     vg_buf_free(&kb);
+    vg_free(lbl);
     vg_free(ls);
     kv_batch_free(b);
     return rc;

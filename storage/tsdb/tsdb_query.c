@@ -38,15 +38,27 @@ static int dir_usage(const char *dir, uint64_t *bytes)
 
 /* ---- reading ---- */
 
-/* Adds the samples of one stored chunk within [mint, maxt] to a. */
+/* Adds the samples of one stored chunk within [mint, maxt] to a. A short window (an
+ * instant query's 5 minutes) usually wants the last few of a chunk's 120 samples:
+ * chunk_iter_skip_before passes over the others several times faster than decoding
+ * them one by one, which was half of such a query's cost. */
 static int decode_chunk(struct tsdb *db, uint64_t id, struct head_samples *a,
                         const unsigned char *v, size_t vl, int64_t mint, int64_t maxt,
                         int64_t start, struct vg_err *err)
 {
-    int rc = head_samples_from_chunk(a, v, vl, mint, maxt);
-    if (rc == VG_ENOMEM)
-        return tsdb_nomem(err, "reading samples");
-    if (rc)
+    struct chunk_iter it;
+    chunk_iter_init(&it, v, vl);
+    int64_t t;
+    double x;
+    while (chunk_next(&it, &t, &x)) {
+        if (t > maxt)
+            return 0;
+        if (t < mint)
+            chunk_iter_skip_before(&it, mint);
+        else if (head_samples_push(a, t, x) != 0)
+            return tsdb_nomem(err, "reading samples");
+    }
+    if (it.err)
         return vg_err_set(err, VG_EIO, "tsdb %s: corrupt chunk of series %" PRIu64 " at %" PRId64,
                           db->dir, id, start);
     return 0;
@@ -57,7 +69,39 @@ struct tsdb_reader {
     struct kv_iter *it;   /* NULL until the first read */
     uint64_t persisted;   /* db->chunks_persisted when it was made */
     struct vg_buf pending; /* the held-back in-order chunk (see tsdb_reader_read) */
+    bool placed;          /* it is where the last read left it (see reader_goto) */
 };
+
+/* Most keys reader_goto steps over before it gives up and seeks. */
+#define GOTO_MAX_STEPS 32
+
+/* Moves it to the first key >= key (a chunk key of series id). A LevelDB seek
+ * binary-searches every level and was a third of an instant query's cost; a query that
+ * reads its series in increasing id order (querier_tsdb does) mostly finds the wanted
+ * key a few chunks after where the previous read of the adjacent id stopped, and
+ * stepping there with next is several times cheaper. Stepping is only sound from a key
+ * known to be below key (then the first key reached that is >= key is the answer), so
+ * anything else seeks. */
+static void reader_goto(struct tsdb_reader *r, uint64_t id, const unsigned char *key,
+                        size_t klen)
+{
+    struct kv_iter *it = r->it;
+    for (int i = 0; r->placed && i < GOTO_MAX_STEPS && kv_iter_valid(it); i++) {
+        size_t kl;
+        const char *k = kv_iter_key(it, &kl);
+        int c = memcmp(k, key, kl < klen ? kl : klen);
+        if (c > 0 || (c == 0 && kl >= klen)) {
+            if (i > 0)
+                return;
+            break; /* already at or past key: where it belongs is unknown */
+        }
+        /* Only worth stepping within this series or from the one just before it. */
+        if (i == 0 && (kl < 9 || k[0] != 'C' || tsdb_get_u64be(k + 1) + 1 < id))
+            break;
+        kv_iter_next(it);
+    }
+    kv_iter_seek(it, key, klen);
+}
 
 struct tsdb_reader *tsdb_reader_new(struct tsdb *db)
 {
@@ -120,6 +164,7 @@ int tsdb_reader_read(struct tsdb_reader *r, uint64_t id, int64_t mint, int64_t m
         kv_iter_free(r->it);
         r->it = kv_iter_new(db->kv, NULL, true);
         r->persisted = persisted;
+        r->placed = false;
     }
     struct kv_iter *it = r->it;
     if (!it) {
@@ -136,7 +181,7 @@ int tsdb_reader_read(struct tsdb_reader *r, uint64_t id, int64_t mint, int64_t m
     struct vg_buf pending = r->pending;
     bool have_pending = false;
     int64_t pending_start = 0;
-    for (kv_iter_seek(it, key, klen); rc == 0 && kv_iter_has_prefix(it, key, 9);
+    for (reader_goto(r, id, key, klen); rc == 0 && kv_iter_has_prefix(it, key, 9);
          kv_iter_next(it)) {
         size_t kl, vl;
         const char *k = kv_iter_key(it, &kl);
@@ -167,6 +212,7 @@ int tsdb_reader_read(struct tsdb_reader *r, uint64_t id, int64_t mint, int64_t m
     r->pending = pending; /* keeps its capacity for the next read */
     if (rc == 0)
         rc = kv_iter_error(it, err);
+    r->placed = rc == 0;
     if (rc) {
         kv_iter_free(r->it); /* the next read starts from a fresh iterator */
         r->it = NULL;
@@ -226,7 +272,7 @@ int tsdb_select(struct tsdb *db, struct matcher *const *ms, size_t nms, int64_t 
             rc = tsdb_nomem(err, "selecting series");
             break;
         }
-        memcpy(copy, s->lbl, s->lbl_len);
+        head_labels_copy(&db->head, s, copy);
         raw[n] = copy;
         rawlen[n] = s->lbl_len;
         v[n].id = s->id;

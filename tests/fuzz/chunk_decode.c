@@ -1,7 +1,8 @@
 /* Fuzz target for storage/tsdb/chunk.c: iterates arbitrary bytes as an encoded chunk
  * (all three encodings), then re-encodes whatever decoded, once plainly and once packed
- * every few samples (encoding 2), and checks the round trips are bit exact, and that
- * chunk_enc_from_bytes agrees with the iterator about malformed input. */
+ * every few samples (encoding 2), and checks the round trips are bit exact, that
+ * chunk_enc_from_bytes agrees with the iterator about malformed input, and that
+ * chunk_iter_skip_before skips exactly what decoding sample by sample skips. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vs[n++] = bits_of(v);
     }
     if (n > chunk_count(data, size))
+        abort();
+    /* chunk_iter_skip_before must give the same samples from mint on, and the same
+     * error, as decoding every sample (mint: one of the decoded times, or past them). */
+    int64_t mint = n ? ts[(size > 3 ? data[size - 1] : 0) % n] + (size & 1) : 0;
+    struct chunk_iter sk;
+    chunk_iter_init(&sk, data, size);
+    size_t at = 0;
+    while (at < n && ts[at] < mint)
+        at++;
+    while (chunk_next(&sk, &t, &v)) {
+        if (t < mint) {
+            chunk_iter_skip_before(&sk, mint);
+            continue;
+        }
+        if (at >= n || t != ts[at] || bits_of(v) != vs[at])
+            abort();
+        at++;
+    }
+    if (at != n || sk.err != it.err)
         abort();
 
     struct chunk_enc e;

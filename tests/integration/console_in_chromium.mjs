@@ -425,10 +425,41 @@ await step('status', async () => {
   check('ingestion lists the receivers that got data', /otlp/i.test(recv) && /loki/i.test(recv), recv.slice(0, 200));
   await page.locator('.cardinality table').first().waitFor();
   check('top cardinality lists the demo metrics', /console_demo/.test(await page.locator('.cardinality').innerText()));
-  await page.locator('.config table').waitFor();
-  check('the configuration is listed', /storage\.retention/.test(await page.locator('.config').innerText()));
   check('build info is shown', /vigil/i.test(await page.locator('.cards').innerText()));
+
+  // The configuration: the YAML of /api/v1/status/config, one collapsible block per
+  // section, secrets shown as <secret> and their values nowhere in the page.
+  await page.locator('.config details.cfg-section[data-section="scrape_configs"]').waitFor();
+  await page.evaluate(() => window.scrollTo(0, 0));
   await shot('status');
+  const sections = await page.locator('.config details.cfg-section').evaluateAll((ds) => ds.map((d) => d.dataset.section));
+  check('the configuration lists its sections', ['server', 'storage', 'notifications', 'scrape_configs'].every((x) => sections.includes(x)), sections.join(','));
+  const scrape = await page.locator('.config details[data-section="scrape_configs"] pre').innerText();
+  check('a scrape job\'s basic_auth password reads <secret>', /job_name: console_secret_job/.test(scrape) && /password: <secret>/.test(scrape) && /username: scraper/.test(scrape), scrape.slice(0, 300));
+  const notif = await page.locator('.config details[data-section="notifications"] pre').innerText();
+  check('the Slack api_url and SMTP password read <secret>', /api_url: <secret>/.test(notif) && /auth_password: <secret>/.test(notif), notif.slice(0, 300));
+  check('masked values are marked', (await page.locator('.config .cfg-secret').count()) >= 3);
+  check('the key sections start folded', !(await page.locator('.config details[data-section="server"]').evaluate((d) => d.open)));
+  await page.click('.cfg-expand');
+  check('expand all opens every section', /retention: /.test(await page.locator('.config details[data-section="storage"] pre').innerText()));
+  const html = await page.content();
+  check('no secret value anywhere in the page', !/SECRET-VALUE/.test(html) && !/SECRET-VALUE/.test(await page.locator('body').innerText()));
+  await page.click('.cfg-collapse');
+  check('collapse all folds them', await page.locator('.config details[open]').count() === 0);
+  await page.locator('.config').scrollIntoViewIfNeeded();
+  await page.click('.cfg-expand');
+  await page.locator('.config details[data-section="notifications"]').scrollIntoViewIfNeeded();
+  await shot('status-config');
+
+  // An API error is shown in the section, with the server's reason. The browser logs the
+  // mocked 500 itself; that one line is not a page error.
+  const errsBefore = pageErrors.length;
+  await page.route('**/api/v1/status/config', (r) => r.fulfill({ status: 500, contentType: 'application/json', body: '{"status":"error","errorType":"internal","error":"status/config: a value is not valid UTF-8"}' }));
+  await page.goto(`${base}/status`);
+  await page.locator('.config .msg-error').waitFor();
+  check('a failing status/config shows its reason', /not valid UTF-8/.test(await text('.config .msg-error')), await text('.config .msg-error'));
+  await page.unrouteAll();
+  pageErrors.push(...pageErrors.splice(errsBefore).filter((e) => !/status of 500/.test(e)));
 });
 
 // ---- narrow screen and errors in the page itself ----

@@ -5,7 +5,10 @@
 # checks what is shown. Vigil runs with a rule file (a recording rule, an alert that
 # fires at once, a group whose limit makes its rule fail) and a webhook receiver on a
 # loopback sink (notify_sinks.py), so the Alerts page has rules, a firing alert and a
-# delivery to show; derived trace metrics are flushed every second for the Services page. Screenshots of each page go to the artifact dir
+# delivery to show; derived trace metrics are flushed every second for the Services page.
+# The config also holds secrets (a scrape job's basic_auth password, a Slack api_url, an
+# SMTP password): the Status page and /api/v1/status/config must show "<secret>" and never
+# the values. Screenshots of each page go to the artifact dir
 # ($VIGIL_BUILD_DIR/meson-logs/console/, or CONSOLE_ARTIFACT_DIR) and are copied to
 # docs/console-<page>.png, which README.md links (commit them when the pages change).
 IT_TIMEOUT=${IT_TIMEOUT:-280}
@@ -58,9 +61,35 @@ notifications:
     - name: hook
       webhook_configs:
         - url: http://127.0.0.1:$SINK_PORT/ok/hook
+    - name: chat
+      slack_configs:
+        - api_url: http://127.0.0.1:$SINK_PORT/services/T0/B0/SLACK-SECRET-VALUE
+          channel: '#ops'
+      email_configs:
+        - to: ops@example.com
+          from: vigil@example.com
+          smarthost: 127.0.0.1:$SINK_PORT
+          auth_username: vigil
+          auth_password: SMTP-SECRET-VALUE
   delivery: {timeout: 2s, initial_backoff: 200ms, max_backoff: 1s, tick: 200ms}
+scrape_configs:
+  - job_name: console_secret_job
+    scrape_interval: 1h
+    basic_auth: {username: scraper, password: BASIC-SECRET-VALUE}
+    static_configs: [{targets: ['127.0.0.1:$(free_port)']}]
 YAML
 vigil_start --config "$T/vigil.yml"
+cfg=$(curl -s --max-time 10 "$VIGIL_URL/api/v1/status/config")
+check_contains "status/config answers Prometheus's shape" "$cfg" '{"status":"success","data":{"yaml":"'
+for shown in 'password: <secret>' 'api_url: <secret>' 'auth_password: <secret>' \
+    'username: scraper' 'job_name: console_secret_job'; do
+    check_contains "status/config shows $shown" "$cfg" "$shown"
+done
+if printf '%s' "$cfg" | grep -q 'SECRET-VALUE'; then
+    fail "status/config never holds a secret value"
+else
+    pass "status/config never holds a secret value"
+fi
 python3 "$IT_DIR/console_data.py" "$VIGIL_URL" "$T/data.json" >"$T/data.log" 2>&1 ||
     die "demo data loaded through OTLP/HTTP and Loki push: $(tail -n 3 "$T/data.log")"
 pass "demo metrics, traces and logs loaded through the ingest APIs"

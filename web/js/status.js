@@ -2,13 +2,39 @@
 // (/api/v1/status/buildinfo, runtimeinfo), ingestion per receiver and rejected data by
 // reason (the vigil_ingest_* counters of /metrics, read every 5 s; rates are the change
 // between two reads), storage and process figures (/metrics), top series cardinality
-// (/api/v1/status/tsdb) and the effective configuration (/api/v1/status/flags, with
-// anything that looks like a secret masked).
+// (/api/v1/status/tsdb) and the running configuration as YAML (/api/v1/status/config,
+// where the server has already replaced every secret with "<secret>"), one collapsible
+// block per top-level section. status/flags still feeds the retention card.
 import { get, isAbort } from './api.js';
 import { h, clear, msg, noData, loading, errorText, fmtNum, fmtBytes, fmtAgo, table } from './ui.js';
 
 const REFRESH_MS = 5000;
-const SECRET = /(pass(word)?|secret|token|api_?key|credential|auth|bearer|private)/i;
+const MASK = '<secret>';
+
+// The YAML of /api/v1/status/config -> [{name, text}], one per top-level section (a line
+// starting in column 0 that is not a comment); leading comments are returned as head.
+export function splitSections(yaml) {
+  const sections = [];
+  const head = [];
+  for (const line of yaml.replace(/\n$/, '').split('\n')) {
+    const m = /^([^\s#-][^:]*):/.exec(line);
+    if (m) sections.push({ name: m[1].replace(/^['"]|['"]$/g, ''), lines: [line] });
+    else if (sections.length) sections[sections.length - 1].lines.push(line);
+    else head.push(line);
+  }
+  return { head: head.join('\n'), sections: sections.map((x) => ({ name: x.name, text: x.lines.join('\n') })) };
+}
+
+// Text with each <secret> marked, as text nodes and spans (never parsed as HTML).
+function withMasks(text) {
+  const parts = text.split(MASK);
+  const out = [];
+  parts.forEach((p, i) => {
+    if (i) out.push(h('span', { class: 'cfg-secret', title: 'masked by the server', style: { color: 'var(--muted)', fontStyle: 'italic' } }, MASK));
+    if (p) out.push(p);
+  });
+  return out;
+}
 
 // Prometheus text exposition -> [{name, labels, value}]. Comments, blank lines and
 // malformed lines are skipped.
@@ -64,7 +90,16 @@ export function mount(root, ctx) {
     h('div', { class: 'panel' }, h('h2', {}, 'Ingestion by receiver'), ingest),
     h('div', { class: 'panel' }, h('h2', {}, 'Rejected data by reason'), rejected),
     h('div', { class: 'panel' }, h('h2', {}, 'Top series cardinality'), card),
-    h('div', { class: 'panel' }, h('h2', {}, 'Configuration (effective values)'), config));
+    h('div', { class: 'panel' },
+      h('div', { class: 'row' }, h('h2', { class: 'grow' }, 'Configuration'),
+        h('button', { class: 'btn cfg-expand', type: 'button', onclick: () => toggleAll(true) }, 'Expand all'),
+        h('button', { class: 'btn cfg-collapse', type: 'button', onclick: () => toggleAll(false) }, 'Collapse all'),
+        h('a', { href: '/api/v1/status/config', class: 'small', target: '_blank', rel: 'noopener' }, 'raw')),
+      config));
+
+  function toggleAll(open) {
+    for (const d of config.querySelectorAll('details.cfg-section')) d.open = open;
+  }
 
   let prev = null; // {t, samples}
   let info = {};
@@ -72,11 +107,12 @@ export function mount(root, ctx) {
 
   const signal = ctx.signal;
   async function loadStatic() {
-    const [build, runtime, tsdb, flags] = await Promise.allSettled([
+    const [build, runtime, tsdb, flags, yaml] = await Promise.allSettled([
       get('/api/v1/status/buildinfo', {}, { signal }),
       get('/api/v1/status/runtimeinfo', {}, { signal }),
       get('/api/v1/status/tsdb', { limit: 10 }, { signal }),
       get('/api/v1/status/flags', {}, { signal }),
+      get('/api/v1/status/config', {}, { signal }),
     ]);
     if (signal.aborted) return;
     info = {
@@ -86,8 +122,9 @@ export function mount(root, ctx) {
     };
     if (tsdb.status === 'fulfilled') renderCardinality(tsdb.value.data);
     else clear(card, msg('error', errorText(tsdb.reason)));
-    if (info.flags) renderConfig(info.flags);
-    else clear(config, msg('error', errorText(flags.reason)));
+    const y = yaml.status === 'fulfilled' && yaml.value && yaml.value.data ? yaml.value.data.yaml : null;
+    if (typeof y === 'string') renderConfig(y);
+    else clear(config, msg('error', `Cannot load the configuration: ${yaml.status === 'rejected' ? errorText(yaml.reason) : 'the answer holds no YAML'}`));
   }
 
   function renderCardinality(d) {
@@ -105,12 +142,21 @@ export function mount(root, ctx) {
         sub('Series by label pair', d.seriesCountByLabelValuePair, 'series')));
   }
 
-  function renderConfig(flags) {
-    const rows = Object.keys(flags).sort().map((k) => ({ k, v: SECRET.test(k) && flags[k] ? '•••••• (hidden)' : flags[k] }));
-    clear(config, table([
-      { title: 'key', cell: (r) => h('span', { class: 'mono' }, r.k) },
-      { title: 'value', cell: (r) => h('span', { class: 'mono' }, r.v) },
-    ], rows));
+  // The key sections (server, storage, ...) start folded: they are long and mostly
+  // defaults; the structured sections the file sets (scrape_configs, ...) start open.
+  const lines = (n) => `${n} line${n === 1 ? '' : 's'}`;
+  const FOLDED = new Set(['server', 'storage', 'limits', 'otlp', 'syslog', 'logs', 'query', 'traces']);
+  function renderConfig(yaml) {
+    const { head, sections } = splitSections(yaml);
+    if (!sections.length) { clear(config, noData('The configuration is empty.')); return; }
+    const src = /^# source: (.*)$/m.exec(head);
+    clear(config,
+      h('p', { class: 'muted small' }, `Loaded from ${src ? src[1] : 'an unknown source'}, with command-line flags applied. Secrets are shown as ${MASK}.`),
+      sections.map((s) => h('details', { class: 'cfg-section', 'data-section': s.name, open: !FOLDED.has(s.name), style: { margin: '4px 0' } },
+        h('summary', { class: 'mono', style: { cursor: 'pointer', padding: '2px 0' } }, s.name,
+          h('span', { class: 'muted small' }, ` · ${lines(s.text.split('\n').length - 1)}`)),
+        h('pre', { class: 'cfg-yaml mono', style: { background: 'var(--code-bg)', padding: '8px', borderRadius: '6px', overflowX: 'auto', margin: '4px 0 8px' } },
+          withMasks(s.text)))));
   }
 
   async function refresh() {

@@ -65,35 +65,16 @@ static inline void lf_close(void)
     fixture_close(&lf);
 }
 
-static inline http_handler_fn lf_handler(const char *path)
-{
-    for (size_t i = 0; i < mod_loki_api.nroutes; i++) {
-        const struct http_route *r = &mod_loki_api.routes[i];
-        if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0)
-            return r->fn;
-    }
-    cr_assert_fail("no route for %s", path);
-    return NULL;
-}
-
 /* Runs the handler of path with args (key, value pairs ending in NULL); returns the body.
  * A JSON body is also parsed into lf_json (NULL otherwise). */
 static inline const char *lf_call(const char *path, ...)
 {
-    struct http_arg args[16];
-    size_t n = 0;
-    va_list ap;
-    va_start(ap, path);
-    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-        cr_assert_lt(n, 16);
-        args[n].key = k;
-        args[n++].value = va_arg(ap, const char *);
-    }
-    va_end(ap);
-    vg_buf_free(&lf_resp.body);
     json_decref(lf_json);
     lf_json = NULL;
-    fixture_call(&lf, lf_handler(path), path, args, n, &lf_resp);
+    va_list ap;
+    va_start(ap, path);
+    fixture_vget(&lf, &mod_loki_api, path, ap, &lf_resp);
+    va_end(ap);
     if (lf_resp.status == 200 && lf_resp.content_type &&
         strstr(lf_resp.content_type, "json")) {
         json_error_t je;

@@ -89,19 +89,11 @@ TestSuite(errors_api, .init = setup, .fini = teardown, .timeout = 30);
 
 static const char *call(const char *path, ...)
 {
-    struct http_arg args[8];
-    size_t n = 0;
     va_list ap;
     va_start(ap, path);
-    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-        args[n].key = k;
-        args[n++].value = va_arg(ap, const char *);
-    }
+    const char *body = fixture_vget(&fx, &mod_errors_api, path, ap, &resp);
     va_end(ap);
-    bool prefix = strcmp(path, "/api/v1/errors") != 0;
-    vg_buf_free(&resp.body);
-    fixture_call(&fx, mod_errors_api.routes[prefix ? 1 : 0].fn, path, args, n, &resp);
-    return resp.body.p;
+    return body;
 }
 
 #define KEY_GROUP(count)                                                                   \

@@ -169,18 +169,6 @@ Test(prometheus, envelope_and_strings)
     vg_buf_free(&jb);
 }
 
-Test(prometheus, labels_object)
-{
-    vg_buf_init(&jb);
-    struct label ls[] = { { VG_STR("__name__"), VG_STR("up") }, { VG_STR("path"), VG_STR("/a\nb") } };
-    prometheus_json_labels(&jb, ls, 2);
-    cr_assert_str_eq(json(), "{\"__name__\":\"up\",\"path\":\"/a\\nb\"}");
-    vg_buf_reset(&jb);
-    prometheus_json_labels(&jb, ls, 0);
-    cr_assert_str_eq(json(), "{}");
-    vg_buf_free(&jb);
-}
-
 Test(prometheus, buildinfo_has_string_fields_and_no_features)
 {
     vg_buf_init(&jb);

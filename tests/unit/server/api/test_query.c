@@ -39,24 +39,11 @@ TestSuite(query, .init = setup, .fini = teardown, .timeout = 60);
 /* Runs handler path with args (pairs, NULL-terminated) and returns the body. */
 static const char *call(const char *path, ...)
 {
-    struct http_arg args[16];
-    size_t n = 0;
     va_list ap;
     va_start(ap, path);
-    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-        cr_assert_lt(n, 16);
-        args[n].key = k;
-        args[n++].value = va_arg(ap, const char *);
-    }
+    const char *body = fixture_vget(&fx, &mod_query_api, path, ap, &resp);
     va_end(ap);
-    http_handler_fn fn = NULL;
-    for (size_t i = 0; i < mod_query_api.nroutes; i++)
-        if (strcmp(mod_query_api.routes[i].path, path) == 0)
-            fn = mod_query_api.routes[i].fn;
-    cr_assert_not_null(fn, "no route %s", path);
-    vg_buf_free(&resp.body);
-    fixture_call(&fx, fn, path, args, n, &resp);
-    return resp.body.p;
+    return body;
 }
 
 /* printf into a static buffer (expected bodies that hold the time). */

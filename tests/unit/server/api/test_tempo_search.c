@@ -61,32 +61,18 @@ TestSuite(tempo_search, .init = setup, .fini = teardown, .timeout = 30);
  * when the status is 200). */
 static const char *get(const char *path, ...)
 {
-    struct http_arg args[16];
-    size_t n = 0;
     va_list ap;
     va_start(ap, path);
-    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-        args[n].key = k;
-        args[n++].value = va_arg(ap, const char *);
-    }
+    fixture_vget(&fx, &mod_tempo, path, ap, &resp);
     va_end(ap);
-    for (size_t i = 0; i < mod_tempo.nroutes; i++) {
-        const struct http_route *r = &mod_tempo.routes[i];
-        if (r->prefix ? !strncmp(path, r->path, strlen(r->path)) : !strcmp(path, r->path)) {
-            vg_buf_free(&resp.body);
-            fixture_call(&fx, r->fn, path, args, n, &resp);
-            json_decref(doc);
-            doc = NULL;
-            if (resp.status == 200 && resp.body.len) {
-                json_error_t je;
-                doc = json_loads(vg_buf_cstr(&resp.body), 0, &je);
-                cr_assert_not_null(doc, "%s: %s: %s", path, je.text, resp.body.p);
-            }
-            return vg_buf_cstr(&resp.body);
-        }
+    json_decref(doc);
+    doc = NULL;
+    if (resp.status == 200 && resp.body.len) {
+        json_error_t je;
+        doc = json_loads(vg_buf_cstr(&resp.body), 0, &je);
+        cr_assert_not_null(doc, "%s: %s: %s", path, je.text, resp.body.p);
     }
-    cr_assert_fail("no route for %s", path);
-    return NULL;
+    return vg_buf_cstr(&resp.body);
 }
 
 static const char *str_at(json_t *o, const char *path)

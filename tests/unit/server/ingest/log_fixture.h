@@ -1,10 +1,10 @@
 /* log_fixture: what the log receiver tests (test_otlp_logs.c, test_loki_push.c) share
  * on top of ../fixture.h: the suite state (a server fixture with a log store and the
  * ingest counters, a request arena, the last response, `now` in ns on a whole second)
- * with its setup and teardown, a POST helper that runs a route handler with a body,
- * JSON written with ' for ", a dump of everything the log store holds as text (stream
- * by stream, entries in time order), and a lookup in the /metrics exposition. Included
- * by one test file per executable; functions are static inline so each compiles alone. */
+ * with its setup and teardown, JSON written with ' for " in that arena, a dump of
+ * everything the log store holds as text (stream by stream, entries in time order), and
+ * a lookup in the /metrics exposition. Included by one test file per executable;
+ * functions are static inline so each compiles alone. */
 #ifndef LOG_FIXTURE_H
 #define LOG_FIXTURE_H
 
@@ -40,36 +40,15 @@ static inline void logfx_teardown(void)
     fixture_receiver_close(&fx, arena, &resp);
 }
 
-/* JSON written with ' for " and printf conversions, in the arena. */
+/* JSON written with ' for " and printf conversions, in the suite's arena (fixture_json). */
 static inline struct vg_str logfx_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static inline struct vg_str logfx_json(const char *fmt, ...)
 {
-    static char buf[1 << 16];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    struct vg_str s = fixture_vjson(arena, fmt, ap);
     va_end(ap);
-    cr_assert(n > 0 && (size_t)n < sizeof buf);
-    char *s = vg_arena_alloc(arena, (size_t)n + 1);
-    cr_assert_not_null(s);
-    for (int i = 0; i <= n; i++)
-        s[i] = buf[i] == '\'' ? '"' : buf[i];
-    return (struct vg_str){ s, (size_t)n };
-}
-
-/* Runs fn as POST path with body and content type ct (NULL for none) and content
- * encoding ce (NULL for none), allocating from arena a. resp is reset first. */
-static inline void logfx_post(struct server_fixture *f, http_handler_fn fn, const char *path,
-                              const char *ct, const char *ce, struct vg_str body,
-                              struct vg_arena *a, struct http_response *resp)
-{
-    struct http_request r = { .method = "POST", .path = path, .content_type = ct,
-                              .content_encoding = ce, .body = body, .arena = a };
-    vg_buf_reset(&resp->body);
-    resp->status = 0;
-    resp->content_type = NULL;
-    resp->nheaders = 0;
-    fn(&f->v, &r, resp);
+    return s;
 }
 
 /* Every stored entry as "labels t line|meta\n" lines, labels and meta as name=value

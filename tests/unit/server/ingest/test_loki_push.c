@@ -22,9 +22,7 @@ TestSuite(loki_push, .init = logfx_setup, .fini = logfx_teardown, .timeout = 60)
 
 static void post(const char *ct, const char *ce, struct vg_str body)
 {
-    cr_assert_str_eq(mod_loki_push.routes[0].path, "/loki/api/v1/push");
-    logfx_post(&fx, mod_loki_push.routes[0].fn, "/loki/api/v1/push", ct, ce, body, arena,
-               &resp);
+    fixture_post(&fx, &mod_loki_push, "/loki/api/v1/push", ct, ce, body, arena, &resp);
 }
 
 static void post_json(struct vg_str body)

@@ -25,51 +25,21 @@ TestSuite(otlp_logs, .init = logfx_setup, .fini = logfx_teardown, .timeout = 60)
 
 /* ---- requests ---- */
 
-/* The protobuf encoding of a JSON request. */
-static struct vg_str pb_of(struct vg_str json)
-{
-    ProtobufCMessage *m;
-    cr_assert_eq(otlp_json_decode(REQ_DESC, json.p, json.len, arena, &m, &err), 0, "%s",
-                 err.msg);
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *p = vg_arena_alloc(arena, n + 1);
-    cr_assert_not_null(p);
-    protobuf_c_message_pack(m, p);
-    return (struct vg_str){ (const char *)p, n };
-}
-
 static void post(const char *ct, struct vg_str body)
 {
-    cr_assert_str_eq(mod_otlp_logs.routes[0].path, "/v1/logs");
-    logfx_post(&fx, mod_otlp_logs.routes[0].fn, "/v1/logs", ct, NULL, body, arena, &resp);
+    fixture_post(&fx, &mod_otlp_logs, "/v1/logs", ct, NULL, body, arena, &resp);
 }
 
 /* Posts a JSON request in the given encoding and expects 200. */
 static void export(bool json, struct vg_str body)
 {
-    if (json)
-        post("application/json", body);
-    else
-        post("application/x-protobuf", pb_of(body));
-    cr_assert_eq(resp.status, 200, "%d %.*s", resp.status, (int)resp.body.len, resp.body.p);
-    cr_assert_str_eq(resp.content_type, json ? "application/json" : "application/x-protobuf");
+    fixture_otlp_export(&fx, &mod_otlp_logs, "/v1/logs", REQ_DESC, json, body, arena, &resp);
 }
 
 /* The response of the last request (either encoding), from the arena. */
 static Resp *answer(bool json)
 {
-    ProtobufCMessage *m;
-    if (json) {
-        cr_assert_eq(otlp_json_decode(RESP_DESC, resp.body.p, resp.body.len, arena, &m, &err),
-                     0, "%.*s", (int)resp.body.len, resp.body.p);
-    } else {
-        ProtobufCAllocator a;
-        pb_alloc_from_arena(arena, &a);
-        m = protobuf_c_message_unpack(RESP_DESC, &a, resp.body.len,
-                                      (const uint8_t *)resp.body.p);
-        cr_assert_not_null(m);
-    }
-    return (Resp *)m;
+    return (Resp *)fixture_otlp_answer(RESP_DESC, json, &resp, arena);
 }
 
 /* A request from one resource with the given attributes, one scope and the records. */
@@ -280,7 +250,7 @@ Test(otlp_logs, translation_groups_by_resource_and_keeps_order)
 
 Test(otlp_logs, translation_fails_cleanly_out_of_memory)
 {
-    struct vg_str body = pb_of(logfx_json(SDK_REQUEST, now, now));
+    struct vg_str body = fixture_otlp_pb(REQ_DESC, logfx_json(SDK_REQUEST, now, now), arena);
     otlp_logs_request *req;
     cr_assert_eq(otlp_logs_decode(body.p, body.len, false, arena, &req, &err), 0, "%s",
                  err.msg);
@@ -427,8 +397,8 @@ Test(otlp_logs, other_media_types_are_415)
     cr_assert_eq(resp.status, 415);
     post(NULL, VG_STR("x"));
     cr_assert_eq(resp.status, 415);
-    logfx_post(&fx, mod_otlp_logs.routes[0].fn, "/v1/logs", "application/json", "br",
-               VG_STR("{}"), arena, &resp);
+    fixture_post(&fx, &mod_otlp_logs, "/v1/logs", "application/json", "br", VG_STR("{}"), arena,
+                 &resp);
     cr_assert_eq(resp.status, 415);
     cr_assert(logfx_counted(&fx, "vigil_ingest_requests_total{receiver=\"otlp_logs_http\",code=\"415\"} 3"));
 }
@@ -443,7 +413,7 @@ Test(otlp_logs, over_the_memory_cap_is_413)
         vg_buf_printf(&b, "%s{\"timeUnixNano\":\"%d\",\"body\":{\"stringValue\":\"line %d\"}}",
                       i ? "," : "", i + 1, i);
     vg_buf_puts(&b, "]}]}]}");
-    struct vg_str body = pb_of((struct vg_str){ b.p, b.len });
+    struct vg_str body = fixture_otlp_pb(REQ_DESC, (struct vg_str){ b.p, b.len }, arena);
     vg_buf_free(&b);
     struct vg_arena *keep = arena;
     arena = vg_arena_new(64);
@@ -455,34 +425,17 @@ Test(otlp_logs, over_the_memory_cap_is_413)
     cr_assert_eq(logfx_count(&fx), 0);
 }
 
+static uint64_t lines_stored(void)
+{
+    return logfx_count(&fx);
+}
+
 Test(otlp_logs, allocation_failure_is_503_or_413_and_stores_nothing)
 {
     int64_t t = now - 5000, obs = now - 4000;
-    struct vg_str body = pb_of(logfx_json(SDK_REQUEST, t, obs));
-    bool saw_503 = false;
-    struct vg_arena *keep = arena;
-    uint64_t n;
-    for (n = 1; n < 100000; n++) {
-        arena = vg_arena_new(0);
-        cr_assert_not_null(arena);
-        vg_alloc_fail_after(n);
-        post("application/x-protobuf", body);
-        vg_alloc_fail_after(0);
-        vg_arena_free(arena);
-        arena = keep;
-        if (resp.status == 200)
-            break;
-        cr_assert(resp.status == 503 || resp.status == 413, "n=%" PRIu64 ": %d", n,
-                  resp.status);
-        if (resp.status == 503) {
-            saw_503 = true;
-            cr_assert_eq(resp.nheaders, 1);
-            cr_assert_str_eq(resp.headers[0].name, "Retry-After");
-        }
-        cr_assert_eq(logfx_count(&fx), 0, "n=%" PRIu64 ": a refused request stored lines", n);
-    }
-    cr_assert_eq(resp.status, 200);
-    cr_assert(saw_503);
+    struct vg_str body = fixture_otlp_pb(REQ_DESC, logfx_json(SDK_REQUEST, t, obs), arena);
+    fixture_post_failing_allocs(&fx, &mod_otlp_logs, "/v1/logs", "application/x-protobuf", body,
+                                &resp, lines_stored);
     /* The first acknowledged export may have been durable without reaching the store's
      * memory (logstore.h); the receiver itself must be none the worse: */
     export(false, logfx_json(SDK_REQUEST, t + 1, obs));
@@ -494,7 +447,7 @@ Test(otlp_logs, allocation_failure_is_503_or_413_and_stores_nothing)
 Test(otlp_logs, grpc_export_stores_and_answers)
 {
     int64_t t = now - 5000, obs = now - 4000;
-    struct vg_str body = pb_of(logfx_json(SDK_REQUEST, t, obs));
+    struct vg_str body = fixture_otlp_pb(REQ_DESC, logfx_json(SDK_REQUEST, t, obs), arena);
     struct vg_buf out;
     vg_buf_init(&out);
     cr_assert_eq(mod_otlp_logs.ngrpc, 1);

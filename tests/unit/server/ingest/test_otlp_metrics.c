@@ -50,73 +50,23 @@ TestSuite(otlp_metrics, .init = setup, .fini = teardown, .timeout = 30);
 
 /* ---- requests ---- */
 
-/* JSON written with ' for " and printf conversions for the times, so cases stay
- * readable; the result lives in the test arena. */
-static struct vg_str json_of(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static struct vg_str json_of(const char *fmt, ...)
-{
-    char buf[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    cr_assert(n > 0 && (size_t)n < sizeof buf);
-    char *s = vg_arena_alloc(arena, (size_t)n + 1);
-    for (int i = 0; i <= n; i++)
-        s[i] = buf[i] == '\'' ? '"' : buf[i];
-    return (struct vg_str){ s, (size_t)n };
-}
-
-/* The protobuf encoding of a JSON request. */
-static struct vg_str pb_of(struct vg_str json)
-{
-    ProtobufCMessage *m;
-    cr_assert_eq(otlp_json_decode(REQ_DESC, json.p, json.len, arena, &m, &err), 0, "%s",
-                 err.msg);
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *p = vg_arena_alloc(arena, n + 1);
-    cr_assert_not_null(p);
-    protobuf_c_message_pack(m, p);
-    return (struct vg_str){ (const char *)p, n };
-}
-
 static void post(const char *ct, struct vg_str body)
 {
-    struct http_request r = { .method = "POST", .path = "/v1/metrics", .content_type = ct,
-                              .body = body, .arena = arena };
-    cr_assert_str_eq(mod_otlp_metrics.routes[0].path, "/v1/metrics");
-    vg_buf_reset(&resp.body);
-    resp.status = 0;
-    resp.nheaders = 0;
-    mod_otlp_metrics.routes[0].fn(&fx.v, &r, &resp);
+    fixture_post(&fx, &mod_otlp_metrics, "/v1/metrics", ct, NULL, body, arena, &resp);
 }
 
 /* Posts json in the given encoding and expects 200. */
 static void export(bool json, struct vg_str body)
 {
-    if (json)
-        post("application/json", body);
-    else
-        post("application/x-protobuf", pb_of(body));
-    cr_assert_eq(resp.status, 200, "%d %.*s", resp.status, (int)resp.body.len, resp.body.p);
+    fixture_otlp_export(&fx, &mod_otlp_metrics, "/v1/metrics", REQ_DESC, json, body, arena,
+                        &resp);
 }
 
 /* The partial success of the last response (either encoding); NULL when there is none.
  * Owned by the arena. */
 static Resp *answer(bool json)
 {
-    ProtobufCMessage *m;
-    if (json) {
-        cr_assert_eq(otlp_json_decode(RESP_DESC, resp.body.p, resp.body.len, arena, &m, &err),
-                     0, "%.*s", (int)resp.body.len, resp.body.p);
-    } else {
-        ProtobufCAllocator a;
-        pb_alloc_from_arena(arena, &a);
-        m = protobuf_c_message_unpack(RESP_DESC, &a, resp.body.len,
-                                      (const uint8_t *)resp.body.p);
-        cr_assert_not_null(m);
-    }
-    return (Resp *)m;
+    return (Resp *)fixture_otlp_answer(RESP_DESC, json, &resp, arena);
 }
 
 /* ---- what the store holds ---- */
@@ -259,7 +209,7 @@ static uint64_t series_count(void)
 static void sdk_request_is_stored(bool json)
 {
     int64_t t = now;
-    export(json, json_of(SDK_REQUEST, t, t, t));
+    export(json, fixture_json(arena, SDK_REQUEST, t, t, t));
     if (json)
         cr_assert_str_eq(resp.content_type, "application/json");
     else
@@ -313,8 +263,8 @@ Test(otlp_metrics, resent_request_changes_nothing)
 {
     /* An SDK retrying after a lost response: exact duplicates are not errors. */
     int64_t t = now;
-    export(false, json_of(SDK_REQUEST, t, t, t));
-    export(false, json_of(SDK_REQUEST, t, t, t));
+    export(false, fixture_json(arena, SDK_REQUEST, t, t, t));
+    export(false, fixture_json(arena, SDK_REQUEST, t, t, t));
     cr_assert_eq(resp.body.len, 0);
     expect_stored("system_cpu_utilization_ratio",
                   "__name__=system_cpu_utilization_ratio," SCOPED " %" PRId64 "=0.25\n", t);
@@ -333,8 +283,8 @@ Test(otlp_metrics, resent_request_changes_nothing)
 Test(otlp_metrics, sample_older_than_window_is_partial_success)
 {
     int64_t t = now, old = now - 31LL * 60 * 1000; /* the window is 30m */
-    export(false, json_of(SVC(GAUGE("temp", "20")), t));
-    export(false, json_of(SVC(GAUGE("temp", "19") "," GAUGE("hum", "0.5")), old, t));
+    export(false, fixture_json(arena, SVC(GAUGE("temp", "20")), t));
+    export(false, fixture_json(arena, SVC(GAUGE("temp", "19") "," GAUGE("hum", "0.5")), old, t));
     Resp *r = answer(false);
     cr_assert_not_null(r->partial_success);
     cr_assert_eq(r->partial_success->rejected_data_points, 1);
@@ -351,12 +301,12 @@ Test(otlp_metrics, sample_older_than_window_is_partial_success)
 Test(otlp_metrics, store_and_translation_refusals_add_up_in_json)
 {
     int64_t t = now;
-    export(true, json_of(SVC(GAUGE("temp", "20")), t));
+    export(true, fixture_json(arena, SVC(GAUGE("temp", "20")), t));
     /* a conflicting value at a stored time, a point without time, one good point */
-    export(true, json_of(SVC(GAUGE("temp", "21") ","
-                             "{'name':'hum','gauge':{'dataPoints':[{'asDouble':1},"
-                             "{'timeUnixNano':'%" PRId64 "000000','asDouble':0.5}]}}"),
-                         t, t));
+    export(true, fixture_json(arena, SVC(GAUGE("temp", "21") ","
+                                          "{'name':'hum','gauge':{'dataPoints':[{'asDouble':1},"
+                                          "{'timeUnixNano':'%" PRId64 "000000','asDouble':0.5}]}}"),
+                                      t, t));
     Resp *r = answer(true);
     cr_assert_not_null(r->partial_success);
     cr_assert_eq(r->partial_success->rejected_data_points, 2);
@@ -377,10 +327,11 @@ Test(otlp_metrics, grpc_export_stores_and_answers_partial_success)
     cr_assert_str_eq(mod_otlp_metrics.grpc_methods[0].path,
                      "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export");
     int64_t t = now;
-    struct vg_str pb = pb_of(json_of(SVC("{'name':'g','gauge':{'dataPoints':["
-                                         "{'timeUnixNano':'%" PRId64 "000000','asInt':'7'},"
-                                         "{'asInt':'8'}]}}"),
-                                     t));
+    struct vg_str json = fixture_json(arena, SVC("{'name':'g','gauge':{'dataPoints':["
+                                                 "{'timeUnixNano':'%" PRId64 "000000','asInt':'7'},"
+                                                 "{'asInt':'8'}]}}"),
+                                      t);
+    struct vg_str pb = fixture_otlp_pb(REQ_DESC, json, arena);
     struct vg_buf out;
     vg_buf_init(&out);
     int rc = mod_otlp_metrics.grpc_methods[0].fn(&fx.v, (const unsigned char *)pb.p, pb.len,
@@ -409,10 +360,10 @@ Test(otlp_metrics, grpc_export_stores_and_answers_partial_success)
 Test(otlp_metrics, other_content_type_is_415)
 {
     int64_t t = now;
-    post("text/plain", json_of(GOOD, t));
+    post("text/plain", fixture_json(arena, GOOD, t));
     cr_assert_eq(resp.status, 415);
     cr_assert(strstr(resp.body.p, "application/x-protobuf or application/json"));
-    post(NULL, json_of(GOOD, t));
+    post(NULL, fixture_json(arena, GOOD, t));
     cr_assert_eq(resp.status, 415);
     cr_assert_eq(series_count(), 0);
 }
@@ -420,10 +371,8 @@ Test(otlp_metrics, other_content_type_is_415)
 Test(otlp_metrics, leftover_content_encoding_is_415)
 {
     int64_t t = now;
-    struct http_request r = { .method = "POST", .path = "/v1/metrics",
-                              .content_type = "application/json", .content_encoding = "br",
-                              .body = json_of(GOOD, t), .arena = arena };
-    mod_otlp_metrics.routes[0].fn(&fx.v, &r, &resp);
+    fixture_post(&fx, &mod_otlp_metrics, "/v1/metrics", "application/json", "br",
+                 fixture_json(arena, GOOD, t), arena, &resp);
     cr_assert_eq(resp.status, 415);
     cr_assert(strstr(resp.body.p, "Content-Encoding \"br\""));
     cr_assert_eq(series_count(), 0);
@@ -487,7 +436,7 @@ Test(otlp_metrics, over_memory_cap_is_413)
 {
     int64_t t = now;
     fx.cfg->limits.max_decoded_bytes = 16; /* arena cap 64 bytes */
-    struct vg_str body = pb_of(json_of(GOOD, t));
+    struct vg_str body = fixture_otlp_pb(REQ_DESC, fixture_json(arena, GOOD, t), arena);
     struct vg_arena *keep = arena;
     arena = vg_arena_new(64); /* small blocks, so the cap bites */
     post("application/x-protobuf", body);
@@ -506,31 +455,10 @@ Test(otlp_metrics, allocation_failure_is_503_and_stores_nothing)
      * durable. What the store then could not put into its in-memory head it replays from
      * its log at the next start (tsdb.h), so the check after 200 reads after a restart. */
     int64_t t = now;
-    struct vg_str body = pb_of(json_of(SDK_REQUEST, t, t, t));
-    bool saw_503 = false;
-    uint64_t n;
-    struct vg_arena *keep = arena;
-    for (n = 1; n < 100000; n++) {
-        arena = vg_arena_new(0); /* per request, as the front end does */
-        cr_assert_not_null(arena);
-        vg_alloc_fail_after(n);
-        post("application/x-protobuf", body);
-        vg_alloc_fail_after(0);
-        vg_arena_free(arena);
-        arena = keep;
-        if (resp.status == 200)
-            break;
-        cr_assert(resp.status == 503 || resp.status == 413, "n=%" PRIu64 ": %d", n,
-                  resp.status);
-        if (resp.status == 503) {
-            saw_503 = true;
-            cr_assert_eq(resp.nheaders, 1);
-            cr_assert_str_eq(resp.headers[0].name, "Retry-After");
-        }
-        cr_assert_eq(series_count(), 0, "n=%" PRIu64 ": a refused request stored series", n);
-    }
-    cr_assert_eq(resp.status, 200);
-    cr_assert(saw_503);
+    struct vg_str body =
+        fixture_otlp_pb(REQ_DESC, fixture_json(arena, SDK_REQUEST, t, t, t), arena);
+    fixture_post_failing_allocs(&fx, &mod_otlp_metrics, "/v1/metrics", "application/x-protobuf",
+                                body, &resp, series_count);
     fixture_reopen(&fx);
     cr_assert_eq(series_count(), 8);
     expect_stored("system_cpu_utilization_ratio",
@@ -565,8 +493,8 @@ Test(otlp_metrics, delta_sums_are_stored_cumulative)
 {
     init_accumulate(100000, 3600000);
     int64_t t = now - 2000;
-    export(false, json_of(SVC(DELTA("jobs.done", "2")), t));
-    export(false, json_of(SVC(DELTA("jobs.done", "3")), t + 1000));
+    export(false, fixture_json(arena, SVC(DELTA("jobs.done", "2")), t));
+    export(false, fixture_json(arena, SVC(DELTA("jobs.done", "3")), t + 1000));
     cr_assert_eq(resp.body.len, 0);
     expect_stored("jobs_done_total",
                   "__name__=jobs_done_total,job=svc %" PRId64 "=2 %" PRId64 "=5\n", t,
@@ -578,8 +506,8 @@ Test(otlp_metrics, delta_max_series_refuses_new_series)
 {
     init_accumulate(1, 3600000);
     int64_t t = now - 5000;
-    export(false, json_of(SVC(DELTA("a", "1")), t));
-    export(false, json_of(SVC(DELTA("b", "1")), t + 4000));
+    export(false, fixture_json(arena, SVC(DELTA("a", "1")), t));
+    export(false, fixture_json(arena, SVC(DELTA("b", "1")), t + 4000));
     Resp *r = answer(false);
     cr_assert_not_null(r->partial_success);
     cr_assert_eq(r->partial_success->rejected_data_points, 1);
@@ -594,12 +522,12 @@ Test(otlp_metrics, delta_idle_timeout_frees_room)
     /* With a 1s timeout, a is forgotten once the data's clock is 4s past it. */
     init_accumulate(1, 1000);
     int64_t t = now - 10000;
-    export(false, json_of(SVC(DELTA("a", "1")), t));
-    export(false, json_of(SVC(DELTA("b", "1")), t + 4000));
+    export(false, fixture_json(arena, SVC(DELTA("a", "1")), t));
+    export(false, fixture_json(arena, SVC(DELTA("b", "1")), t + 4000));
     cr_assert_eq(resp.body.len, 0, "b accepted");
     expect_stored("b_total", "__name__=b_total,job=svc %" PRId64 "=1\n", t + 4000);
     /* a starts again from zero once b is idle too: stored as a counter reset */
-    export(false, json_of(SVC(DELTA("a", "1")), t + 6000));
+    export(false, fixture_json(arena, SVC(DELTA("a", "1")), t + 6000));
     cr_assert_eq(resp.body.len, 0);
     expect_stored("a_total", "__name__=a_total,job=svc %" PRId64 "=1 %" PRId64 "=1\n", t,
                   t + 6000);

@@ -44,96 +44,34 @@ TestSuite(otlp_traces, .init = setup, .fini = teardown, .timeout = 30);
 
 /* ---- requests ---- */
 
-/* JSON written with ' for ", kept in the test arena. */
-static struct vg_str json_of(const char *s)
-{
-    size_t n = strlen(s);
-    char *p = vg_arena_alloc(arena, n + 1);
-    for (size_t i = 0; i <= n; i++)
-        p[i] = s[i] == '\'' ? '"' : s[i];
-    return (struct vg_str){ p, n };
-}
-
-static otlp_traces_request *msg_of(struct vg_str json)
-{
-    ProtobufCMessage *m;
-    cr_assert_eq(otlp_json_decode(REQ_DESC, json.p, json.len, arena, &m, &err), 0, "%s",
-                 err.msg);
-    return (otlp_traces_request *)m;
-}
-
-static struct vg_str pack(const ProtobufCMessage *m)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *p = vg_arena_alloc(arena, n + 1);
-    cr_assert_not_null(p);
-    protobuf_c_message_pack(m, p);
-    return (struct vg_str){ (const char *)p, n };
-}
-
 static void post(const char *ct, struct vg_str body)
 {
-    struct http_request r = { .method = "POST", .path = "/v1/traces", .content_type = ct,
-                              .body = body, .arena = arena };
-    cr_assert_str_eq(mod_otlp_traces.routes[0].path, "/v1/traces");
-    vg_buf_reset(&resp.body);
-    resp.status = 0;
-    resp.nheaders = 0;
-    mod_otlp_traces.routes[0].fn(&fx.v, &r, &resp);
+    fixture_post(&fx, &mod_otlp_traces, "/v1/traces", ct, NULL, body, arena, &resp);
 }
 
 /* Posts json (' for ") in the given encoding and expects 200. */
 static void export(bool json, const char *body)
 {
-    struct vg_str j = json_of(body);
-    if (json)
-        post("application/json", j);
-    else
-        post("application/x-protobuf", pack(&msg_of(j)->base));
-    cr_assert_eq(resp.status, 200, "%d %.*s", resp.status, (int)resp.body.len, resp.body.p);
+    fixture_otlp_export(&fx, &mod_otlp_traces, "/v1/traces", REQ_DESC, json,
+                        fixture_json(arena, "%s", body), arena, &resp);
 }
 
 /* The response message of the last request (either encoding). */
 static Resp *answer(bool json)
 {
-    ProtobufCMessage *m;
-    if (json) {
-        cr_assert_eq(otlp_json_decode(RESP_DESC, resp.body.p, resp.body.len, arena, &m, &err),
-                     0, "%.*s", (int)resp.body.len, resp.body.p);
-    } else {
-        ProtobufCAllocator a;
-        pb_alloc_from_arena(arena, &a);
-        m = protobuf_c_message_unpack(RESP_DESC, &a, resp.body.len,
-                                      (const uint8_t *)resp.body.p);
-        cr_assert_not_null(m);
-    }
-    return (Resp *)m;
+    return (Resp *)fixture_otlp_answer(RESP_DESC, json, &resp, arena);
 }
 
 /* The trace as GET /api/traces/<id> answers it (JSON, NUL-terminated); 404 gives "". */
 static const char *trace_json(const char *id)
 {
-    static struct http_response r;
-    vg_buf_free(&r.body);
-    memset(&r, 0, sizeof r);
-    vg_buf_init(&r.body);
-    tempo_trace_by_id(&fx.v, id, false, false, arena, &r);
-    if (r.status == 404)
-        return "";
-    cr_assert_eq(r.status, 200, "%d %s", r.status, vg_buf_cstr(&r.body));
-    return vg_buf_cstr(&r.body);
+    return fixture_trace_json(&fx, arena, id);
 }
 
 /* The value of the /metrics line starting with prefix, or -1. */
 static double metric(const char *prefix)
 {
-    struct vg_buf b;
-    vg_buf_init(&b);
-    metrics_render(fx.v.metrics, &b);
-    const char *s = vg_buf_cstr(&b), *at = strstr(s, prefix);
-    double v = at ? strtod(at + strlen(prefix), NULL) : -1;
-    vg_buf_free(&b);
-    return v;
+    return fixture_metric(fx.v.metrics, prefix);
 }
 
 /* ---- round trips ---- */
@@ -212,7 +150,7 @@ Test(otlp_traces, protobuf_round_trip_is_exact)
 
 Test(otlp_traces, grpc_export_stores_and_answers)
 {
-    struct vg_str body = pack(&msg_of(json_of(REQUEST))->base);
+    struct vg_str body = fixture_otlp_pb(REQ_DESC, fixture_json(arena, "%s", REQUEST), arena);
     struct vg_buf out;
     vg_buf_init(&out);
     cr_assert_eq(otlp_traces_grpc_export(&fx.v, (const unsigned char *)body.p, body.len, &out,
@@ -341,9 +279,10 @@ Test(otlp_traces, each_bad_span_is_refused_with_its_reason_and_the_rest_kept)
                  "{'resourceSpans':[{'scopeSpans':[{'spans':[%s,{'traceId':'%032zx',"
                  "'spanId':'0000000000000001','startTimeUnixNano':'5','endTimeUnixNano':'6'}]}]}]}",
                  c->span, i + 1);
-        otlp_traces_request *m = msg_of(json_of(body));
+        otlp_traces_request *m = (otlp_traces_request *)fixture_otlp_msg(
+            REQ_DESC, fixture_json(arena, "%s", body), arena);
         c->mutate(m->resource_spans[0]->scope_spans[0]->spans[0]);
-        post("application/x-protobuf", pack(&m->base));
+        post("application/x-protobuf", fixture_pb_pack(&m->base, arena));
         cr_assert_eq(resp.status, 200, "case %zu: %d", i, resp.status);
         Resp *r = answer(false);
         cr_assert_not_null(r->partial_success, "case %zu", i);
@@ -397,10 +336,8 @@ Test(otlp_traces, other_media_types_are_415)
     post("text/plain", VG_STR("x"));
     cr_assert_eq(resp.status, 415);
     cr_assert(strstr(vg_buf_cstr(&resp.body), "OTLP/HTTP traces"), "%s", vg_buf_cstr(&resp.body));
-    struct http_request r = { .method = "POST", .path = "/v1/traces",
-                              .content_type = "application/json", .content_encoding = "br",
-                              .body = VG_STR("{}"), .arena = arena };
-    mod_otlp_traces.routes[0].fn(&fx.v, &r, &resp);
+    fixture_post(&fx, &mod_otlp_traces, "/v1/traces", "application/json", "br", VG_STR("{}"),
+                 arena, &resp);
     cr_assert_eq(resp.status, 415);
 }
 
@@ -420,7 +357,7 @@ Test(otlp_traces, undecodable_bodies_are_400_with_a_status_body)
 
 Test(otlp_traces, allocation_failure_stores_nothing_half)
 {
-    struct vg_str body = pack(&msg_of(json_of(REQUEST))->base);
+    struct vg_str body = fixture_otlp_pb(REQ_DESC, fixture_json(arena, "%s", REQUEST), arena);
     int failures = 0;
     for (uint64_t n = 1; n < 400; n++) {
         struct vg_arena *a = vg_arena_new(256);

@@ -179,19 +179,10 @@ static void add1(struct span s, double now_s)
     add_at(&s, 1, now_s);
 }
 
-/* The value of the /metrics line starting with prefix, or -1. */
+/* The value of the /metrics sample line starting with prefix, or -1 (fixture_metric). */
 static double metric(struct metrics *m, const char *prefix)
 {
-    struct vg_buf b;
-    vg_buf_init(&b);
-    metrics_render(m, &b);
-    const char *s = vg_buf_cstr(&b), *at = s;
-    /* a sample line, not "# HELP name ..." */
-    while ((at = strstr(at, prefix)) && at != s && at[-1] != '\n')
-        at++;
-    double v = at ? strtod(at + strlen(prefix), NULL) : -1;
-    vg_buf_free(&b);
-    return v;
+    return fixture_metric(m, prefix);
 }
 
 /* ---- the ratio rule ---- */
@@ -891,23 +882,16 @@ TestSuite(sampling_e2e, .init = e2e_setup, .fini = e2e_teardown, .timeout = 60);
 /* Posts one OTLP JSON span (' for ") of trace tid with the given status code. */
 static void post_span(const char *tid, const char *sid, int status)
 {
-    char j[1024];
-    int n = snprintf(j, sizeof j,
-                     "{'resourceSpans':[{'resource':{'attributes':[{'key':'service.name',"
-                     "'value':{'stringValue':'shop'}}]},'scopeSpans':[{'spans':[{'traceId':'%s',"
-                     "'spanId':'%s','name':'GET','kind':2,'startTimeUnixNano':"
-                     "'1700000000000000000','endTimeUnixNano':'1700000000100000000',"
-                     "'status':{'code':%d}}]}]}]}",
-                     tid, sid, status);
-    char *p = vg_arena_alloc(arena, (size_t)n + 1);
-    for (int i = 0; i <= n; i++)
-        p[i] = j[i] == '\'' ? '"' : j[i];
-    struct http_request r = { .method = "POST", .path = "/v1/traces",
-                              .content_type = "application/json",
-                              .body = { p, (size_t)n }, .arena = arena };
-    vg_buf_reset(&resp.body);
-    resp.status = 0;
-    mod_otlp_traces.routes[0].fn(&fx.v, &r, &resp);
+    struct vg_str body = fixture_json(
+        arena,
+        "{'resourceSpans':[{'resource':{'attributes':[{'key':'service.name',"
+        "'value':{'stringValue':'shop'}}]},'scopeSpans':[{'spans':[{'traceId':'%s',"
+        "'spanId':'%s','name':'GET','kind':2,'startTimeUnixNano':"
+        "'1700000000000000000','endTimeUnixNano':'1700000000100000000',"
+        "'status':{'code':%d}}]}]}]}",
+        tid, sid, status);
+    fixture_post(&fx, &mod_otlp_traces, "/v1/traces", "application/json", NULL, body, arena,
+                 &resp);
     cr_assert_eq(resp.status, 200, "%d %s", resp.status, vg_buf_cstr(&resp.body));
     cr_assert_str_eq(vg_buf_cstr(&resp.body), "{}"); /* sampled out is not rejected */
 }

@@ -28,20 +28,11 @@ static void teardown(void)
 
 TestSuite(zipkin, .init = setup, .fini = teardown, .timeout = 30);
 
-/* Posts body (' for ") as application/json; the response body is NUL-terminated. */
+/* Posts body (' for ") with content type ct; returns the response body. */
 static const char *post_ct(const char *ct, const char *body)
 {
-    size_t n = strlen(body);
-    char *p = vg_arena_alloc(arena, n + 1);
-    for (size_t i = 0; i <= n; i++)
-        p[i] = body[i] == '\'' ? '"' : body[i];
-    struct http_request r = { .method = "POST", .path = "/api/v2/spans", .content_type = ct,
-                              .body = { p, n }, .arena = arena };
-    cr_assert_str_eq(mod_zipkin.routes[0].path, "/api/v2/spans");
-    vg_buf_reset(&resp.body);
-    resp.status = 0;
-    mod_zipkin.routes[0].fn(&fx.v, &r, &resp);
-    return vg_buf_cstr(&resp.body);
+    return fixture_post(&fx, &mod_zipkin, "/api/v2/spans", ct, NULL,
+                        fixture_json(arena, "%s", body), arena, &resp);
 }
 
 static const char *post(const char *body)
@@ -51,15 +42,7 @@ static const char *post(const char *body)
 
 static const char *trace_json(const char *id)
 {
-    static struct http_response r;
-    vg_buf_free(&r.body);
-    memset(&r, 0, sizeof r);
-    vg_buf_init(&r.body);
-    tempo_trace_by_id(&fx.v, id, false, false, arena, &r);
-    if (r.status == 404)
-        return "";
-    cr_assert_eq(r.status, 200, "%d %s", r.status, vg_buf_cstr(&r.body));
-    return vg_buf_cstr(&r.body);
+    return fixture_trace_json(&fx, arena, id);
 }
 
 #define SPAN(extra) \

@@ -292,6 +292,35 @@ Test(logql_engine, log_metadata_and_filter)
     logql_result_free(r);
 }
 
+/* Counting without the pipeline (engine_range.c's direct counting) must give what the
+ * pipeline gives: entries with metadata still get it in their labels. */
+Test(logql_engine, count_direct_and_metadata)
+{
+    struct label meta[] = { { VG_STR("trace_id"), VG_STR("abc") } };
+    struct lentry le[] = {
+        { .t = T0 + 1 * SEC, .line = VG_STR("GET a"), .meta = meta, .nmeta = 1 },
+        { .t = T0 + 2 * SEC, .line = VG_STR("GET bb") },
+        { .t = T0 + 3 * SEC, .line = VG_STR("PUT c") },
+        { .t = T0 + 4 * SEC, .line = VG_STR("GET dddd") },
+    };
+    struct label l[] = { { VG_STR("job"), VG_STR("m") } };
+    struct logstore_stream_in s = { l, 1, le, 4 };
+    struct vg_err err = { 0 };
+    cr_assert_eq(logstore_push(ls, &s, 1, NULL, &err), 0, "%s", err.msg);
+    struct logql_result *r = run("count_over_time({job=\"m\"} |= \"GET\" [10s])",
+                                 instant_at(T0 + 5 * SEC));
+    cr_assert_eq(r->nseries, 2);
+    vec1(r, 0, "{job=\"m\"}", 2);
+    vec1(r, 1, "{job=\"m\", trace_id=\"abc\"}", 1);
+    logql_result_free(r);
+    r = run("sum(bytes_over_time({job=\"m\"} |= \"GET\" [10s]))", instant_at(T0 + 5 * SEC));
+    vec1(r, 0, "{}", 5 + 6 + 8);
+    logql_result_free(r);
+    r = run("sum by (job) (rate({job=\"m\"} [10s]))", instant_at(T0 + 5 * SEC));
+    vec1(r, 0, "{job=\"m\"}", 0.4);
+    logql_result_free(r);
+}
+
 Test(logql_engine, log_errors)
 {
     struct logql_limits lim;

@@ -546,6 +546,33 @@ Test(logql_pipeline, needles)
     cr_assert(vg_str_eq_c(n[0], "one"));
 }
 
+Test(logql_pipeline, needles_exact)
+{
+    static const struct {
+        const char *q;
+        size_t cap;
+        bool exact;
+    } cases[] = {
+        { "{a=\"b\"}", 16, true },                          /* no stage at all */
+        { "{a=\"b\"} |= \"one\" |~ \"lit\"", 16, true },
+        { "{a=\"b\"} |= \"one\" |~ \"lit\"", 1, false },   /* a needle left out */
+        { "{a=\"b\"} |= \"one\" != \"two\"", 16, false },
+        { "{a=\"b\"} |= \"x\" or \"y\"", 16, false },
+        { "{a=\"b\"} |~ \"re.*\"", 16, false },
+        { "{a=\"b\"} |= \"\"", 16, false },
+        { "{a=\"b\"} |= \"one\" | json", 16, false },
+        { "{a=\"b\"} | line_format \"x\" |= \"x\"", 16, false },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ex = logql_parse(cases[i].q, strlen(cases[i].q), &err);
+        cr_assert(ex, "%s: %s", cases[i].q, err.msg);
+        cr_assert_eq(logql_pipeline_needles_exact(ex->root, cases[i].cap), cases[i].exact, "%s",
+                     cases[i].q);
+        logql_expr_free(ex);
+        ex = NULL;
+    }
+}
+
 Test(logql_pipeline, filters_only_allocates_nothing_per_line)
 {
     /* Regex filters are left out: matcher.c allocates PCRE2 match data per match. */

@@ -89,18 +89,33 @@ static void serve_echo(int c)
     }
 }
 
-/* Answers "example.test" with A 192.0.2.7, anything else NXDOMAIN. q is the query. */
+/* Answers "example.test" with A 192.0.2.7, "soazone.test" (same length) with an SOA of
+ * serial 2024010203, anything else NXDOMAIN. q is the query. */
 static size_t dns_answer(const uint8_t *q, size_t n, uint8_t *out)
 {
     static const uint8_t name[] = { 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 4, 't', 'e', 's', 't', 0 };
+    static const uint8_t soa_name[] = { 7, 's', 'o', 'a', 'z', 'o', 'n', 'e',
+                                        4, 't', 'e', 's', 't', 0 };
     if (n < 12 + sizeof name + 4)
         return 0;
     bool known = !memcmp(q + 12, name, sizeof name);
+    bool soa = !memcmp(q + 12, soa_name, sizeof soa_name);
     size_t qend = 12 + sizeof name + 4;
     memcpy(out, q, qend);
     out[2] = 0x81;
-    out[3] = known ? 0x80 : 0x83;
-    out[7] = known ? 1 : 0;
+    out[3] = known || soa ? 0x80 : 0x83;
+    out[7] = known || soa ? 1 : 0;
+    if (soa) {
+        /* mname ns.test, rname h.test, serial 2024010203 (0x78a3f1db), then refresh,
+         * retry, expire and minimum */
+        static const uint8_t rr[] = { 0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 60, 0, 37,
+                                      2, 'n', 's', 4, 't', 'e', 's', 't', 0,
+                                      1, 'h', 4, 't', 'e', 's', 't', 0,
+                                      0x78, 0xa3, 0xf1, 0xdb, 0, 0, 0x0e, 0x10,
+                                      0, 0, 0x03, 0x84, 0, 0x09, 0x3a, 0x80, 0, 0, 0, 60 };
+        memcpy(out + qend, rr, sizeof rr);
+        return qend + sizeof rr;
+    }
     if (!known)
         return qend;
     static const uint8_t a[] = { 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7 };
@@ -240,6 +255,7 @@ static const char *const MODULES =
     "    dns_nx: {prober: dns, dns: {query_name: missing.test}}\n"
     "    dns_nx_ok: {prober: dns, dns: {query_name: missing.test, valid_rcodes: [NXDOMAIN]}}\n"
     "    dns_quick: {prober: dns, timeout: 500ms, dns: {query_name: example.test}}\n"
+    "    dns_soa: {prober: dns, dns: {query_name: soazone.test, query_type: SOA}}\n"
     "# ports %u %u %u %u %u\n";
 
 static struct probe_result res;
@@ -361,6 +377,8 @@ Test(probe, dns)
     cr_assert(strstr(res.error, "rcode 3"), "%s", res.error);
     cr_assert_eq(sample("probe_dns_query_succeeded", NULL), 1);
     cr_assert(run("dns_nx_ok", t), "%s", res.error);
+    cr_assert(run("dns_soa", t), "%s", res.error);
+    cr_assert_eq(sample("probe_dns_serial", NULL), 2024010203.0);
     snprintf(t, sizeof t, "127.0.0.1:%u", dns_tcp.port);
     cr_assert(run("dns_tcp", t), "%s", res.error);
     cr_assert_eq(sample("probe_dns_answer_rrs", NULL), 1);

@@ -92,6 +92,58 @@ Test(querier_tsdb, selects_by_matchers_and_time)
     matcher_free(ms[1]);
 }
 
+/* Series are read in id order but handed out in label order, each with its own samples
+ * ("other" was created last but sorts first). */
+Test(querier_tsdb, series_read_in_id_order_come_out_in_label_order)
+{
+    struct querier q;
+    querier_tsdb(db, &q);
+    struct matcher *ms[1] = { m(MATCH_RE, "__name__", ".+") };
+    struct querier_set *set = NULL;
+    uint64_t loaded = 0;
+    struct vg_err err = { 0 };
+    cr_assert_eq(q.select(q.ctx, ms, 1, T0, T0 + 600000, 0, &loaded, &set, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(set->n, 3);
+    cr_assert_eq(loaded, 25);
+    cr_assert(vg_str_eq_c(set->v[0].labels[0].value, "other"));
+    cr_assert_eq(set->v[0].nsamples, 3);
+    cr_assert_eq(set->v[0].samples[2].v, 7);
+    cr_assert(vg_str_eq_c(set->v[2].labels[1].value, "b"));
+    cr_assert_eq(set->v[2].nsamples, 11);
+    cr_assert_eq(set->v[2].samples[10].v, 1200);
+    q.set_free(q.ctx, set);
+    matcher_free(ms[0]);
+}
+
+/* Every allocation failure during a select gives VG_ENOMEM and no set (nothing leaks:
+ * the ASan build checks), and the next select works. */
+Test(querier_tsdb, allocation_failures_fail_cleanly)
+{
+    struct querier q;
+    querier_tsdb(db, &q);
+    struct matcher *ms[1] = { m(MATCH_RE, "__name__", ".+") };
+    struct vg_err err = { 0 };
+    int failed = 0;
+    for (int k = 1; k < 200; k++) {
+        struct querier_set *set = NULL;
+        uint64_t loaded = 0;
+        vg_alloc_fail_after(k);
+        int rc = q.select(q.ctx, ms, 1, T0, T0 + 600000, 0, &loaded, &set, &err);
+        vg_alloc_fail_after(0);
+        if (rc == 0) {
+            cr_assert_eq(set->n, 3);
+            q.set_free(q.ctx, set);
+            break;
+        }
+        cr_assert_eq(rc, VG_ENOMEM, "k=%d: %d %s", k, rc, err.msg);
+        cr_assert_null(set);
+        failed++;
+    }
+    cr_assert_gt(failed, 3);
+    matcher_free(ms[0]);
+}
+
 Test(querier_tsdb, sample_limit)
 {
     struct querier q;

@@ -1,7 +1,7 @@
 /* Tests server/scrape/scrape_append.c with a fake sink that records every batch: label
  * merging (honor_labels and exported_ prefixes), metric relabelling, timestamps, limits,
- * staleness markers for vanished series and failed scrapes, the report series, and
- * metadata. */
+ * staleness markers for vanished series and failed scrapes, the report series,
+ * metadata, and the memory a scrape holds per body byte. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -353,4 +353,47 @@ Test(scrape_append, allocation_failures_are_clean)
         cr_assert(rc == 0 || rc == VG_ENOMEM, "%d", rc);
         scrape_cache_free(&c);
     }
+}
+
+/* The most heap the scrape held: measured when the sink gets the batch (everything is
+ * held then). */
+static size_t peak_bytes;
+
+static int measuring_sink(void *ctx, const struct tsdb_batch *b, struct tsdb_append_result *res,
+                          struct vg_err *err)
+{
+    (void)ctx, (void)b, (void)res, (void)err;
+    size_t live = vg_alloc_live_bytes();
+    if (live > peak_bytes)
+        peak_bytes = live;
+    return 0;
+}
+
+Test(scrape_append, memory_is_a_bounded_multiple_of_the_body)
+{
+    /* the shortest sample lines Prometheus accepts cost the most per body byte; what a
+     * scrape holds must stay a fixed multiple of the body, which body_size_limit caps */
+    enum { N = 100000 };
+    size_t cap = (size_t)N * 16 + 1, len = 0;
+    char *body = vg_malloc(cap);
+    cr_assert_not_null(body);
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(body + len, cap - len, "m%d 1\n", i);
+    struct scrape_input in;
+    input(&in);
+    struct scrape_cache c = { 0 };
+    struct scrape_report rep;
+    memset(&rep, 0, sizeof rep);
+    struct vg_err err;
+    size_t base = vg_alloc_live_bytes();
+    peak_bytes = 0;
+    cr_assert_eq(scrape_append(&in, body, len, false, 1000, &c, measuring_sink, NULL, &rep,
+                               &err), 0, "%s", err.msg);
+    cr_assert_eq(rep.scraped, N);
+    size_t per_byte = (peak_bytes - base) / len;
+    cr_log_info("scrape_append held %zu bytes for a %zu-byte body (%zux)", peak_bytes - base,
+                len, per_byte);
+    cr_assert_lt(per_byte, 64, "%zu bytes held per body byte", per_byte);
+    scrape_cache_free(&c);
+    vg_free(body);
 }

@@ -67,6 +67,39 @@ Test(scrape_config, global_interval_and_timeout_are_defaults)
     config_free(cfg);
 }
 
+Test(scrape_config, limits_come_from_the_job_then_global_then_the_built_in_body_ceiling)
+{
+    struct config *cfg;
+    /* nothing set anywhere: Prometheus's "no limit", except the body's built-in ceiling */
+    struct scrape_config *c = parse_ok("scrape_configs:\n  - job_name: a\n", &cfg);
+    cr_assert_eq(c->jobs[0].body_size_limit, SCRAPE_DEFAULT_BODY_SIZE_LIMIT);
+    cr_assert_eq(c->jobs[0].body_size_limit, (int64_t)256 << 20);
+    cr_assert_eq(c->jobs[0].sample_limit, 0);
+    cr_assert_eq(c->jobs[0].label_limit, 0);
+    scrape_config_free(c);
+    config_free(cfg);
+    /* global's keys are the defaults; a job's own value (not 0) wins */
+    c = parse_ok("global:\n  body_size_limit: 2MiB\n  sample_limit: 100\n  label_limit: 7\n"
+                 "  label_name_length_limit: 20\n  label_value_length_limit: 30\n"
+                 "scrape_configs:\n  - job_name: a\n"
+                 "  - job_name: b\n    body_size_limit: 1KiB\n    sample_limit: 5\n"
+                 "    label_limit: 0\n", &cfg);
+    cr_assert_eq(c->jobs[0].body_size_limit, 2 << 20);
+    cr_assert_eq(c->jobs[0].sample_limit, 100);
+    cr_assert_eq(c->jobs[0].label_limit, 7);
+    cr_assert_eq(c->jobs[0].label_name_length_limit, 20);
+    cr_assert_eq(c->jobs[0].label_value_length_limit, 30);
+    cr_assert_eq(c->jobs[1].body_size_limit, 1024);
+    cr_assert_eq(c->jobs[1].sample_limit, 5);
+    cr_assert_eq(c->jobs[1].label_limit, 7, "0 in a job means unset, as in Prometheus");
+    scrape_config_free(c);
+    config_free(cfg);
+    parse_fails("global:\n  body_size_limit: huge\nscrape_configs:\n  - job_name: a\n",
+                "global.body_size_limit");
+    parse_fails("global:\n  sample_limit: -1\nscrape_configs:\n  - job_name: a\n",
+                "global.sample_limit");
+}
+
 Test(scrape_config, every_key_is_read)
 {
     char secret[] = "/tmp/vigil-sc-secret-XXXXXX";

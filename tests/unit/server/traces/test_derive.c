@@ -73,34 +73,18 @@ static void post_pair(const char *tid, int64_t end_ns)
              tid, (long long)(end_ns - 30000000), (long long)end_ns, tid,
              (long long)(end_ns - 20000000), (long long)(end_ns - 1000000),
              (long long)(end_ns - 2000000));
-    char *p = vg_arena_strndup(arena, body, strlen(body));
-    struct http_request r = { .method = "POST", .path = "/v1/traces",
-                              .content_type = "application/json",
-                              .body = { p, strlen(p) }, .arena = arena };
-    vg_buf_reset(&resp.body);
-    mod_otlp_traces.routes[0].fn(&fx.v, &r, &resp);
+    fixture_post(&fx, &mod_otlp_traces, "/v1/traces", "application/json", NULL,
+                 vg_str_c(vg_arena_strndup(arena, body, strlen(body))), arena, &resp);
     cr_assert_eq(resp.status, 200, "%d %.*s", resp.status, (int)resp.body.len, resp.body.p);
 }
 
 static const char *query(const char *path, ...)
 {
-    struct http_arg args[8];
-    size_t n = 0;
+    static struct http_response q;
     va_list ap;
     va_start(ap, path);
-    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-        args[n].key = k;
-        args[n++].value = va_arg(ap, const char *);
-    }
+    fixture_vget(&fx, &mod_query_api, path, ap, &q);
     va_end(ap);
-    http_handler_fn fn = NULL;
-    for (size_t i = 0; i < mod_query_api.nroutes; i++)
-        if (strcmp(mod_query_api.routes[i].path, path) == 0)
-            fn = mod_query_api.routes[i].fn;
-    cr_assert_not_null(fn);
-    static struct http_response q;
-    vg_buf_free(&q.body);
-    fixture_call(&fx, fn, path, args, n, &q);
     cr_assert_eq(q.status, 200, "%s", q.body.p);
     return q.body.p;
 }

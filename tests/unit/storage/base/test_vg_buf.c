@@ -68,3 +68,16 @@ Test(vg_buf, allocation_failure_marks_the_buffer_failed)
     cr_assert_eq(b.len, 0);
     vg_buf_free(&b);
 }
+
+/* Whole numbers below 2^53 take a shortcut that must print what the digit search prints. */
+Test(vg_buf, json_whole_numbers_print_as_integers)
+{
+    cr_assert_str_eq(fmt_json(709), "709");
+    cr_assert_str_eq(fmt_json(-42), "-42");
+    cr_assert_str_eq(fmt_json(100), "100");
+    cr_assert_str_eq(fmt_json(1e15), "1000000000000000");
+    cr_assert_str_eq(fmt_json(9007199254740991.0), "9007199254740991");
+    cr_assert_str_eq(fmt_json(-9007199254740991.0), "-9007199254740991");
+    cr_assert_str_eq(fmt_json(9007199254740992.0), "9007199254740992"); /* the slow path */
+    cr_assert_str_eq(fmt_json(-0.0), "-0");
+}

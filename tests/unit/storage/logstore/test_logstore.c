@@ -8,6 +8,7 @@
 
 #include "../../../../storage/base/vg_alloc.h"
 #include "../../../../storage/logstore/logstore.h"
+#include "../crash_fixture.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -524,8 +525,7 @@ static void crash_child(int wfd)
         struct vg_err err;
         if (logstore_push(ls, in, 2, NULL, &err) != 0)
             _exit(3);
-        if (write(wfd, &i, sizeof i) != sizeof i)
-            _exit(4);
+        crash_ack(wfd, i);
         if (i % 13 == 0)
             logstore_flush(ls, false, &err);
         if (i % 29 == 0)
@@ -535,24 +535,7 @@ static void crash_child(int wfd)
 
 Test(logstore, acknowledged_pushes_survive_sigkill_and_no_partial_push_is_visible)
 {
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        crash_child(p[1]);
-    }
-    close(p[1]);
-    int last = -1, got;
-    while (last < 120 && read(p[0], &got, sizeof got) == sizeof got)
-        last = got;
-    kill(pid, SIGKILL);
-    while (read(p[0], &got, sizeof got) == sizeof got)
-        last = got;
-    close(p[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    cr_assert(WIFSIGNALED(status), "child was killed, status %d", status);
+    int last = crash_run(crash_child, 120);
     struct logstore *ls = open_small();
     size_t counts[2];
     for (int k = 0; k < 2; k++) {

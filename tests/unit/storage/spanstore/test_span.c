@@ -318,6 +318,9 @@ Test(span, text_forms_of_values)
     struct { struct span_attr a; const char *want; } cases[] = {
         { { VG_STR("k"), SPAN_VAL_STRING, .v.s = VG_STR("GET") }, "GET" },
         { { VG_STR("k"), SPAN_VAL_INT, .v.i = -500 }, "-500" },
+        { { VG_STR("k"), SPAN_VAL_INT, .v.i = 0 }, "0" },
+        { { VG_STR("k"), SPAN_VAL_INT, .v.i = INT64_MAX }, "9223372036854775807" },
+        { { VG_STR("k"), SPAN_VAL_INT, .v.i = INT64_MIN }, "-9223372036854775808" },
         { { VG_STR("k"), SPAN_VAL_DOUBLE, .v.d = 1.5 }, "1.5" },
         { { VG_STR("k"), SPAN_VAL_DOUBLE, .v.d = 1e6 }, "1000000" },
         { { VG_STR("k"), SPAN_VAL_BOOL, .v.b = false }, "false" },

@@ -146,6 +146,54 @@ Test(span_index, summary_merges_late_root_and_round_trips)
     vg_buf_free(&b);
 }
 
+/* Version 2 lists the trace's chunk ids (encode appends new_chunk); version 1, written
+ * by stores that kept spans under 'S' keys, decodes with legacy set and no chunks, and
+ * the legacy flag survives a re-encode. */
+Test(span_index, summary_chunk_list_and_version_1)
+{
+    struct span_index_summary sum = { .start_ns = 5, .end_ns = 9, .spans = 1,
+                                      .root_service = VG_STR("web"), .root_name = VG_STR("x"),
+                                      .new_chunk = 0x0102030405060708ULL };
+    struct vg_buf b, b2;
+    vg_buf_init(&b);
+    vg_buf_init(&b2);
+    span_index_summary_encode(&sum, &b);
+    struct span_index_summary d;
+    cr_assert_eq(span_index_summary_decode(b.p, b.len, &d, NULL), 0);
+    cr_assert_eq(d.nchunks, 1);
+    cr_assert_eq(span_index_summary_chunk(&d, 0), 0x0102030405060708ULL);
+    cr_assert_not(d.legacy);
+    d.new_chunk = 77;
+    span_index_summary_encode(&d, &b2);
+    struct span_index_summary d2;
+    cr_assert_eq(span_index_summary_decode(b2.p, b2.len, &d2, NULL), 0);
+    cr_assert_eq(d2.nchunks, 2);
+    cr_assert_eq(span_index_summary_chunk(&d2, 0), 0x0102030405060708ULL);
+    cr_assert_eq(span_index_summary_chunk(&d2, 1), 77);
+
+    /* A count larger than the bytes left is refused before anything is read. */
+    b2.p[b2.len - 17] = 3;
+    cr_assert_eq(span_index_summary_decode(b2.p, b2.len, &d2, NULL), VG_EINVAL);
+
+    /* Version 1: the same record without the chunk list. */
+    b.p[0] = 1;
+    cr_assert_eq(span_index_summary_decode(b.p, b.len - 9, &d, NULL), 0);
+    cr_assert(d.legacy);
+    cr_assert_eq(d.nchunks, 0);
+    cr_assert(vg_str_eq_c(d.root_service, "web"));
+    d.new_chunk = 3;
+    vg_buf_reset(&b2);
+    span_index_summary_encode(&d, &b2);
+    cr_assert_eq(b2.p[0], 2);
+    cr_assert_eq(span_index_summary_decode(b2.p, b2.len, &d2, NULL), 0);
+    cr_assert(d2.legacy);
+    cr_assert_eq(d2.nchunks, 1);
+    b.p[0] = 3;
+    cr_assert_eq(span_index_summary_decode(b.p, b.len, &d, NULL), VG_EINVAL);
+    vg_buf_free(&b);
+    vg_buf_free(&b2);
+}
+
 Test(span_index, counters_round_trip)
 {
     struct span_index_counts c = { 1ULL << 40, 7, 123456 }, d;

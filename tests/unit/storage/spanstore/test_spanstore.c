@@ -9,6 +9,7 @@
 #include "../../../../storage/base/vg_alloc.h"
 #include "../../../../storage/kv.h"
 #include "../../../../storage/spanstore/spanstore.h"
+#include "../crash_fixture.h"
 #include "span_fixture.h"
 
 #include <pthread.h>
@@ -238,31 +239,13 @@ static void crash_child(int wfd)
         struct vg_err err;
         if (spanstore_write(ss, s, CRASH_BATCH, &res, &err) != 0 || res.accepted != CRASH_BATCH)
             _exit(3);
-        if (write(wfd, &i, sizeof i) != sizeof i)
-            _exit(4);
+        crash_ack(wfd, i);
     }
 }
 
 Test(spanstore, acknowledged_batches_survive_sigkill_whole)
 {
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        crash_child(p[1]);
-    }
-    close(p[1]);
-    int last = -1, got;
-    while (last < 60 && read(p[0], &got, sizeof got) == sizeof got)
-        last = got;
-    kill(pid, SIGKILL);
-    while (read(p[0], &got, sizeof got) == sizeof got)
-        last = got;
-    close(p[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    cr_assert(WIFSIGNALED(status), "child was killed, status %d", status);
+    int last = crash_run(crash_child, 60);
 
     struct spanstore *ss = open_store();
     struct spanstore_stats st;
@@ -279,10 +262,13 @@ Test(spanstore, acknowledged_batches_survive_sigkill_whole)
     spanstore_close(ss);
 }
 
-static size_t count_keys(const char *prefix)
+/* Keys starting with prefix in the store's database (sub NULL) or in dir/sub. */
+static size_t count_keys_in(const char *sub, const char *prefix)
 {
     struct vg_err err = { 0 };
-    struct kv *kv = kv_open(dir, NULL, &err);
+    char path[128];
+    snprintf(path, sizeof path, "%s%s%s", dir, sub ? "/" : "", sub ? sub : "");
+    struct kv *kv = kv_open(path, NULL, &err);
     cr_assert_not_null(kv, "%s", err.msg);
     struct kv_iter *it = kv_iter_new(kv, NULL, false);
     size_t n = 0, plen = strlen(prefix);
@@ -291,6 +277,11 @@ static size_t count_keys(const char *prefix)
     kv_iter_free(it);
     kv_close(kv);
     return n;
+}
+
+static size_t count_keys(const char *prefix)
+{
+    return count_keys_in(NULL, prefix);
 }
 
 /* A store written before chunks holds one version-1 span per 'S' key: such spans are
@@ -304,8 +295,10 @@ Test(spanstore, spans_stored_one_per_key_are_read_and_deduplicated)
     cr_assert_eq(write_spans(ss, f, 3).accepted, 3); /* one chunk, keyed by span 1 */
     spanstore_close(ss);
 
-    /* Rewrite the trace the old way: each span under its own key as version 1 (span 1's
-     * key is the chunk's, so the chunk is replaced). Index and summary stay as written. */
+    /* Rewrite the trace the way version-1 stores kept it: each span under its own 'S'
+     * key, and a version-1 summary (no chunk list) in place of the one written, which
+     * names the single chunk (its last 9 bytes: count 1 and the 8-byte id). Index
+     * entries stay as written. */
     struct vg_err err = { 0 };
     struct kv *kv = kv_open(dir, NULL, &err);
     cr_assert_not_null(kv, "%s", err.msg);
@@ -321,10 +314,21 @@ Test(spanstore, spans_stored_one_per_key_are_read_and_deduplicated)
         cr_assert_eq(span_encode(&f[i].s, &val, &err), 0, "%s", err.msg);
         cr_assert_eq(kv_put(kv, key.p, key.len, val.p, val.len, true, &err), 0, "%s", err.msg);
     }
+    vg_buf_reset(&key);
+    vg_buf_putc(&key, 'T');
+    vg_buf_append(&key, f[0].s.trace_id, SPAN_TRACE_ID_LEN);
+    cr_assert_eq(kv_get(kv, NULL, key.p, key.len, &val, &err), 0, "%s", err.msg);
+    cr_assert_eq(val.p[0], 2);
+    cr_assert_eq(val.p[val.len - 9], 1);
+    val.p[0] = 1;
+    cr_assert_eq(kv_put(kv, key.p, key.len, val.p, val.len - 9, true, &err), 0, "%s", err.msg);
     kv_close(kv);
     vg_buf_free(&key);
     vg_buf_free(&val);
     cr_assert_eq(count_keys("S"), 3);
+    char cmd[160]; /* and without the chunk database, as such a store was */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/chunks'", dir);
+    cr_assert_eq(system(cmd), 0);
 
     ss = open_store();
     struct spanstore_trace t = get(ss, 1);
@@ -342,7 +346,7 @@ Test(spanstore, spans_stored_one_per_key_are_read_and_deduplicated)
     res = write_spans(ss, late, 2);
     cr_assert_eq(res.accepted, 1);
     cr_assert_eq(res.duplicates, 1);
-    t = get(ss, 1);
+    t = get(ss, 1); /* 3 under 'S' keys, 1 in a chunk */
     cr_assert_eq(t.n, 4);
     spanstore_trace_free(&t);
     /* Search verification (kind is not indexed) reads the version-1 values too. */
@@ -412,6 +416,33 @@ Test(spanstore, retention_deletes_old_traces_and_their_hours)
     cr_assert_eq(count_keys("S"), 0);
     cr_assert_eq(count_keys("T"), 0);
     cr_assert_eq(count_keys("X"), 0);
+    cr_assert_eq(count_keys_in("chunks", ""), 0, "the chunks of deleted traces go too");
+}
+
+/* Chunks live in dir/chunks under ids that only grow: after a reopen, new chunks of an
+ * old trace get new ids (none overwrites a stored one), and the trace reads whole. */
+Test(spanstore, chunk_ids_continue_across_reopen)
+{
+    struct spanstore *ss = open_store();
+    struct fx_span f[3];
+    three(f, 1, FX_T0);
+    cr_assert_eq(write_spans(ss, f, 2).accepted, 2);
+    spanstore_close(ss);
+    cr_assert_eq(count_keys_in("chunks", ""), 1);
+    cr_assert_eq(count_keys("S"), 0, "no span is stored under 'S' keys any more");
+    ss = open_store();
+    cr_assert_eq(write_spans(ss, f + 2, 1).accepted, 1);
+    struct fx_span other[3];
+    three(other, 2, FX_T0);
+    cr_assert_eq(write_spans(ss, other, 3).accepted, 3);
+    struct spanstore_trace t = get(ss, 1);
+    cr_assert_eq(t.n, 3);
+    spanstore_trace_free(&t);
+    t = get(ss, 2);
+    cr_assert_eq(t.n, 3);
+    spanstore_trace_free(&t);
+    spanstore_close(ss);
+    cr_assert_eq(count_keys_in("chunks", ""), 3);
 }
 
 Test(spanstore, background_thread_applies_retention)

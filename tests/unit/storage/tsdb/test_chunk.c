@@ -580,3 +580,66 @@ Test(chunk, bytes_per_sample_on_typical_data)
     }
     cr_assert_lt(total / SHAPES, 1.3);
 }
+
+/* ---- chunk_iter_skip_before ---- */
+
+/* Checks that chunk_next with chunk_iter_skip_before after every sample before mint
+ * yields exactly the samples of buf at or after mint that plain chunk_next yields. */
+static void expect_skip_same(const unsigned char *buf, size_t len, int64_t mint)
+{
+    struct chunk_iter a, b;
+    chunk_iter_init(&a, buf, len);
+    chunk_iter_init(&b, buf, len);
+    int64_t ta, tb;
+    double va, vb;
+    for (;;) {
+        bool ha;
+        while ((ha = chunk_next(&a, &ta, &va)) && ta < mint)
+            ;
+        bool hb;
+        while ((hb = chunk_next(&b, &tb, &vb)) && tb < mint)
+            chunk_iter_skip_before(&b, mint);
+        cr_assert_eq(ha, hb, "mint %lld: one iterator ended early", (long long)mint);
+        if (!ha)
+            break;
+        cr_assert_eq(ta, tb);
+        cr_assert_eq(bits_of(va), bits_of(vb), "value at %lld", (long long)ta);
+    }
+    cr_assert_eq(a.err, b.err);
+}
+
+Test(chunk, skip_before_matches_sample_by_sample_decoding)
+{
+    enum { N = 240 };
+    static int64_t ts[N];
+    static double vs[N];
+    for (int series = 0; series < 300; series++) {
+        size_t n = 1 + rnd() % N;
+        gen_series(series % 8, ts, vs, n);
+        struct chunk_enc e;
+        chunk_enc_init(&e);
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_eq(chunk_append(&e, ts[i], vs[i]), 0);
+            if (series % 3 == 0 && i % 40 == 39)
+                cr_assert_eq(chunk_enc_pack(&e), 0); /* encoding 2 as the head has it */
+        }
+        size_t len;
+        const unsigned char *b = chunk_bytes(&e, &len);
+        cr_assert_not_null(b);
+        int64_t probes[] = { INT64_MIN, ts[0], ts[n / 2], ts[n - 1], ts[n - 1] + 1,
+                             ts[rnd() % n] - 1, ts[rnd() % n] + 1 };
+        for (size_t p = 0; p < sizeof probes / sizeof probes[0]; p++) {
+            expect_skip_same(b, len, probes[p]);
+            expect_skip_same(e.buf, e.cap, probes[p]);
+            if (len > 4) /* truncated: the same error at the same place */
+                expect_skip_same(b, len - 1 - rnd() % (len / 2), probes[p]);
+            static unsigned char flipped[8192]; /* a flipped bit: the same samples or error */
+            cr_assert_leq(len, sizeof flipped);
+            memcpy(flipped, b, len);
+            size_t bit = 24 + rnd() % ((len - 3) * 8);
+            flipped[bit / 8] ^= (unsigned char)(0x80 >> bit % 8);
+            expect_skip_same(flipped, len, probes[p]);
+        }
+        chunk_enc_free(&e);
+    }
+}

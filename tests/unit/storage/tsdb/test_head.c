@@ -1,10 +1,12 @@
 /* Tests storage/tsdb/head.c: the labels hash map (lookups, growth, backward-shift
- * removal), chunk cutting at 120 samples and 2 h, the out-of-order buffer, lookups of
+ * removal), the label-pair symbol table (sharing, release, bytes that are not pairs),
+ * chunk cutting at 120 samples and 2 h, the out-of-order buffer, lookups of
  * stored values, write-ahead bookkeeping and allocation failure. */
 #include <criterion/criterion.h>
 
 #include "../../../../storage/base/vg_alloc.h"
 #include "../../../../storage/tsdb/head.h"
+#include "../../../../storage/tsdb/labels.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +49,117 @@ Test(head, map_grows_and_survives_removals)
     cr_assert_eq(h.next_id, 5001, "ids are never reused");
     cr_assert_null(head_by_id(&h, 0));
     cr_assert_null(head_by_id(&h, 1u << 30));
+    head_free(&h);
+}
+
+/* Series {__name__="up", instance="host-<i>", job=<job>} in canonical encoding. */
+static struct head_series *mk_labels(struct head *h, int i, const char *job,
+                                     struct vg_buf *b)
+{
+    char inst[32];
+    snprintf(inst, sizeof inst, "host-%d", i);
+    struct label ls[] = {
+        { vg_str_c("__name__"), vg_str_c("up") },
+        { vg_str_c("instance"), vg_str_c(inst) },
+        { vg_str_c("job"), vg_str_c(job) },
+    };
+    vg_buf_reset(b);
+    labels_encode(ls, 3, b);
+    cr_assert(!vg_buf_failed(b));
+    return head_create(h, h->next_id, b->p, b->len, head_hash(b->p, b->len), 3);
+}
+
+Test(head, label_pairs_are_interned_and_released_with_their_last_series)
+{
+    struct head h;
+    head_init(&h);
+    struct vg_buf b;
+    vg_buf_init(&b);
+    struct head_series *s[4];
+    for (int i = 0; i < 4; i++) {
+        s[i] = mk_labels(&h, i, i < 2 ? "api" : "db", &b);
+        cr_assert_not_null(s[i]);
+        cr_assert_eq(s[i]->npieces, 3);
+    }
+    /* __name__="up", four instances, two jobs. */
+    cr_assert_eq(h.sym_count, 7);
+    cr_assert_eq(s[0]->sym[0], s[3]->sym[0]);
+    cr_assert_eq(s[0]->sym[2], s[1]->sym[2]);
+    cr_assert_neq(s[0]->sym[2], s[2]->sym[2]);
+
+    /* The bytes come back exactly, and lookups compare piece by piece. */
+    mk_labels(&h, 1, "db", &b); /* a fifth series: host-1 in job db */
+    cr_assert_eq(h.sym_count, 7);
+    char out[128];
+    cr_assert_leq(b.len, sizeof out);
+    head_labels_copy(&h, head_by_id(&h, 5), out);
+    cr_assert_eq(head_by_id(&h, 5)->lbl_len, b.len);
+    cr_assert_arr_eq(out, b.p, b.len);
+    cr_assert_eq(head_lookup(&h, b.p, b.len, head_hash(b.p, b.len)), head_by_id(&h, 5));
+    char other[128];
+    memcpy(other, b.p, b.len);
+    other[b.len - 1] = 'x'; /* job="dx": same length, last piece differs */
+    cr_assert_null(head_lookup(&h, other, b.len, head_hash(other, b.len)));
+
+    /* Removing series frees the pairs only they used; ids are reused. */
+    head_remove(&h, s[2]); /* host-2 */
+    cr_assert_eq(h.sym_count, 6);
+    head_remove(&h, s[3]); /* host-3, the last "db" user but series 5 */
+    cr_assert_eq(h.sym_count, 5);
+    head_remove(&h, head_by_id(&h, 5));
+    cr_assert_eq(h.sym_count, 4); /* up, host-0, host-1, api */
+    struct head_series *n = mk_labels(&h, 9, "web", &b);
+    cr_assert_not_null(n);
+    cr_assert_eq(h.sym_count, 6);
+    cr_assert_lt(n->sym[1], 7, "a freed id is reused");
+    head_labels_copy(&h, n, out);
+    cr_assert_arr_eq(out, b.p, b.len);
+    vg_buf_free(&b);
+    head_free(&h);
+}
+
+Test(head, bytes_that_are_not_label_pairs_are_kept_as_one_piece)
+{
+    struct head h;
+    head_init(&h);
+    /* A valid pair followed by a length running past the end. */
+    const char lbl[] = "\x01" "a" "\x01" "b" "\x05" "xy";
+    size_t len = sizeof lbl - 1;
+    struct head_series *s = head_create(&h, 1, lbl, len, head_hash(lbl, len), 2);
+    cr_assert_not_null(s);
+    cr_assert_eq(s->npieces, 2);
+    char out[16];
+    head_labels_copy(&h, s, out);
+    cr_assert_arr_eq(out, lbl, len);
+    cr_assert_eq(head_lookup(&h, lbl, len, head_hash(lbl, len)), s);
+    /* No labels at all. */
+    struct head_series *e = head_create(&h, 2, "", 0, head_hash("", 0), 0);
+    cr_assert_not_null(e);
+    cr_assert_eq(e->npieces, 0);
+    cr_assert_eq(head_lookup(&h, "", 0, head_hash("", 0)), e);
+    head_free(&h);
+}
+
+Test(head, failed_series_creation_keeps_no_symbols)
+{
+    struct head h;
+    head_init(&h);
+    struct vg_buf b;
+    vg_buf_init(&b);
+    cr_assert_not_null(mk_labels(&h, 0, "api", &b));
+    for (uint64_t k = 1; k < 20; k++) {
+        vg_alloc_fail_after(k);
+        struct head_series *s = mk_labels(&h, 1, "db", &b);
+        vg_alloc_fail_after(0);
+        if (s) {
+            cr_assert_eq(h.sym_count, 5);
+            head_remove(&h, s);
+            break;
+        }
+        cr_assert_eq(h.sym_count, 3, "k=%llu", (unsigned long long)k);
+    }
+    cr_assert_eq(h.sym_count, 3);
+    vg_buf_free(&b);
     head_free(&h);
 }
 

@@ -167,3 +167,44 @@ Test(index, many_rejected_postings_are_skipped_by_seeking)
     cr_assert_eq(id, 500);
     cr_assert_eq(sel((const char *[][3]){ { "big", "=~", "x|y" } }, 1, NULL), 191);
 }
+
+/* Regex plans that narrow the scan (a literal prefix, a set of literals) must select
+ * exactly what matching the regex against every value selects. */
+Test(index, literal_prefix_and_literal_set_plans_match_every_value_scan)
+{
+    static const char *values[] = { "a",         "ab",        "abc",   "aac",  "b",
+                                    "bc",        "c",         "a|b",   "x",    "host-0001:9100",
+                                    "host-0042:9100", "host-1:9100", "HOST-7", "hot", "h", "aa" };
+    enum { NV = sizeof values / sizeof values[0] };
+    for (size_t i = 0; i < NV; i++) {
+        put("v", values[i], 1000 + i);
+        put("v", values[i], 2000 + i); /* two ids per value */
+    }
+    static const char *res[] = {
+        "host-00[0-4][0-9]:9100", "host-.*", "host-0001:9100|x", "a|ab", "ab?", "ab*c",
+        "a{2}", "(a|b)c", "h\\w+", "x|", "|x", "(?i)host.*", "ho[st]+.*", "a\\|b",
+        "[|]a|b", "a(b|c)|x", "b|bc|c", "abc|zzz", "nope|nada", "a+", "h.", "\\x41|b",
+        "a.c|b", "host-0001:9100",
+    };
+    for (size_t r = 0; r < sizeof res / sizeof res[0]; r++) {
+        struct vg_err err = { 0 };
+        struct matcher *m = matcher_new(MATCH_RE, VG_STR("v"), vg_str_c(res[r]), &err);
+        cr_assert_not_null(m, "%s: %s", res[r], err.msg);
+        size_t want = 0;
+        for (size_t i = 0; i < NV; i++)
+            want += matcher_matches(m, vg_str_c(values[i])) ? 2 : 0;
+        struct index_ids out = { 0 };
+        int rc = m->matches_empty ? -1 : index_select(kv, &m, 1, &out, &err);
+        if (rc == 0) {
+            cr_assert_eq(out.n, want, "%s: %zu ids, want %zu", res[r], out.n, want);
+            for (size_t i = 0; i < out.n; i++) {
+                uint64_t id = out.v[i], k = id % 1000;
+                cr_assert(k < NV && matcher_matches(m, vg_str_c(values[k])), "%s: id %llu",
+                          res[r], (unsigned long long)id);
+                cr_assert(i == 0 || out.v[i - 1] < id, "%s: sorted and unique", res[r]);
+            }
+        }
+        index_ids_free(&out);
+        matcher_free(m);
+    }
+}

@@ -8,6 +8,7 @@
 #include "../../../../storage/base/vg_alloc.h"
 #include "../../../../storage/kv.h"
 #include "../../../../storage/tsdb/tsdb.h"
+#include "../crash_fixture.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -623,8 +624,7 @@ static void crash_child(int wfd)
         struct vg_err err;
         if (tsdb_append(db, &b, &res, &err) != 0)
             _exit(3);
-        if (write(wfd, &i, sizeof i) != sizeof i)
-            _exit(4);
+        crash_ack(wfd, i);
         if (i % 37 == 0)
             tsdb_maintain(db, T0 + 10 * HOUR_MS, &err); /* flushes and truncates too */
     }
@@ -632,24 +632,7 @@ static void crash_child(int wfd)
 
 Test(tsdb, acknowledged_batches_survive_sigkill_and_no_partial_batch_is_visible)
 {
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        crash_child(p[1]);
-    }
-    close(p[1]);
-    int last = -1, got;
-    while (last < 150 && read(p[0], &got, sizeof got) == sizeof got)
-        last = got;
-    kill(pid, SIGKILL);
-    while (read(p[0], &got, sizeof got) == sizeof got)
-        last = got; /* acknowledged before the kill landed */
-    close(p[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    cr_assert(WIFSIGNALED(status), "child was killed, status %d", status);
+    int last = crash_run(crash_child, 150);
 
     struct tsdb *db = open_db();
     int batches = -1;
@@ -1115,5 +1098,63 @@ Test(tsdb, growing_batch_sizes_keep_every_series)
     cr_assert_eq(count_select(db, &m, 1, INT64_MIN, INT64_MAX), created);
     cr_assert_eq(created, 1 + 16 + 17 + 20 + 33 + 31 + 64 + 100);
     matcher_free(m);
+    tsdb_close(db);
+}
+
+/* A reader steps its iterator forward from where the last read stopped when the next
+ * series' chunks are near (reads in id order) and seeks otherwise: every order of reads
+ * and every window must give what a fresh tsdb_read gives, out-of-order chunks too. */
+Test(tsdb, reader_reads_in_any_order_match_fresh_reads)
+{
+    struct tsdb *db = open_opts(30 * MIN_MS, 0);
+    enum { NS = 24, NPTS = 600 };
+    static struct tsdb_sample s[NPTS];
+    uint64_t ids[NS];
+    for (int k = 0; k < NS; k++) {
+        char name[8];
+        snprintf(name, sizeof name, "s%02d", k);
+        struct lset ls = LS("__name__", name);
+        for (int i = 0; i < NPTS; i++) /* 150 min at 15 s, every 16th kept back */
+            s[i] = (struct tsdb_sample){ T0 + i * 15000LL + (i % 16 == 5 ? 1 : 0), i * k };
+        size_t n = 0;
+        for (int i = 0; i < NPTS; i++)
+            if (k % 3 != 0 || i % 16 != 5)
+                s[n++] = s[i];
+        cr_assert_eq(append1(db, &ls, s, n).accepted, n);
+        if (k % 3 == 0) { /* the kept-back samples of the last 20 min, out of order */
+            size_t m = 0;
+            for (int i = NPTS - 80; i < NPTS; i++)
+                if (i % 16 == 5)
+                    s[m++] = (struct tsdb_sample){ T0 + i * 15000LL + 1, -i };
+            cr_assert_eq(append1(db, &ls, s, m).accepted, m);
+        }
+        ids[k] = id_of(db, name);
+    }
+    struct vg_err err = { 0 };
+    for (int phase = 0; phase < 2; phase++) {
+        if (phase == 1) /* everything on disk */
+            cr_assert_eq(tsdb_compact(db, &err), 0, "%s", err.msg);
+        for (int order = 0; order < 3; order++) {
+            for (int64_t w = 0; w < 150; w += 17) {
+                int64_t mint = T0 + w * MIN_MS - 1, maxt = mint + (w % 2 ? 5 : 40) * MIN_MS;
+                struct tsdb_reader *r = tsdb_reader_new(db);
+                cr_assert_not_null(r);
+                for (int j = 0; j < NS + 4; j++) {
+                    int k = order == 0 ? j % NS : order == 1 ? NS - 1 - j % NS : (j / 2) % NS;
+                    struct tsdb_sample *got, *want;
+                    size_t ng, nw = read_all(db, ids[k], mint, maxt, &want);
+                    cr_assert_eq(tsdb_reader_read(r, ids[k], mint, maxt, &got, &ng, &err), 0,
+                                 "%s", err.msg);
+                    cr_assert_eq(ng, nw, "phase %d order %d window %lld series %d: %zu, want %zu",
+                                 phase, order, (long long)w, k, ng, nw);
+                    for (size_t i = 0; i < ng; i++)
+                        cr_assert(got[i].t == want[i].t && got[i].v == want[i].v);
+                    vg_free(got);
+                    vg_free(want);
+                }
+                tsdb_reader_free(r);
+            }
+        }
+    }
     tsdb_close(db);
 }
