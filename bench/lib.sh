@@ -13,12 +13,34 @@
 #   result_field LINE KEY    the number after " KEY=" in a "RESULT k=v ..." line
 #   start_vigil BIN DIR LOG  vigil serve on loopback ports with data dir DIR, logging
 #                            to LOG, waits until ready; sets STARTED_PID, STARTED_PORT
+#   require SCRIPT BUILD BIN... -- CMD...
+#                            exits 2 naming the first BIN not built or CMD not on PATH
+#   workspace NAME           a fresh WORK folder and REPORT=bench/out/NAME-<time>.txt
 #   start_prometheus DIR CONFIG LOG
 #                            Debian's prometheus with the remote-write receiver and the
 #                            admin API, data in DIR; same contract as start_vigil
 # start_* return non-zero (after printing the log's tail) when the server never became
 # ready; STARTED_PID is set as soon as the process exists, so a caller's cleanup can stop
 # it either way.
+
+require() {
+    local script=$1 build=$2 c
+    shift 2
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        [ -x "$1" ] || { echo "$script: $1 is not built (ninja -C $build)" >&2; exit 2; }
+        shift
+    done
+    [ $# -gt 0 ] && shift
+    for c in "$@"; do
+        command -v "$c" >/dev/null || { echo "$script: $c is missing" >&2; exit 2; }
+    done
+}
+
+workspace() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/vigil-${BENCH_TAG:-bench}.XXXXXX")
+    mkdir -p "$here/out"
+    REPORT="$here/out/$1-$(date +%Y%m%d-%H%M%S).txt"
+}
 
 note() { printf '[%s %4ds] %s\n' "${BENCH_TAG:-bench}" "$SECONDS" "$*" >&2; }
 

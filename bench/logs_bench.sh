@@ -89,20 +89,11 @@ done
 VIGIL="$BUILD/server/vigil"
 LOGGEN="$BUILD/bench/loggen"
 COMPACT="$BUILD/bench/logstore_compact"
-for b in "$VIGIL" "$LOGGEN" "$COMPACT"; do
-    [ -x "$b" ] || { echo "logs_bench.sh: $b is not built (ninja -C $BUILD)" >&2; exit 2; }
-done
-for c in curl python3 zstd zstdcat grep du; do
-    command -v "$c" >/dev/null || { echo "logs_bench.sh: $c is missing" >&2; exit 2; }
-done
-
 export BENCH_TAG=lbench
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/vigil-lbench.XXXXXX")
-mkdir -p "$here/out"
-REPORT="$here/out/logs-$(date +%Y%m%d-%H%M%S).txt"
+require logs_bench.sh "$BUILD" "$VIGIL" "$LOGGEN" "$COMPACT" -- curl python3 zstd zstdcat grep du
+workspace logs
 SERVER_PID=""
 HZ=$(getconf CLK_TCK)
 

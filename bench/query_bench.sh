@@ -68,20 +68,11 @@ fi
 
 VIGIL="$BUILD/server/vigil"
 RWGEN="$BUILD/bench/rwgen"
-for b in "$VIGIL" "$RWGEN"; do
-    [ -x "$b" ] || { echo "query_bench.sh: $b is not built (ninja -C $BUILD)" >&2; exit 2; }
-done
-for c in curl python3 prometheus; do
-    command -v "$c" >/dev/null || { echo "query_bench.sh: $c is missing" >&2; exit 2; }
-done
-
 export BENCH_TAG=qbench
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/vigil-qbench.XXXXXX")
-mkdir -p "$here/out"
-REPORT="$here/out/query-$(date +%Y%m%d-%H%M%S).txt"
+require query_bench.sh "$BUILD" "$VIGIL" "$RWGEN" -- curl python3 prometheus
+workspace query
 VIGIL_PID=""
 PROM_PID=""
 

@@ -78,20 +78,11 @@ done
 
 VIGIL="$BUILD/server/vigil"
 SPANGEN="$BUILD/bench/spangen"
-for b in "$VIGIL" "$SPANGEN"; do
-    [ -x "$b" ] || { echo "traces_bench.sh: $b is not built (ninja -C $BUILD)" >&2; exit 2; }
-done
-for c in curl python3 du; do
-    command -v "$c" >/dev/null || { echo "traces_bench.sh: $c is missing" >&2; exit 2; }
-done
-
 export BENCH_TAG=tbench
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/vigil-tbench.XXXXXX")
-mkdir -p "$here/out"
-REPORT="$here/out/traces-$(date +%Y%m%d-%H%M%S).txt"
+require traces_bench.sh "$BUILD" "$VIGIL" "$SPANGEN" -- curl python3 du
+workspace traces
 SERVER_PID=""
 HZ=$(getconf CLK_TCK)
 
