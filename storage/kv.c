@@ -14,6 +14,8 @@
 #define KV_DEFAULT_CACHE (32u << 20)
 #define KV_DEFAULT_WRITE_BUFFER (8u << 20)
 #define KV_DEFAULT_BLOOM_BITS 10
+/* A cleared batch keeps a buffer of up to about this many bytes for its next use. */
+#define KV_BATCH_KEEP_BYTES (64u << 10)
 
 struct kv {
     leveldb_t *db;
@@ -96,6 +98,8 @@ struct kv *kv_open(const char *path, const struct kv_opts *o, struct vg_err *err
         kv->opts, o->write_buffer_bytes ? o->write_buffer_bytes : KV_DEFAULT_WRITE_BUFFER);
     if (o->max_open_files > 0)
         leveldb_options_set_max_open_files(kv->opts, o->max_open_files);
+    if (o->block_bytes)
+        leveldb_options_set_block_size(kv->opts, o->block_bytes);
 
     kv->ropts = leveldb_readoptions_create();
     kv->ropts_nofill = leveldb_readoptions_create();
@@ -210,6 +214,17 @@ void kv_batch_delete(struct kv_batch *b, const void *key, size_t klen)
 
 void kv_batch_clear(struct kv_batch *b)
 {
+    /* LevelDB's clear keeps the batch's buffer at its largest size so far; a batch
+     * reused from a pool would hold on to the one large write it ever made (a request
+     * creating thousands of series) for the life of the process. Past the bound the
+     * buffer is released by replacing the batch. */
+    if (b->bytes > KV_BATCH_KEEP_BYTES) {
+        leveldb_writebatch_t *fresh = leveldb_writebatch_create();
+        if (fresh) {
+            leveldb_writebatch_destroy(b->wb);
+            b->wb = fresh;
+        }
+    }
     leveldb_writebatch_clear(b->wb);
     b->count = 0;
     b->bytes = 0;

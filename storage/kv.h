@@ -30,6 +30,7 @@ struct kv_opts {
     int bloom_bits_per_key;    /* bloom filter on tables; 0 = 10, negative = none */
     bool no_compression;       /* default is snappy */
     int max_open_files;        /* 0 = LevelDB's default (1000) */
+    size_t block_bytes;        /* table block size before compression; 0 = 4 KiB */
 };
 
 /* Opens (creating if missing) the database in directory path. NULL with err filled:
@@ -56,6 +57,8 @@ void kv_batch_free(struct kv_batch *b);
 void kv_batch_put(struct kv_batch *b, const void *key, size_t klen, const void *val,
                   size_t vlen);
 void kv_batch_delete(struct kv_batch *b, const void *key, size_t klen);
+/* Empties b for reuse. A batch that held more than 64 KiB of keys and values also
+ * gives its buffer back, so pooled batches do not keep their largest write resident. */
 void kv_batch_clear(struct kv_batch *b);
 size_t kv_batch_count(const struct kv_batch *b); /* puts + deletes since the last clear */
 size_t kv_batch_bytes(const struct kv_batch *b); /* key + value bytes since the last clear */

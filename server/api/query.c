@@ -272,14 +272,28 @@ static struct promql_expr *parse_query_param(const struct http_request *req, str
 
 /* ---- JSON ---- */
 
+/* Seconds, and the milliseconds as three decimals when not zero ("1795674840",
+ * "12.500"), without printf: a range answer writes one per point, and two
+ * vg_buf_printf calls were most of the cost of a point. */
 void query_json_time(struct vg_buf *b, int64_t ms)
 {
     uint64_t u = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    char tmp[32];
+    size_t i = sizeof tmp;
+    unsigned frac = (unsigned)(u % 1000);
+    if (frac) {
+        for (int k = 0; k < 3; k++, frac /= 10)
+            tmp[--i] = (char)('0' + frac % 10);
+        tmp[--i] = '.';
+    }
+    uint64_t sec = u / 1000;
+    do {
+        tmp[--i] = (char)('0' + sec % 10);
+        sec /= 10;
+    } while (sec);
     if (ms < 0)
-        vg_buf_putc(b, '-');
-    vg_buf_printf(b, "%llu", (unsigned long long)(u / 1000));
-    if (u % 1000)
-        vg_buf_printf(b, ".%03u", (unsigned)(u % 1000));
+        tmp[--i] = '-';
+    vg_buf_append(b, tmp + i, sizeof tmp - i);
 }
 
 void query_json_value(struct vg_buf *b, double v)
@@ -303,10 +317,58 @@ static void json_point(struct vg_buf *b, const struct promql_point *p)
     vg_buf_putc(b, ']');
 }
 
+/* Whether s can go into a JSON string as it is: printable ASCII without '"' or '\\'. */
+static bool json_plain(struct vg_str s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
+/* The label set as prometheus_json_labels writes it, in one reservation and without a
+ * call per byte run when nothing needs escaping (label sets almost never do): that
+ * writer was a third of the answer's cost, and the answer a tenth of an instant
+ * selector over 800 series. */
+static void json_labels(struct vg_buf *b, const struct label *ls, size_t n)
+{
+    size_t need = 2;
+    for (size_t i = 0; i < n; i++) {
+        if (!json_plain(ls[i].name) || !json_plain(ls[i].value)) {
+            prometheus_json_labels(b, ls, n);
+            return;
+        }
+        need += ls[i].name.len + ls[i].value.len + 6; /* "name":"value", */
+    }
+    if (!vg_buf_reserve(b, need))
+        return;
+    char *p = b->p + b->len;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        if (ls[i].name.len)
+            memcpy(p, ls[i].name.p, ls[i].name.len);
+        p += ls[i].name.len;
+        memcpy(p, "\":\"", 3);
+        p += 3;
+        if (ls[i].value.len)
+            memcpy(p, ls[i].value.p, ls[i].value.len);
+        p += ls[i].value.len;
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = '\0';
+    b->len = (size_t)(p - b->p);
+}
+
 static void json_series(struct vg_buf *b, const struct promql_series *s, bool matrix)
 {
     vg_buf_puts(b, "{\"metric\":");
-    prometheus_json_labels(b, s->labels, s->nlabels);
+    json_labels(b, s->labels, s->nlabels);
     if (matrix) {
         vg_buf_puts(b, ",\"values\":[");
         for (size_t i = 0; i < s->npoints; i++) {

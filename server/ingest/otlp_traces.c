@@ -90,7 +90,7 @@ static int refuse_fmt(char *why, size_t cap, const char *where, int r, const cha
     __attribute__((format(printf, 5, 6)));
 static int refuse_fmt(char *why, size_t cap, const char *where, int r, const char *fmt, ...)
 {
-    int n = snprintf(why, cap, "%s: ", where);
+    int n = where ? snprintf(why, cap, "%s: ", where) : 0;
     if (n >= 0 && (size_t)n < cap) {
         va_list ap;
         va_start(ap, fmt);
@@ -393,6 +393,11 @@ static struct vg_str service_of(const struct span_attr *at, size_t n)
     return VG_STR("");
 }
 
+static void span_path(char *where, size_t cap, size_t i, size_t j, size_t k)
+{
+    snprintf(where, cap, "resourceSpans[%zu].scopeSpans[%zu].spans[%zu]", i, j, k);
+}
+
 int otlp_traces_translate(const otlp_traces_request *req, const struct config *cfg,
                           struct vg_arena *a, struct otlp_traces_result *res,
                           struct vg_err *err)
@@ -437,9 +442,10 @@ int otlp_traces_translate(const otlp_traces_request *req, const struct config *c
                 if (!ss->spans[k])
                     continue;
                 res->received++;
-                snprintf(where, sizeof where, "resourceSpans[%zu].scopeSpans[%zu].spans[%zu]",
-                         i, j, k);
+                /* The span's path is formatted only for a refusal (snprintf per span
+                 * was 3% of the ingest path). */
                 if (res->received > max) {
+                    span_path(where, sizeof where, i, j, k);
                     refuse_fmt(why, sizeof why, where, 0,
                                "the request holds %zu spans, more than the limit of %zu "
                                "(traces.max_spans_per_request)",
@@ -450,12 +456,16 @@ int otlp_traces_translate(const otlp_traces_request *req, const struct config *c
                 struct span *s = &res->spans[res->n];
                 *s = base;
                 int reject;
-                if (conv_span(cfg, a, ss->spans[k], s, where, &reject, why, sizeof why) < 0)
+                if (conv_span(cfg, a, ss->spans[k], s, NULL, &reject, why, sizeof why) < 0)
                     goto oom;
-                if (reject >= 0)
-                    otlp_traces_refuse(res, (enum otlp_traces_reject)reject, why);
-                else
+                if (reject >= 0) {
+                    char full[sizeof where + sizeof why + 2];
+                    span_path(where, sizeof where, i, j, k);
+                    snprintf(full, sizeof full, "%s: %s", where, why);
+                    otlp_traces_refuse(res, (enum otlp_traces_reject)reject, full);
+                } else {
                     res->n++;
+                }
             }
         }
     }

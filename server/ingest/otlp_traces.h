@@ -95,7 +95,7 @@ int otlp_traces_result_init(struct otlp_traces_result *res, size_t max, struct v
 
 /* Checks a translated span against what the store needs and cfg's attribute limits.
  * Returns -1 when it may be kept, else the reason, with why = "<where>: <what is wrong>"
- * naming the limit crossed. */
+ * naming the limit crossed (where NULL: why is only what is wrong). */
 int otlp_traces_check(const struct config *cfg, const struct span *s, const char *where,
                       char *why, size_t cap);
 

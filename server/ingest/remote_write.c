@@ -18,7 +18,10 @@
  * lengths up to 5, field numbers 1 to 2^32 - 1), while field number 0, a known field with
  * the wrong wire type, a truncated field and group wire types are malformed; a scalar field
  * set twice keeps the last value. Strings are cut at their first NUL byte, as protobuf-c's
- * C strings were, so a NUL never reaches the index keys.
+ * C strings were, so a NUL never reaches the index keys. A TimeSeries of labels and a few
+ * samples is decoded in one pass over its fields, and labels in the form every sender
+ * writes are validated as they are decoded (see "the fast label check" below); the
+ * rest takes the general path and ingest_check_labels.
  *
  * Native histograms (TimeSeries field 4) are not decoded; we count them and say in the 400
  * that they were dropped, storing the float samples of the same request (a sender never
@@ -57,6 +60,8 @@ enum {
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
+#define FAST_KNOWN 16 /* label names remembered from the previous series */
+
 /* Bytes of a message not read yet. */
 struct pbr {
     const uint8_t *p, *end;
@@ -73,6 +78,12 @@ struct pbf {
 /* The decoder's state: where to allocate and why an allocation failed. */
 struct dctx {
     struct vg_arena *a;
+    const struct config_limits *lim; /* for the fast label check (dec_series_labels) */
+    /* Label names and metric name of the last series that passed the fast check (views
+     * into the message): the next series mostly has the same, known to be valid. */
+    struct vg_str known[FAST_KNOWN];
+    size_t nknown;
+    struct vg_str known_metric;
     bool alloc_failed;
     bool over_budget;
 };
@@ -237,6 +248,203 @@ static bool dec_label(struct pbr r, struct label *l)
     return true;
 }
 
+/* ---- the fast label check ----
+ *
+ * Nearly every series arrives in the form senders write: each Label exactly name (tag
+ * 0x0a) then value (0x12) with lengths under 128, names strictly increasing, no empty
+ * value, values ASCII. Such a label set is checked while it is decoded, in one pass over
+ * its bytes, and when it passes it is exactly what ingest_check_labels would accept and
+ * return unchanged (nothing dropped, nothing reordered), so validation skips that call:
+ * decoding plus validating the labels cost about half of the ingest path. Anything else
+ * (a NUL, non-ASCII, unsorted, an empty value, over a limit, no __name__) is decoded as
+ * before and goes through ingest_check_labels, which also words the 400. */
+#define ONES 0x0101010101010101ULL
+#define HIGH 0x8080808080808080ULL
+
+/* Eight bytes at a time, for bytes below 0x80 (no sum below carries into the next byte):
+ * bit 7 of each byte set where that byte is >= c (c <= 0x80), or == c. */
+static inline uint64_t swar_ge(uint64_t w, unsigned c)
+{
+    return (w + (0x80 - c) * ONES) & HIGH;
+}
+
+static inline uint64_t swar_eq(uint64_t w, unsigned c)
+{
+    return ~((w ^ (c * ONES)) + 0x7f * ONES) & HIGH;
+}
+
+/* Whether all eight bytes of w are name bytes: [A-Za-z0-9_], and ':' when colon. */
+static bool name_word(uint64_t w, bool colon)
+{
+    if (w & HIGH)
+        return false;
+    uint64_t lw = w | 0x20 * ONES; /* letters to lower case; no other byte becomes one */
+    uint64_t ok = (swar_ge(lw, 'a') & ~swar_ge(lw, 'z' + 1)) |
+                  (swar_ge(w, '0') & ~swar_ge(w, '9' + 1)) | swar_eq(w, '_') |
+                  (colon ? swar_eq(w, ':') : 0);
+    return ok == HIGH;
+}
+
+/* Whether p[0, n) is a label name (colon false) or metric name (true): [a-zA-Z_] then
+ * [a-zA-Z0-9_], ':' too in metric names. Words at a time, the last one overlapping. */
+static bool fast_name(const uint8_t *p, size_t n, bool colon)
+{
+    if (n == 0 || (unsigned)(p[0] - '0') < 10)
+        return false;
+    uint64_t w;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8)
+            if ((memcpy(&w, p + i, 8), !name_word(w, colon)))
+                return false;
+        memcpy(&w, p + n - 8, 8);
+        return name_word(w, colon);
+    }
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        return name_word((uint64_t)hi << 32 | lo, colon);
+    }
+    w = 'a' * ONES; /* short names: their bytes over a valid filler */
+    for (size_t i = 0; i < n; i++)
+        w = (w & ~(0xffULL << (8 * i))) | (uint64_t)p[i] << (8 * i);
+    return name_word(w, colon);
+}
+
+/* Whether p[0, n) is ASCII without NUL (so valid UTF-8 that pb_str leaves whole). */
+static bool fast_ascii(const uint8_t *p, size_t n)
+{
+    if (n < 8) {
+        unsigned bad = 0;
+        for (size_t i = 0; i < n; i++)
+            bad |= (uint8_t)(p[i] - 1) >= 0x7f; /* 0 wraps to 0xff */
+        return !bad;
+    }
+    uint64_t w;
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        if ((memcpy(&w, p + i, 8), (w & 0x8080808080808080ULL) || has_zero_byte(w)))
+            return false;
+    memcpy(&w, p + n - 8, 8);
+    return !(w & 0x8080808080808080ULL) && !has_zero_byte(w);
+}
+
+/* Whether a[0, n) == b[0, n): short strings, so words (the last one overlapping). */
+static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t x, y;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8)
+            if ((memcpy(&x, a + i, 8), memcpy(&y, b + i, 8), x != y))
+                return false;
+        return memcpy(&x, a + n - 8, 8), memcpy(&y, b + n - 8, 8), x == y;
+    }
+    if (n >= 4) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4), memcpy(&a1, a + n - 4, 4);
+        memcpy(&b0, b, 4), memcpy(&b1, b + n - 4, 4);
+        return a0 == b0 && a1 == b1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
+static bool str_eq(struct vg_str s, const uint8_t *p, size_t n)
+{
+    return s.len == n && bytes_eq((const uint8_t *)s.p, p, n);
+}
+
+/* vg_str_cmp(a, b) < 0 without the call: label names differ early. */
+static bool name_before(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    size_t m = an < bn ? an : bn;
+    for (size_t i = 0; i < m; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i];
+    return an < bn;
+}
+
+/* One Label in the usual form that passes every check, after the label named prev (NULL
+ * for the first), into *l; *named is set when it is a valid __name__. False otherwise
+ * (then *l is untouched). *same: on entry, whether every earlier name of this series
+ * equals the one at the same place in the previous series (c->known); on return,
+ * whether this one does too. Such a name is valid and in order, as it was there. */
+static inline __attribute__((always_inline)) bool
+fast_label(struct dctx *c, struct pbr r, size_t k, struct label *l, bool *named, bool *same)
+{
+    const struct config_limits *lim = c->lim;
+    const uint8_t *p = r.p;
+    size_t len = (size_t)(r.end - p);
+    if (len < 4 || p[0] != 0x0a || p[1] >= 0x80 || (size_t)p[1] + 4 > len)
+        return false;
+    const uint8_t *q = p + 2 + p[1];
+    if (q[0] != 0x12 || q[1] >= 0x80 || q[1] == 0 || q + 2 + q[1] != r.end)
+        return false;
+    size_t nl = p[1], vl = q[1];
+    const uint8_t *name = p + 2, *val = q + 2;
+    if ((int64_t)vl > lim->max_label_value_length || !fast_ascii(val, vl))
+        return false;
+    *same = *same && k < c->nknown && str_eq(c->known[k], name, nl);
+    if (!*same) {
+        const struct label *prev = k ? l - 1 : NULL;
+        if ((int64_t)nl > lim->max_label_name_length || !fast_name(name, nl, false) ||
+            (prev && !name_before((const uint8_t *)prev->name.p, prev->name.len, name, nl)))
+            return false;
+    }
+    if (nl == 8 && memcmp(name, "__name__", 8) == 0) {
+        if (!str_eq(c->known_metric, val, vl) && !fast_name(val, vl, true))
+            return false;
+        *named = true;
+    }
+    l->name = (struct vg_str){ (const char *)name, nl };
+    l->value = (struct vg_str){ (const char *)val, vl };
+    return true;
+}
+
+/* Labels ls[0, n) passed the fast check: the next series is compared with them. */
+static void remember(struct dctx *c, const struct label *ls, size_t n)
+{
+    c->nknown = n < FAST_KNOWN ? n : FAST_KNOWN;
+    for (size_t i = 0; i < n; i++) {
+        if (i < FAST_KNOWN)
+            c->known[i] = ls[i].name;
+        if (ls[i].name.len == 8 && memcmp(ls[i].name.p, "__name__", 8) == 0)
+            c->known_metric = ls[i].value;
+    }
+}
+
+/* The n labels of TimeSeries r into a new array *out, as dec_labels would decode them;
+ * *valid says whether they passed the fast check as a whole (see above). */
+static bool dec_series_labels(struct dctx *c, struct pbr r, size_t n, struct label **out,
+                              bool *valid)
+{
+    struct label *ls = dalloc(c, n, sizeof *ls);
+    if (n && !ls)
+        return false;
+    bool ok = c->lim && (int64_t)n <= c->lim->max_labels_per_series, named = false;
+    bool same = true;
+    size_t k = 0;
+    struct pbf f = { 0 };
+    while (r.p < r.end) {
+        next_field(&r, &f); /* sound: count_fields read it */
+        if (f.num != TS_LABELS)
+            continue;
+        if (ok && fast_label(c, f.sub, k, &ls[k], &named, &same)) {
+            k++;
+            continue;
+        }
+        ok = false;
+        if (!dec_label(f.sub, &ls[k++]))
+            return false;
+    }
+    *valid = ok && named;
+    if (*valid)
+        remember(c, ls, n);
+    *out = ls;
+    return true;
+}
+
 /* The n labels (field number fnum) of message r into a new array *out. */
 static bool dec_labels(struct dctx *c, struct pbr r, uint32_t fnum, size_t n,
                        struct label **out)
@@ -272,6 +480,20 @@ static bool dec_point(struct pbf *f, uint32_t vnum, uint32_t tnum, int64_t *t, d
 
 static bool dec_sample(struct pbr r, struct tsdb_sample *s)
 {
+    /* What senders write: value (tag 0x09, 8 bytes) then timestamp (0x10, a varint). */
+    if (r.end - r.p >= 11 && r.p[0] == 0x09 && r.p[9] == 0x10) {
+        struct pbr t = { r.p + 10, r.end };
+        uint64_t v, ts;
+        if (get_varint(&t, &ts, 10) && t.p == r.end) {
+            memcpy(&v, r.p + 1, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            v = __builtin_bswap64(v);
+#endif
+            s->v = pb_double(v);
+            s->t = (int64_t)ts;
+            return true;
+        }
+    }
     s->t = 0;
     s->v = 0;
     struct pbf f = { 0 };
@@ -302,16 +524,79 @@ static bool dec_exemplar(struct dctx *c, struct pbr r, struct tsdb_exemplar *e)
     return true;
 }
 
-/* One TimeSeries into *s (labels unvalidated, in wire order); *nhist gets its native
- * histograms. */
-static bool dec_series(struct dctx *c, struct pbr r, struct tsdb_series_in *s, size_t *nhist)
+/* Local room of dec_series_once: a series with more labels or samples, or with any
+ * exemplar or histogram, takes the general path. */
+#define ONCE_LABELS 32
+#define ONCE_SAMPLES 16
+
+/* The usual TimeSeries (labels and a few samples) in one pass over its fields, where the
+ * general path makes three (count, labels, the rest). 1 when *s is decoded, 0 when the
+ * general path must do it (nothing of note was changed), -1 when malformed (which the
+ * general path would find too). */
+static int dec_series_once(struct dctx *c, struct pbr r, struct tsdb_series_in *s,
+                           bool *valid)
 {
+    struct label ls[ONCE_LABELS];
+    struct tsdb_sample ss[ONCE_SAMPLES];
+    size_t nl = 0, nsm = 0;
+    bool ok = true, named = false, same = true;
+    struct pbf f = { 0 };
+    while (r.p < r.end) {
+        if (!next_field(&r, &f))
+            return -1;
+        if (f.num == TS_LABELS) {
+            if (f.wt != WT_LEN)
+                return -1;
+            if (nl == ONCE_LABELS)
+                return 0;
+            if (ok && fast_label(c, f.sub, nl, &ls[nl], &named, &same)) {
+                nl++;
+                continue;
+            }
+            ok = false;
+            if (!dec_label(f.sub, &ls[nl++]))
+                return -1;
+        } else if (f.num == TS_SAMPLES) {
+            if (f.wt != WT_LEN)
+                return -1;
+            if (nsm == ONCE_SAMPLES)
+                return 0;
+            if (!dec_sample(f.sub, &ss[nsm++]))
+                return -1;
+        } else if (f.num == TS_EXEMPLARS || f.num == TS_HISTOGRAMS) {
+            return 0;
+        }
+    }
+    struct label *la = dalloc(c, nl, sizeof *la);
+    struct tsdb_sample *sa = dalloc(c, nsm, sizeof *sa);
+    if ((nl && !la) || (nsm && !sa))
+        return -1;
+    if (nl)
+        memcpy(la, ls, nl * sizeof *la);
+    if (nsm)
+        memcpy(sa, ss, nsm * sizeof *sa);
+    *valid = ok && named && (int64_t)nl <= c->lim->max_labels_per_series;
+    if (*valid)
+        remember(c, la, nl);
+    *s = (struct tsdb_series_in){ la, nl, sa, nsm, NULL, 0 };
+    return 1;
+}
+
+/* One TimeSeries into *s (labels unvalidated, in wire order); *nhist gets its native
+ * histograms, *valid whether its labels passed the fast check. */
+static bool dec_series(struct dctx *c, struct pbr r, struct tsdb_series_in *s, size_t *nhist,
+                       bool *valid)
+{
+    *nhist = 0;
+    int once = c->lim ? dec_series_once(c, r, s, valid) : 0;
+    if (once)
+        return once > 0;
     size_t cnt[6];
     if (!count_fields(r, 1u << TS_LABELS | 1u << TS_SAMPLES | 1u << TS_EXEMPLARS, cnt))
         return false;
     *nhist = cnt[TS_HISTOGRAMS];
     struct label *ls;
-    if (!dec_labels(c, r, TS_LABELS, cnt[TS_LABELS], &ls))
+    if (!dec_series_labels(c, r, cnt[TS_LABELS], &ls, valid))
         return false;
     struct tsdb_sample *ss = dalloc(c, cnt[TS_SAMPLES], sizeof *ss);
     struct tsdb_exemplar *es = dalloc(c, cnt[TS_EXEMPLARS], sizeof *es);
@@ -375,11 +660,11 @@ static bool dec_metadata(struct pbr r, struct tsdb_metadata *md)
 }
 
 /* Decodes the WriteRequest in raw into out->batch (series and metadata unvalidated) and
- * its counts. */
-static int decode(struct vg_str raw, struct vg_arena *a, struct rw_request *out,
-                  struct vg_err *err)
+ * its counts; (*fast)[i] says whether series i's labels passed the fast check under lim. */
+static int decode(struct vg_str raw, const struct config_limits *lim, struct vg_arena *a,
+                  struct rw_request *out, bool **fast, struct vg_err *err)
 {
-    struct dctx c = { .a = a };
+    struct dctx c = { .a = a, .lim = lim };
     struct pbr r = { (const uint8_t *)raw.p, (const uint8_t *)raw.p + raw.len };
     size_t cnt[6];
     bool ok = count_fields(r, 1u << WR_TIMESERIES | 1u << WR_METADATA, cnt);
@@ -388,7 +673,9 @@ static int decode(struct vg_str raw, struct vg_arena *a, struct rw_request *out,
     if (ok) {
         series = dalloc(&c, cnt[WR_TIMESERIES], sizeof *series);
         meta = dalloc(&c, cnt[WR_METADATA], sizeof *meta);
-        ok = (series || !cnt[WR_TIMESERIES]) && (meta || !cnt[WR_METADATA]);
+        *fast = dalloc(&c, cnt[WR_TIMESERIES], sizeof **fast);
+        ok = (series && *fast) || !cnt[WR_TIMESERIES];
+        ok = ok && (meta || !cnt[WR_METADATA]);
     }
     size_t ns = 0, nm = 0, nhist = 0;
     const char *in = NULL; /* what is being decoded, for the error message */
@@ -398,7 +685,8 @@ static int decode(struct vg_str raw, struct vg_arena *a, struct rw_request *out,
         if (f.num == WR_TIMESERIES) {
             size_t h = 0;
             in = "timeseries";
-            ok = dec_series(&c, f.sub, &series[ns++], &h);
+            ok = dec_series(&c, f.sub, &series[ns], &h, &(*fast)[ns]);
+            ns++;
             nhist += h;
         } else if (f.num == WR_METADATA) {
             in = "metadata";
@@ -488,14 +776,17 @@ static int check_exemplar(struct tsdb_exemplar *ex, struct vg_err *err)
     return 0;
 }
 
-/* Validates series *si in place (labels normalised, sorted). */
-static int check_series(const struct config_limits *lim, struct tsdb_series_in *si,
+/* Validates series *si in place (labels normalised, sorted); fast: its labels passed the
+ * fast check, which is all ingest_check_labels would find. */
+static int check_series(const struct config_limits *lim, struct tsdb_series_in *si, bool fast,
                         struct vg_err *err)
 {
-    int n = ingest_check_labels(lim, mut_labels(si->labels), si->nlabels, err);
-    if (n < 0)
-        return n;
-    si->nlabels = (size_t)n;
+    if (!fast) {
+        int n = ingest_check_labels(lim, mut_labels(si->labels), si->nlabels, err);
+        if (n < 0)
+            return n;
+        si->nlabels = (size_t)n;
+    }
     for (size_t j = 0; j < si->nsamples; j++) {
         if (!time_ok(si->samples[j].t)) {
             bad_time(err, si->samples[j].t);
@@ -524,7 +815,8 @@ static int check_metadata(struct tsdb_metadata *md, struct vg_err *err)
 static int decode_validated(struct vg_str raw, const struct config_limits *lim,
                             struct vg_arena *a, struct rw_request *out, struct vg_err *err)
 {
-    int rc = decode(raw, a, out, err);
+    bool *fast = NULL;
+    int rc = decode(raw, lim, a, out, &fast, err);
     if (rc < 0)
         return rc;
     struct tsdb_batch *b = &out->batch;
@@ -537,7 +829,7 @@ static int decode_validated(struct vg_str raw, const struct config_limits *lim,
     struct tsdb_series_in *series = (struct tsdb_series_in *)b->series;
     size_t ns = 0;
     for (size_t i = 0; i < b->nseries; i++) {
-        rc = check_series(lim, &series[i], err);
+        rc = check_series(lim, &series[i], fast[i], err);
         if (rc < 0)
             return vg_err_prefix(err, "timeseries[%zu]", i);
         if (series[i].nsamples || series[i].nexemplars)

@@ -251,13 +251,51 @@ static void xxh_label(struct xxh *h, const struct label *l)
     xxh_update(h, &sep, 1);
 }
 
+/* Label bytes gathered into one buffer before they are hashed: feeding xxh_update four
+ * short pieces per label cost more than the hashing itself (a tenth of an instant
+ * query's evaluation over 20,000 series). The digest is the same, as xxh64 does not
+ * depend on how its input is split. */
+struct xcat {
+    struct xxh h;
+    size_t n;
+    uint8_t b[512];
+};
+
+static void xcat_label(struct xcat *c, const struct label *l)
+{
+    size_t need = l->name.len + l->value.len + 2;
+    if (c->n + need > sizeof c->b) {
+        xxh_update(&c->h, c->b, c->n);
+        c->n = 0;
+        if (need > sizeof c->b) {
+            xxh_label(&c->h, l);
+            return;
+        }
+    }
+    if (l->name.len) /* an empty string's pointer may be NULL */
+        memcpy(c->b + c->n, l->name.p, l->name.len);
+    c->n += l->name.len;
+    c->b[c->n++] = 0xff;
+    if (l->value.len)
+        memcpy(c->b + c->n, l->value.p, l->value.len);
+    c->n += l->value.len;
+    c->b[c->n++] = 0xff;
+}
+
+static uint64_t xcat_digest(struct xcat *c)
+{
+    xxh_update(&c->h, c->b, c->n);
+    return xxh_digest(&c->h);
+}
+
 uint64_t ev_labels_hash(const struct label *ls, size_t n)
 {
-    struct xxh h;
-    xxh_init(&h);
+    struct xcat c;
+    xxh_init(&c.h);
+    c.n = 0;
     for (size_t i = 0; i < n; i++)
-        xxh_label(&h, &ls[i]);
-    return xxh_digest(&h);
+        xcat_label(&c, &ls[i]);
+    return xcat_digest(&c);
 }
 
 bool ev_names_has(const struct promql_strings *names, struct vg_str name)
@@ -275,14 +313,15 @@ static bool is_name(struct vg_str s)
 
 uint64_t ev_sig_hash(const struct label *ls, size_t n, const struct promql_strings *names, bool on)
 {
-    struct xxh h;
-    xxh_init(&h);
+    struct xcat c;
+    xxh_init(&c.h);
+    c.n = 0;
     for (size_t i = 0; i < n; i++) {
         bool listed = ev_names_has(names, ls[i].name);
         if (on ? listed : (!listed && !is_name(ls[i].name)))
-            xxh_label(&h, &ls[i]);
+            xcat_label(&c, &ls[i]);
     }
-    return xxh_digest(&h);
+    return xcat_digest(&c);
 }
 
 /* Prometheus 3 accepts any non-empty valid UTF-8 label name. */

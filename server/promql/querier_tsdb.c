@@ -3,8 +3,10 @@
  * samples in [mint, maxt] of each, reading the series in id order (the order of their
  * chunk keys). The samples of every series are counted into *loaded as they are read,
  * so the query fails with VG_ETOOLARGE as soon as the total would pass max_samples,
- * before more is decoded. A set owns the series set and the sample
- * buffers; set_free releases both. */
+ * before more is decoded. A set owns the series set and one array holding every
+ * series' samples back to back (one growing allocation per query, not one per series:
+ * an instant query over 20,000 series made 20,000 allocations of 256 samples);
+ * set_free releases both. */
 #include "querier.h"
 
 #include "../../storage/base/vg_alloc.h"
@@ -15,8 +17,7 @@
 struct qt_set {
     struct querier_set pub;
     struct tsdb_series_set *ss;
-    struct tsdb_sample **bufs;
-    size_t nbufs;
+    struct tsdb_sample *samples; /* every series' samples, one after another */
 };
 
 static void qt_free(void *ctx, struct querier_set *s)
@@ -25,9 +26,7 @@ static void qt_free(void *ctx, struct querier_set *s)
     if (!s)
         return;
     struct qt_set *q = s->priv;
-    for (size_t i = 0; i < q->nbufs; i++)
-        vg_free(q->bufs[i]);
-    vg_free(q->bufs);
+    vg_free(q->samples);
     vg_free(q->pub.v);
     tsdb_series_set_free(q->ss);
     vg_free(q);
@@ -38,10 +37,24 @@ struct by_id {
     size_t i; /* index in the series set */
 };
 
-static int cmp_by_id(const void *a, const void *b)
+/* Sorts v by id: LSD radix sort, a byte per pass over the bytes ids use (two or three
+ * for any real store), into tmp. A qsort of 20,000 series cost a tenth of selecting
+ * them. */
+static void sort_by_id(struct by_id *v, struct by_id *tmp, size_t n)
 {
-    const struct by_id *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
+    uint64_t all = 0;
+    for (size_t i = 0; i < n; i++)
+        all |= v[i].id;
+    for (unsigned shift = 0; shift < 64 && (all >> shift); shift += 8) {
+        size_t count[257] = { 0 };
+        for (size_t i = 0; i < n; i++)
+            count[((v[i].id >> shift) & 0xff) + 1]++;
+        for (int b = 0; b < 256; b++)
+            count[b + 1] += count[b];
+        for (size_t i = 0; i < n; i++)
+            tmp[count[(v[i].id >> shift) & 0xff]++] = v[i];
+        memcpy(v, tmp, n * sizeof *v);
+    }
 }
 
 static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t mint,
@@ -61,31 +74,33 @@ static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t m
     }
     size_t n = q->ss->n;
     q->pub.v = vg_calloc(n ? n : 1, sizeof *q->pub.v);
-    q->bufs = vg_calloc(n ? n : 1, sizeof *q->bufs);
-    if (!q->pub.v || !q->bufs) {
-        qt_free(NULL, &q->pub);
-        return vg_err_set(err, VG_ENOMEM, "querier: out of memory");
-    }
     /* Read in increasing id order, which is the order of the chunk keys on disk, so the
      * reader mostly steps from one series' chunks to the next instead of seeking (see
      * tsdb_query.c's reader_goto); hand the series out in label order afterwards. */
     struct by_id *order = vg_malloc((n ? n : 1) * sizeof *order);
-    size_t *counts = vg_malloc((n ? n : 1) * sizeof *counts);
-    struct tsdb_reader *rd = order && counts ? tsdb_reader_new(db) : NULL;
+    struct by_id *tmp = vg_malloc((n ? n : 1) * sizeof *tmp);
+    size_t *start = vg_malloc((n + 1) * sizeof *start); /* series i: [start[i], end[i]) */
+    size_t *end = vg_malloc((n + 1) * sizeof *end);
+    struct tsdb_reader *rd = q->pub.v && order && tmp && start && end ? tsdb_reader_new(db) : NULL;
     if (!rd) {
         vg_free(order);
-        vg_free(counts);
+        vg_free(tmp);
+        vg_free(start);
+        vg_free(end);
         qt_free(NULL, &q->pub);
         return vg_err_set(err, VG_ENOMEM, "querier: out of memory");
     }
     for (size_t i = 0; i < n; i++)
         order[i] = (struct by_id){ q->ss->v[i].id, i };
-    qsort(order, n, sizeof *order, cmp_by_id);
-    q->nbufs = n; /* bufs[i] belongs to series i; NULL until read */
+    sort_by_id(order, tmp, n);
+    vg_free(tmp);
+    size_t len = 0, cap = 0;
     for (size_t j = 0; j < n && rc == 0; j++) {
         size_t i = order[j].i;
-        rc = tsdb_reader_read(rd, order[j].id, mint, maxt, &q->bufs[i], &counts[i], err);
-        *loaded += rc ? 0 : counts[i];
+        start[i] = len;
+        rc = tsdb_reader_append(rd, order[j].id, mint, maxt, &q->samples, &len, &cap, err);
+        end[i] = len;
+        *loaded += rc ? 0 : end[i] - start[i];
         if (rc == 0 && max_samples && *loaded > max_samples)
             rc = vg_err_set(err, VG_ETOOLARGE,
                             "query processing would load too many samples into memory in "
@@ -94,22 +109,27 @@ static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t m
     }
     tsdb_reader_free(rd);
     vg_free(order);
-    if (rc) {
-        vg_free(counts);
-        qt_free(NULL, &q->pub);
-        return rc;
+    if (rc == 0 && cap > len + len / 4) { /* give back what the doubling left unused */
+        struct tsdb_sample *shrunk = vg_realloc(q->samples, (len ? len : 1) * sizeof *shrunk);
+        if (shrunk)
+            q->samples = shrunk;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!counts[i])
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (end[i] == start[i])
             continue;
         const struct tsdb_series *s = &q->ss->v[i];
         struct querier_series *qs = &q->pub.v[q->pub.n++];
         qs->labels = s->labels;
         qs->nlabels = s->nlabels;
-        qs->samples = q->bufs[i];
-        qs->nsamples = counts[i];
+        qs->samples = q->samples + start[i];
+        qs->nsamples = end[i] - start[i];
     }
-    vg_free(counts);
+    vg_free(start);
+    vg_free(end);
+    if (rc) {
+        qt_free(NULL, &q->pub);
+        return rc;
+    }
     *out = &q->pub;
     return 0;
 }

@@ -200,6 +200,33 @@ bool span_index_get_suffix(const char *key, size_t klen, int64_t *t_ns, uint8_t 
     return true;
 }
 
+void span_index_get_posting(const void *p, int64_t *t_ns, uint8_t *trace_id)
+{
+    *t_ns = (int64_t)(~get_u64be(p) ^ (1ULL << 63));
+    memcpy(trace_id, (const uint8_t *)p + 8, SPAN_TRACE_ID_LEN);
+}
+
+void span_index_put_list_suffix(struct vg_buf *b, int64_t newest_ns, uint64_t write_id)
+{
+    vg_buf_put_u64be(b, ~((uint64_t)newest_ns ^ (1ULL << 63)));
+    vg_buf_put_u64be(b, write_id);
+}
+
+bool span_index_get_list_suffix(const char *key, size_t klen, int64_t *newest_ns)
+{
+    if (klen < 6 + SPAN_INDEX_LIST_SUFFIX_LEN)
+        return false;
+    const uint8_t *p = (const uint8_t *)key + klen - SPAN_INDEX_LIST_SUFFIX_LEN;
+    *newest_ns = (int64_t)(~get_u64be(p) ^ (1ULL << 63));
+    return true;
+}
+
+bool span_index_list_count(size_t vlen, size_t *n)
+{
+    *n = vlen / SPAN_INDEX_SUFFIX_LEN;
+    return vlen && vlen % SPAN_INDEX_SUFFIX_LEN == 0;
+}
+
 bool span_index_key_bucket(const char *key, size_t klen, uint32_t *bucket)
 {
     if (klen < 5 || key[0] != SPAN_KEY_BUCKET)

@@ -3,8 +3,9 @@
  * The byte-by-byte layout is documented at the top of spanstore.c; this module is the
  * only code that builds or parses those keys, so the layout lives in one place. Index
  * entries are grouped by hour bucket first, so a whole hour of index and registry data is
- * one contiguous key range (cheap retention), and within a bucket and a term, entries sort
- * newest first (~time), so a search with a limit stops after the first few keys.
+ * one contiguous key range (cheap retention), and within a bucket and a term, lists sort
+ * by their newest posting (~time) and hold postings newest first, so a search with a
+ * limit stops after the first few keys.
  *
  * Thread safety: pure functions over their arguments. */
 #ifndef SPAN_INDEX_H
@@ -30,8 +31,8 @@ enum {
     SPAN_KEY_BUCKET = 'X',  /* 'X' bucket (4 bytes) kind ... -> index and registry */
 };
 
-/* Kinds inside a bucket: lower case are index entries (term, ~time, trace id), upper
- * case are registry entries (names and values seen in the bucket). */
+/* Kinds inside a bucket: lower case are index lists (term, ~newest, write id ->
+ * postings), upper case are registry entries (names and values seen in the bucket). */
 enum span_index_kind {
     SPAN_IX_ALL = 'a',      /* no term: every trace */
     SPAN_IX_SERVICE = 's',  /* str service */
@@ -78,10 +79,27 @@ void span_index_kind_prefix(struct vg_buf *out, uint32_t bucket, enum span_index
 /* Parses a registry key back into t (strings borrow from key). 0 or VG_EINVAL. */
 int span_index_term_parse(const char *key, size_t klen, struct span_index_term *t,
                           struct vg_err *err);
-/* Appends ~time and the trace id: the suffix that orders entries newest first. */
+/* Appends ~time and the trace id (SPAN_INDEX_SUFFIX_LEN bytes): one posting of an index
+ * list value, ordered newest first by its bytes. */
 void span_index_put_suffix(struct vg_buf *b, int64_t t_ns, const uint8_t *trace_id);
-/* Parses the suffix of an index entry key; false when the key is too short. */
+/* Parses the last SPAN_INDEX_SUFFIX_LEN bytes of key; false when the key is too short. */
 bool span_index_get_suffix(const char *key, size_t klen, int64_t *t_ns, uint8_t *trace_id);
+/* Parses one posting (SPAN_INDEX_SUFFIX_LEN bytes at p). */
+void span_index_get_posting(const void *p, int64_t *t_ns, uint8_t *trace_id);
+
+/* Index list keys: term key, then ~(newest posting time) and a write id (8 bytes BE
+ * each), so lists sort newest first and two writes never share a key. */
+#define SPAN_INDEX_LIST_SUFFIX_LEN 16
+/* A list's postings all lie in one slot of 2^36 ns (about 69 s): a list whose newest
+ * posting is after t + SPAN_INDEX_LIST_SPAN_NS holds nothing at or before t. */
+#define SPAN_INDEX_LIST_SLOT_SHIFT 36
+#define SPAN_INDEX_LIST_SPAN_NS (1LL << SPAN_INDEX_LIST_SLOT_SHIFT)
+void span_index_put_list_suffix(struct vg_buf *b, int64_t newest_ns, uint64_t write_id);
+/* The newest posting time of an index list key; false when the key is too short. */
+bool span_index_get_list_suffix(const char *key, size_t klen, int64_t *newest_ns);
+/* Postings in an index list value of vlen bytes; false when vlen is not a whole number of
+ * postings (or zero). */
+bool span_index_list_count(size_t vlen, size_t *n);
 /* The bucket of an 'X' key; false when key is not one. */
 bool span_index_key_bucket(const char *key, size_t klen, uint32_t *bucket);
 

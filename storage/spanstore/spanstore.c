@@ -26,8 +26,21 @@
  *        totals survive a crash exactly; the open sums the 256 records.
  *   'X' | bucket (4, BE, hours since the epoch of the span start) | kind (1) | ...
  *        Everything time-bound lives under its hour: retention deletes 'X'+bucket as one
- *        contiguous range. Index kinds (value empty), each term then the suffix
- *        ~(start_ns XOR 2^63) (8, BE: newest first) | trace id (16):
+ *        contiguous range. Index kinds: one list per term and write, the term then the
+ *        suffix ~(newest XOR 2^63) (8, BE: newest first) | write id (8, BE), with the
+ *        value a list of postings ~(start_ns XOR 2^63) (8, BE) | trace id (16), sorted
+ *        by their bytes (newest first; 24 bytes each, no header). newest is the first
+ *        posting's time; a list's later postings may be older than the next list's
+ *        newest, so readers merge lists (spanstore_query.c). A list's postings lie in
+ *        one slot of 2^36 ns (t >> 36 equal, about 69 s), so a search bounded by `to`
+ *        seeks straight to the lists newer than at most to + 2^36 ns. The write id comes from the
+ *        chunk id counter, taken before the write's chunk ids, so two writes never share
+ *        a list key (a reopened store starts the counter past every stored chunk, and a
+ *        list is stored only after a chunk with a larger id). Retention re-files a live
+ *        trace as a one-posting 'a' list. Index entries of earlier stores (one key per
+ *        term and trace, empty value) are not read: no such store was ever deployed.
+ *        A write of 100 spans stores a few dozen lists where one key per term and trace
+ *        made hundreds of LevelDB memtable inserts, the largest cost of a write.
  *          'a'                                   every trace
  *          's' str service
  *          'n' str service, str span name
@@ -35,7 +48,7 @@
  *          'd' u8 duration bucket (bit length of duration_ns >> 10)
  *          't' u8 scope ('s' span, 'r' resource), str key, str value text
  *              (keys matching the configured rules; values up to 256 bytes)
- *        One entry per term, trace and write batch, timed by the earliest start among
+ *        One posting per term, trace and write batch, timed by the earliest start among
  *        the batch's spans of that trace carrying the term. Registry kinds (value empty,
  *        capped per hour as configured so a high-cardinality key cannot grow it):
  *          'S' str service
@@ -46,8 +59,9 @@
  * Write path: validate, sort the batch by (trace id, span id), lock the stripes of its
  * traces in ascending order, read the existing summaries (and, for existing traces, the
  * stored span ids, to drop repeats), build a batch of chunks for the chunk database and
- * one of summaries, counters, index entries (deduplicated by a hash table as they are
- * built) and registry entries not written before, and write the chunks, then the rest,
+ * one of summaries, counters, index lists (entries deduplicated by a hash table as they
+ * are built, then grouped by term) and registry entries not written before, and write
+ * the chunks, then the rest,
  * each with sync, before unlocking. A crash between the two writes leaves chunks no
  * summary names: invisible, and never deleted (at most one batch per writer at the
  * time of the crash); retention deletes a trace's summary first, then its chunks.
@@ -76,7 +90,9 @@
  * 650 bytes of keys and values per span), and with 8 MiB memtables LevelDB's compaction
  * took half of the store's CPU; 32 MiB halves the number of level-0 tables and the merges
  * they cause (spanstore_bench --write-only: 54k -> 63-68k spans per CPU second, compaction
- * included) for at most 64 MiB of memtables. 64 MiB measured no better. */
+ * included) for at most 64 MiB of memtables. 64 MiB measured no better. With index lists
+ * (1M spans over gRPC, server CPU per span): 8 MiB 14-15 us, 4 MiB 15-19 us, 32 MiB
+ * 9-11 us, 96 MiB no better than 32. */
 #define WRITE_BUFFER ((size_t)32 << 20)
 
 static const char *const default_rules[] = { "http.*", "db.system", "rpc.*", "error" };
@@ -135,6 +151,13 @@ static void cache_clear(struct spanstore_cache *c)
 static uint64_t hint_mix(uint64_t h, const void *p, size_t n)
 {
     return ((h ^ hash_bytes(p, n)) * 0x9fb21c651e98df25ULL) | 1;
+}
+
+/* hint_mix of one byte without hashing a buffer (several per attribute of every span). */
+static uint64_t hint_byte(uint64_t h, uint8_t b)
+{
+    h = (h ^ ((uint64_t)b + 1) * 0xff51afd7ed558ccdULL) * 0x9fb21c651e98df25ULL;
+    return (h ^ (h >> 31)) | 1;
 }
 
 static uint64_t hint_start(uint32_t bucket, uint8_t kind, uint8_t scope)
@@ -199,15 +222,12 @@ unsigned spanstore_stripe(const uint8_t *trace_id)
 
 bool spanstore_is_indexed(const struct spanstore *ss, struct vg_str key)
 {
+    /* Called for every attribute of every span: lengths are precomputed at open. */
     for (size_t i = 0; i < ss->nrules; i++) {
-        const char *r = ss->rules[i];
-        size_t n = strlen(r);
-        if (n && r[n - 1] == '*') {
-            if (key.len >= n - 1 && memcmp(key.p, r, n - 1) == 0)
-                return true;
-        } else if (vg_str_eq_c(key, r)) {
+        size_t n = ss->rule_len[i];
+        if ((ss->rule_prefix[i] ? key.len >= n : key.len == n) &&
+            (n == 0 || (key.p[0] == ss->rules[i][0] && memcmp(key.p, ss->rules[i], n) == 0)))
             return true;
-        }
     }
     return false;
 }
@@ -294,7 +314,9 @@ static int copy_rules(struct spanstore *ss, const struct spanstore_opts *o, stru
     size_t n = o->indexed_attrs ? o->nindexed_attrs
                                 : sizeof default_rules / sizeof default_rules[0];
     ss->rules = vg_calloc(n ? n : 1, sizeof *ss->rules);
-    if (!ss->rules)
+    ss->rule_len = vg_calloc(n ? n : 1, sizeof *ss->rule_len);
+    ss->rule_prefix = vg_calloc(n ? n : 1, sizeof *ss->rule_prefix);
+    if (!ss->rules || !ss->rule_len || !ss->rule_prefix)
         return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu rules", n);
     for (size_t i = 0; i < n; i++) {
         if (!src[i] || !src[i][0] || strchr(src[i], '*') != strrchr(src[i], '*') ||
@@ -305,6 +327,9 @@ static int copy_rules(struct spanstore *ss, const struct spanstore_opts *o, stru
         ss->rules[i] = vg_strdup(src[i]);
         if (!ss->rules[i])
             return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for rules");
+        size_t len = strlen(src[i]);
+        ss->rule_prefix[i] = src[i][len - 1] == '*';
+        ss->rule_len[i] = len - ss->rule_prefix[i];
         ss->nrules++;
     }
     return 0;
@@ -315,8 +340,10 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
     if (!o || !o->dir)
         return vg_err_set(err, VG_EINVAL, "spanstore: no directory given"), NULL;
     struct spanstore *ss = vg_calloc(1, sizeof *ss);
-    struct spanstore_cache *cache = vg_malloc(sizeof *cache);
-    _Atomic uint64_t *hints = vg_malloc(HINT_SLOTS * sizeof *hints);
+    /* calloc, not malloc and clear: fresh zero pages stay unmapped (2 MiB of RSS) until
+     * spans arrive, which on a metrics-only server is never */
+    struct spanstore_cache *cache = vg_calloc(1, sizeof *cache);
+    _Atomic uint64_t *hints = vg_calloc(HINT_SLOTS, sizeof *hints);
     if (!ss || !cache || !hints) {
         vg_free(ss);
         vg_free(cache);
@@ -324,10 +351,8 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
         vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
         return NULL;
     }
-    cache_clear(cache);
     ss->cache = cache;
     ss->hints = hints;
-    hints_clear(ss);
     ss->opts = *o;
     if (!ss->opts.max_values_per_key)
         ss->opts.max_values_per_key = DEFAULT_MAX_VALUES;
@@ -375,6 +400,8 @@ void spanstore_close(struct spanstore *ss)
     for (size_t i = 0; i < ss->nrules; i++)
         vg_free(ss->rules[i]);
     vg_free(ss->rules);
+    vg_free(ss->rule_len);
+    vg_free(ss->rule_prefix);
     for (int i = 0; i < SPANSTORE_STRIPES; i++)
         pthread_mutex_destroy(&ss->stripes[i]);
     pthread_mutex_destroy(&ss->reg_mu);
@@ -477,10 +504,18 @@ static void ks_free(struct keyset *ks)
     vg_free(ks->slots);
 }
 
+/* res_* remember the resource attributes last indexed: the spans of one ResourceSpans
+ * share one array, and its registry entries and index terms are the same for each of
+ * them (in one bucket), so they are worked out once: res_terms holds the index term
+ * keys, each as u32 length + bytes. */
 struct write_ctx {
     struct spanstore *ss;
     struct keyset ix, reg;
     struct vg_buf text;
+    const struct span_attr *res;
+    size_t nres;
+    uint32_t res_b;
+    struct vg_buf res_terms;
 };
 
 static void add_index(struct write_ctx *w, uint32_t b, const struct span_index_term *t,
@@ -511,6 +546,15 @@ static void add_reg(struct write_ctx *w, uint32_t b, const struct span_index_ter
     ks_add(&w->reg, off, 0, fam, cap, hint, famhint);
 }
 
+/* Adds the index entry of s under a term key built before (tk, tlen bytes). */
+static void add_index_raw(struct write_ctx *w, const char *tk, size_t tlen, const struct span *s)
+{
+    size_t off = w->ix.b.len;
+    vg_buf_append(&w->ix.b, tk, tlen);
+    vg_buf_append(&w->ix.b, s->trace_id, SPAN_TRACE_ID_LEN);
+    ks_add(&w->ix, off, s->start_ns, 0, 0, 0, 0);
+}
+
 static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
                       const struct span_attr *a, size_t n, uint8_t scope)
 {
@@ -525,9 +569,9 @@ static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
         if (!hint_has(ss, hk))
             add_reg(w, b, &t, o->max_keys, hk, 0);
         uint8_t vt = (uint8_t)a[i].type;
-        uint64_t hf = hint_mix(hk, "F", 1);
+        uint64_t hf = hint_byte(hk, 'F');
         struct vg_str raw = raw_value(&a[i]);
-        uint64_t hv = hint_mix(hint_mix(hk, &vt, 1), raw.p, raw.len);
+        uint64_t hv = hint_mix(hint_byte(hk, vt), raw.p, raw.len);
         bool reg = !hint_has(ss, hf) && !hint_has(ss, hv);
         bool ix = spanstore_is_indexed(ss, a[i].key);
         if (!reg && !ix)
@@ -543,8 +587,37 @@ static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
         if (ix) {
             t.kind = SPAN_IX_ATTR;
             add_index(w, b, &t, s);
+            if (scope == SPAN_SCOPE_RESOURCE) { /* the term key again, for res_terms */
+                size_t o = w->res_terms.len;
+                uint32_t tl = 0;
+                vg_buf_append(&w->res_terms, &tl, sizeof tl);
+                span_index_term_key(&w->res_terms, b, &t);
+                tl = (uint32_t)(w->res_terms.len - o - sizeof tl);
+                if (!vg_buf_failed(&w->res_terms))
+                    memcpy(w->res_terms.p + o, &tl, sizeof tl);
+            }
         }
     }
+}
+
+/* The resource attributes of s: worked out once per resource array and bucket. */
+static void add_resource(struct write_ctx *w, uint32_t b, const struct span *s)
+{
+    if (s->resource_attrs && s->resource_attrs == w->res && s->nresource_attrs == w->nres &&
+        b == w->res_b && !vg_buf_failed(&w->res_terms)) {
+        for (size_t o = 0; o + sizeof(uint32_t) <= w->res_terms.len;) {
+            uint32_t tl;
+            memcpy(&tl, w->res_terms.p + o, sizeof tl);
+            add_index_raw(w, w->res_terms.p + o + sizeof tl, tl, s);
+            o += sizeof tl + tl;
+        }
+        return;
+    }
+    vg_buf_reset(&w->res_terms);
+    w->res = s->resource_attrs;
+    w->nres = s->nresource_attrs;
+    w->res_b = b;
+    add_attrs(w, b, s, s->resource_attrs, s->nresource_attrs, SPAN_SCOPE_RESOURCE);
 }
 
 static void add_span_entries(struct write_ctx *w, const struct span *s)
@@ -562,8 +635,8 @@ static void add_span_entries(struct write_ctx *w, const struct span *s)
     t = (struct span_index_term){ .kind = SPAN_IX_NAME, .a = s->service, .b = s->name };
     add_index(w, b, &t, s);
     uint8_t k = (uint8_t)s->kind;
-    h = hint_mix(hint_mix(hint_mix(hint_start(b, SPAN_REG_OP, 0), s->service.p,
-                                   s->service.len), s->name.p, s->name.len), &k, 1);
+    h = hint_byte(hint_mix(hint_mix(hint_start(b, SPAN_REG_OP, 0), s->service.p,
+                                    s->service.len), s->name.p, s->name.len), k);
     t.kind = SPAN_REG_OP;
     t.op_kind = k;
     if (!hint_has(ss, h))
@@ -574,7 +647,7 @@ static void add_span_entries(struct write_ctx *w, const struct span *s)
                                   .byte = span_index_duration_bucket(s->end_ns - s->start_ns) };
     add_index(w, b, &t, s);
     add_attrs(w, b, s, s->attrs, s->nattrs, SPAN_SCOPE_SPAN);
-    add_attrs(w, b, s, s->resource_attrs, s->nresource_attrs, SPAN_SCOPE_RESOURCE);
+    add_resource(w, b, s);
 }
 
 /* After the batch is written: its registry entries are stored (or refused as full). */
@@ -588,18 +661,91 @@ static void set_hints(struct write_ctx *w)
     }
 }
 
-/* Index entries: the term key and trace id were collected; the stored key puts ~t
- * between them. */
-static void put_index(struct write_ctx *w, struct kv_batch *kb, struct vg_buf *key)
+/* One collected index entry (term key | trace id, and its time); next chains the
+ * entries of one term. */
+struct ix_ref {
+    const char *k;
+    size_t tlen; /* term key bytes, without the trace id */
+    int64_t t;
+    uint64_t h;  /* hash of the term key */
+    size_t next; /* the term's next entry + 1, 0 = none */
+};
+
+/* Newest first, then by trace id: the order of a list's postings. */
+static int posting_order(const void *a, const void *b)
 {
-    for (size_t i = 0; i < w->ix.n; i++) {
-        const struct entry *e = &w->ix.v[i];
-        const char *k = w->ix.b.p + e->off;
-        vg_buf_reset(key);
-        vg_buf_append(key, k, e->len - SPAN_TRACE_ID_LEN);
-        span_index_put_suffix(key, e->t, (const uint8_t *)k + e->len - SPAN_TRACE_ID_LEN);
-        kv_batch_put(kb, key->p, key->len, "", 0);
+    const struct ix_ref *x = *(const struct ix_ref *const *)a;
+    const struct ix_ref *y = *(const struct ix_ref *const *)b;
+    if (x->t != y->t)
+        return x->t > y->t ? -1 : 1;
+    return memcmp(x->k + x->tlen, y->k + y->tlen, SPAN_TRACE_ID_LEN);
+}
+
+/* Index entries, one list per term and time slot: the entries (term key | trace id,
+ * time) collected for the write are grouped by term and slot (a hash table), and each
+ * group becomes one key (term, ~newest time, write id) whose value lists its postings
+ * (~time, trace id) newest first. A write of 100 spans stores a few dozen index keys instead of
+ * hundreds, which were most of the LevelDB memtable work of a write. */
+static int put_index(struct write_ctx *w, struct kv_batch *kb, struct vg_buf *key,
+                     struct vg_buf *val, uint64_t write_id, struct vg_err *err)
+{
+    size_t n = w->ix.n, ns = 64;
+    if (!n)
+        return 0;
+    while (ns < 2 * n)
+        ns *= 2;
+    struct ix_ref *r = vg_malloc(n * sizeof *r);
+    size_t *heads = vg_calloc(ns, sizeof *heads); /* first entry + 1 of a term, 0 = free */
+    size_t *tails = vg_malloc(ns * sizeof *tails);
+    const struct ix_ref **run = vg_malloc(n * sizeof *run);
+    int rc = 0;
+    if (!r || !heads || !tails || !run) {
+        rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu index entries", n);
+        goto out;
     }
+    for (size_t i = 0; i < n; i++) {
+        const struct entry *e = &w->ix.v[i];
+        struct ix_ref *x = &r[i];
+        *x = (struct ix_ref){ w->ix.b.p + e->off, e->len - SPAN_TRACE_ID_LEN, e->t, 0, 0 };
+        int64_t slot = x->t >> SPAN_INDEX_LIST_SLOT_SHIFT; /* one list per term and slot */
+        x->h = hash_bytes(x->k, x->tlen) ^ ((uint64_t)slot * 0x9e3779b97f4a7c15ULL);
+        size_t j = (size_t)x->h & (ns - 1);
+        for (; heads[j]; j = (j + 1) & (ns - 1)) {
+            const struct ix_ref *y = &r[heads[j] - 1];
+            if (y->h == x->h && y->tlen == x->tlen && memcmp(y->k, x->k, x->tlen) == 0 &&
+                y->t >> SPAN_INDEX_LIST_SLOT_SHIFT == slot)
+                break;
+        }
+        if (heads[j])
+            r[tails[j] - 1].next = i + 1;
+        else
+            heads[j] = i + 1;
+        tails[j] = i + 1;
+    }
+    for (size_t j = 0; j < ns; j++) {
+        if (!heads[j])
+            continue;
+        size_t m = 0;
+        for (size_t i = heads[j]; i; i = r[i - 1].next)
+            run[m++] = &r[i - 1];
+        if (m > 1)
+            qsort(run, m, sizeof *run, posting_order);
+        vg_buf_reset(key);
+        vg_buf_reset(val);
+        vg_buf_append(key, run[0]->k, run[0]->tlen);
+        span_index_put_list_suffix(key, run[0]->t, write_id);
+        for (size_t x = 0; x < m; x++)
+            span_index_put_suffix(val, run[x]->t, (const uint8_t *)run[x]->k + run[x]->tlen);
+        kv_batch_put(kb, key->p, key->len, val->p, val->len);
+    }
+    if (vg_buf_failed(key) || vg_buf_failed(val))
+        rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building index lists");
+out:
+    vg_free(r);
+    vg_free(heads);
+    vg_free(tails);
+    vg_free(run);
+    return rc;
 }
 
 /* How many keys start with prefix, counting up to limit. */
@@ -872,12 +1018,17 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
     vg_buf_init(&w.ix.b);
     vg_buf_init(&w.reg.b);
     vg_buf_init(&w.text);
+    vg_buf_init(&w.res_terms);
     struct vg_buf bufs[4];
     for (int i = 0; i < 4; i++)
         vg_buf_init(&bufs[i]);
     struct kv_batch *kb = kv_batch_new(), *cb = kv_batch_new();
     int rc = kb && cb ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a batch");
 
+    /* The id of this write's index lists, taken from the chunk counter before the
+     * write's chunks: a chunk with a larger id is durable before any list naming this
+     * one, so the counter restarts past it after a crash. */
+    uint64_t write_id = atomic_fetch_add(&ss->next_chunk, 1);
     lock_stripes(ss, want, true);
     for (size_t i = 0; !rc && i < n;) {
         size_t j = i + 1;
@@ -890,8 +1041,9 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
     if (!rc && (w.ix.failed || w.reg.failed || vg_buf_failed(&w.ix.b) ||
                 vg_buf_failed(&w.reg.b)))
         rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building index keys");
+    if (!rc)
+        rc = put_index(&w, kb, &bufs[0], &bufs[1], write_id, err);
     if (!rc) {
-        put_index(&w, kb, &bufs[0]);
         for (int s = 0; s < SPANSTORE_STRIPES; s++) {
             if (!delta[s].spans)
                 continue;
@@ -938,6 +1090,7 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
     ks_free(&w.ix);
     ks_free(&w.reg);
     vg_buf_free(&w.text);
+    vg_buf_free(&w.res_terms);
     for (int i = 0; i < 4; i++)
         vg_buf_free(&bufs[i]);
     return rc;
@@ -1017,8 +1170,10 @@ static int retain_trace(struct spanstore *ss, const uint8_t *tid, int64_t cutoff
         struct span_index_term t = { .kind = SPAN_IX_ALL };
         vg_buf_reset(&bufs[0]);
         span_index_term_key(&bufs[0], span_index_bucket(sum.end_ns), &t);
-        span_index_put_suffix(&bufs[0], sum.end_ns, tid);
-        kv_batch_put(kb, bufs[0].p, bufs[0].len, "", 0);
+        span_index_put_list_suffix(&bufs[0], sum.end_ns, atomic_fetch_add(&ss->next_chunk, 1));
+        vg_buf_reset(&bufs[1]);
+        span_index_put_suffix(&bufs[1], sum.end_ns, tid);
+        kv_batch_put(kb, bufs[0].p, bufs[0].len, bufs[1].p, bufs[1].len);
     } else {
         kv_batch_delete(kb, bufs[0].p, bufs[0].len); /* still the summary key */
         vg_buf_reset(&bufs[0]);
@@ -1126,13 +1281,19 @@ int spanstore_retain(struct spanstore *ss, int64_t cutoff, uint64_t *deleted,
                         SPAN_IX_ALL };
         uint8_t prev[SPAN_TRACE_ID_LEN] = { 0 };
         for (kv_iter_seek(it, all, 6); !rc && kv_iter_has_prefix(it, all, 6); kv_iter_next(it)) {
-            int64_t t;
-            uint8_t tid[SPAN_TRACE_ID_LEN];
-            k = kv_iter_key(it, &klen);
-            if (!span_index_get_suffix(k, klen, &t, tid) || !memcmp(tid, prev, sizeof tid))
+            size_t vlen, np;
+            const char *v = kv_iter_value(it, &vlen);
+            if (!span_index_list_count(vlen, &np))
                 continue;
-            memcpy(prev, tid, sizeof tid);
-            rc = retain_trace(ss, tid, cutoff, &del, bufs, err);
+            for (size_t i = 0; !rc && i < np; i++) {
+                int64_t t;
+                uint8_t tid[SPAN_TRACE_ID_LEN];
+                span_index_get_posting(v + i * SPAN_INDEX_SUFFIX_LEN, &t, tid);
+                if (!memcmp(tid, prev, sizeof tid))
+                    continue;
+                memcpy(prev, tid, sizeof tid);
+                rc = retain_trace(ss, tid, cutoff, &del, bufs, err);
+            }
         }
         if (!rc)
             rc = kv_iter_error(it, err);

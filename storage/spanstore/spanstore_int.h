@@ -20,6 +20,8 @@ struct spanstore {
     _Atomic uint64_t next_chunk;  /* the next chunk id (ids only grow) */
     struct spanstore_opts opts;
     char **rules; /* indexed attribute rules, owned copies; "x*" is a prefix rule */
+    size_t *rule_len; /* bytes of each rule before a trailing '*' */
+    bool *rule_prefix; /* the rule ends in '*' */
     size_t nrules;
 
     /* Stripe s guards read-modify-write of the summaries of traces hashing to s, and

@@ -2,7 +2,8 @@
  * and value listings. Key layout: top of spanstore.c.
  *
  * Search plan. Every filter that an index can answer becomes a stream of (time, trace
- * id) entries, newest first across the hour buckets of the window: a service, a service
+ * id) entries, newest first across the hour buckets of the window (a term's lists are
+ * merged through a heap, see struct tstream): a service, a service
  * and span name (a span name alone is the union over the services seen), a status, a
  * union of duration buckets, an attribute equality on an indexed key (scope "any" is the
  * union of span and resource). Each stream is probed for a few entries; the one that
@@ -211,14 +212,20 @@ struct hit {
     uint8_t tid[SPAN_TRACE_ID_LEN];
 };
 
-/* One term's entries across the present buckets, newest first. */
+/* One term's postings across the present buckets, newest first. A term's lists sort by
+ * their newest posting, but a list's older postings may be older than the next list's
+ * newest: postings wait in a heap (newest on top) and leave it only once no list not yet
+ * read can hold a newer one, i.e. when the top is at least as new as the next list's
+ * key time. A list's postings all lie in its bucket, so buckets never mix. */
 struct tstream {
-    struct vg_buf key; /* term key (bucket patched per bucket); the seek key follows */
+    struct vg_buf key; /* term key (bucket patched per bucket) */
     size_t plen;
     struct kv_iter *it;
     size_t bi;
     bool started, have;
     struct hit cur;
+    struct hit *heap; /* pending postings, newest on top */
+    size_t nheap, capheap;
 };
 
 /* Filters a stream can stand for. */
@@ -234,16 +241,62 @@ struct stream {
     bool exhausted;
 };
 
+static bool hit_newer(const struct hit *a, const struct hit *b)
+{
+    return a->t != b->t ? a->t > b->t : memcmp(a->tid, b->tid, SPAN_TRACE_ID_LEN) < 0;
+}
+
+static bool heap_push(struct tstream *s, const struct hit *h)
+{
+    if (s->nheap == s->capheap) {
+        size_t nc = s->capheap ? s->capheap * 2 : 64;
+        struct hit *nv = vg_realloc(s->heap, nc * sizeof *nv);
+        if (!nv)
+            return false;
+        s->heap = nv;
+        s->capheap = nc;
+    }
+    size_t i = s->nheap++;
+    while (i && hit_newer(h, &s->heap[(i - 1) / 2])) {
+        s->heap[i] = s->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    s->heap[i] = *h;
+    return true;
+}
+
+static struct hit heap_pop(struct tstream *s)
+{
+    struct hit top = s->heap[0], last = s->heap[--s->nheap];
+    size_t i = 0, n = s->nheap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && hit_newer(&s->heap[c + 1], &s->heap[c]))
+            c++;
+        if (!hit_newer(&s->heap[c], &last))
+            break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (n)
+        s->heap[i] = last;
+    return top;
+}
+
+/* Positions the iterator on the first list of the current bucket that may hold a
+ * posting at or before `to` (0 = none), moving on to older buckets while the term has
+ * none. A list newer than `to` may still hold older postings, but only within its slot:
+ * lists newer than to + SPAN_INDEX_LIST_SPAN_NS are skipped by the seek. */
 static void ts_seek(struct qctx *q, struct tstream *s, int64_t to)
 {
     uint32_t b;
     while (bucket_at(q, s->bi, &b)) {
         set_bucket(&s->key, b);
         s->key.len = s->plen;
-        if (to > 0) {
-            static const uint8_t zero[SPAN_TRACE_ID_LEN];
-            span_index_put_suffix(&s->key, to, zero);
-        }
+        if (to > 0 && to < INT64_MAX - SPAN_INDEX_LIST_SPAN_NS)
+            span_index_put_list_suffix(&s->key, to + SPAN_INDEX_LIST_SPAN_NS, 0);
         kv_iter_seek(s->it, s->key.p, s->key.len);
         if (kv_iter_has_prefix(s->it, s->key.p, s->plen))
             return;
@@ -252,24 +305,59 @@ static void ts_seek(struct qctx *q, struct tstream *s, int64_t to)
     }
 }
 
+/* Reads the list under the iterator into the heap (postings newer than `to` are
+ * dropped) and steps past it. */
+static void ts_read_list(struct qctx *q, struct tstream *s, int64_t to)
+{
+    size_t vlen, n;
+    const char *v = kv_iter_value(s->it, &vlen);
+    q->keys++;
+    if (span_index_list_count(vlen, &n)) {
+        for (size_t i = 0; i < n; i++) {
+            struct hit h;
+            span_index_get_posting(v + i * SPAN_INDEX_SUFFIX_LEN, &h.t, h.tid);
+            if ((to <= 0 || h.t <= to) && !heap_push(s, &h)) {
+                q->oom = 1;
+                break;
+            }
+        }
+    }
+    kv_iter_next(s->it);
+}
+
 static void ts_advance(struct qctx *q, struct tstream *s, int64_t to)
 {
     if (!s->started) {
         s->started = true;
         ts_seek(q, s, to);
-    } else {
-        kv_iter_next(s->it);
-        if (!kv_iter_has_prefix(s->it, s->key.p, s->plen)) {
-            s->bi++;
-            ts_seek(q, s, to);
-        }
     }
-    s->have = kv_iter_has_prefix(s->it, s->key.p, s->plen);
-    if (s->have) {
-        size_t klen;
-        const char *k = kv_iter_key(s->it, &klen);
-        q->keys++;
-        s->have = span_index_get_suffix(k, klen, &s->cur.t, s->cur.tid);
+    s->have = false;
+    while (!q->oom) {
+        bool more = kv_iter_has_prefix(s->it, s->key.p, s->plen);
+        int64_t next = INT64_MIN;
+        if (more) {
+            size_t klen;
+            const char *k = kv_iter_key(s->it, &klen);
+            if (!span_index_get_list_suffix(k, klen, &next)) {
+                kv_iter_next(s->it); /* not a list key: skip it */
+                continue;
+            }
+        }
+        if (s->nheap && (!more || s->heap[0].t >= next)) {
+            s->cur = heap_pop(s);
+            s->have = true;
+            return;
+        }
+        if (more) {
+            ts_read_list(q, s, to);
+            continue;
+        }
+        if (!bucket_at(q, s->bi, &(uint32_t){ 0 }))
+            return;
+        s->bi++;
+        ts_seek(q, s, to);
+        if (!bucket_at(q, s->bi, &(uint32_t){ 0 }))
+            return;
     }
 }
 
@@ -282,7 +370,7 @@ static bool stream_add(struct qctx *q, struct stream *st, const struct span_inde
     vg_buf_init(&s->key);
     span_index_term_key(&s->key, 0, t);
     s->plen = s->key.len;
-    vg_buf_reserve(&s->key, SPAN_INDEX_SUFFIX_LEN); /* ts_seek then never allocates */
+    vg_buf_reserve(&s->key, SPAN_INDEX_LIST_SUFFIX_LEN); /* ts_seek never allocates */
     s->it = q_iter(q);
     st->n++;
     if (!s->it || vg_buf_failed(&s->key)) {
@@ -297,6 +385,7 @@ static void stream_free(struct stream *st)
     for (size_t i = 0; i < st->n; i++) {
         kv_iter_free(st->ts[i].it);
         vg_buf_free(&st->ts[i].key);
+        vg_free(st->ts[i].heap);
     }
     st->n = 0;
 }

@@ -278,6 +278,34 @@ struct head_series *head_lookup(const struct head *h, const char *lbl, size_t le
     }
 }
 
+void head_prefetch(const struct head *h, uint64_t hash, int stage)
+{
+    if (!h->cap)
+        return;
+    struct head_series *const *slot = &h->slots[hash & (h->cap - 1)];
+    if (stage == 0) {
+        __builtin_prefetch(slot);
+        return;
+    }
+    const struct head_series *s = *slot;
+    if (!s)
+        return;
+    if (stage == 1) {
+        __builtin_prefetch(&s->hash);
+        __builtin_prefetch(&s->sym[0]);
+        __builtin_prefetch((const char *)&s->sym[0] + 64);
+        return;
+    }
+    if (s->hash != (uint32_t)hash)
+        return;
+    for (uint16_t k = 0; k < s->npieces; k++) {
+        if (stage == 2)
+            __builtin_prefetch(&h->syms[s->sym[k]]);
+        else
+            __builtin_prefetch(h->syms[s->sym[k]]);
+    }
+}
+
 struct head_series *head_by_id(const struct head *h, uint64_t id)
 {
     if (id == 0 || id > h->by_id_cap)
@@ -671,7 +699,9 @@ int head_samples_from_chunk(struct head_samples *a, const unsigned char *buf, si
     while (chunk_next(&it, &t, &v)) {
         if (t > maxt)
             return 0;
-        if (t >= mint && head_samples_push(a, t, v) != 0)
+        if (t < mint) /* passes over the samples before a short window without decoding */
+            chunk_iter_skip_before(&it, mint);
+        else if (head_samples_push(a, t, v) != 0)
             return VG_ENOMEM;
     }
     return it.err ? VG_EINVAL : 0;

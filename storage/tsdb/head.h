@@ -126,6 +126,13 @@ void head_free(struct head *h); /* frees every series */
 uint64_t head_hash(const char *lbl, size_t len);
 struct head_series *head_lookup(const struct head *h, const char *lbl, size_t len,
                                 uint64_t hash);
+/* Prefetch for a coming head_lookup of hash, in stages a caller runs a few lookups
+ * apart, oldest stage nearest (3: the series' symbols, 2: its symbol pointers, 1: the
+ * series, 0: its slot): each stage reads what the one before brought in. A lookup reads
+ * a slot, the series and one symbol per label pair, all likely cache misses at tens of
+ * thousands of series; a batch of lookups with prefetches overlaps them. No effect on
+ * results; under the same lock as head_lookup. */
+void head_prefetch(const struct head *h, uint64_t hash, int stage);
 struct head_series *head_by_id(const struct head *h, uint64_t id);
 /* Creates and indexes a series with the given id (>= 1, not in use); next_id moves past
  * it. NULL when out of memory (nothing changed). */

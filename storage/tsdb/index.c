@@ -10,6 +10,7 @@
 #include "index.h"
 
 #include "../base/vg_alloc.h"
+#include "labels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,23 @@ static int nomem(struct vg_err *err)
     return vg_err_set(err, VG_ENOMEM, "index: out of memory collecting series ids");
 }
 
+/* Appends the ids of the posting entry at it (key k, klen bytes, separator at
+ * k[klen - 9]) to out, unsorted across entries. */
+static int entry_push(struct kv_iter *it, const char *k, size_t klen, struct index_ids *out,
+                      struct vg_err *err)
+{
+    uint64_t id = get_u64be(k + klen - 8);
+    if (k[klen - 9] == 0)
+        return index_ids_push(out, id) == 0 ? 0 : nomem(err);
+    size_t vlen;
+    const char *v = kv_iter_value(it, &vlen);
+    int rc = index_block_decode(v, vlen, id, out, err);
+    if (rc == VG_EINVAL)
+        rc = vg_err_prefix(err, "index: postings block of \"%.*s\"",
+                           (int)(klen - 9 > 200 ? 200 : klen - 9), k + 1);
+    return rc;
+}
+
 /* Ids of name="value" (value non-empty), appended to out in increasing order. */
 static int postings(struct kv *kv, struct vg_str name, struct vg_str value,
                     struct index_ids *out, struct vg_err *err)
@@ -142,16 +160,26 @@ static int postings(struct kv *kv, struct vg_str name, struct vg_str value,
     struct vg_buf kb;
     vg_buf_init(&kb);
     prefix(&kb, name, &value);
+    if (kb.len)
+        kb.len--; /* 'P' name 0x00 value: the entries go on with separator 0x00 or 0x01 */
     struct kv_iter *it = vg_buf_failed(&kb) ? NULL : kv_iter_new(kv, NULL, true);
     if (!it)
         return finish(NULL, &kb, nomem(err), err);
     int rc = 0;
+    size_t n0 = out->n;
     for (kv_iter_seek(it, kb.p, kb.len); rc == 0 && kv_iter_has_prefix(it, kb.p, kb.len);
          kv_iter_next(it)) {
         size_t klen;
         const char *k = kv_iter_key(it, &klen);
-        if (klen == kb.len + 8 && index_ids_push(out, get_u64be(k + kb.len)) != 0)
-            rc = nomem(err);
+        if (klen > kb.len && (unsigned char)k[kb.len] > 1)
+            break; /* past the pair: a longer value */
+        if (klen == kb.len + 9)
+            rc = entry_push(it, k, klen, out, err);
+    }
+    if (rc == 0 && out->n > n0) {
+        struct index_ids tail = { out->v + n0, out->n - n0, out->n - n0 };
+        index_ids_sort_unique(&tail); /* blocks follow the one-id keys */
+        out->n = n0 + tail.n;
     }
     return finish(it, &kb, rc, err);
 }
@@ -262,7 +290,7 @@ static int postings_where(struct kv *kv, const struct matcher *m, bool want,
     while (rc == 0 && kv_iter_has_prefix(it, kb.p, plen)) {
         size_t klen;
         const char *k = kv_iter_key(it, &klen);
-        if (klen < nlen + 9 || k[klen - 9] != 0) {
+        if (klen < nlen + 9 || (unsigned char)k[klen - 9] > 1) {
             kv_iter_next(it); /* not a posting key of ours: skip */
             continue;
         }
@@ -279,20 +307,19 @@ static int postings_where(struct kv *kv, const struct matcher *m, bool want,
             unwanted_run = 0;
         }
         if (last_ok) {
-            if (index_ids_push(out, get_u64be(k + klen - 8)) != 0)
-                rc = nomem(err);
+            rc = entry_push(it, k, klen, out, err);
             kv_iter_next(it);
         } else if (++unwanted_run < SKIP_AFTER) {
             kv_iter_next(it);
         } else {
-            /* Seek past every key of this value: 'P' name 0x00 value 0x01 (built after
+            /* Seek past every key of this value: 'P' name 0x00 value 0x02 (built after
              * kb's first plen bytes, which stay the scan's bound). */
             kb.len = plen;
             vg_buf_putc(&kb, INDEX_PREFIX);
             vg_buf_append(&kb, name.p, name.len);
             vg_buf_putc(&kb, 0);
             vg_buf_append(&kb, last.p, last.len);
-            vg_buf_putc(&kb, 1);
+            vg_buf_putc(&kb, 2);
             if (vg_buf_failed(&kb)) {
                 rc = nomem(err);
                 break;
@@ -393,7 +420,7 @@ static int distinct(struct kv *kv, const struct vg_str *name, index_str_fn fn, v
         const char *s = k + plen;
         size_t slen;
         if (name) {
-            if (klen < plen + 9 || k[klen - 9] != 0) {
+            if (klen < plen + 9 || (unsigned char)k[klen - 9] > 1) {
                 kv_iter_next(it);
                 continue;
             }
@@ -412,7 +439,7 @@ static int distinct(struct kv *kv, const struct vg_str *name, index_str_fn fn, v
         else
             vg_buf_putc(&kb, INDEX_PREFIX);
         vg_buf_append(&kb, s, slen);
-        vg_buf_putc(&kb, 1);
+        vg_buf_putc(&kb, name ? 2 : 1); /* past both entry kinds of the value; the name */
         if (vg_buf_failed(&kb)) {
             rc = nomem(err);
             break;
@@ -433,4 +460,181 @@ int index_label_values(struct kv *kv, struct vg_str name, index_str_fn fn, void 
                        struct vg_err *err)
 {
     return distinct(kv, &name, fn, ctx, err);
+}
+
+/* ---- packed postings blocks (format in index.h) ---- */
+
+void index_block_encode(struct vg_buf *b, const uint64_t *v, size_t n)
+{
+    vg_buf_put_uvarint(b, n);
+    for (size_t i = 0; i < n; i++)
+        vg_buf_put_uvarint(b, i ? v[i] - v[i - 1] : v[0]);
+}
+
+static int bad_block(struct vg_err *err, size_t off, const char *what)
+{
+    return vg_err_set(err, VG_EINVAL, "index: malformed postings block at offset %zu: %s",
+                      off, what);
+}
+
+int index_block_decode(const char *p, size_t len, uint64_t last, struct index_ids *out,
+                       struct vg_err *err)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t pos = 0, start;
+    uint64_t n, id = 0, d;
+    if (!labels_get_uvarint(u, len, &pos, &n))
+        return bad_block(err, 0, "bad count");
+    if (n == 0 || n > INDEX_BLOCK_MAX_IDS)
+        return bad_block(err, 0, "count out of range");
+    if (out->cap - out->n < n) {
+        size_t ncap = out->n + (size_t)n;
+        uint64_t *nv = vg_realloc(out->v, ncap * sizeof *nv);
+        if (!nv)
+            return nomem(err);
+        out->v = nv;
+        out->cap = ncap;
+    }
+    size_t n0 = out->n;
+    for (uint64_t i = 0; i < n; i++) {
+        start = pos;
+        if (!labels_get_uvarint(u, len, &pos, &d)) {
+            out->n = n0;
+            return bad_block(err, start, "truncated or overlong id");
+        }
+        if ((i > 0 && d == 0) || d > UINT64_MAX - id) {
+            out->n = n0;
+            return bad_block(err, start, d == 0 ? "ids not increasing" : "id overflow");
+        }
+        id += d;
+        out->v[out->n++] = id;
+    }
+    if (pos != len || id != last) {
+        out->n = n0;
+        return bad_block(err, pos, pos != len ? "trailing bytes" : "last id differs from key");
+    }
+    return 0;
+}
+
+size_t index_entry_ids(const char *k, size_t klen, const char *v, size_t vlen)
+{
+    if (klen < 10 || k[klen - 9] == 0)
+        return 1;
+    size_t pos = 0;
+    uint64_t n;
+    if (!labels_get_uvarint((const unsigned char *)v, vlen, &pos, &n) || n > INDEX_BLOCK_MAX_IDS)
+        return 0;
+    return (size_t)n;
+}
+
+/* One pair being packed: its ids and what it has on disk now. */
+struct pack {
+    struct vg_buf pair;   /* 'P' name 0x00 value */
+    struct index_ids ids; /* every id read */
+    struct index_ids one; /* ids of its one-id keys */
+    struct index_ids blk; /* last ids of its blocks */
+    struct vg_buf kb, vb;
+};
+
+#define PACK_BATCH_KEYS 20000
+#define PACK_BATCH_BYTES (4u << 20)
+
+static void pack_key(struct pack *p, char sep, uint64_t id)
+{
+    vg_buf_reset(&p->kb);
+    vg_buf_append(&p->kb, p->pair.p, p->pair.len);
+    vg_buf_putc(&p->kb, sep);
+    vg_buf_put_u64be(&p->kb, id);
+}
+
+/* Replaces the pair's entries (if it needs it) in b. */
+static int pack_flush(struct pack *p, index_live_fn live, void *ctx, struct kv_batch *b,
+                      size_t *packed, struct vg_err *err)
+{
+    if (!p->pair.len)
+        return 0;
+    index_ids_sort_unique(&p->ids);
+    size_t before = p->ids.n;
+    live(ctx, &p->ids);
+    if (p->one.n == 0 && p->ids.n == before)
+        return 0; /* blocks only, none dead */
+    for (size_t i = 0; i < p->one.n; i++) {
+        pack_key(p, 0, p->one.v[i]);
+        kv_batch_delete(b, p->kb.p, p->kb.len);
+    }
+    for (size_t i = 0; i < p->blk.n; i++) {
+        pack_key(p, 1, p->blk.v[i]);
+        kv_batch_delete(b, p->kb.p, p->kb.len);
+    }
+    for (size_t i = 0; i < p->ids.n; i += INDEX_BLOCK_MAX_IDS) {
+        size_t n = p->ids.n - i < INDEX_BLOCK_MAX_IDS ? p->ids.n - i : INDEX_BLOCK_MAX_IDS;
+        pack_key(p, 1, p->ids.v[i + n - 1]);
+        vg_buf_reset(&p->vb);
+        index_block_encode(&p->vb, p->ids.v + i, n);
+        kv_batch_put(b, p->kb.p, p->kb.len, p->vb.p, p->vb.len);
+    }
+    if (vg_buf_failed(&p->kb) || vg_buf_failed(&p->vb))
+        return nomem(err);
+    if (packed)
+        (*packed)++;
+    return 0;
+}
+
+int index_pack(struct kv *kv, index_live_fn live, void *ctx, size_t *packed,
+               struct vg_err *err)
+{
+    struct pack p;
+    memset(&p, 0, sizeof p);
+    vg_buf_init(&p.pair);
+    vg_buf_init(&p.kb);
+    vg_buf_init(&p.vb);
+    if (packed)
+        *packed = 0;
+    struct kv_batch *b = kv_batch_new();
+    struct kv_iter *it = b ? kv_iter_new(kv, NULL, false) : NULL;
+    int rc = it ? 0 : nomem(err);
+    const char pfx = INDEX_PREFIX;
+    if (it)
+        kv_iter_seek(it, &pfx, 1);
+    for (; rc == 0 && kv_iter_has_prefix(it, &pfx, 1); kv_iter_next(it)) {
+        size_t klen;
+        const char *k = kv_iter_key(it, &klen);
+        if (klen < 11 || (unsigned char)k[klen - 9] > 1 || !memchr(k + 1, 0, klen - 10))
+            continue; /* not a posting entry */
+        size_t plen = klen - 9;
+        if (plen != p.pair.len || memcmp(k, p.pair.p, plen) != 0) {
+            rc = pack_flush(&p, live, ctx, b, packed, err);
+            if (rc == 0 && (kv_batch_count(b) >= PACK_BATCH_KEYS ||
+                            kv_batch_bytes(b) >= PACK_BATCH_BYTES)) {
+                rc = kv_write(kv, b, false, err);
+                kv_batch_clear(b);
+            }
+            vg_buf_reset(&p.pair);
+            vg_buf_append(&p.pair, k, plen);
+            p.ids.n = p.one.n = p.blk.n = 0;
+            if (rc == 0 && vg_buf_failed(&p.pair))
+                rc = nomem(err);
+        }
+        if (rc)
+            break;
+        uint64_t id = get_u64be(k + klen - 8);
+        rc = index_ids_push(k[klen - 9] ? &p.blk : &p.one, id) ? nomem(err) : 0;
+        if (rc == 0)
+            rc = entry_push(it, k, klen, &p.ids, err);
+    }
+    if (rc == 0)
+        rc = pack_flush(&p, live, ctx, b, packed, err);
+    if (rc == 0 && kv_batch_count(b))
+        rc = kv_write(kv, b, false, err);
+    if (rc == 0 && it)
+        rc = kv_iter_error(it, err);
+    kv_iter_free(it);
+    kv_batch_free(b);
+    index_ids_free(&p.ids);
+    index_ids_free(&p.one);
+    index_ids_free(&p.blk);
+    vg_buf_free(&p.pair);
+    vg_buf_free(&p.kb);
+    vg_buf_free(&p.vb);
+    return rc;
 }

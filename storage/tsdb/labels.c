@@ -106,8 +106,7 @@ void labels_encode(const struct label *ls, size_t n, struct vg_buf *out)
     out->p[out->len] = '\0';
 }
 
-/* Reads a minimal uvarint at *pos; false if truncated, overlong or over 64 bits. */
-static bool get_uvarint(const unsigned char *p, size_t len, size_t *pos, uint64_t *out)
+bool labels_get_uvarint(const unsigned char *p, size_t len, size_t *pos, uint64_t *out)
 {
     uint64_t v = 0;
     for (unsigned shift = 0; *pos < len && shift < 64; shift += 7) {
@@ -128,7 +127,7 @@ static int get_str(const char *buf, size_t len, size_t *pos, struct vg_str *s,
 {
     size_t start = *pos;
     uint64_t n;
-    if (!get_uvarint((const unsigned char *)buf, len, pos, &n))
+    if (!labels_get_uvarint((const unsigned char *)buf, len, pos, &n))
         return vg_err_set(err, VG_EINVAL, "labels: bad %s length of label %zu at offset %zu",
                           what, idx, start);
     if (n > len - *pos)

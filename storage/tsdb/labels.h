@@ -11,6 +11,7 @@
 #include "../base/vg_err.h"
 #include "../base/vg_str.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,10 @@ void labels_encode(const struct label *ls, size_t n, struct vg_buf *out);
 int labels_decode(const char *buf, size_t len, struct label *out, size_t max, struct vg_err *err);
 /* 64-bit hash of sorted labels (stable across runs and machines). */
 uint64_t labels_hash(const struct label *ls, size_t n);
+/* Reads the minimal uvarint (LEB128) at p[*pos..len) into *out and moves *pos past it;
+ * false if truncated, overlong (not minimal) or over 64 bits. Shared by the TSDB's
+ * decoders (labels here, postings blocks in index.c). */
+bool labels_get_uvarint(const unsigned char *p, size_t len, size_t *pos, uint64_t *out);
 /* Value of name in sorted ls, or a {NULL,0} vg_str when absent. */
 struct vg_str labels_get(const struct label *ls, size_t n, const char *name);
 

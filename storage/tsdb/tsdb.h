@@ -151,6 +151,12 @@ struct tsdb_reader;
 struct tsdb_reader *tsdb_reader_new(struct tsdb *db);
 int tsdb_reader_read(struct tsdb_reader *r, uint64_t series_id, int64_t mint, int64_t maxt,
                      struct tsdb_sample **out, size_t *n, struct vg_err *err);
+/* As tsdb_reader_read, but appends the samples to the caller's array *buf (*len used of
+ * *cap, vg_malloc'ed, grown with vg_realloc; *len advances by this series' count), so a
+ * query over thousands of series makes a few allocations instead of one per series.
+ * On error *len is unchanged (*buf and *cap may have changed: free *buf either way). */
+int tsdb_reader_append(struct tsdb_reader *r, uint64_t series_id, int64_t mint, int64_t maxt,
+                       struct tsdb_sample **buf, size_t *len, size_t *cap, struct vg_err *err);
 void tsdb_reader_free(struct tsdb_reader *r); /* accepts NULL */
 
 struct tsdb_strings {

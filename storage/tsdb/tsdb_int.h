@@ -62,6 +62,7 @@ struct tsdb {
     pthread_mutex_t maint_mu;
     uint64_t wal_first; /* no W record below this exists (under maint_mu) */
     uint64_t wal_deleted_uncompacted, chunks_deleted_uncompacted;
+    uint64_t packed_next_id; /* head.next_id when the postings were last packed */
     int64_t last_retention_cutoff;
 
     pthread_mutex_t stop_mu;

@@ -1,6 +1,13 @@
 /* tsdb_maint: the TSDB's housekeeping: writing head chunks, deleting write-ahead
- * records nothing needs any more, retention, full compaction, and the "tsdb-maint"
- * thread that runs them on an interval. Key layout at the top of tsdb.c.
+ * records nothing needs any more, retention, packing the postings, full compaction,
+ * and the "tsdb-maint" thread that runs them on an interval. Key layout at the top of
+ * tsdb.c.
+ *
+ * Packing (index_pack) turns the one-id posting keys that appends write into delta
+ * blocks and drops the ids of series retention deleted; it scans every posting, so a
+ * round runs it only once the series created since the last pack are a fair share of
+ * all (PACK_AFTER_*), or when retention dropped a series (whose ids blocks still hold,
+ * and whose label values would stay listed until then); tsdb_compact always runs it.
  *
  * Order within a round matters: chunks are written first (no sync), then the W
  * records they made redundant are deleted with a sync write, which also makes the
@@ -18,6 +25,8 @@
 #define WAL_COMPACT_AFTER 100000      /* deleted records before compacting the 'W' range */
 #define RETENTION_COMPACT_AFTER 10000 /* deleted chunks before compacting their range */
 #define RETENTION_GRANULE_MS (10LL * 60 * 1000)
+#define PACK_AFTER_SERIES 1000 /* at least this many new series ... */
+#define PACK_AFTER_SHARE 8      /* ... and at least 1/8 of all ids, before a round packs */
 /* Writer token of maintenance; appends use their record number, which never gets here. */
 #define MAINT_WRITER UINT64_MAX
 
@@ -208,7 +217,8 @@ static bool is_empty(const struct head_series *s)
            !s->pending && (s->flags & HEAD_F_DURABLE);
 }
 
-static int retention(struct tsdb *db, int64_t now, struct vg_err *err)
+/* *dropped counts the series deleted for having no data left. */
+static int retention(struct tsdb *db, int64_t now, size_t *dropped, struct vg_err *err)
 {
     if (db->o.retention_ms <= 0)
         return 0;
@@ -269,8 +279,10 @@ static int retention(struct tsdb *db, int64_t now, struct vg_err *err)
     for (size_t i = 0; i < n && rc == 0; i++) {
         pthread_mutex_lock(&db->mu);
         struct head_series *s = head_by_id(&db->head, ids[i]);
-        if (s && is_empty(s))
+        if (s && is_empty(s)) {
             rc = drop_series(db, s, err);
+            *dropped += rc == 0;
+        }
         pthread_mutex_unlock(&db->mu);
     }
     vg_free(ids);
@@ -285,14 +297,49 @@ static int retention(struct tsdb *db, int64_t now, struct vg_err *err)
     return 0;
 }
 
+/* index_live_fn: keeps the ids the head still has. */
+static void live_ids(void *ctx, struct index_ids *ids)
+{
+    struct tsdb *db = ctx;
+    size_t w = 0;
+    pthread_mutex_lock(&db->mu);
+    for (size_t i = 0; i < ids->n; i++)
+        if (head_by_id(&db->head, ids->v[i]))
+            ids->v[w++] = ids->v[i];
+    pthread_mutex_unlock(&db->mu);
+    ids->n = w;
+}
+
+/* Under maint_mu. */
+static int pack_postings(struct tsdb *db, bool always, struct vg_err *err)
+{
+    pthread_mutex_lock(&db->mu);
+    uint64_t next = db->head.next_id;
+    pthread_mutex_unlock(&db->mu);
+    uint64_t fresh = next - (db->packed_next_id ? db->packed_next_id : 1); /* ids from 1 */
+    if (!always && (fresh < PACK_AFTER_SERIES || fresh < next / PACK_AFTER_SHARE))
+        return 0;
+    int rc = index_pack(db->kv, live_ids, db, NULL, err);
+    if (rc)
+        return vg_err_prefix(err, "tsdb %s: packing the postings", db->dir);
+    db->packed_next_id = next;
+    vg_log(VG_LOG_DEBUG, "tsdb", "postings packed", "dir", db->dir, NULL);
+    return 0;
+}
+
 int tsdb_maintain(struct tsdb *db, int64_t now_ms, struct vg_err *err)
 {
     pthread_mutex_lock(&db->maint_mu);
     int rc = tsdb_flush(db, now_ms, TSDB_FLUSH_OLD, err);
     if (rc == 0)
         rc = tsdb_wal_truncate(db, err);
+    size_t dropped = 0;
     if (rc == 0)
-        rc = retention(db, now_ms, err);
+        rc = retention(db, now_ms, &dropped, err);
+    /* Dropped series leave their ids in blocks and would keep their label values
+     * listed: repack now. */
+    if (rc == 0)
+        rc = pack_postings(db, dropped > 0, err);
     pthread_mutex_unlock(&db->maint_mu);
     return rc;
 }
@@ -303,6 +350,8 @@ int tsdb_compact(struct tsdb *db, struct vg_err *err)
     int rc = tsdb_flush(db, tsdb_now_ms(), TSDB_FLUSH_ALL, err);
     if (rc == 0)
         rc = tsdb_wal_truncate(db, err);
+    if (rc == 0)
+        rc = pack_postings(db, true, err);
     if (rc == 0) {
         kv_compact_range(db->kv, NULL, 0, NULL, 0);
         db->wal_deleted_uncompacted = 0;

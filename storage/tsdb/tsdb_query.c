@@ -138,22 +138,37 @@ int tsdb_read(struct tsdb *db, uint64_t id, int64_t mint, int64_t maxt,
 int tsdb_reader_read(struct tsdb_reader *r, uint64_t id, int64_t mint, int64_t maxt,
                      struct tsdb_sample **out, size_t *n, struct vg_err *err)
 {
+    struct tsdb_sample *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = tsdb_reader_append(r, id, mint, maxt, &buf, &len, &cap, err);
+    if (rc || !len) {
+        vg_free(buf);
+        buf = NULL;
+        len = 0;
+    }
+    *out = buf;
+    *n = len;
+    return rc;
+}
+
+int tsdb_reader_append(struct tsdb_reader *r, uint64_t id, int64_t mint, int64_t maxt,
+                       struct tsdb_sample **buf, size_t *len, size_t *cap, struct vg_err *err)
+{
     struct tsdb *db = r->db;
-    *out = NULL;
-    *n = 0;
     if (mint > maxt)
         return 0;
-    struct head_samples a = { 0 };
+    /* Samples go straight into the caller's array; this read's part starts at base. */
+    const size_t base = *len;
+    struct head_samples a = { *buf, *len, *cap };
     pthread_mutex_lock(&db->mu);
     struct head_series *s = head_by_id(&db->head, id);
     int rc = s ? head_collect(s, mint, maxt, &a) : 0;
     uint64_t persisted = db->chunks_persisted;
     pthread_mutex_unlock(&db->mu);
-    if (!s)
-        return 0;
-    if (rc) {
-        vg_free(a.v);
-        return tsdb_nomem(err, "reading samples");
+    if (!s || rc) {
+        *buf = a.v;
+        *cap = a.cap;
+        return s ? tsdb_nomem(err, "reading samples") : 0;
     }
     /* Disk after memory: a chunk written meanwhile is then either in our copy or on
      * disk by the time we look (duplicates are removed below). A chunk leaves the head
@@ -168,7 +183,8 @@ int tsdb_reader_read(struct tsdb_reader *r, uint64_t id, int64_t mint, int64_t m
     }
     struct kv_iter *it = r->it;
     if (!it) {
-        vg_free(a.v);
+        *buf = a.v;
+        *cap = a.cap;
         return tsdb_nomem(err, "reading samples");
     }
     unsigned char key[TSDB_CHUNK_KEY_MAX];
@@ -210,24 +226,502 @@ int tsdb_reader_read(struct tsdb_reader *r, uint64_t id, int64_t mint, int64_t m
         rc = decode_chunk(db, id, &a, (const unsigned char *)pending.p, pending.len, mint, maxt,
                           pending_start, err);
     r->pending = pending; /* keeps its capacity for the next read */
-    if (rc == 0)
+    /* A LevelDB iterator that failed is no longer valid, so one still valid has no error
+     * to report (asking costs a call into LevelDB per series). */
+    if (rc == 0 && !kv_iter_valid(it))
         rc = kv_iter_error(it, err);
     r->placed = rc == 0;
+    *buf = a.v;
+    *cap = a.cap;
     if (rc) {
         kv_iter_free(r->it); /* the next read starts from a fresh iterator */
         r->it = NULL;
-        vg_free(a.v);
         return rc;
     }
-    head_samples_sort_unique(&a);
-    *out = a.v;
-    *n = a.n;
+    struct head_samples mine = { a.v + base, a.n - base, a.n - base };
+    head_samples_sort_unique(&mine);
+    *len = base + mine.n;
     return 0;
 }
 
-struct set_priv {
-    struct vg_arena *arena;
+/* ---- selecting series ----
+ *
+ * The head holds every series with its label pairs interned as symbols (head.h), so a
+ * selection is decided in memory: each matcher's verdict on a symbol is worked out once
+ * per query (one regex run per distinct label pair, not per series) and a series is
+ * judged by OR-ing its symbols' verdict bits. Candidates come from a walk over every
+ * series of the head, or, when an '=' matcher holds few series (a symbol's reference
+ * count is exactly how many series hold the pair), from that one posting list in
+ * LevelDB. A posting key costs about 1,000 instructions to step over, a series of the
+ * walk about 50, hence SEL_POSTINGS_RATIO. Before this, every matcher's postings were
+ * scanned and intersected: 20,000 keys for a plain metric name. */
+
+/* Verdict of a symbol for matcher i (i < SEL_MAX): bit i when the pair's name is the
+ * matcher's, bit SEL_MAX + i when its value matches too. SEL_DONE marks a verdict
+ * worked out, SEL_ODD a piece that is not one label pair (never seen with stored label
+ * sets, which are validated canonical encodings; such a series is judged from its
+ * decoded labels instead). */
+#define SEL_MAX 8
+#define SEL_ALL ((1u << SEL_MAX) - 1)
+#define SEL_DONE (1u << (2 * SEL_MAX))
+#define SEL_ODD (1u << (2 * SEL_MAX + 1))
+#define SEL_POSTINGS_RATIO 16
+
+struct sel {
+    struct matcher *const *ms;
+    size_t nms;
+    uint32_t *verdict; /* per symbol id; 0 until worked out */
+    uint32_t nsyms;
+    uint32_t empty; /* matchers that match a missing label ("") */
+    uint32_t all;   /* one bit per matcher */
 };
+
+/* Splits one canonical label pair (labels.c's encoding) that fills b[0, len). */
+static bool pair_split(const char *b, size_t len, struct vg_str *name, struct vg_str *value)
+{
+    size_t off = 0;
+    struct vg_str *part[2] = { name, value };
+    for (int k = 0; k < 2; k++) {
+        uint64_t v = 0;
+        for (unsigned shift = 0;; shift += 7) {
+            if (off >= len || shift > 56)
+                return false;
+            unsigned char c = (unsigned char)b[off++];
+            v |= (uint64_t)(c & 0x7f) << shift;
+            if (!(c & 0x80))
+                break;
+        }
+        if (v > len - off)
+            return false;
+        *part[k] = (struct vg_str){ b + off, (size_t)v };
+        off += (size_t)v;
+    }
+    return off == len;
+}
+
+static uint32_t sel_verdict(struct sel *q, const struct head *h, uint32_t sym)
+{
+    uint32_t v = q->verdict[sym];
+    if (v)
+        return v;
+    const struct head_sym *y = h->syms[sym];
+    struct vg_str name, value;
+    v = SEL_DONE;
+    if (!pair_split(y->b, y->len, &name, &value)) {
+        v |= SEL_ODD;
+    } else {
+        for (size_t i = 0; i < q->nms; i++) {
+            const struct matcher *m = q->ms[i];
+            if (!vg_str_eq_c(name, m->name))
+                continue;
+            v |= 1u << i;
+            if (matcher_matches(m, value))
+                v |= 1u << (SEL_MAX + i);
+        }
+    }
+    q->verdict[sym] = v;
+    return v;
+}
+
+/* Slow path for a series with a piece that is not a label pair. */
+static bool sel_match_decoded(const struct sel *q, const struct head *h,
+                              const struct head_series *s)
+{
+    char *lbl = vg_malloc(s->lbl_len ? s->lbl_len : 1);
+    struct label *ls = vg_malloc((s->nlabels ? s->nlabels : 1) * sizeof *ls);
+    int n = -1;
+    if (lbl && ls) {
+        head_labels_copy(h, s, lbl);
+        n = labels_decode(lbl, s->lbl_len, ls, s->nlabels, NULL);
+    }
+    bool ok = n >= 0;
+    for (size_t i = 0; ok && i < q->nms; i++) {
+        struct vg_str v = labels_get(ls, (size_t)n, q->ms[i]->name);
+        ok = matcher_matches(q->ms[i], v.p ? v : (struct vg_str){ "", 0 });
+    }
+    vg_free(lbl);
+    vg_free(ls);
+    return ok;
+}
+
+/* Whether series s matches every matcher (called under mu). */
+static bool sel_match(struct sel *q, const struct head *h, const struct head_series *s)
+{
+    uint32_t acc = 0;
+    for (uint16_t k = 0; k < s->npieces; k++)
+        acc |= sel_verdict(q, h, s->sym[k]);
+    if (acc & SEL_ODD)
+        return sel_match_decoded(q, h, s);
+    uint32_t has = acc & SEL_ALL, ok = (acc >> SEL_MAX) & SEL_ALL;
+    return (ok | (q->empty & ~has)) == q->all;
+}
+
+/* The head symbol holding exactly the label pair name=value, or NULL (under mu). */
+static const struct head_sym *sym_find(const struct head *h, const char *name,
+                                       struct vg_str value, struct vg_buf *tmp)
+{
+    struct label l = { vg_str_c(name), value };
+    vg_buf_reset(tmp);
+    labels_encode(&l, 1, tmp);
+    if (vg_buf_failed(tmp) || !h->sym_cap)
+        return NULL;
+    uint64_t hv = head_hash(tmp->p, tmp->len);
+    size_t mask = h->sym_cap - 1;
+    for (size_t i = hv & mask; h->sym_slots[i]; i = (i + 1) & mask) {
+        const struct head_sym *y = h->syms[h->sym_slots[i] - 1];
+        if (y->hash == hv && y->len == tmp->len && memcmp(y->b, tmp->p, tmp->len) == 0)
+            return y;
+    }
+    return NULL;
+}
+
+/* How many series hold a pair m accepts, when that is known exactly: for name="v", and
+ * for a regex that is only literals joined by '|' ("GET|POST"; index.c reads such a
+ * set's posting lists directly). false for anything else. */
+static bool matcher_refs(const struct head *h, const struct matcher *m, struct vg_buf *tmp,
+                         size_t *refs)
+{
+    if (m->matches_empty || (m->op != MATCH_EQ && m->op != MATCH_RE))
+        return false;
+    if (m->op == MATCH_RE)
+        for (size_t i = 0; i < m->value_len; i++) {
+            unsigned char c = (unsigned char)m->value[i];
+            if (c < 0x20 || (c != '|' && strchr("\\.+*?()[]{}^$", c)) ||
+                (c == '|' && (i == 0 || i + 1 == m->value_len || m->value[i + 1] == '|')))
+                return false;
+        }
+    *refs = 0;
+    for (size_t i = 0; i < m->value_len;) {
+        size_t j = i;
+        while (j < m->value_len && (m->op == MATCH_EQ || m->value[j] != '|'))
+            j++;
+        const struct head_sym *y = sym_find(h, m->name, (struct vg_str){ m->value + i, j - i },
+                                            tmp);
+        *refs += y ? y->refs : 0;
+        i = j + 1;
+    }
+    return !vg_buf_failed(tmp);
+}
+
+/* The matcher whose pairs the fewest series hold (matcher_refs), with that count (under
+ * mu); -1 when none is known or the walk over the head is cheaper. */
+static long sel_driver(const struct head *h, struct matcher *const *ms, size_t nms,
+                       size_t *refs)
+{
+    struct vg_buf tmp;
+    vg_buf_init(&tmp);
+    long best = -1;
+    *refs = SIZE_MAX;
+    for (size_t i = 0; i < nms; i++) {
+        size_t r;
+        if (matcher_refs(h, ms[i], &tmp, &r) && r < *refs) {
+            *refs = r;
+            best = (long)i;
+        }
+    }
+    vg_buf_free(&tmp);
+    if (best >= 0 && *refs * SEL_POSTINGS_RATIO >= h->count)
+        best = -1;
+    return best;
+}
+
+/* Series picked under mu. Their labels are built after it from the table of the
+ * selection's distinct pairs (see rank_syms), or, when that could not be made, decoded
+ * from raw, a copy of their label bytes. */
+struct picked {
+    uint64_t id;
+    char *raw;
+    uint32_t len;
+    uint16_t nlabels;
+    uint16_t npieces;
+    uint32_t *sym; /* the series' symbol ids, then their ranks (see rank_syms) */
+};
+
+struct picks {
+    struct picked *v;
+    size_t n, cap;
+    struct label *pairs; /* pairs[rank - 1]: the distinct pairs, sorted (see rank_syms) */
+    size_t npairs;
+};
+
+static int pick(struct picks *p, struct vg_arena *ar, const struct head_series *s)
+{
+    if (p->n == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 256;
+        struct picked *nv = vg_realloc(p->v, ncap * sizeof *nv);
+        if (!nv)
+            return VG_ENOMEM;
+        p->v = nv;
+        p->cap = ncap;
+    }
+    uint32_t *sym = vg_arena_alloc(ar, (s->npieces ? s->npieces : 1) * sizeof *sym);
+    if (!sym)
+        return VG_ENOMEM;
+    memcpy(sym, s->sym, s->npieces * sizeof *sym);
+    p->v[p->n++] = (struct picked){ s->id, NULL, s->lbl_len, s->nlabels, s->npieces, sym };
+    return 0;
+}
+
+/* ---- ordering the selection by labels ----
+ * Comparing label sets pair by pair was a tenth of an instant query over 20,000 series,
+ * and decoding each series' label bytes as much again. A selection holds few distinct
+ * pairs (hundreds), so they are copied and sorted once and each series' symbol ids
+ * replaced by the ranks of its pairs: comparing two label sets is then comparing two
+ * short integer arrays, with the same result as labels_cmp (pairs compare by name, then
+ * value; interned pairs are equal iff their bytes are), and a series' labels are
+ * entries of the pair table. */
+
+struct ranked {
+    uint32_t sym;
+    struct vg_str name, value;
+};
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    int c = vg_str_cmp(x->name, y->name);
+    return c ? c : vg_str_cmp(x->value, y->value);
+}
+
+/* Under mu: replaces every picked series' symbol ids with ranks (from 1) and fills
+ * p->pairs (copies in ar). false when a piece is not a label pair or memory ran out. */
+static bool rank_syms(const struct head *h, struct vg_arena *ar, struct picks *p)
+{
+    uint32_t *rank = vg_calloc(h->nsyms ? h->nsyms : 1, sizeof *rank);
+    struct ranked *d = NULL;
+    size_t nd = 0, cap = 0;
+    bool ok = rank != NULL;
+    for (size_t i = 0; ok && i < p->n; i++) {
+        for (uint16_t k = 0; ok && k < p->v[i].npieces; k++) {
+            uint32_t y = p->v[i].sym[k];
+            if (rank[y])
+                continue;
+            if (nd == cap) {
+                cap = cap ? cap * 2 : 256;
+                struct ranked *nv = vg_realloc(d, cap * sizeof *nv);
+                ok = nv != NULL;
+                if (!ok)
+                    break;
+                d = nv;
+            }
+            rank[y] = 1;
+            d[nd].sym = y;
+            ok = pair_split(h->syms[y]->b, h->syms[y]->len, &d[nd].name, &d[nd].value);
+            nd++;
+        }
+    }
+    struct label *pairs = ok ? vg_arena_alloc(ar, (nd ? nd : 1) * sizeof *pairs) : NULL;
+    ok = pairs != NULL;
+    if (ok && nd > 1)
+        qsort(d, nd, sizeof *d, cmp_ranked);
+    for (size_t j = 0; ok && j < nd; j++) {
+        const struct head_sym *y = h->syms[d[j].sym];
+        char *b = vg_arena_alloc(ar, y->len ? y->len : 1);
+        ok = b != NULL;
+        if (ok) { /* the copy's name and value sit where they sit in the symbol */
+            memcpy(b, y->b, y->len);
+            pairs[j].name = (struct vg_str){ b + (d[j].name.p - y->b), d[j].name.len };
+            pairs[j].value = (struct vg_str){ b + (d[j].value.p - y->b), d[j].value.len };
+            rank[d[j].sym] = (uint32_t)j + 1;
+        }
+    }
+    if (ok) {
+        for (size_t i = 0; i < p->n; i++)
+            for (uint16_t k = 0; k < p->v[i].npieces; k++)
+                p->v[i].sym[k] = rank[p->v[i].sym[k]];
+        p->pairs = pairs;
+        p->npairs = nd;
+    }
+    vg_free(d);
+    vg_free(rank);
+    return ok;
+}
+
+/* Under mu, after the picking: ranks, or else copies of every picked series' label
+ * bytes for labels_decode. */
+static int finish_picks(const struct head *h, struct vg_arena *ar, struct picks *p,
+                        struct vg_err *err)
+{
+    if (rank_syms(h, ar, p))
+        return 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const struct head_series *s = head_by_id(h, p->v[i].id);
+        char *copy = vg_arena_alloc(ar, s->lbl_len ? s->lbl_len : 1);
+        if (!copy)
+            return tsdb_nomem(err, "selecting series");
+        head_labels_copy(h, s, copy);
+        p->v[i].raw = copy;
+    }
+    return 0;
+}
+
+static int cmp_picked(const void *a, const void *b)
+{
+    const struct picked *x = a, *y = b;
+    uint16_t n = x->npieces < y->npieces ? x->npieces : y->npieces;
+    for (uint16_t k = 0; k < n; k++)
+        if (x->sym[k] != y->sym[k])
+            return x->sym[k] < y->sym[k] ? -1 : 1;
+    return (x->npieces > y->npieces) - (x->npieces < y->npieces);
+}
+
+/* Sorting by ranks without a call per comparison: a series' first 8 ranks packed 16
+ * bits each into two words (0 past its last piece, below every rank, as a shorter label
+ * set sorts first) order the series as cmp_picked does, so a radix sort on the words
+ * does it, skipping the byte positions where all keys agree (the metric name's, say).
+ * Series with more than 8 pieces and equal words are then sorted with cmp_picked. */
+struct skey {
+    uint64_t w[2];
+    size_t i;
+};
+
+static unsigned skey_byte(const struct skey *k, int pass)
+{
+    return (unsigned)(k->w[1 - pass / 8] >> (pass % 8 * 8)) & 0xff;
+}
+
+/* Leaves v sorted in v or tmp; returns which. One counting pass for every byte. */
+static struct skey *radix_skeys(struct skey *v, struct skey *tmp, size_t n)
+{
+    static const size_t nb = 257;
+    size_t *count = vg_calloc(16 * nb, sizeof *count);
+    if (!count)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        for (int pass = 0; pass < 16; pass++)
+            count[pass * nb + skey_byte(&v[i], pass) + 1]++;
+    for (int pass = 0; pass < 16; pass++) {
+        size_t *c = count + pass * nb;
+        if (c[skey_byte(&v[0], pass) + 1] == n)
+            continue; /* every key has the same byte here */
+        for (size_t b = 0; b < 256; b++)
+            c[b + 1] += c[b];
+        for (size_t i = 0; i < n; i++)
+            tmp[c[skey_byte(&v[i], pass)]++] = v[i];
+        struct skey *t = v;
+        v = tmp;
+        tmp = t;
+    }
+    vg_free(count);
+    return v;
+}
+
+/* Sorts p->v like qsort with cmp_picked; false (nothing changed) when the ranks do not
+ * fit 16 bits or memory ran out, then the caller uses qsort. */
+static bool sort_picked(struct picks *p, size_t npairs)
+{
+    if (p->n < 2)
+        return true;
+    if (npairs >= 0xffff)
+        return false;
+    struct skey *k = vg_malloc(p->n * sizeof *k);
+    struct skey *tmp = vg_malloc(p->n * sizeof *tmp);
+    struct picked *out = vg_malloc(p->n * sizeof *out);
+    if (!k || !tmp || !out) {
+        vg_free(k);
+        vg_free(tmp);
+        vg_free(out);
+        return false;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        const struct picked *x = &p->v[i];
+        k[i] = (struct skey){ { 0, 0 }, i };
+        for (uint16_t j = 0; j < 8; j++)
+            k[i].w[j / 4] |= (uint64_t)(j < x->npieces ? x->sym[j] : 0) << (48 - 16 * (j % 4));
+    }
+    struct skey *sorted = radix_skeys(k, tmp, p->n);
+    if (!sorted) {
+        vg_free(k);
+        vg_free(tmp);
+        vg_free(out);
+        return false;
+    }
+    for (size_t i = 0; i < p->n; i++)
+        out[i] = p->v[sorted[i].i];
+    for (size_t i = 0; i < p->n;) { /* runs of equal words with longer label sets */
+        size_t j = i + 1;
+        bool long_sets = out[i].npieces > 8;
+        while (j < p->n && sorted[j].w[0] == sorted[i].w[0] && sorted[j].w[1] == sorted[i].w[1])
+            long_sets |= out[j++].npieces > 8;
+        if (long_sets && j - i > 1)
+            qsort(out + i, j - i, sizeof *out, cmp_picked);
+        i = j;
+    }
+    vg_free(p->v);
+    p->v = out;
+    p->cap = p->n;
+    vg_free(k);
+    vg_free(tmp);
+    return true;
+}
+
+static bool in_range(const struct head_series *s, int64_t mint, int64_t maxt)
+{
+    return s && (s->flags & HEAD_F_DURABLE) && s->min_t <= maxt && s->max_t >= mint;
+}
+
+/* Fills p with the matching series in id order, ready for tsdb_select (finish_picks). */
+static int select_ids(struct tsdb *db, struct matcher *const *ms, size_t nms, int64_t mint,
+                      int64_t maxt, struct vg_arena *ar, struct picks *p, struct vg_err *err)
+{
+    struct head *h = &db->head;
+    struct index_ids ids = { 0 };
+    int rc = 0;
+    if (nms > SEL_MAX) { /* every matcher through the postings */
+        rc = index_select(db->kv, ms, nms, &ids, err);
+        pthread_mutex_lock(&db->mu);
+        for (size_t i = 0; rc == 0 && i < ids.n; i++) {
+            struct head_series *s = head_by_id(h, ids.v[i]);
+            if (in_range(s, mint, maxt) && pick(p, ar, s) != 0)
+                rc = tsdb_nomem(err, "selecting series");
+        }
+        if (rc == 0)
+            rc = finish_picks(h, ar, p, err);
+        pthread_mutex_unlock(&db->mu);
+        index_ids_free(&ids);
+        return rc;
+    }
+    struct sel q = { .ms = ms, .nms = nms };
+    for (size_t i = 0; i < nms; i++) {
+        q.all |= 1u << i;
+        if (ms[i]->matches_empty)
+            q.empty |= 1u << i;
+    }
+    if (q.empty == q.all)
+        return vg_err_set(err, VG_EINVAL,
+                          "at least one matcher must not match the empty string");
+    size_t refs;
+    pthread_mutex_lock(&db->mu);
+    long drv = sel_driver(h, ms, nms, &refs);
+    pthread_mutex_unlock(&db->mu);
+    if (drv >= 0 && refs == 0)
+        return 0; /* no series holds that pair */
+    if (drv >= 0) {
+        /* LevelDB is read without the lock; the head decides below as for a walk. */
+        rc = index_select(db->kv, &ms[drv], 1, &ids, err);
+        if (rc) {
+            index_ids_free(&ids);
+            return rc;
+        }
+    }
+    pthread_mutex_lock(&db->mu);
+    q.nsyms = h->nsyms;
+    q.verdict = vg_calloc(q.nsyms ? q.nsyms : 1, sizeof *q.verdict);
+    if (!q.verdict)
+        rc = tsdb_nomem(err, "selecting series");
+    size_t n = drv >= 0 ? ids.n : h->by_id_cap;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct head_series *s = drv >= 0 ? head_by_id(h, ids.v[i]) : h->by_id[i];
+        if (in_range(s, mint, maxt) && sel_match(&q, h, s) && pick(p, ar, s) != 0)
+            rc = tsdb_nomem(err, "selecting series");
+    }
+    if (rc == 0)
+        rc = finish_picks(h, ar, p, err);
+    pthread_mutex_unlock(&db->mu);
+    vg_free(q.verdict);
+    index_ids_free(&ids);
+    return rc;
+}
 
 static int cmp_series(const void *a, const void *b)
 {
@@ -235,66 +729,60 @@ static int cmp_series(const void *a, const void *b)
     return labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
 }
 
+/* The labels of picked series x, in ar. */
+static int picked_labels(const struct picks *p, const struct picked *x, struct vg_arena *ar,
+                         struct tsdb_series *out, struct vg_err *err)
+{
+    size_t max = p->pairs ? x->npieces : x->nlabels;
+    struct label *ls = vg_arena_alloc(ar, (max ? max : 1) * sizeof *ls);
+    if (!ls)
+        return tsdb_nomem(err, "selecting series");
+    *out = (struct tsdb_series){ x->id, ls, max };
+    if (p->pairs) {
+        for (uint16_t k = 0; k < x->npieces; k++)
+            ls[k] = p->pairs[x->sym[k] - 1];
+        return 0;
+    }
+    int got = labels_decode(x->raw, x->len, ls, max, err);
+    if (got < 0)
+        return vg_err_prefix(err, "tsdb: stored labels of series %" PRIu64, x->id);
+    out->nlabels = (size_t)got;
+    return 0;
+}
+
 int tsdb_select(struct tsdb *db, struct matcher *const *ms, size_t nms, int64_t mint,
                 int64_t maxt, struct tsdb_series_set **out, struct vg_err *err)
 {
     *out = NULL;
-    struct index_ids ids = { 0 };
-    int rc = index_select(db->kv, ms, nms, &ids, err);
-    if (rc) {
-        index_ids_free(&ids);
-        return rc;
-    }
     struct tsdb_series_set *set = vg_calloc(1, sizeof *set);
     struct vg_arena *ar = set ? vg_arena_new(QUERY_ARENA_BYTES) : NULL;
-    size_t cnt = ids.n ? ids.n : 1;
-    struct tsdb_series *v = ar ? vg_arena_alloc(ar, cnt * sizeof *v) : NULL;
-    /* Label bytes are copied under the lock and decoded outside it. */
-    char **raw = v ? vg_arena_alloc(ar, cnt * sizeof *raw) : NULL;
-    uint32_t *rawlen = raw ? vg_arena_alloc(ar, cnt * sizeof *rawlen) : NULL;
-    if (!rawlen) {
+    if (!ar) {
         vg_free(set);
-        vg_arena_free(ar);
-        index_ids_free(&ids);
         return tsdb_nomem(err, "selecting series");
     }
     set->priv = ar;
-    set->v = v;
-    size_t n = 0;
-    pthread_mutex_lock(&db->mu);
-    for (size_t i = 0; i < ids.n; i++) {
-        struct head_series *s = head_by_id(&db->head, ids.v[i]);
-        if (!s || !(s->flags & HEAD_F_DURABLE) || s->min_t > maxt || s->max_t < mint)
-            continue;
-        char *copy = vg_arena_alloc(ar, s->lbl_len ? s->lbl_len : 1);
-        struct label *ls = vg_arena_alloc(ar, (s->nlabels ? s->nlabels : 1) * sizeof *ls);
-        if (!copy || !ls) {
+    struct picks p = { 0 };
+    int rc = select_ids(db, ms, nms, mint, maxt, ar, &p, err);
+    if (rc == 0 && p.pairs && !sort_picked(&p, p.npairs))
+        qsort(p.v, p.n, sizeof *p.v, cmp_picked);
+    struct tsdb_series *v = NULL;
+    if (rc == 0) {
+        v = vg_arena_alloc(ar, (p.n ? p.n : 1) * sizeof *v);
+        if (!v)
             rc = tsdb_nomem(err, "selecting series");
-            break;
-        }
-        head_labels_copy(&db->head, s, copy);
-        raw[n] = copy;
-        rawlen[n] = s->lbl_len;
-        v[n].id = s->id;
-        v[n].labels = ls;
-        v[n].nlabels = s->nlabels;
-        n++;
     }
-    pthread_mutex_unlock(&db->mu);
-    index_ids_free(&ids);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        int got = labels_decode(raw[i], rawlen[i], v[i].labels, v[i].nlabels, err);
-        if (got < 0)
-            rc = vg_err_prefix(err, "tsdb: stored labels of series %" PRIu64, v[i].id);
-        else
-            v[i].nlabels = (size_t)got;
-    }
+    for (size_t i = 0; rc == 0 && i < p.n; i++)
+        rc = picked_labels(&p, &p.v[i], ar, &v[i], err);
     if (rc) {
+        vg_free(p.v);
         tsdb_series_set_free(set);
         return rc;
     }
-    set->n = n;
-    qsort(v, n, sizeof *v, cmp_series);
+    set->v = v;
+    set->n = p.n;
+    if (!p.pairs)
+        qsort(v, p.n, sizeof *v, cmp_series);
+    vg_free(p.v);
     *out = set;
     return 0;
 }

@@ -3,7 +3,7 @@
  * Prometheus reports, for its head block, the top-N metric names by series count, label
  * names by number of distinct values, label names by the bytes their values take over
  * all series, and name=value pairs by series count. Vigil keeps every series in its
- * postings index ('P' name 0x00 value 0x00 id(u64be), see index.h), which is sorted by
+ * postings index ('P' entries, one id or a block of ids each, see index.h), sorted by
  * name, then value, then id, so one sequential scan yields each pair's series count as a
  * run of keys and each name's figures as a run of pairs: no hash map, memory bounded by
  * the four top-N heaps. The head (under mu, briefly) gives the series count, in-memory
@@ -171,13 +171,14 @@ static int close_name(struct scan *s)
     return rc;
 }
 
-/* One posting key: 'P' name 0x00 value 0x00 id(8). False when it does not parse. */
+/* One posting entry: 'P' name 0x00 value 0x00|0x01 id(8) (index.h). False when it does
+ * not parse. */
 static bool parse_posting(const char *k, size_t len, const char **name, size_t *nlen,
                           const char **value, size_t *vlen)
 {
-    if (len < 1 + 1 + 1 + 8 || k[0] != INDEX_PREFIX || k[len - 9] != '\0')
+    if (len < 1 + 1 + 1 + 8 || k[0] != INDEX_PREFIX || (unsigned char)k[len - 9] > 1)
         return false;
-    const char *end = k + len - 9; /* the 0x00 before the id */
+    const char *end = k + len - 9; /* the separator before the id */
     const char *sep = memchr(k + 1, '\0', (size_t)(end - (k + 1)));
     if (!sep)
         return false;
@@ -219,7 +220,9 @@ static int scan_index(struct tsdb *db, struct scan *s, struct vg_err *err)
                 rc = VG_ENOMEM;
             s->have = true;
         }
-        s->pair_series++;
+        size_t vl;
+        const char *v = kv_iter_value(it, &vl);
+        s->pair_series += index_entry_ids(k, len, v, vl);
     }
     if (rc == 0 && s->have) {
         rc = close_pair(s);

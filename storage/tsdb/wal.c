@@ -27,6 +27,7 @@ void wal_begin(struct wal_writer *w, struct vg_buf *b)
 {
     w->b = b;
     w->prev_t = 0;
+    w->prev_id = 0;
     vg_buf_putc(b, (char)WAL_VERSION);
 }
 
@@ -65,11 +66,12 @@ void wal_group(struct wal_writer *w, uint64_t id, uint32_t n_inorder, uint32_t n
     unsigned char *p = room(w->b, WAL_GROUP_MAX);
     if (!p)
         return;
-    p = put_uvarint(p, id);
+    uint64_t d = id - w->prev_id;
+    p = put_uvarint(p, (d << 1) ^ (uint64_t)-(int64_t)(d >> 63));
     p = put_uvarint(p, n_inorder);
     p = put_uvarint(p, n_ooo);
     done(w->b, p);
-    w->prev_t = 0;
+    w->prev_id = id;
 }
 
 void wal_sample(struct wal_writer *w, int64_t t, double v)
@@ -110,10 +112,10 @@ int wal_reader_init(struct wal_reader *r, const char *rec, size_t len, struct vg
     memset(r, 0, sizeof *r);
     r->p = (const unsigned char *)rec;
     r->end = r->p + len;
-    if (len < 1 || r->p[0] != WAL_VERSION)
-        return vg_err_set(err, VG_EINVAL, "wal record: unknown version %d (want %d)",
-                          len ? r->p[0] : -1, WAL_VERSION);
-    r->p++;
+    if (len < 1 || (r->p[0] != WAL_VERSION && r->p[0] != WAL_VERSION_1))
+        return vg_err_set(err, VG_EINVAL, "wal record: unknown version %d (want %d or %d)",
+                          len ? r->p[0] : -1, WAL_VERSION_1, WAL_VERSION);
+    r->version = *r->p++;
     return 0;
 }
 
@@ -133,11 +135,16 @@ int wal_next_group(struct wal_reader *r, struct wal_group *g, struct vg_err *err
         nin > UINT32_MAX || nooo > UINT32_MAX || (nin + nooo) * 9 > before)
         return vg_err_set(err, VG_EINVAL, "wal record: bad group header %zu bytes before the end",
                           before);
+    if (r->version == WAL_VERSION_1) {
+        r->prev_t = 0;
+    } else {
+        id = r->prev_id + ((id >> 1) ^ (uint64_t)-(int64_t)(id & 1));
+        r->prev_id = id;
+    }
     g->id = id;
     g->n_inorder = (uint32_t)nin;
     g->n_ooo = (uint32_t)nooo;
     r->left = (uint32_t)(nin + nooo);
-    r->prev_t = 0;
     return 1;
 }
 

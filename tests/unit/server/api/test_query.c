@@ -220,6 +220,33 @@ Test(query_fmt, result_json_of_each_type)
     vg_buf_free(&b);
 }
 
+/* Label sets are written in one go when nothing needs escaping, and through the
+ * escaping writer otherwise; both give Prometheus's JSON. */
+Test(query_fmt, result_labels_plain_and_escaped)
+{
+    struct label plain[] = { { VG_STR("a"), VG_STR("x y") }, { VG_STR("b"), VG_STR("") } };
+    struct label esc[] = { { VG_STR("a"), VG_STR("q\"\\\n\xc3\xa9") } };
+    struct promql_point pt[] = { { 1000, 1 } };
+    struct promql_series s[] = { { plain, 2, pt, 1 }, { esc, 1, pt, 1 } };
+    struct promql_result r = { .type = PT_VECTOR, .series = s, .nseries = 2 };
+    bool tr;
+    vg_buf_reset(&b);
+    query_json_result(&b, &r, 0, &tr);
+    cr_assert_str_eq(vg_buf_cstr(&b),
+                     "{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"a\":\"x y\","
+                     "\"b\":\"\"},\"value\":[1,\"1\"]},{\"metric\":{\"a\":\"q\\\"\\\\\\n\xc3\xa9\"},"
+                     "\"value\":[1,\"1\"]}]}");
+    /* a buffer that cannot grow ends up failed, never overrun */
+    struct vg_buf small;
+    vg_buf_init(&small);
+    vg_alloc_fail_after(1);
+    query_json_result(&small, &r, 0, &tr);
+    vg_alloc_fail_after(0);
+    cr_assert(vg_buf_failed(&small));
+    vg_buf_free(&small);
+    vg_buf_free(&b);
+}
+
 /* ---- /api/v1/query ---- */
 
 Test(query, instant_vector)

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../../../server/compress.h"
@@ -328,6 +329,40 @@ Test(remote_write, wire_details_of_the_decoder)
     cr_assert_eq(rq.nsamples, 0);
 }
 
+/* Samples in the usual order (value, then timestamp) take a shortcut; anything after
+ * them, a repeated field or a bad varint goes the general way, with the same result. */
+Test(remote_write, sample_shortcut_and_its_edges)
+{
+    /* __name__="upx", one sample t=127, v=3. */
+    const uint8_t ok[] = {
+        0x0a, 0x1e, 0x0a, 0x0f, 0x0a, 0x08, '_', '_', 'n', 'a', 'm', 'e', '_', '_',
+        0x12, 0x03, 'u', 'p', 'x', 0x12, 0x0b, 0x09, 0, 0, 0, 0, 0, 0, 0x08, 0x40,
+        0x10, 0x7f,
+    };
+    encode_raw(ok, sizeof ok);
+    cr_assert_eq(decode(), 0, "%s", err.msg);
+    cr_assert_eq(rq.batch.series[0].samples[0].t, 127);
+    cr_assert_eq(rq.batch.series[0].samples[0].v, 3.0);
+    /* The timestamp given twice: the last one counts (general path). */
+    const uint8_t twice[] = {
+        0x0a, 0x20, 0x0a, 0x0f, 0x0a, 0x08, '_', '_', 'n', 'a', 'm', 'e', '_', '_',
+        0x12, 0x03, 'u', 'p', 'x', 0x12, 0x0d, 0x09, 0, 0, 0, 0, 0, 0, 0x08, 0x40,
+        0x10, 0x7f, 0x10, 0x05,
+    };
+    encode_raw(twice, sizeof twice);
+    cr_assert_eq(decode(), 0, "%s", err.msg);
+    cr_assert_eq(rq.batch.series[0].samples[0].t, 5);
+    /* A timestamp varint that runs past the sample is malformed. */
+    const uint8_t cut[] = {
+        0x0a, 0x1e, 0x0a, 0x0f, 0x0a, 0x08, '_', '_', 'n', 'a', 'm', 'e', '_', '_',
+        0x12, 0x03, 'u', 'p', 'x', 0x12, 0x0b, 0x09, 0, 0, 0, 0, 0, 0, 0x08, 0x40,
+        0x10, 0xff,
+    };
+    encode_raw(cut, sizeof cut);
+    cr_assert_eq(decode(), VG_EINVAL);
+    cr_assert(strstr(err.msg, "malformed protobuf"), "%s", err.msg);
+}
+
 /* ---- rejections ---- */
 
 Test(remote_write, empty_body)
@@ -563,6 +598,123 @@ Test(remote_write, allocation_failure_fails_cleanly)
         cr_assert_eq(vg_alloc_live_bytes(), live);
     }
     cr_assert(ok);
+}
+
+/* ---- the fast label check agrees with ingest_check_labels ----
+ *
+ * rw_decode checks labels in the usual form while decoding them and skips
+ * ingest_check_labels for those; requests of random label sets (names and values chosen
+ * to hit every rule and limit, later series often copies of an earlier one with one
+ * change, which exercises the names remembered from the previous series) must decode to
+ * exactly what ingest_check_labels makes of the same labels, or fail with its message. */
+
+static const char *const fz_names[] = {
+    "__name__", "a", "ab", "b", "job", "le", "_x", "1a", "a:b", "A_Z09", "instance",
+    "name_that_is_longer_than_32_bytes", "zz", "__name_", "__name__x",
+};
+static const char *const fz_values[] = {
+    "", "v", "x y", "h\xc3\xa9llo", "\xff", "abcdefghijklmnopqrstuvwxyz0123456789",
+    "metric:name", "9abc", "_ok", "up", "http_requests_total", "a\tb",
+    "a_very_long_value_that_is_more_than_sixty_four_bytes_long_0123456789",
+};
+
+static uint64_t fz_rng = 88172645463325252ULL;
+static unsigned fz_next(unsigned n)
+{
+    fz_rng ^= fz_rng << 13;
+    fz_rng ^= fz_rng >> 7;
+    fz_rng ^= fz_rng << 17;
+    return (unsigned)(fz_rng % n);
+}
+
+#define FZ_N(a) (unsigned)(sizeof a / sizeof a[0])
+
+static void fz_series(struct series_spec *sp, const struct series_spec *prev)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->nsamples = 1;
+    sp->t[0] = 1000;
+    if (prev && fz_next(3)) {
+        memcpy(sp->labels, prev->labels, sizeof sp->labels);
+        size_t n = 0;
+        while (sp->labels[2 * n])
+            n++;
+        unsigned what = fz_next(4);
+        size_t k = n ? fz_next((unsigned)n) : 0;
+        if (n && what == 0)
+            sp->labels[2 * k + 1] = fz_values[fz_next(FZ_N(fz_values))];
+        else if (n && what == 1)
+            sp->labels[2 * k] = fz_names[fz_next(FZ_N(fz_names))];
+        else if (n > 1 && what == 2) {
+            size_t j = fz_next((unsigned)n);
+            const char *t = sp->labels[2 * k];
+            sp->labels[2 * k] = sp->labels[2 * j];
+            sp->labels[2 * j] = t;
+        } else if (n < MAXL - 1) {
+            sp->labels[2 * n] = fz_names[fz_next(FZ_N(fz_names))];
+            sp->labels[2 * n + 1] = fz_values[fz_next(FZ_N(fz_values))];
+        }
+        return;
+    }
+    /* Mostly sorted sets with __name__ first, as senders write them. */
+    size_t n = fz_next(10);
+    unsigned start = fz_next(4);
+    for (size_t k = 0; k < n; k++) {
+        unsigned ni = fz_next(5) ? (start + (unsigned)k) % FZ_N(fz_names)
+                                 : fz_next(FZ_N(fz_names));
+        sp->labels[2 * k] = k == 0 && fz_next(4) ? "__name__" : fz_names[ni];
+        sp->labels[2 * k + 1] = fz_values[fz_next(5) ? 9 + fz_next(2) : fz_next(FZ_N(fz_values))];
+    }
+}
+
+Test(remote_write, fast_label_check_matches_ingest_check_labels)
+{
+    int fast_ok = 0, failed = 0;
+    for (int iter = 0; iter < 4000; iter++) {
+        struct series_spec sp[4];
+        size_t ns = 1 + fz_next(4);
+        for (size_t i = 0; i < ns; i++)
+            fz_series(&sp[i], i ? &sp[i - 1] : NULL);
+        /* The reference: ingest_check_labels on the same labels, series by series. */
+        struct label ref[4][MAXL];
+        int refn[4];
+        struct vg_err rerr;
+        vg_err_clear(&rerr);
+        int bad = -1;
+        for (size_t i = 0; i < ns && bad < 0; i++) {
+            size_t n = 0;
+            for (; sp[i].labels[2 * n]; n++)
+                ref[i][n] = (struct label){ vg_str_c(sp[i].labels[2 * n]),
+                                            vg_str_c(sp[i].labels[2 * n + 1]) };
+            refn[i] = ingest_check_labels(&lim, ref[i], n, &rerr);
+            if (refn[i] < 0)
+                bad = (int)i;
+        }
+        vg_arena_reset(arena);
+        int rc = decode_specs(sp, ns);
+        if (bad >= 0) {
+            failed++;
+            cr_assert_eq(rc, VG_EINVAL, "iteration %d: expected %s", iter, rerr.msg);
+            char want[64];
+            snprintf(want, sizeof want, "timeseries[%d]", bad);
+            cr_assert(strstr(err.msg, want) && strstr(err.msg, rerr.msg),
+                      "iteration %d: got \"%s\", expected %s: %s", iter, err.msg, want,
+                      rerr.msg);
+            continue;
+        }
+        cr_assert_eq(rc, 0, "iteration %d: %s", iter, err.msg);
+        fast_ok++;
+        cr_assert_eq(rq.batch.nseries, ns);
+        for (size_t i = 0; i < ns; i++) {
+            const struct tsdb_series_in *si = &rq.batch.series[i];
+            cr_assert_eq(si->nlabels, (size_t)refn[i], "iteration %d series %zu", iter, i);
+            for (size_t k = 0; k < si->nlabels; k++)
+                cr_assert(vg_str_eq(si->labels[k].name, ref[i][k].name) &&
+                              vg_str_eq(si->labels[k].value, ref[i][k].value),
+                          "iteration %d series %zu label %zu", iter, i, k);
+        }
+    }
+    cr_assert(fast_ok > 400 && failed > 400, "accepted %d, rejected %d", fast_ok, failed);
 }
 
 /* ---- the HTTP handler, on the paths that answer before the store ---- */

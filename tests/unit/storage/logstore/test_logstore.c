@@ -21,20 +21,8 @@
 #define SEC 1000000000LL
 #define T0 (1700000000LL * SEC)
 
-static char dir[64];
-
-static void mkdir_tmp(void)
-{
-    strcpy(dir, "/tmp/vg_logstore_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void rm_tmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
+#define TMPDIR_PREFIX "vg_logstore"
+#include "../tmpdir_fixture.h"
 
 TestSuite(logstore, .init = mkdir_tmp, .fini = rm_tmp);
 

@@ -1,5 +1,5 @@
 /* Tests storage/spanstore/span_index.c: hour and duration buckets, newest-first entry
- * suffixes, registry keys parsed back, prefix-free terms, summary merging (provisional
+ * suffixes, index list keys and postings, registry keys parsed back, prefix-free terms, summary merging (provisional
  * root, late root, errors) and the summary and counter records refusing bad bytes. */
 #include <criterion/criterion.h>
 
@@ -52,6 +52,47 @@ Test(span_index, suffix_orders_newest_first_and_round_trips)
     }
     vg_buf_free(&prev);
     cr_assert_not(span_index_get_suffix("X", 1, &(int64_t){ 0 }, (uint8_t[16]){ 0 }));
+}
+
+Test(span_index, list_keys_order_newest_first_and_postings_parse_back)
+{
+    struct vg_buf a, b, v;
+    vg_buf_init(&a);
+    vg_buf_init(&b);
+    vg_buf_init(&v);
+    struct span_index_term t = { .kind = SPAN_IX_SERVICE, .a = VG_STR("cart") };
+    span_index_term_key(&a, 7, &t);
+    span_index_term_key(&b, 7, &t);
+    size_t plen = a.len;
+    span_index_put_list_suffix(&a, FX_T0 + 10, 99);
+    span_index_put_list_suffix(&b, FX_T0, 3);
+    cr_assert_eq(a.len, plen + SPAN_INDEX_LIST_SUFFIX_LEN);
+    cr_assert_lt(vg_str_cmp((struct vg_str){ a.p, a.len }, (struct vg_str){ b.p, b.len }), 0,
+                 "the newer list sorts first whatever its write id");
+    int64_t newest;
+    cr_assert(span_index_get_list_suffix(a.p, a.len, &newest));
+    cr_assert_eq(newest, FX_T0 + 10);
+    cr_assert_not(span_index_get_list_suffix("X\0\0\0\7s", 6, &newest));
+    uint8_t tid[16], back[16];
+    for (int i = 0; i < 3; i++) {
+        fx_id(tid, 16, (uint64_t)i + 1);
+        span_index_put_suffix(&v, FX_T0 - i, tid);
+    }
+    size_t n;
+    cr_assert(span_index_list_count(v.len, &n));
+    cr_assert_eq(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        int64_t pt;
+        span_index_get_posting(v.p + i * SPAN_INDEX_SUFFIX_LEN, &pt, back);
+        fx_id(tid, 16, i + 1);
+        cr_assert_eq(pt, FX_T0 - (int64_t)i);
+        cr_assert_arr_eq(back, tid, 16);
+    }
+    cr_assert_not(span_index_list_count(0, &n), "an empty list is malformed");
+    cr_assert_not(span_index_list_count(v.len - 1, &n), "a cut posting is malformed");
+    vg_buf_free(&a);
+    vg_buf_free(&b);
+    vg_buf_free(&v);
 }
 
 Test(span_index, registry_keys_parse_back)

@@ -3,7 +3,8 @@
  * summary, repeated span ids ignored (also against spans stored one per key before
  * chunks), invalid spans rejected beside valid ones, counters
  * kept across reopen, durability across SIGKILL, retention (including a trace that
- * outlives its first hour), allocation failure, bad options, and concurrent writers. */
+ * outlives its first hour, and index lists holding several traces), allocation failure,
+ * bad options, and concurrent writers. */
 #include <criterion/criterion.h>
 
 #include "../../../../storage/base/vg_alloc.h"
@@ -19,20 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[64];
-
-static void mkdir_tmp(void)
-{
-    strcpy(dir, "/tmp/vg_spanstore_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void rm_tmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
+#define TMPDIR_PREFIX "vg_spanstore"
+#include "../tmpdir_fixture.h"
 
 TestSuite(spanstore, .init = mkdir_tmp, .fini = rm_tmp, .timeout = 60);
 
@@ -417,6 +406,43 @@ Test(spanstore, retention_deletes_old_traces_and_their_hours)
     cr_assert_eq(count_keys("T"), 0);
     cr_assert_eq(count_keys("X"), 0);
     cr_assert_eq(count_keys_in("chunks", ""), 0, "the chunks of deleted traces go too");
+}
+
+/* One write's traces share its index lists (one per term): retention walks every
+ * posting of the 'a' lists, deleting the ended traces and keeping the live one. */
+Test(spanstore, retention_walks_lists_of_many_traces)
+{
+    struct spanstore *ss = open_store();
+    struct fx_span f[12];
+    for (uint64_t tr = 1; tr <= 4; tr++) /* four traces a minute apart, one write */
+        three(f + 3 * (tr - 1), tr, FX_T0 + (int64_t)tr * 60000 * FX_MS);
+    f[11].s.end_ns = FX_T0 + 5 * FX_HOUR; /* trace 4 ends hours later */
+    write_spans(ss, f, 12);
+    uint64_t deleted = 0;
+    struct vg_err err = { 0 };
+    cr_assert_eq(spanstore_retain(ss, FX_T0 + 3 * FX_HOUR, &deleted, &err), 0, "%s", err.msg);
+    cr_assert_eq(deleted, 3);
+    uint8_t tid[16];
+    struct spanstore_trace t;
+    for (uint64_t tr = 1; tr <= 3; tr++) {
+        fx_id(tid, 16, tr);
+        cr_assert_eq(spanstore_trace_get(ss, tid, &t, NULL), VG_ENOTFOUND);
+        spanstore_trace_free(&t);
+    }
+    t = get(ss, 4);
+    cr_assert_eq(t.n, 3);
+    spanstore_trace_free(&t);
+    struct spanstore_query q;
+    spanstore_query_init(&q);
+    struct spanstore_search_result r;
+    cr_assert_eq(spanstore_search(ss, &q, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.n, 1, "the live trace is found through its re-filed 'a' list");
+    spanstore_search_free(&r);
+    cr_assert_eq(spanstore_retain(ss, FX_T0 + 6 * FX_HOUR, &deleted, &err), 0, "%s", err.msg);
+    cr_assert_eq(deleted, 1);
+    spanstore_close(ss);
+    cr_assert_eq(count_keys("T"), 0);
+    cr_assert_eq(count_keys("X"), 0);
 }
 
 /* Chunks live in dir/chunks under ids that only grow: after a reopen, new chunks of an

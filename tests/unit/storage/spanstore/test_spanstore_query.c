@@ -1,7 +1,9 @@
 /* Tests storage/spanstore/spanstore_query.c: every search filter alone and combined
  * (all span-level filters on one span), time windows, limits and newest-first order,
  * the choice of the most selective index (asserted with the keys-read counter), tag
- * name and value listings with their caps, services and operations. */
+ * name and value listings with their caps, services and operations; index lists of many
+ * traces whose times overlap merged newest first, an early window end seeking past the
+ * hour's newer lists, and a resource array shared by a batch indexing every trace. */
 #include <criterion/criterion.h>
 
 #include "../../../../storage/base/vg_alloc.h"
@@ -253,6 +255,113 @@ Test(spanq, time_window_limits_the_search)
     cr_assert_str_eq(run(&q, NULL), "10");
     q.from_ns = FX_T0 + 10 * 60000 * FX_MS + 3 * FX_MS; /* after trace 10's db span */
     cr_assert_str_eq(run(&q, NULL), "");
+}
+
+/* Trace t of put_interleaved starts t seconds after a time 30 s before an hour ends. */
+#define IL_T(t) (FX_T0 + (2770 + (int64_t)(t)) * 1000 * FX_MS)
+
+/* Writes traces first..last (step 3) of corpus' shape in one batch: each write's index
+ * lists then hold many traces, and the lists of different writes overlap in time. */
+static void put_interleaved(int first, int last)
+{
+    static struct fx_span f[3 * 21];
+    size_t n = 0;
+    for (int t = first; t <= last; t += 3) {
+        int64_t t0 = IL_T(t);
+        bool err = t % 10 == 0;
+        fx_span(&f[n++], (uint64_t)t, 1, 0, "web", "GET /x", t0, 100 * FX_MS,
+                SPAN_STATUS_UNSET);
+        fx_span(&f[n++], (uint64_t)t, 2, 1, "api", "call", t0 + FX_MS, 50 * FX_MS,
+                SPAN_STATUS_OK);
+        fx_span(&f[n++], (uint64_t)t, 3, 2, "db", "query", t0 + 2 * FX_MS, FX_MS,
+                err ? SPAN_STATUS_ERROR : SPAN_STATUS_OK);
+    }
+    put(f, n);
+}
+
+/* Index lists of three writes overlap in time (and cross an hour): the postings still
+ * come out newest first, so limits and windows cut at the right traces. */
+Test(spanq, index_lists_of_many_traces_merge_newest_first)
+{
+    put_interleaved(1, 60);
+    put_interleaved(2, 60);
+    put_interleaved(3, 60);
+    struct spanstore_query q;
+    spanstore_query_init(&q);
+    q.limit = 5;
+    cr_assert_str_eq(run(&q, NULL), "60,59,58,57,56");
+    q.to_ns = IL_T(30) + 5 * FX_MS;
+    q.limit = 3;
+    cr_assert_str_eq(run(&q, NULL), "30,29,28");
+    q.to_ns = IL_T(29) + 5 * FX_MS; /* the other side of the hour */
+    cr_assert_str_eq(run(&q, NULL), "29,28,27");
+    q.from_ns = IL_T(28) + FX_MS;
+    q.limit = 100;
+    cr_assert_str_eq(run(&q, NULL), "29");
+    spanstore_query_init(&q);
+    q.limit = 100;
+    q.status = SPAN_STATUS_ERROR;
+    cr_assert_str_eq(run(&q, NULL), "60,50,40,30,20,10");
+    q.status = -1;
+    q.service = VG_STR("db");
+    q.limit = 4;
+    cr_assert_str_eq(run(&q, NULL), "60,59,58,57");
+    /* after a reopen (the lists are read back from disk, not from the memtable) */
+    spanstore_close(ss);
+    open_with(0);
+    q.limit = 2;
+    q.to_ns = IL_T(47) + 2 * FX_MS; /* trace 47's db span at the bound */
+    cr_assert_str_eq(run(&q, NULL), "47,46");
+}
+
+/* A search ending long before the newest lists of its hour seeks past them instead of
+ * reading them (a list's postings lie within about 69 s of its newest). */
+Test(spanq, an_early_end_skips_the_newer_lists_of_the_hour)
+{
+    corpus(40); /* one a minute, traces 1..40 in one hour */
+    struct spanstore_query q;
+    spanstore_query_init(&q);
+    q.limit = 1;
+    q.to_ns = FX_T0 + 5 * 60000 * FX_MS + 5 * FX_MS;
+    struct spanstore_search_result r;
+    cr_assert_str_eq(run(&q, &r), "5");
+    cr_assert_lt(r.keys_read, 12, "%llu keys", (unsigned long long)r.keys_read);
+    spanstore_search_free(&r);
+}
+
+/* Spans of one ResourceSpans share one resource array: its indexed attributes are
+ * worked out once and must still index every trace of the batch, in every hour. */
+Test(spanq, a_shared_resource_indexes_every_trace)
+{
+    static struct fx_span f[60];
+    struct span_attr res[2][2] = {
+        { { VG_STR("service.name"), SPAN_VAL_STRING, .v.s = VG_STR("svc") },
+          { VG_STR("rpc.system"), SPAN_VAL_STRING, .v.s = VG_STR("grpc") } },
+        { { VG_STR("service.name"), SPAN_VAL_STRING, .v.s = VG_STR("svc") },
+          { VG_STR("rpc.system"), SPAN_VAL_STRING, .v.s = VG_STR("http") } },
+    };
+    for (int t = 1; t <= 60; t++) { /* 20 minutes apart: the batch covers 20 hours */
+        fx_span(&f[t - 1], (uint64_t)t, 1, 0, "svc", "op", FX_T0 + t * 20 * 60000 * FX_MS,
+                FX_MS, SPAN_STATUS_OK);
+        f[t - 1].s.resource_attrs = res[t > 50];
+        f[t - 1].s.nresource_attrs = 2;
+    }
+    put(f, 30);
+    put(f + 30, 30);
+    struct spanstore_attr_filter fl = { SPANSTORE_SCOPE_RESOURCE, mk(MATCH_EQ, "rpc.system", "http") };
+    struct spanstore_query q;
+    spanstore_query_init(&q);
+    q.limit = 100;
+    q.attrs = &fl;
+    q.nattrs = 1;
+    cr_assert_str_eq(run(&q, NULL), "60,59,58,57,56,55,54,53,52,51");
+    matcher_free((struct matcher *)fl.m);
+    fl.m = mk(MATCH_EQ, "rpc.system", "grpc");
+    struct spanstore_search_result r;
+    run(&q, &r);
+    cr_assert_eq(r.n, 50);
+    spanstore_search_free(&r);
+    matcher_free((struct matcher *)fl.m);
 }
 
 /* The acceptance test of the indexes: many traces of a common service, few of a rare

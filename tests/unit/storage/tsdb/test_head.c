@@ -312,3 +312,38 @@ Test(head, in_order_chunks_are_written_oldest_first)
     cr_assert(head_node_writable(s->nodes, 6), "out-of-order chunks: any time");
     head_free(&h);
 }
+
+/* head_prefetch is a hint: every stage on an empty head, on hashes of absent series, on
+ * slots whose series has another hash and on present series leaves lookups unchanged. */
+Test(head, prefetch_changes_nothing)
+{
+    struct head h;
+    head_init(&h);
+    for (int stage = 0; stage < 4; stage++)
+        head_prefetch(&h, 12345, stage); /* no map yet */
+    struct vg_buf b;
+    vg_buf_init(&b);
+    for (int i = 0; i < 300; i++)
+        mk_labels(&h, i, i % 2 ? "api" : "db", &b);
+    for (int i = 0; i < 600; i++) {
+        char inst[32];
+        snprintf(inst, sizeof inst, "host-%d", i);
+        struct label ls[3] = { { VG_STR("__name__"), VG_STR("up") },
+                               { VG_STR("instance"), vg_str_c(inst) },
+                               { VG_STR("job"), i % 2 ? VG_STR("api") : VG_STR("db") } };
+        vg_buf_reset(&b);
+        labels_encode(ls, 3, &b);
+        uint64_t hv = head_hash(b.p, b.len);
+        for (int stage = 0; stage < 4; stage++) {
+            head_prefetch(&h, hv, stage);
+            head_prefetch(&h, hv ^ 1, stage); /* a neighbouring slot, another hash */
+        }
+        struct head_series *s = head_lookup(&h, b.p, b.len, hv);
+        if (i < 300)
+            cr_assert(s && s->id == (uint64_t)i + 1, "%d", i);
+        else
+            cr_assert_null(s, "%d", i);
+    }
+    vg_buf_free(&b);
+    head_free(&h);
+}

@@ -208,3 +208,189 @@ Test(index, literal_prefix_and_literal_set_plans_match_every_value_scan)
         matcher_free(m);
     }
 }
+
+/* ---- packed postings blocks and index_pack ---- */
+
+Test(index_block, round_trip_keeps_every_id)
+{
+    static const uint64_t v[] = { 1, 2, 3, 200, 201, 70000, (1ULL << 40) + 7, UINT64_MAX };
+    for (size_t n = 1; n <= sizeof v / sizeof v[0]; n++) {
+        struct vg_buf b;
+        vg_buf_init(&b);
+        index_block_encode(&b, v, n);
+        cr_assert(!vg_buf_failed(&b));
+        struct index_ids out = { 0 };
+        struct vg_err err = { 0 };
+        cr_assert_eq(index_ids_push(&out, 99), 0); /* decoding appends */
+        cr_assert_eq(index_block_decode(b.p, b.len, v[n - 1], &out, &err), 0, "%s", err.msg);
+        cr_assert_eq(out.n, n + 1);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(out.v[i + 1], v[i]);
+        cr_assert_eq(index_entry_ids("Px\0y\1\0\0\0\0\0\0\0\5", 13, b.p, b.len), n);
+        cr_assert_eq(index_entry_ids("Px\0y\0\0\0\0\0\0\0\0\5", 13, "", 0), 1);
+        index_ids_free(&out);
+        vg_buf_free(&b);
+    }
+}
+
+/* Each malformed block is an error naming the offset, and leaves out as it was. */
+Test(index_block, corrupt_blocks_are_rejected)
+{
+    static const struct {
+        const char *p;
+        size_t len;
+        uint64_t last;
+        const char *what;
+    } bad[] = {
+        { "", 0, 1, "count" },                     /* empty */
+        { "\x00", 1, 1, "range" },                 /* zero count */
+        { "\x81\x40", 2, 1, "range" },             /* 8193 > INDEX_BLOCK_MAX_IDS */
+        { "\x80\x00", 2, 1, "count" },             /* overlong count */
+        { "\x02\x05", 2, 5, "truncated" },         /* one id of two */
+        { "\x02\x05\x00", 3, 5, "increasing" },    /* zero delta */
+        { "\x01\x85\x00", 3, 5, "truncated" },     /* overlong id */
+        { "\x01\x05\x07", 3, 5, "trailing" },      /* bytes after the ids */
+        { "\x01\x05", 2, 6, "last id" },           /* key says another last id */
+        { "\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x01", 12, 0, "overflow" },
+        { "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", 11, 0, "truncated" }, /* > 64 bits */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct index_ids out = { 0 };
+        struct vg_err err = { 0 };
+        cr_assert_eq(index_ids_push(&out, 42), 0);
+        cr_assert_eq(index_block_decode(bad[i].p, bad[i].len, bad[i].last, &out, &err),
+                     VG_EINVAL, "case %zu", i);
+        cr_assert(strstr(err.msg, bad[i].what) && strstr(err.msg, "offset"), "case %zu: %s", i,
+                  err.msg);
+        cr_assert_eq(out.n, 1, "case %zu", i);
+        index_ids_free(&out);
+    }
+    cr_assert_eq(index_entry_ids("Px\0y\1\0\0\0\0\0\0\0\5", 13, "\x80", 1), 0);
+}
+
+Test(index_block, decode_out_of_memory)
+{
+    struct vg_buf b;
+    vg_buf_init(&b);
+    index_block_encode(&b, (uint64_t[]){ 4, 9 }, 2);
+    struct index_ids out = { 0 };
+    struct vg_err err = { 0 };
+    vg_alloc_fail_after(1);
+    int rc = index_block_decode(b.p, b.len, 9, &out, &err);
+    vg_alloc_fail_after(0);
+    cr_assert_eq(rc, VG_ENOMEM);
+    cr_assert_eq(out.n, 0);
+    vg_buf_free(&b);
+}
+
+/* live fn: drops the id in ctx. */
+static void drop_id(void *ctx, struct index_ids *ids)
+{
+    uint64_t gone = *(const uint64_t *)ctx;
+    size_t w = 0;
+    for (size_t i = 0; i < ids->n; i++)
+        if (ids->v[i] != gone)
+            ids->v[w++] = ids->v[i];
+    ids->n = w;
+}
+
+/* Counts posting entries of each kind. */
+static void kinds(size_t *one, size_t *blocks)
+{
+    *one = *blocks = 0;
+    struct kv_iter *it = kv_iter_new(kv, NULL, true);
+    for (kv_iter_seek(it, "P", 1); kv_iter_has_prefix(it, "P", 1); kv_iter_next(it)) {
+        size_t kl;
+        const char *k = kv_iter_key(it, &kl);
+        (k[kl - 9] ? blocks : one)[0]++;
+    }
+    kv_iter_free(it);
+}
+
+Test(index, pack_keeps_selections_and_drops_dead_ids)
+{
+    uint64_t none = 0, gone = 2, id;
+    size_t one, blocks, packed;
+    struct vg_err err = { 0 };
+    cr_assert_eq(index_pack(kv, drop_id, &none, &packed, &err), 0, "%s", err.msg);
+    cr_assert_eq(packed, 5);
+    kinds(&one, &blocks);
+    cr_assert_eq(one, 0);
+    cr_assert_eq(blocks, 5);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=", "a" } }, 1, &id), 2);
+    cr_assert_eq(id, 1);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=", "ab" } }, 1, &id), 1);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=~", "a.*" }, { "env", "!=", "prod" } }, 2,
+                     &id),
+                 1);
+    cr_assert_eq(id, 3);
+    char buf[256] = "";
+    cr_assert_eq(index_label_values(kv, VG_STR("job"), collect, buf, &err), 0);
+    cr_assert_str_eq(buf, "a,ab,b,", "each value once although it has two entry kinds");
+    buf[0] = 0;
+    cr_assert_eq(index_label_names(kv, collect, buf, &err), 0);
+    cr_assert_str_eq(buf, "env,job,");
+    /* Nothing new: nothing rewritten. New one-id keys merge with the blocks. */
+    cr_assert_eq(index_pack(kv, drop_id, &none, &packed, &err), 0);
+    cr_assert_eq(packed, 0);
+    put("job", "a", 2);
+    put("job", "a", 7);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=", "a" } }, 1, &id), 4);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=~", "a|b" } }, 1, &id), 5);
+    /* Series 2 is gone: its ids leave every block; "ab" (only 2) loses its entry. */
+    cr_assert_eq(index_pack(kv, drop_id, &gone, &packed, &err), 0);
+    cr_assert_eq(packed, 3);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=", "a" } }, 1, &id), 3);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=", "ab" } }, 1, &id), 0);
+    cr_assert_eq(sel((const char *[][3]){ { "env", "=", "prod" } }, 1, &id), 1);
+    buf[0] = 0;
+    cr_assert_eq(index_label_values(kv, VG_STR("job"), collect, buf, &err), 0);
+    cr_assert_str_eq(buf, "a,b,");
+}
+
+Test(index, pack_splits_large_lists_into_blocks)
+{
+    uint64_t none = 0, id;
+    size_t n = 2 * INDEX_BLOCK_MAX_IDS + 5, one, blocks;
+    struct kv_batch *b = kv_batch_new();
+    struct vg_buf k;
+    vg_buf_init(&k);
+    for (uint64_t i = 1; i <= n; i++) {
+        vg_buf_reset(&k);
+        index_key(&k, VG_STR("big"), VG_STR("x"), i * 3);
+        kv_batch_put(b, k.p, k.len, "", 0);
+    }
+    struct vg_err err = { 0 };
+    cr_assert_eq(kv_write(kv, b, false, &err), 0);
+    kv_batch_free(b);
+    vg_buf_free(&k);
+    cr_assert_eq(index_pack(kv, drop_id, &none, NULL, &err), 0, "%s", err.msg);
+    kinds(&one, &blocks);
+    cr_assert_eq(one, 0);
+    cr_assert_eq(blocks, 5 + 3);
+    struct matcher *m = matcher_new(MATCH_EQ, VG_STR("big"), VG_STR("x"), &err);
+    struct index_ids out = { 0 };
+    cr_assert_eq(index_select(kv, &m, 1, &out, &err), 0);
+    cr_assert_eq(out.n, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(out.v[i], (i + 1) * 3);
+    matcher_free(m);
+    index_ids_free(&out);
+    cr_assert_eq(sel((const char *[][3]){ { "big", "=~", "x|y" } }, 1, &id), n);
+}
+
+Test(index, corrupt_block_fails_the_selection)
+{
+    char key[] = "Pjob\0a\1\0\0\0\0\0\0\0\7";
+    struct vg_err err = { 0 };
+    uint64_t none = 0;
+    cr_assert_eq(kv_put(kv, key, sizeof key - 1, "\x02\x07", 2, false, &err), 0);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=", "a" } }, 1, NULL), (size_t)-1);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=~", "a|zz" } }, 1, NULL), (size_t)-1);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=~", ".+" } }, 1, NULL), (size_t)-1);
+    cr_assert_eq(index_pack(kv, drop_id, &none, NULL, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "postings block"), "%s", err.msg);
+    /* The pair's one-id keys are still there. */
+    cr_assert_eq(kv_delete(kv, key, sizeof key - 1, false, &err), 0);
+    cr_assert_eq(sel((const char *[][3]){ { "job", "=", "a" } }, 1, NULL), 2);
+}

@@ -25,20 +25,8 @@
 #define HOUR_MS (60 * MIN_MS)
 #define T0 1700000000000LL /* a 2023 timestamp: far from the retention cutoff when off */
 
-static char dir[64];
-
-static void mkdir_tmp(void)
-{
-    strcpy(dir, "/tmp/vg_tsdb_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void rm_tmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
+#define TMPDIR_PREFIX "vg_tsdb"
+#include "../tmpdir_fixture.h"
 
 TestSuite(tsdb, .init = mkdir_tmp, .fini = rm_tmp, .timeout = 60);
 
@@ -1157,4 +1145,189 @@ Test(tsdb, reader_reads_in_any_order_match_fresh_reads)
         }
     }
     tsdb_close(db);
+}
+
+/* Counts keys by first byte, and posting entries that are blocks (kv opened directly). */
+static void key_families(size_t counts[256], size_t *blocks)
+{
+    struct vg_err err = { 0 };
+    struct kv *kv = kv_open(dir, NULL, &err);
+    cr_assert_not_null(kv, "%s", err.msg);
+    struct kv_iter *it = kv_iter_new(kv, NULL, false);
+    memset(counts, 0, 256 * sizeof counts[0]);
+    *blocks = 0;
+    for (kv_iter_seek_first(it); kv_iter_valid(it); kv_iter_next(it)) {
+        size_t kl;
+        const char *k = kv_iter_key(it, &kl);
+        counts[(unsigned char)k[0]]++;
+        *blocks += k[0] == 'P' && kl > 9 && k[kl - 9] == 1;
+    }
+    kv_iter_free(it);
+    kv_close(kv);
+}
+
+/* Compaction packs the postings into blocks; selections and label listings are the
+ * same before and after, also for series created after the pack, and across a reopen.
+ * No labels -> id key is stored. */
+Test(tsdb, compact_packs_postings_and_keeps_selections)
+{
+    struct tsdb *db = open_db();
+    add_series(db);
+    struct vg_err err = { 0 };
+    cr_assert_eq(tsdb_compact(db, &err), 0, "%s", err.msg);
+    struct lset e = LS("__name__", "http_requests", "job", "api", "path", "/new");
+    append_one(db, &e, T0 + 4000, 5);
+    struct matcher *name = M(MATCH_EQ, "__name__", "http_requests");
+    struct matcher *api = M(MATCH_EQ, "job", "api");
+    struct matcher *re = M(MATCH_RE, "path", "/.*");
+    struct matcher *ms[] = { name, api, re };
+    cr_assert_eq(count_select(db, ms, 1, INT64_MIN, INT64_MAX), 4);
+    cr_assert_eq(count_select(db, ms, 3, INT64_MIN, INT64_MAX), 3);
+    struct tsdb_strings s;
+    cr_assert_eq(tsdb_label_values(db, "path", NULL, 0, INT64_MIN, INT64_MAX, &s, &err), 0);
+    cr_assert_eq(s.n, 3);
+    cr_assert_str_eq(s.v[2], "/new");
+    tsdb_strings_free(&s);
+    tsdb_close(db);
+
+    size_t fam[256], blocks;
+    key_families(fam, &blocks);
+    cr_assert_eq(fam['L'], 0);
+    cr_assert_eq(fam['S'], 5);
+    cr_assert_eq(blocks, 8, "the 8 pairs of the first 4 series");
+    cr_assert_eq(fam['P'], 8 + 3, "one-id keys of the series added after the pack");
+
+    db = open_db();
+    cr_assert_eq(count_select(db, ms, 3, INT64_MIN, INT64_MAX), 3);
+    cr_assert_eq(tsdb_compact(db, &err), 0, "%s", err.msg);
+    cr_assert_eq(count_select(db, ms, 1, INT64_MIN, INT64_MAX), 4);
+    tsdb_close(db);
+    key_families(fam, &blocks);
+    cr_assert_eq(fam['P'], 9);
+    cr_assert_eq(blocks, 9, "path=/new got its block");
+    for (size_t i = 0; i < 3; i++)
+        matcher_free(ms[i]);
+}
+
+/* A maintenance round packs the postings once enough series are new (1000 and an
+ * eighth of all), and not again before that. */
+Test(tsdb, maintenance_packs_postings_after_many_new_series)
+{
+    struct tsdb *db = open_db();
+    enum { N = 1200 };
+    static char names[N][16];
+    static struct tsdb_series_in in[N];
+    static struct label ls[N][2];
+    struct tsdb_sample smp = { T0, 1 };
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "i%04zu", i);
+        ls[i][0] = (struct label){ VG_STR("__name__"), VG_STR("up") };
+        ls[i][1] = (struct label){ VG_STR("instance"), vg_str_c(names[i]) };
+        in[i] = (struct tsdb_series_in){ .labels = ls[i], .nlabels = 2, .samples = &smp,
+                                         .nsamples = 1 };
+    }
+    struct tsdb_batch b = { .series = in, .nseries = 999 };
+    struct tsdb_append_result res;
+    struct vg_err err = { 0 };
+    cr_assert_eq(tsdb_append(db, &b, &res, &err), 0, "%s", err.msg);
+    cr_assert_eq(tsdb_maintain(db, T0, &err), 0, "%s", err.msg);
+    tsdb_close(db);
+    size_t fam[256], blocks;
+    key_families(fam, &blocks);
+    cr_assert_eq(blocks, 0, "999 new series are not enough");
+
+    db = open_db();
+    b = (struct tsdb_batch){ .series = in + 999, .nseries = N - 999 };
+    cr_assert_eq(tsdb_append(db, &b, &res, &err), 0, "%s", err.msg);
+    cr_assert_eq(tsdb_maintain(db, T0, &err), 0, "%s", err.msg);
+    struct matcher *m = M(MATCH_EQ, "__name__", "up");
+    cr_assert_eq(count_select(db, &m, 1, INT64_MIN, INT64_MAX), N);
+    matcher_free(m);
+    tsdb_close(db);
+    key_families(fam, &blocks);
+    cr_assert_eq(fam['P'], 1 + N, "__name__=up in one block, each instance in its own");
+    cr_assert_eq(blocks, fam['P']);
+}
+
+struct new_series_arg {
+    struct tsdb *db;
+    int fail;
+};
+
+/* Creates 600 series job="j", instance="iNNN", ten per append. */
+static void *new_series(void *arg)
+{
+    struct new_series_arg *a = arg;
+    static char inst[600][8];
+    for (int i = 0; i < 600 && !a->fail; i += 10) {
+        struct label ls[10][2];
+        struct tsdb_series_in in[10];
+        struct tsdb_sample s = { T0, 1 };
+        for (int j = 0; j < 10; j++) {
+            snprintf(inst[i + j], sizeof inst[0], "i%03d", i + j);
+            ls[j][0] = (struct label){ VG_STR("instance"), vg_str_c(inst[i + j]) };
+            ls[j][1] = (struct label){ VG_STR("job"), VG_STR("j") };
+            in[j] = (struct tsdb_series_in){ .labels = ls[j], .nlabels = 2, .samples = &s,
+                                             .nsamples = 1 };
+        }
+        struct tsdb_batch b = { .series = in, .nseries = 10 };
+        struct tsdb_append_result res;
+        struct vg_err err;
+        a->fail = tsdb_append(a->db, &b, &res, &err) != 0;
+    }
+    return NULL;
+}
+
+/* Packing (each compaction) while series are created and selected: a selection never
+ * loses a series it saw before, and in the end every series is found. */
+Test(tsdb, packing_races_new_series_and_selections)
+{
+    struct tsdb *db = open_db();
+    struct new_series_arg a = { db, 0 };
+    pthread_t th;
+    pthread_create(&th, NULL, new_series, &a);
+    struct matcher *m = M(MATCH_EQ, "job", "j");
+    size_t seen = 0;
+    struct vg_err err = { 0 };
+    for (int round = 0; round < 200 && seen < 600; round++) {
+        cr_assert_eq(tsdb_compact(db, &err), 0, "%s", err.msg);
+        size_t n = count_select(db, &m, 1, INT64_MIN, INT64_MAX);
+        cr_assert_geq(n, seen, "round %d: %zu series, %zu before", round, n, seen);
+        seen = n;
+    }
+    pthread_join(th, NULL);
+    cr_assert_eq(a.fail, 0);
+    cr_assert_eq(tsdb_compact(db, &err), 0, "%s", err.msg);
+    cr_assert_eq(count_select(db, &m, 1, INT64_MIN, INT64_MAX), 600);
+    matcher_free(m);
+    tsdb_close(db);
+}
+
+/* A series retention drops after its postings were packed leaves no trace: its label
+ * value is not listed, its pair's entries are gone, other series stay selectable. */
+Test(tsdb, retention_after_packing_removes_the_dropped_series_from_blocks)
+{
+    struct tsdb *db = open_opts(30 * MIN_MS, 24 * HOUR_MS);
+    struct lset old = LS("__name__", "old", "job", "x");
+    struct lset cur = LS("__name__", "cur", "job", "x");
+    int64_t now = (int64_t)time(NULL) * 1000;
+    for (int i = 0; i < 5; i++)
+        append_one(db, &old, now - 3 * 24 * HOUR_MS + i * 60000LL, i);
+    append_one(db, &cur, now - 10 * MIN_MS, 1);
+    struct vg_err err = { 0 };
+    cr_assert_eq(tsdb_compact(db, &err), 0, "%s", err.msg);
+    cr_assert_eq(tsdb_maintain(db, now, &err), 0, "%s", err.msg);
+    struct tsdb_strings s;
+    cr_assert_eq(tsdb_label_values(db, "__name__", NULL, 0, INT64_MIN, INT64_MAX, &s, &err), 0);
+    cr_assert_eq(s.n, 1);
+    cr_assert_str_eq(s.v[0], "cur");
+    tsdb_strings_free(&s);
+    struct matcher *m = M(MATCH_EQ, "job", "x");
+    cr_assert_eq(count_select(db, &m, 1, INT64_MIN, INT64_MAX), 1);
+    matcher_free(m);
+    tsdb_close(db);
+    size_t fam[256], blocks;
+    key_families(fam, &blocks);
+    cr_assert_eq(fam['P'], 2, "__name__=cur and job=x");
+    cr_assert_eq(blocks, 2);
 }

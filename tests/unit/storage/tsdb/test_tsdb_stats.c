@@ -222,3 +222,20 @@ Test(tsdb_stats, keeps_the_top_of_many_and_takes_a_huge_limit)
     cr_assert_eq(c.series_by_pair.n, METRICS + MAXS);
     tsdb_cardinality_free(&c);
 }
+
+/* Packed postings (after a compaction) count each of their ids. */
+Test(tsdb_stats, figures_survive_packing_the_postings)
+{
+    load();
+    struct vg_err err = { 0 };
+    cr_assert_eq(tsdb_compact(db, &err), 0, "%s", err.msg);
+    struct tsdb_cardinality c;
+    cr_assert_eq(tsdb_cardinality(db, 10, &c, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.num_series, 8);
+    cr_assert_eq(c.num_label_pairs, 9);
+    expect(&c.series_by_metric, 0, "http_requests_total", 4);
+    expect(&c.bytes_by_name, 0, "__name__", 90);
+    expect(&c.series_by_pair, 2, "job=a", 3);
+    expect(&c.series_by_pair, 8, "job=c", 1);
+    tsdb_cardinality_free(&c);
+}
