@@ -11,8 +11,10 @@
 #   dir_bytes DIR...         bytes under the directories (du -sb), 0 when missing
 #   cpu_ticks PID            utime + stime of PID (all its threads) in clock ticks
 #   result_field LINE KEY    the number after " KEY=" in a "RESULT k=v ..." line
-#   start_vigil BIN DIR LOG  vigil serve on loopback ports with data dir DIR, logging
-#                            to LOG, waits until ready; sets STARTED_PID, STARTED_PORT
+#   start_vigil BIN DIR LOG [CONFIG]
+#                            vigil serve on loopback ports with data dir DIR (and the
+#                            config file CONFIG when given), logging to LOG, waits until
+#                            ready; sets STARTED_PID, STARTED_PORT
 #   require SCRIPT BUILD BIN... -- CMD...
 #                            exits 2 naming the first BIN not built or CMD not on PATH
 #   workspace NAME           a fresh WORK folder and REPORT=bench/out/NAME-<time>.txt
@@ -71,9 +73,10 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 result_field() { printf '%s\n' "$1" | sed -E "s/.*[ ^]$2=([0-9.]+).*/\1/"; }
 
 start_vigil() {
-    local bin=$1 dir=$2 log=$3 g
+    local bin=$1 dir=$2 log=$3 g cfg=()
+    [ -n "${4:-}" ] && cfg=(--config "$4")
     STARTED_PORT=$(port); g=$(port)
-    "$bin" serve --data-dir "$dir" --http-addr "127.0.0.1:$STARTED_PORT" \
+    "$bin" serve "${cfg[@]}" --data-dir "$dir" --http-addr "127.0.0.1:$STARTED_PORT" \
         --grpc-addr "127.0.0.1:$g" --log-level warn >"$log" 2>&1 &
     STARTED_PID=$!
     ready "http://127.0.0.1:$STARTED_PORT/-/ready" "$STARTED_PID" || { tail "$log" >&2; return 1; }

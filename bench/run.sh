@@ -4,7 +4,11 @@
 # for the machine's cores.
 #
 #   bench/run.sh [--series N] [--samples N] [--rounds N] [--batch N] [--concurrency K]
-#                [--build-dir DIR] [--only vigil,prometheus,victoriametrics]
+#                [--build-dir DIR] [--only vigil,prometheus,victoriametrics] [--no-fsync]
+#
+# Vigil runs with its defaults, which fsync every acknowledged write; --no-fsync runs it
+# with `storage.fsync: false` (acknowledged once in LevelDB's log, which survives kill -9
+# but not power loss), the durability Prometheus and VictoriaMetrics give by default.
 #
 # Each server starts empty on loopback ports with its own data dir and receives `rounds`
 # rounds of bench/rwgen load (N series x S samples each, 15 s apart, later rounds later in
@@ -35,6 +39,7 @@ CONC=4
 BUILD="$src/build"
 ONLY="vigil,prometheus,victoriametrics"
 INTERVAL=15000
+FSYNC=true
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -45,29 +50,27 @@ while [ $# -gt 0 ]; do
     --concurrency) CONC=$2; shift 2 ;;
     --build-dir) BUILD=$(cd "$2" && pwd); shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --no-fsync) FSYNC=false; shift ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 VIGIL="$BUILD/server/vigil"
 RWGEN="$BUILD/bench/rwgen"
 need=("$RWGEN")
 case ",$ONLY," in *,vigil,*) need+=("$VIGIL") ;; esac
-for b in "${need[@]}"; do
-    [ -x "$b" ] || { echo "run.sh: $b is not built (ninja -C $BUILD)" >&2; exit 2; }
-done
-for c in curl python3 du; do
-    command -v "$c" >/dev/null || { echo "run.sh: $c is missing" >&2; exit 2; }
-done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench.XXXXXX")
-mkdir -p "$here/out"
-REPORT="$here/out/report-$(date +%Y%m%d-%H%M%S).txt"
+require run.sh "$BUILD" "${need[@]}" -- curl python3 du
+workspace report
 SERVER_PID=""
-
-# shellcheck source=bench/lib.sh
-. "$here/lib.sh"
+VIGIL_CONFIG=""
+if [ "$FSYNC" = false ]; then
+    VIGIL_CONFIG=$WORK/vigil.yml
+    printf 'storage:\n  fsync: false\n' >"$VIGIL_CONFIG"
+fi
 
 cleanup() {
     [ -n "$SERVER_PID" ] && halt "$SERVER_PID" 10
@@ -107,7 +110,7 @@ record() {
 
 bench_vigil() {
     local p d=$WORK/vigil
-    start_vigil "$VIGIL" "$d" "$WORK/vigil.log" || { SERVER_PID=$STARTED_PID; return 1; }
+    start_vigil "$VIGIL" "$d" "$WORK/vigil.log" "$VIGIL_CONFIG" || { SERVER_PID=$STARTED_PID; return 1; }
     SERVER_PID=$STARTED_PID; p=$STARTED_PORT
     note "$("$VIGIL" version 2>/dev/null | head -n 1) on 127.0.0.1:$p"
     load vigil "http://127.0.0.1:$p/api/v1/write"
@@ -159,15 +162,15 @@ for s in vigil prometheus victoriametrics; do
 done
 
 # ---- report ----
-python3 - "$TOTAL" "$SERIES" "${P99[@]/#/p99:}" >"$REPORT" <<PY
+python3 - "$TOTAL" "$SERIES" "$FSYNC" "${P99[@]/#/p99:}" >"$REPORT" <<PY
 import sys
-total, series = int(sys.argv[1]), int(sys.argv[2])
+total, series, fsync = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 res = {}
 for kv in """$(for k in "${!RES[@]}"; do echo "$k=${RES[$k]}"; done)""".split():
     k, v = kv.split('=', 1)
     res[k] = float(v) if v else None
 p99 = {}
-for a in sys.argv[3:]:
+for a in sys.argv[4:]:
     name, v = a[4:].split()
     p99.setdefault(name, []).append(float(v))
 names = [n for n in ('vigil', 'prometheus', 'victoriametrics') if n + '.rate' in res]
@@ -179,6 +182,8 @@ rows = [
     ('disk bytes per sample', lambda n: res[n + '.disk'] / total, '%.3f', False),
 ]
 print('load: %d series, %d samples in total' % (series, total))
+print('vigil: storage.fsync %s (%s)' % (fsync, 'every acknowledged write fsynced' if fsync == 'true'
+      else 'acknowledged once in LevelDB\'s log: survives kill -9, not power loss'))
 head = '%-30s' % 'metric' + ''.join('%16s' % n for n in names)
 others = [n for n in names if n != 'vigil'] if 'vigil' in names else []
 short = {'prometheus': 'vigil/prom', 'victoriametrics': 'vigil/vm'}

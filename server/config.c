@@ -58,6 +58,9 @@ static const struct key config_keys[] = {
       7 * DAY_MS, "how far behind a series' newest sample a sample may still arrive" },
     { "storage", "cache_size", K_SIZE, OFF(cache_bytes), "32MiB", 0, 64 * GIB,
       "LevelDB block cache of the time-series store" },
+    { "storage", "fsync", K_BOOL, OFF(fsync), "true", 0, 0,
+      "fsync each acknowledged write (survives power loss); false: acknowledged writes are "
+      "in the stores' logs and survive kill -9, the OS writes them to disk later" },
     { "limits", "max_body_bytes", K_SIZE, OFF(limits.max_body_bytes), "16MiB", 1024, 4 * GIB,
       "largest request body accepted on the wire" },
     { "limits", "max_decoded_bytes", K_SIZE, OFF(limits.max_decoded_bytes), "64MiB", 1024,

@@ -47,6 +47,7 @@ struct config {
     int64_t trace_retention_ms;
     int64_t out_of_order_window_ms;
     int64_t cache_bytes;
+    bool fsync; /* fsync every acknowledged write of the three stores */
     /* limits */
     struct config_limits limits;
     /* otlp */

@@ -65,6 +65,7 @@ static int open_stores(struct vigil *v, struct vg_err *err)
     logstore_opts_default(&lo);
     lo.dir = path;
     lo.retention_ns = cfg->log_retention_ms * NS_PER_MS;
+    lo.no_sync = !cfg->fsync;
     v->logs = logstore_open(&lo, err);
     if (!v->logs)
         return err->code;
@@ -74,6 +75,7 @@ static int open_stores(struct vigil *v, struct vg_err *err)
     spanstore_opts_default(&so);
     so.dir = path;
     so.retention_ns = cfg->trace_retention_ms * NS_PER_MS;
+    so.no_sync = !cfg->fsync;
     v->traces = spanstore_open(&so, err);
     return v->traces ? 0 : err->code;
 }
@@ -140,6 +142,7 @@ struct vigil *vigil_start(const struct config *cfg, struct vg_err *err)
     to.retention_ms = cfg->retention_ms;
     to.ooo_window_ms = cfg->out_of_order_window_ms;
     to.cache_bytes = (size_t)cfg->cache_bytes;
+    to.no_sync = !cfg->fsync;
     v->tsdb = tsdb_open(&to, err);
     if (!v->tsdb)
         goto fail;

@@ -711,7 +711,7 @@ static int push_locked(struct push *p, const struct logstore_stream_in *in, size
         if (vg_buf_failed(&rec) || vg_buf_failed(&enc))
             rc = VG_ENOMEM;
         else
-            rc = kv_write(ls->kv, ls->batch, true, err);
+            rc = kv_write(ls->kv, ls->batch, !ls->o.no_sync, err);
     }
     kv_batch_clear(ls->batch);
     vg_buf_free(&enc);

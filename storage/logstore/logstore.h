@@ -11,7 +11,7 @@
  * synchronous LevelDB batch as the push. Key layout: top of logstore.c.
  *
  * Durability: logstore_push returns only after every accepted entry is in LevelDB's
- * log with sync, so a kill -9 after the return loses nothing; a crash before leaves no
+ * log (with sync unless no_sync), so a kill -9 after the return loses nothing; a crash before leaves no
  * part of the push visible. The head is rebuilt from the records at open.
  *
  * Out-of-order policy (Loki's "unordered writes"): an entry is accepted when its time
@@ -55,6 +55,8 @@ struct logstore_opts {
     size_t max_streams;          /* streams in the store ("stream_limit") */
     int zstd_level;
     size_t cache_bytes;          /* LevelDB block cache; 0 = kv's default */
+    bool no_sync;                /* acknowledge pushes once LevelDB's log has them (they
+                                  * survive kill -9) without waiting for fsync */
     int64_t maint_interval_ms;   /* background maintenance period; 0 = no thread */
     unsigned query_workers;      /* threads per query that decompress chunks ahead of the
                                     merge (started at its first stored chunk, stopped by

@@ -10,7 +10,7 @@
  * The byte-by-byte layout is at the top of spanstore.c.
  *
  * Durability: spanstore_write returns 0 only after the whole batch (spans, summaries,
- * index entries) is in LevelDB's logs with sync (the span chunks in the chunk database
+ * index entries) is in LevelDB's logs, synced unless no_sync (the span chunks in the chunk database
  * <dir>/chunks, then the rest): a kill -9 after the return loses nothing, and a crash
  * before it leaves nothing of the batch visible. Stores written before the chunk
  * database (spans under 'S' keys) are read and extended as they are.
@@ -56,7 +56,8 @@ struct spanstore_opts {
     size_t nindexed_attrs;
     size_t max_values_per_key; /* registry: values kept per attribute key and hour; 0 = 200 */
     size_t max_keys;           /* registry: attribute keys kept per hour; 0 = 2000 */
-    bool no_sync;              /* tests and benchmarks only: skip the fsync */
+    bool no_sync;              /* acknowledge writes once LevelDB's logs have them (they
+                                * survive kill -9) without waiting for fsync */
 };
 
 void spanstore_opts_default(struct spanstore_opts *o);

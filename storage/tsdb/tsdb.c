@@ -773,7 +773,7 @@ int tsdb_append(struct tsdb *db, const struct tsdb_batch *b, struct tsdb_append_
     if (kv_batch_bytes(c->batch) > c->batch_peak)
         c->batch_peak = kv_batch_bytes(c->batch);
     if (rc == 0 && kv_batch_count(c->batch))
-        rc = kv_write(db->kv, c->batch, true, err);
+        rc = kv_write(db->kv, c->batch, !db->o.no_sync, err);
     pthread_mutex_lock(&db->mu);
     apply(db, c, rc == 0, res);
     if (c->cuts.n) {

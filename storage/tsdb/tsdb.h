@@ -6,7 +6,7 @@
  * kept in LevelDB. The exact key layout is documented at the top of tsdb.c.
  *
  * Durability contract: tsdb_append returns 0 only after everything it accepted is in
- * LevelDB's log with sync, so a kill -9 after the return loses nothing; a crash before
+ * LevelDB's log (with sync unless no_sync), so a kill -9 after the return loses nothing; a crash before
  * the return leaves no partial batch visible after restart.
  *
  * Thread safety: every function here may be called from any thread concurrently; the
@@ -36,6 +36,8 @@ struct tsdb_opts {
     int64_t ooo_window_ms;      /* accept samples this much older than a series' newest */
     size_t cache_bytes;         /* LevelDB block cache; 0 = default (32 MiB) */
     int64_t maint_interval_ms;  /* how often the background thread runs; 0 = 60000 */
+    bool no_sync;               /* acknowledge appends once LevelDB's log has them (they
+                                 * survive kill -9) without waiting for fsync */
 };
 
 void tsdb_opts_default(struct tsdb_opts *o); /* retention 15d, ooo 30m, cache 32 MiB */

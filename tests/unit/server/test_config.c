@@ -23,6 +23,7 @@ Test(config, defaults_are_the_documented_ones)
     cr_assert_eq(c->trace_retention_ms, 7LL * 86400 * 1000);
     cr_assert_eq(c->otlp_delta, OTLP_DELTA_REJECT);
     cr_assert(c->otlp_add_type_and_unit_suffixes);
+    cr_assert(c->fsync, "acknowledged writes are fsynced unless a user turns it off");
     cr_assert_eq(c->otlp_npromote, 0);
     cr_assert_eq(c->otlp_delta_max_series, 100000);
     cr_assert_eq(c->otlp_delta_idle_timeout_ms, 3600LL * 1000);
@@ -33,7 +34,7 @@ Test(config, file_values_override_defaults)
 {
     struct vg_err err;
     struct config *c = load("server:\n  http_addr: 127.0.0.1:9000\n"
-                            "storage:\n  retention: 1h30m\n  data_dir: /tmp/x\n"
+                            "storage:\n  retention: 1h30m\n  data_dir: /tmp/x\n  fsync: false\n"
                             "limits:\n  max_body_bytes: 2MiB\n"
                             "otlp:\n  delta_temporality: accumulate\n"
                             "  promote_resource_attributes: [k8s.pod.name, cloud.region]\n",
@@ -43,6 +44,7 @@ Test(config, file_values_override_defaults)
     cr_assert_str_eq(c->grpc_addr, "0.0.0.0:4317");
     cr_assert_eq(c->retention_ms, 90LL * 60 * 1000);
     cr_assert_str_eq(c->data_dir, "/tmp/x");
+    cr_assert_not(c->fsync);
     cr_assert_eq(c->limits.max_body_bytes, 2LL * 1024 * 1024);
     cr_assert_eq(c->otlp_delta, OTLP_DELTA_ACCUMULATE);
     cr_assert_eq(c->otlp_npromote, 2);
