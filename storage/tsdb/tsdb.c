@@ -4,7 +4,7 @@
  * order is numeric order; "tk(t)" is a timestamp as u64be of (uint64)t XOR 1<<63, so
  * negative times sort first):
  *
- *   '#' "version"                      -> "1"   format version of this layout
+ *   '#' "version"                      -> "2"   format version of this layout ("1" is read and upgraded)
  *   '#' "nextid"                       -> u64be  ids below it were handed out; never reused
  *   'S' id(u64be)                      -> canonical labels (labels.h)      series definition
  *                                         (labels -> id lives only in the head, which
@@ -87,7 +87,11 @@
 
 static const char KEY_VERSION[] = "#version";
 static const char KEY_NEXTID[] = "#nextid";
-#define FORMAT_VERSION "1"
+/* Version 2 added packed postings blocks and write-ahead records v2, which a version-1
+ * binary would silently skip; this one reads version-1 stores and marks them 2 at open,
+ * so that an older binary refuses them instead of missing samples. */
+#define FORMAT_VERSION "2"
+#define FORMAT_VERSION_OLD "1"
 
 void tsdb_opts_default(struct tsdb_opts *o)
 {
@@ -802,7 +806,9 @@ static int check_version(struct tsdb *db, struct vg_err *err)
     struct vg_buf v;
     vg_buf_init(&v);
     int rc = kv_get(db->kv, NULL, KEY_VERSION, sizeof KEY_VERSION - 1, &v, err);
-    if (rc == VG_ENOTFOUND)
+    bool old = rc == 0 && v.len == sizeof FORMAT_VERSION_OLD - 1 &&
+               memcmp(v.p, FORMAT_VERSION_OLD, v.len) == 0;
+    if (rc == VG_ENOTFOUND || old)
         rc = kv_put(db->kv, KEY_VERSION, sizeof KEY_VERSION - 1, FORMAT_VERSION,
                     sizeof FORMAT_VERSION - 1, true, err);
     else if (rc == 0 && (v.len != sizeof FORMAT_VERSION - 1 ||

@@ -1331,3 +1331,49 @@ Test(tsdb, retention_after_packing_removes_the_dropped_series_from_blocks)
     cr_assert_eq(fam['P'], 2, "__name__=cur and job=x");
     cr_assert_eq(blocks, 2);
 }
+
+/* Sets the store's "#version" key (the store must be closed). */
+static void set_version(const char *v)
+{
+    struct vg_err err = { 0 };
+    struct kv_opts ko = { 0 };
+    struct kv *kv = kv_open(dir, &ko, &err);
+    cr_assert_not_null(kv, "%s", err.msg);
+    cr_assert_eq(kv_put(kv, "#version", 8, v, strlen(v), true, &err), 0, "%s", err.msg);
+    kv_close(kv);
+}
+
+static void expect_version(const char *want)
+{
+    struct vg_err err = { 0 };
+    struct kv_opts ko = { 0 };
+    struct kv *kv = kv_open(dir, &ko, &err);
+    cr_assert_not_null(kv, "%s", err.msg);
+    struct vg_buf v;
+    vg_buf_init(&v);
+    cr_assert_eq(kv_get(kv, NULL, "#version", 8, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v.len, strlen(want));
+    cr_assert(memcmp(v.p, want, v.len) == 0);
+    vg_buf_free(&v);
+    kv_close(kv);
+}
+
+/* A version-1 store opens (its data read as before) and is marked version 2, so that an
+ * older binary refuses it; an unknown version is refused with a message naming it. */
+Test(tsdb, format_version_upgrades_1_and_refuses_unknown)
+{
+    struct tsdb *db = open_opts(0, 0);
+    tsdb_close(db);
+    expect_version("2");
+    set_version("1");
+    db = open_opts(0, 0);
+    tsdb_close(db);
+    expect_version("2");
+    set_version("7");
+    struct tsdb_opts o;
+    tsdb_opts_default(&o);
+    o.dir = dir;
+    struct vg_err err = { 0 };
+    cr_assert_null(tsdb_open(&o, &err));
+    cr_assert(strstr(err.msg, "unsupported format version \"7\""), "%s", err.msg);
+}
