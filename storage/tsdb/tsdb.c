@@ -4,7 +4,7 @@
  * order is numeric order; "tk(t)" is a timestamp as u64be of (uint64)t XOR 1<<63, so
  * negative times sort first):
  *
- *   '#' "version"                      -> "2"   format version of this layout ("1" is read and upgraded)
+ *   '#' "version"                      -> "2"   format version ("1" read and upgraded)
  *   '#' "nextid"                       -> u64be  ids below it were handed out; never reused
  *   'S' id(u64be)                      -> canonical labels (labels.h)      series definition
  *                                         (labels -> id lives only in the head, which
