@@ -558,6 +558,8 @@ static void add_index_raw(struct write_ctx *w, const char *tk, size_t tlen, cons
 static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
                       const struct span_attr *a, size_t n, uint8_t scope)
 {
+    if (!a) /* a span without attributes may carry n = 0 and no array */
+        return;
     struct spanstore *ss = w->ss;
     const struct spanstore_opts *o = &ss->opts;
     uint64_t h0 = hint_start(b, SPAN_REG_KEY, scope);
