@@ -279,19 +279,12 @@ struct sel {
 /* Splits one canonical label pair (labels.c's encoding) that fills b[0, len). */
 static bool pair_split(const char *b, size_t len, struct vg_str *name, struct vg_str *value)
 {
+    const unsigned char *p = (const unsigned char *)b;
     size_t off = 0;
     struct vg_str *part[2] = { name, value };
     for (int k = 0; k < 2; k++) {
-        uint64_t v = 0;
-        for (unsigned shift = 0;; shift += 7) {
-            if (off >= len || shift > 56)
-                return false;
-            unsigned char c = (unsigned char)b[off++];
-            v |= (uint64_t)(c & 0x7f) << shift;
-            if (!(c & 0x80))
-                break;
-        }
-        if (v > len - off)
+        uint64_t v;
+        if (!labels_get_uvarint(p, len, &off, &v) || v > len - off)
             return false;
         *part[k] = (struct vg_str){ b + off, (size_t)v };
         off += (size_t)v;
