@@ -10,6 +10,7 @@
 #include "querier.h"
 
 #include "../../storage/base/vg_alloc.h"
+#include "../../storage/base/vg_sort.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,31 +33,6 @@ static void qt_free(void *ctx, struct querier_set *s)
     vg_free(q);
 }
 
-struct by_id {
-    uint64_t id;
-    size_t i; /* index in the series set */
-};
-
-/* Sorts v by id: LSD radix sort, a byte per pass over the bytes ids use (two or three
- * for any real store), into tmp. A qsort of 20,000 series cost a tenth of selecting
- * them. */
-static void sort_by_id(struct by_id *v, struct by_id *tmp, size_t n)
-{
-    uint64_t all = 0;
-    for (size_t i = 0; i < n; i++)
-        all |= v[i].id;
-    for (unsigned shift = 0; shift < 64 && (all >> shift); shift += 8) {
-        size_t count[257] = { 0 };
-        for (size_t i = 0; i < n; i++)
-            count[((v[i].id >> shift) & 0xff) + 1]++;
-        for (int b = 0; b < 256; b++)
-            count[b + 1] += count[b];
-        for (size_t i = 0; i < n; i++)
-            tmp[count[(v[i].id >> shift) & 0xff]++] = v[i];
-        memcpy(v, tmp, n * sizeof *v);
-    }
-}
-
 static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t mint,
                      int64_t maxt, uint64_t max_samples, uint64_t *loaded,
                      struct querier_set **out, struct vg_err *err)
@@ -77,8 +53,8 @@ static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t m
     /* Read in increasing id order, which is the order of the chunk keys on disk, so the
      * reader mostly steps from one series' chunks to the next instead of seeking (see
      * tsdb_query.c's reader_goto); hand the series out in label order afterwards. */
-    struct by_id *order = vg_malloc((n ? n : 1) * sizeof *order);
-    struct by_id *tmp = vg_malloc((n ? n : 1) * sizeof *tmp);
+    struct vg_sort_key *order = vg_malloc((n ? n : 1) * sizeof *order);
+    struct vg_sort_key *tmp = vg_malloc((n ? n : 1) * sizeof *tmp);
     size_t *start = vg_malloc((n + 1) * sizeof *start); /* series i: [start[i], end[i]) */
     size_t *end = vg_malloc((n + 1) * sizeof *end);
     struct tsdb_reader *rd = q->pub.v && order && tmp && start && end ? tsdb_reader_new(db) : NULL;
@@ -91,14 +67,20 @@ static int qt_select(void *ctx, struct matcher *const *ms, size_t nms, int64_t m
         return vg_err_set(err, VG_ENOMEM, "querier: out of memory");
     }
     for (size_t i = 0; i < n; i++)
-        order[i] = (struct by_id){ q->ss->v[i].id, i };
-    sort_by_id(order, tmp, n);
+        order[i] = (struct vg_sort_key){ .hi = 0, .lo = q->ss->v[i].id, .i = i };
+    /* A radix sort: ids use two or three bytes in any real store, and a qsort of
+     * 20,000 series cost a tenth of selecting them. */
+    struct vg_sort_key *sorted = vg_sort_keys(order, tmp, n);
+    if (sorted == tmp) { /* NULL (no memory for the counts) leaves the label order */
+        tmp = order;
+        order = sorted;
+    }
     vg_free(tmp);
     size_t len = 0, cap = 0;
     for (size_t j = 0; j < n && rc == 0; j++) {
         size_t i = order[j].i;
         start[i] = len;
-        rc = tsdb_reader_append(rd, order[j].id, mint, maxt, &q->samples, &len, &cap, err);
+        rc = tsdb_reader_append(rd, order[j].lo, mint, maxt, &q->samples, &len, &cap, err);
         end[i] = len;
         *loaded += rc ? 0 : end[i] - start[i];
         if (rc == 0 && max_samples && *loaded > max_samples)

@@ -8,6 +8,7 @@
 
 #include "../base/vg_alloc.h"
 #include "../base/vg_arena.h"
+#include "../base/vg_sort.h"
 #include "index.h"
 
 #include <dirent.h>
@@ -559,45 +560,10 @@ static int cmp_picked(const void *a, const void *b)
 }
 
 /* Sorting by ranks without a call per comparison: a series' first 8 ranks packed 16
- * bits each into two words (0 past its last piece, below every rank, as a shorter label
- * set sorts first) order the series as cmp_picked does, so a radix sort on the words
- * does it, skipping the byte positions where all keys agree (the metric name's, say).
- * Series with more than 8 pieces and equal words are then sorted with cmp_picked. */
-struct skey {
-    uint64_t w[2];
-    size_t i;
-};
-
-static unsigned skey_byte(const struct skey *k, int pass)
-{
-    return (unsigned)(k->w[1 - pass / 8] >> (pass % 8 * 8)) & 0xff;
-}
-
-/* Leaves v sorted in v or tmp; returns which. One counting pass for every byte. */
-static struct skey *radix_skeys(struct skey *v, struct skey *tmp, size_t n)
-{
-    static const size_t nb = 257;
-    size_t *count = vg_calloc(16 * nb, sizeof *count);
-    if (!count)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        for (int pass = 0; pass < 16; pass++)
-            count[pass * nb + skey_byte(&v[i], pass) + 1]++;
-    for (int pass = 0; pass < 16; pass++) {
-        size_t *c = count + pass * nb;
-        if (c[skey_byte(&v[0], pass) + 1] == n)
-            continue; /* every key has the same byte here */
-        for (size_t b = 0; b < 256; b++)
-            c[b + 1] += c[b];
-        for (size_t i = 0; i < n; i++)
-            tmp[c[skey_byte(&v[i], pass)]++] = v[i];
-        struct skey *t = v;
-        v = tmp;
-        tmp = t;
-    }
-    vg_free(count);
-    return v;
-}
+ * bits each into a 128-bit key (0 past its last piece, below every rank, as a shorter
+ * label set sorts first) order the series as cmp_picked does, so a radix sort on the keys
+ * does it (vg_sort skips the byte positions where all keys agree, the metric name's, say).
+ * Series with more than 8 pieces and equal keys are then sorted with cmp_picked. */
 
 /* Sorts p->v like qsort with cmp_picked; false (nothing changed) when the ranks do not
  * fit 16 bits or memory ran out, then the caller uses qsort. */
@@ -607,8 +573,8 @@ static bool sort_picked(struct picks *p, size_t npairs)
         return true;
     if (npairs >= 0xffff)
         return false;
-    struct skey *k = vg_malloc(p->n * sizeof *k);
-    struct skey *tmp = vg_malloc(p->n * sizeof *tmp);
+    struct vg_sort_key *k = vg_malloc(p->n * sizeof *k);
+    struct vg_sort_key *tmp = vg_malloc(p->n * sizeof *tmp);
     struct picked *out = vg_malloc(p->n * sizeof *out);
     if (!k || !tmp || !out) {
         vg_free(k);
@@ -618,11 +584,12 @@ static bool sort_picked(struct picks *p, size_t npairs)
     }
     for (size_t i = 0; i < p->n; i++) {
         const struct picked *x = &p->v[i];
-        k[i] = (struct skey){ { 0, 0 }, i };
+        uint64_t w[2] = { 0, 0 };
         for (uint16_t j = 0; j < 8; j++)
-            k[i].w[j / 4] |= (uint64_t)(j < x->npieces ? x->sym[j] : 0) << (48 - 16 * (j % 4));
+            w[j / 4] |= (uint64_t)(j < x->npieces ? x->sym[j] : 0) << (48 - 16 * (j % 4));
+        k[i] = (struct vg_sort_key){ .hi = w[0], .lo = w[1], .i = i };
     }
-    struct skey *sorted = radix_skeys(k, tmp, p->n);
+    struct vg_sort_key *sorted = vg_sort_keys(k, tmp, p->n);
     if (!sorted) {
         vg_free(k);
         vg_free(tmp);
@@ -634,7 +601,7 @@ static bool sort_picked(struct picks *p, size_t npairs)
     for (size_t i = 0; i < p->n;) { /* runs of equal words with longer label sets */
         size_t j = i + 1;
         bool long_sets = out[i].npieces > 8;
-        while (j < p->n && sorted[j].w[0] == sorted[i].w[0] && sorted[j].w[1] == sorted[i].w[1])
+        while (j < p->n && sorted[j].hi == sorted[i].hi && sorted[j].lo == sorted[i].lo)
             long_sets |= out[j++].npieces > 8;
         if (long_sets && j - i > 1)
             qsort(out + i, j - i, sizeof *out, cmp_picked);
