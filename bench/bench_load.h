@@ -54,24 +54,36 @@ struct bench_http {
     size_t off, len;
 };
 
-/* Splits "http://HOST:PORT/path" into c's host and port and path (cap bytes); -1 if the
- * URL has another shape. The host must resolve to a loopback address at connect time. */
+/* Splits "http://HOST[:PORT]/path" into c's host and port (80 when absent) and path (cap
+ * bytes); HOST may be a bracketed IPv6 address ("[::1]"). -1 if the URL has another
+ * shape. The host must resolve to a loopback address at connect time. */
 static inline int bench_http_url(struct bench_http *c, const char *url, char *path, size_t cap)
 {
-    const char *p = url;
-    if (strncmp(p, "http://", 7) != 0)
+    if (strncmp(url, "http://", 7) != 0)
         return -1;
-    p += 7;
-    const char *slash = strchr(p, '/');
-    const char *colon = memchr(p, ':', slash ? (size_t)(slash - p) : strlen(p));
-    if (!colon || colon == p || (size_t)(colon - p) >= sizeof c->host)
+    const char *h = url + 7, *slash = strchr(h, '/');
+    const char *hend = slash ? slash : h + strlen(h), *hostend, *colon;
+    if (*h == '[') {
+        const char *rb = memchr(h, ']', (size_t)(hend - h));
+        if (!rb)
+            return -1;
+        h++;
+        hostend = rb;
+        colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
+        if (!colon && rb + 1 != hend)
+            return -1;
+    } else {
+        colon = memchr(h, ':', (size_t)(hend - h));
+        hostend = colon ? colon : hend;
+    }
+    if (hostend == h || (size_t)(hostend - h) >= sizeof c->host)
         return -1;
-    memcpy(c->host, p, (size_t)(colon - p));
-    c->host[colon - p] = 0;
-    size_t pl = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
+    memcpy(c->host, h, (size_t)(hostend - h));
+    c->host[hostend - h] = 0;
+    size_t pl = colon ? (size_t)(hend - colon - 1) : 2;
     if (pl == 0 || pl >= sizeof c->port)
         return -1;
-    memcpy(c->port, colon + 1, pl);
+    memcpy(c->port, colon ? colon + 1 : "80", pl);
     c->port[pl] = 0;
     if (snprintf(path, cap, "%s", slash ? slash : "/") >= (int)cap)
         return -1;

@@ -39,15 +39,12 @@
  * whole run are bounded (--retries, --max-errors, --max-seconds, --timeout-ms). */
 #include "../storage/base/vg_alloc.h"
 #include "../storage/base/vg_buf.h"
+#include "bench_load.h"
 #include "prom_remote_write.pb-c.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <snappy-c.h>
@@ -56,18 +53,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_LABELS 8
+#define RW_HEADERS                                                                       \
+    "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"               \
+    "X-Prometheus-Remote-Write-Version: 0.1.0\r\n"
 #define SERIES_PER_HOST 100
 
 struct opts {
-    char host[256];
-    char port[16];
+    struct bench_http http; /* host and port of --url; each worker connects with a copy */
     char path[512];
     long series;
     long samples;
@@ -106,7 +102,6 @@ struct worker {
     int k;
     struct request *reqs;
     size_t nreqs;
-    int fd;
     /* results */
     uint64_t acked_samples;
     uint64_t failed;
@@ -338,208 +333,6 @@ static void encode_batch(struct encoder *e, long k, size_t b, struct request *r)
         e->slot_of[e->cell_series[c]] = -1;
 }
 
-/* ---- minimal HTTP/1.1 client ---- */
-
-struct rbuf {
-    char b[16384];
-    size_t off, len;
-};
-
-static bool is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const void *)sa;
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const void *)sa;
-        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-    }
-    return false;
-}
-
-static int http_connect(const struct opts *o)
-{
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(o->host, o->port, &hints, &res) != 0 || !res)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        if (!is_loopback(ai->ai_addr))
-            continue;
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        struct timeval tv = {o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
-static int write_all(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        ssize_t w = writev(fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
-    }
-    return 0;
-}
-
-static int rb_fill(int fd, struct rbuf *rb)
-{
-    if (rb->off > 0) {
-        memmove(rb->b, rb->b + rb->off, rb->len - rb->off);
-        rb->len -= rb->off;
-        rb->off = 0;
-    }
-    if (rb->len == sizeof rb->b)
-        return -1;
-    ssize_t n;
-    do
-        n = read(fd, rb->b + rb->len, sizeof rb->b - rb->len);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0)
-        return -1;
-    rb->len += (size_t)n;
-    return 0;
-}
-
-/* Reads one CRLF-terminated line into out (NUL-terminated, CRLF stripped). */
-static int rb_line(int fd, struct rbuf *rb, char *out, size_t cap)
-{
-    for (int guard = 0; guard < 64; guard++) {
-        char *nl = memchr(rb->b + rb->off, '\n', rb->len - rb->off);
-        if (nl) {
-            size_t n = (size_t)(nl - (rb->b + rb->off));
-            size_t m = n > 0 && rb->b[rb->off + n - 1] == '\r' ? n - 1 : n;
-            if (m >= cap)
-                m = cap - 1;
-            memcpy(out, rb->b + rb->off, m);
-            out[m] = 0;
-            rb->off += n + 1;
-            return 0;
-        }
-        if (rb_fill(fd, rb) < 0)
-            return -1;
-    }
-    return -1;
-}
-
-/* Consumes n body bytes, keeping the first cap-1 of them in keep. */
-static int rb_skip(int fd, struct rbuf *rb, size_t n, char *keep, size_t cap, size_t *kept)
-{
-    while (n > 0) {
-        if (rb->off == rb->len && rb_fill(fd, rb) < 0)
-            return -1;
-        size_t avail = rb->len - rb->off, take = avail < n ? avail : n;
-        if (*kept + 1 < cap) {
-            size_t k = cap - 1 - *kept < take ? cap - 1 - *kept : take;
-            memcpy(keep + *kept, rb->b + rb->off, k);
-            *kept += k;
-            keep[*kept] = 0;
-        }
-        rb->off += take;
-        n -= take;
-    }
-    return 0;
-}
-
-/* Sends one request on *fd (connecting if needed) and reads the answer. Returns the
- * HTTP status, or -1 on a transport error (the connection is then closed). The start of
- * the response body is left in msg for error reports. */
-static int http_post(const struct opts *o, int *fd, struct rbuf *rb, const struct request *r,
-                     char *msg, size_t msgcap)
-{
-    char head[1024];
-    msg[0] = 0;
-    if (*fd < 0) {
-        *fd = http_connect(o);
-        rb->off = rb->len = 0;
-        if (*fd < 0)
-            return -1;
-    }
-    int hl = snprintf(head, sizeof head,
-                      "POST %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: vigil-rwgen/0.1\r\n"
-                      "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
-                      "X-Prometheus-Remote-Write-Version: 0.1.0\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      o->path, o->host, o->port, r->len);
-    struct iovec iov[2] = {{head, (size_t)hl}, {r->body, r->len}};
-    char line[1024];
-    int status = -1;
-    bool chunked = false, close_after = false;
-    long long clen = -1;
-    if (write_all(*fd, iov, 2) < 0 || rb_line(*fd, rb, line, sizeof line) < 0)
-        goto fail;
-    if (strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12)
-        goto fail;
-    status = (int)strtol(line + 9, NULL, 10);
-    for (int h = 0; h < 100; h++) {
-        if (rb_line(*fd, rb, line, sizeof line) < 0)
-            goto fail;
-        if (!line[0])
-            break;
-        if (!strncasecmp(line, "content-length:", 15))
-            clen = strtoll(line + 15, NULL, 10);
-        else if (!strncasecmp(line, "transfer-encoding:", 18) && strcasestr(line, "chunked"))
-            chunked = true;
-        else if (!strncasecmp(line, "connection:", 11) && strcasestr(line, "close"))
-            close_after = true;
-    }
-    size_t kept = 0;
-    if (chunked) {
-        for (int c = 0; c < 100000; c++) {
-            if (rb_line(*fd, rb, line, sizeof line) < 0)
-                goto fail;
-            size_t n = strtoul(line, NULL, 16);
-            if (n == 0) {
-                if (rb_line(*fd, rb, line, sizeof line) < 0) /* trailer end */
-                    goto fail;
-                break;
-            }
-            if (rb_skip(*fd, rb, n, msg, msgcap, &kept) < 0 ||
-                rb_line(*fd, rb, line, sizeof line) < 0)
-                goto fail;
-        }
-    } else if (clen >= 0) {
-        if (rb_skip(*fd, rb, (size_t)clen, msg, msgcap, &kept) < 0)
-            goto fail;
-    } else if (status != 204 && status != 304 && status >= 200) {
-        close_after = true; /* body until close: we do not need it */
-    }
-    if (close_after) {
-        close(*fd);
-        *fd = -1;
-    }
-    return status;
-fail:
-    close(*fd);
-    *fd = -1;
-    return -1;
-}
-
 /* ---- workers ---- */
 
 static void record_latency(struct worker *w, uint64_t ns)
@@ -553,11 +346,11 @@ static void *worker_run(void *arg)
 {
     struct worker *w = arg;
     const struct opts *o = w->o;
-    struct rbuf *rb = xmalloc(sizeof *rb);
+    struct bench_http *c = xmalloc(sizeof *c);
+    *c = o->http;
     char msg[512];
     long consecutive = 0;
     bool reported = false;
-    w->fd = -1;
     pthread_barrier_wait(&g_start);
     for (size_t i = 0; i < w->nreqs; i++) {
         const struct request *r = &w->reqs[i];
@@ -568,7 +361,7 @@ static void *worker_run(void *arg)
             if (a > 0)
                 nanosleep(&(struct timespec){0, 100000000}, NULL);
             int64_t t0 = now_ns();
-            status = http_post(o, &w->fd, rb, r, msg, sizeof msg);
+            status = bench_http_post(c, o->path, RW_HEADERS, r->body, r->len, msg, sizeof msg);
             if (status > 0)
                 record_latency(w, (uint64_t)(now_ns() - t0));
             /* 4xx other than 429 will not get better by retrying. */
@@ -603,9 +396,8 @@ static void *worker_run(void *arg)
             break;
         }
     }
-    if (w->fd >= 0)
-        close(w->fd);
-    vg_free(rb);
+    bench_http_close(c);
+    vg_free(c);
     return NULL;
 }
 
@@ -745,37 +537,8 @@ static long parse_long(const char *s, long min, long max, const char *flag)
 
 static void parse_url(struct opts *o, const char *url)
 {
-    if (strncmp(url, "http://", 7) != 0)
-        die("--url: only http:// URLs are supported");
-    const char *h = url + 7, *slash = strchr(h, '/');
-    const char *hend = slash ? slash : h + strlen(h);
-    const char *colon = NULL;
-    if (*h == '[') { /* [::1]:port */
-        const char *rb = memchr(h, ']', (size_t)(hend - h));
-        if (!rb)
-            die("--url: unterminated [ in host");
-        if ((size_t)(rb - h - 1) >= sizeof o->host)
-            die("--url: host too long");
-        memcpy(o->host, h + 1, (size_t)(rb - h - 1));
-        o->host[rb - h - 1] = 0;
-        colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
-    } else {
-        colon = memchr(h, ':', (size_t)(hend - h));
-        const char *e = colon ? colon : hend;
-        if ((size_t)(e - h) >= sizeof o->host || e == h)
-            die("--url: bad host");
-        memcpy(o->host, h, (size_t)(e - h));
-        o->host[e - h] = 0;
-    }
-    if (colon) {
-        if ((size_t)(hend - colon - 1) >= sizeof o->port || hend == colon + 1)
-            die("--url: bad port");
-        memcpy(o->port, colon + 1, (size_t)(hend - colon - 1));
-        o->port[hend - colon - 1] = 0;
-    } else {
-        strcpy(o->port, "80");
-    }
-    snprintf(o->path, sizeof o->path, "%s", slash ? slash : "/");
+    if (bench_http_url(&o->http, url, o->path, sizeof o->path) < 0)
+        die("--url: want http://HOST[:PORT]/path (HOST a name, an IPv4 or a [IPv6] address)");
 }
 
 static void parse_opts(struct opts *o, int argc, char **argv)
@@ -827,6 +590,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
     }
     if (optind != argc)
         usage();
+    o->http.timeout_ms = (int)o->timeout_ms;
     if (o->conc > o->series)
         o->conc = o->series;
     if (start && strcmp(start, "now") != 0) {
