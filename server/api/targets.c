@@ -1,9 +1,13 @@
 /* targets: /api/v1/targets and /api/v1/targets/metadata (see targets.h for the shapes,
- * which are Prometheus's). The JSON is written while scrape_each_target holds the
- * status lock, so the strings it hands out need no copying. */
+ * which are Prometheus's). The JSON is written while scrape_each_target (or a
+ * collector's each_target) holds the status lock, so the strings it hands out need no
+ * copying. Active targets: the scrape pools', then SNMP devices (pool "snmp") and
+ * Jolokia agents (pool "jmx"), which have no dropped targets and no metadata here. */
 #include "targets.h"
 
 #include "../../storage/base/vg_alloc.h"
+#include "../collect/jolokia.h"
+#include "../collect/snmp.h"
 #include "../promql/selector.h"
 #include "../scrape/scrape.h"
 #include "../scrape/scrape_config.h"
@@ -92,6 +96,10 @@ static void targets_handler(struct vigil *v, struct http_request *req, struct ht
     struct list_ctx c = { .b = b, .pool = pool && *pool ? pool : NULL };
     if (active && v->scrape_state)
         scrape_each_target(v->scrape_state, put_target, &c);
+    if (active) { /* polled devices and agents, after the scrape pools */
+        snmp_each_target(v, put_target, &c);
+        jolokia_each_target(v, put_target, &c);
+    }
     vg_buf_puts(b, "],\"droppedTargets\":[");
     c.dropped = true;
     c.n = 0;

@@ -1,4 +1,5 @@
-/* targets: the Prometheus HTTP API's scrape target endpoints over scrape/scrape.h.
+/* targets: the Prometheus HTTP API's scrape target endpoints over scrape/scrape.h, with
+ * the SNMP devices and Jolokia agents of collect/ listed as active targets too.
  *
  *   GET /api/v1/targets?state=active|dropped|any&scrapePool=job
  *     {"status":"success","data":{"activeTargets":[{"discoveredLabels":{...},
@@ -9,7 +10,7 @@
  *   GET /api/v1/targets/metadata?match_target={job="x"}&metric=name&limit=N
  *     {"status":"success","data":[{"target":{labels},"metric":"m","type":"gauge",
  *      "help":"...","unit":""}]}
- * With no scraping configured the lists are empty. Handlers are thread-safe. */
+ * With nothing scraped or polled the lists are empty. Handlers are thread-safe. */
 #ifndef API_TARGETS_H
 #define API_TARGETS_H
 

@@ -520,6 +520,7 @@ struct target_state {
     struct jmx_state *st;
     const struct jolokia_target *t;
     struct poller *poller;
+    struct poller_health health;
     struct vg_complaint complaint;
     char *userpwd;
 };
@@ -570,8 +571,12 @@ static void poll_target(void *ctx, const atomic_bool *stop)
     double t0 = poller_mono_s();
     metric_add(ts->st->m_polls, 1, t->name);
     struct poller_samples s;
-    if (poller_samples_init(&s, poller_wall_ms(), MAX_SAMPLES) < 0)
-        return count_err(ts, "store", "out of memory");
+    if (poller_samples_init(&s, poller_wall_ms(), MAX_SAMPLES) < 0) {
+        count_err(ts, "store", "out of memory");
+        poller_health_set(&ts->health, poller_wall_ms(), poller_mono_s() - t0, false,
+                          "out of memory");
+        return;
+    }
     struct vg_buf body;
     vg_buf_init(&body);
     struct transport_http req = {
@@ -582,15 +587,19 @@ static void poll_target(void *ctx, const atomic_bool *stop)
     struct vg_err err = { 0 };
     long status;
     bool up = false;
+    char why[256] = ""; /* why the poll failed, for /api/v1/targets */
     if (transport_http_post(&req, &status, &err) < 0) {
         count_err(ts, "http", err.msg);
+        snprintf(why, sizeof why, "%.255s", err.msg);
     } else if (vg_buf_failed(&body)) {
         count_err(ts, "http", "out of memory for the response");
+        snprintf(why, sizeof why, "out of memory for the response");
     } else {
         struct sink k = { .ts = ts, .s = &s };
         struct jolokia_stats js;
         if (jolokia_decode(body.p ? body.p : "", body.len, on_sample, &k, &js, &err) < 0) {
             count_err(ts, "decode", err.msg);
+            snprintf(why, sizeof why, "%.255s", err.msg);
         } else {
             up = true;
             if (js.errors) {
@@ -605,8 +614,12 @@ static void poll_target(void *ctx, const atomic_bool *stop)
     }
     vg_buf_free(&body);
     poller_samples_health(&s, "jmx", "target", t->name, "Jolokia target", up, t0);
-    if (poller_samples_store(ts->st->v, RECEIVER, &s, NULL, &err) < 0)
+    if (poller_samples_store(ts->st->v, RECEIVER, &s, NULL, &err) < 0) {
         count_err(ts, "store", err.msg);
+        up = false;
+        snprintf(why, sizeof why, "%.255s", err.msg);
+    }
+    poller_health_set(&ts->health, s.t, poller_mono_s() - t0, up, why);
     poller_samples_free(&s);
 }
 
@@ -627,6 +640,7 @@ static void jmx_free(struct vigil *v)
         return;
     for (size_t i = 0; i < st->nts; i++) {
         poller_stop(st->ts[i].poller);
+        poller_health_destroy(&st->ts[i].health);
         vg_free(st->ts[i].userpwd);
     }
     vg_free(st->ts);
@@ -666,6 +680,7 @@ static int jmx_init(struct vigil *v, struct vg_err *err)
         struct target_state *ts = &st->ts[st->nts++];
         ts->st = st;
         ts->t = &c->targets[i];
+        poller_health_init(&ts->health);
         if (ts->t->username) {
             size_t n = strlen(ts->t->username) + strlen(ts->t->password ? ts->t->password : "");
             if (!(ts->userpwd = vg_malloc(n + 2))) {
@@ -696,6 +711,21 @@ void jolokia_sync(struct vigil *v)
     struct jmx_state *st = v->jmx_state;
     for (size_t i = 0; st && i < st->nts; i++)
         poller_sync(st->ts[i].poller);
+}
+
+void jolokia_each_target(struct vigil *v,
+                         void (*fn)(void *ctx, const struct scrape_target_status *st), void *ctx)
+{
+    struct jmx_state *st = v->jmx_state;
+    for (size_t i = 0; st && i < st->nts; i++) {
+        const struct jolokia_target *t = st->ts[i].t;
+        struct poller_target pt = {
+            .pool = "jmx", .address = t->url, .url = t->url,
+            .label = { VG_STR("target"), vg_str_c(t->name) },
+            .interval_ms = t->interval_ms, .timeout_ms = t->timeout_ms,
+        };
+        poller_health_report(&st->ts[i].health, &pt, fn, ctx);
+    }
 }
 
 const struct vigil_module mod_jmx = {

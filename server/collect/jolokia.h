@@ -117,4 +117,11 @@ size_t jolokia_sanitize(const char *s, size_t len, bool label, char *out, size_t
 /* Runs one poll of every target and returns when all are done (tests). */
 void jolokia_sync(struct vigil *v);
 
+/* Calls fn for every configured target as /api/v1/targets lists it: pool "jmx", the
+ * agent's URL, label target, health of the last poll (poller.h). Any thread. */
+struct scrape_target_status;
+void jolokia_each_target(struct vigil *v,
+                         void (*fn)(void *ctx, const struct scrape_target_status *st),
+                         void *ctx);
+
 #endif

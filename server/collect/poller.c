@@ -5,6 +5,7 @@
 
 #include "../../storage/base/vg_alloc.h"
 #include "../ingest/ingest.h"
+#include "../scrape/scrape.h"
 #include "../vigil.h"
 
 #include <pthread.h>
@@ -292,4 +293,57 @@ void poller_samples_health(struct poller_samples *s, const char *prefix, const c
         poller_samples_add(s, name, &l, 1, values[i]);
         poller_samples_meta(s, name, TSDB_TYPE_GAUGE, help);
     }
+}
+
+void poller_health_init(struct poller_health *h)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+}
+
+void poller_health_destroy(struct poller_health *h)
+{
+    pthread_mutex_destroy(&h->mu);
+}
+
+void poller_health_set(struct poller_health *h, int64_t started_ms, double duration_s, bool up,
+                       const char *error)
+{
+    pthread_mutex_lock(&h->mu);
+    h->last_ms = started_ms;
+    h->duration_s = duration_s;
+    h->up = up;
+    snprintf(h->error, sizeof h->error, "%s", error ? error : "");
+    pthread_mutex_unlock(&h->mu);
+}
+
+void poller_health_report(struct poller_health *h, const struct poller_target *t,
+                          void (*fn)(void *ctx, const struct scrape_target_status *st),
+                          void *ctx)
+{
+    struct label discovered[2] = {
+        { VG_STR("__address__"), vg_str_c(t->address) },
+        t->label,
+    };
+    if (vg_str_cmp(discovered[1].name, discovered[0].name) < 0) { /* sorted by name */
+        discovered[1] = discovered[0];
+        discovered[0] = t->label;
+    }
+    pthread_mutex_lock(&h->mu);
+    struct scrape_target_status st = {
+        .pool = t->pool,
+        .discovered = discovered,
+        .ndiscovered = 2,
+        .labels = &t->label,
+        .nlabels = 1,
+        .url = t->url,
+        .health = !h->last_ms ? "unknown" : h->up ? "up" : "down",
+        .last_error = h->error,
+        .last_scrape_ms = h->last_ms,
+        .last_duration_s = h->duration_s,
+        .interval_ms = t->interval_ms,
+        .timeout_ms = t->timeout_ms,
+    };
+    fn(ctx, &st);
+    pthread_mutex_unlock(&h->mu);
 }

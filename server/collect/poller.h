@@ -10,9 +10,12 @@
  *    (ingest_check_labels) and stores them in one tsdb_append through ingest_store, so
  *    vigil_ingest_*{receiver} count them like any receiver's.
  *
+ *  - A poller health record keeps the outcome of a target's last poll, so
+ *    /api/v1/targets lists polled devices beside scraped targets, in the same shape.
+ *
  * Thread safety: a poller's function runs on the poller's thread only; poller_stop and
  * poller_sync may be called from any one other thread. A sample set belongs to one
- * thread. */
+ * thread. A health record is locked: set by the poller's thread, read by any. */
 #ifndef COLLECT_POLLER_H
 #define COLLECT_POLLER_H
 
@@ -21,6 +24,7 @@
 #include "../../storage/tsdb/labels.h"
 #include "../../storage/tsdb/tsdb.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,6 +32,7 @@
 
 struct vigil;
 struct poller;
+struct scrape_target_status;
 
 /* Called on the poller's thread; *stop becomes true when the poller is being stopped
  * (long polls check it between requests and return early). */
@@ -92,5 +97,36 @@ void poller_samples_health(struct poller_samples *s, const char *prefix, const c
  * reason when some were. */
 int poller_samples_store(struct vigil *v, const char *receiver, struct poller_samples *s,
                          size_t *invalid, struct vg_err *err);
+
+/* ---- health, for /api/v1/targets ---- */
+
+struct poller_health {
+    pthread_mutex_t mu;
+    int64_t last_ms;        /* wall time the last poll started; 0 before the first */
+    double duration_s;
+    bool up;
+    char error[256];        /* why the last poll failed; "" when it did not */
+};
+
+/* A polled target as /api/v1/targets shows it. */
+struct poller_target {
+    const char *pool;       /* scrapePool: the collector ("snmp", "jmx") */
+    const char *address;    /* discovered __address__ */
+    const char *url;        /* scrapeUrl */
+    struct label label;     /* the label the target's series carry (device="core1") */
+    int64_t interval_ms, timeout_ms;
+};
+
+void poller_health_init(struct poller_health *h);
+void poller_health_destroy(struct poller_health *h);
+/* Records a finished poll: started_ms (wall), its duration, whether it succeeded and
+ * why not (NULL or "" when it did; cut to fit). */
+void poller_health_set(struct poller_health *h, int64_t started_ms, double duration_s, bool up,
+                       const char *error);
+/* Calls fn once with t's status as scrape_each_target hands out a target's (health
+ * "unknown" before the first poll, then "up" or "down"), under h's lock. */
+void poller_health_report(struct poller_health *h, const struct poller_target *t,
+                          void (*fn)(void *ctx, const struct scrape_target_status *st),
+                          void *ctx);
 
 #endif

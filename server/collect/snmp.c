@@ -566,6 +566,7 @@ struct dev_state {
     const struct snmp_device *d;
     void *sess;                       /* net-snmp single session; NULL until opened */
     struct poller *poller;
+    struct poller_health health;
     struct vg_complaint complaint;
 };
 
@@ -599,6 +600,7 @@ struct poll {
     bool ok;                          /* every request answered without error */
     bool dead;                        /* a request timed out or the session failed */
     bool full;                        /* MAX_SAMPLES reached */
+    char error[256];                  /* the first failure's reason, for /api/v1/targets */
 };
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
@@ -627,6 +629,8 @@ static void fail(struct poll *p, const char *reason, const char *why)
 {
     p->ok = false;
     count_err(p, reason);
+    if (!p->error[0])
+        snprintf(p->error, sizeof p->error, "%s", why);
     char msg[400];
     /* precision-bounded: a long reason is cut, never the message buffer overrun */
     snprintf(msg, sizeof msg, "device %.100s (%.100s): %.180s", p->ds->d->name,
@@ -1035,7 +1039,9 @@ static void poll_device(void *ctx, const atomic_bool *stop)
     if (poller_samples_init(&s, poller_wall_ms(), MAX_SAMPLES) < 0 ||
         !(p.arena = vg_arena_new(1 << 14))) {
         poller_samples_free(&s);
-        return fail(&p, "store", "out of memory");
+        fail(&p, "store", "out of memory");
+        poller_health_set(&ds->health, poller_wall_ms(), poller_mono_s() - t0, false, p.error);
+        return;
     }
     struct vg_err err;
     if (!ds->sess && sess_open(ds, &err) < 0) {
@@ -1061,6 +1067,7 @@ static void poll_device(void *ctx, const atomic_bool *stop)
                             "SNMP OID polled by Vigil.");
     if (poller_samples_store(st->v, RECEIVER, &s, NULL, &err) < 0)
         fail(&p, "store", err.msg);
+    poller_health_set(&ds->health, s.t, poller_mono_s() - t0, p.ok, p.error);
     poller_samples_free(&s);
 }
 
@@ -1081,8 +1088,10 @@ static void snmp_free(struct vigil *v)
         return;
     for (size_t i = 0; i < st->ndevs; i++)
         poller_stop(st->devs[i].poller);
-    for (size_t i = 0; i < st->ndevs; i++)
+    for (size_t i = 0; i < st->ndevs; i++) {
         sess_close(&st->devs[i]);
+        poller_health_destroy(&st->devs[i].health);
+    }
     vg_free(st->devs);
     snmp_config_free(st->cfg);
     vg_free(st);
@@ -1120,6 +1129,7 @@ static int snmp_init(struct vigil *v, struct vg_err *err)
         struct dev_state *ds = &st->devs[st->ndevs++];
         ds->st = st;
         ds->d = &c->devices[i];
+        poller_health_init(&ds->health);
         char name[32];
         snprintf(name, sizeof name, "snmp:%s", ds->d->name);
         ds->poller = poller_start(name, ds->d->interval_ms,
@@ -1141,6 +1151,23 @@ void snmp_sync(struct vigil *v)
     struct snmp_state *st = v->snmp_state;
     for (size_t i = 0; st && i < st->ndevs; i++)
         poller_sync(st->devs[i].poller);
+}
+
+void snmp_each_target(struct vigil *v,
+                      void (*fn)(void *ctx, const struct scrape_target_status *st), void *ctx)
+{
+    struct snmp_state *st = v->snmp_state;
+    for (size_t i = 0; st && i < st->ndevs; i++) {
+        const struct snmp_device *d = st->devs[i].d;
+        char url[300];
+        snprintf(url, sizeof url, "snmp://%s", d->address);
+        struct poller_target t = {
+            .pool = "snmp", .address = d->address, .url = url,
+            .label = { VG_STR("device"), vg_str_c(d->name) },
+            .interval_ms = d->interval_ms, .timeout_ms = d->timeout_ms,
+        };
+        poller_health_report(&st->devs[i].health, &t, fn, ctx);
+    }
 }
 
 const struct vigil_module mod_snmp = {

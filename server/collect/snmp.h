@@ -158,4 +158,10 @@ size_t snmp_value_label(const struct snmp_value *v, char *out, size_t cap);
 /* Runs one poll of every device and returns when all are done (tests). */
 void snmp_sync(struct vigil *v);
 
+/* Calls fn for every configured device as /api/v1/targets lists it: pool "snmp", URL
+ * "snmp://<address>", label device, health of the last poll (poller.h). Any thread. */
+struct scrape_target_status;
+void snmp_each_target(struct vigil *v,
+                      void (*fn)(void *ctx, const struct scrape_target_status *st), void *ctx);
+
 #endif

@@ -105,6 +105,16 @@ check_eq "jmx_up{target=app}" 1 "$(value_of 'jmx_up{target="app"}')"
 down_seen() { [ -n "$(value_of 'jmx_up{target="down"}')" ]; }
 wait_until 20 down_seen || true
 check_eq "jmx_up{target=down} (nothing listens)" 0 "$(value_of 'jmx_up{target="down"}')"
+# /api/v1/targets lists the agents in Prometheus's shape beside scrape targets.
+jtarget() {
+    vigil_get "/api/v1/targets?scrapePool=jmx" |
+        jq -r --arg t "$1" '.data.activeTargets[] | select(.labels.target == $t) | '"$2"
+}
+check_eq "/api/v1/targets: the app agent is up" up "$(jtarget app .health)"
+check_eq "/api/v1/targets: scrapeUrl is the agent's URL" "$JURL" "$(jtarget app .scrapeUrl)"
+check_eq "/api/v1/targets: the dead agent is down" down "$(jtarget down .health)"
+why=$(jtarget down .lastError)
+if [ -n "$why" ]; then pass "/api/v1/targets: the dead agent says why ($why)"; else fail "/api/v1/targets: the dead agent says why: lastError is empty"; fi
 METRICS=$(vigil_get /metrics)
 check_contains "the missing MBean is counted" "$METRICS" 'vigil_jmx_errors_total{target="app",reason="mbean"}'
 check_contains "the dead target is counted" "$METRICS" 'vigil_jmx_errors_total{target="down",reason="http"}'

@@ -137,6 +137,20 @@ check_eq "snmp_up{device=v3}" 1 "$(up_of v3)"
 check_eq "snmp_up{device=v3bad} (a user the agent does not know)" 0 "$(up_of v3bad)"
 check_eq "snmp_up{device=dead} (nothing listens)" 0 "$(up_of dead)"
 
+# /api/v1/targets lists the devices in Prometheus's shape beside scrape targets.
+target_of() {
+    vigil_get "/api/v1/targets?scrapePool=snmp" |
+        jq -r --arg d "$1" '.data.activeTargets[] | select(.labels.device == $d) | '"$2"
+}
+check_eq "/api/v1/targets: four snmp devices" 4 \
+    "$(vigil_get '/api/v1/targets' | jq '[.data.activeTargets[] | select(.scrapePool == "snmp")] | length')"
+check_eq "/api/v1/targets: device v2 is up, no error" "up|" "$(target_of v2 '"\(.health)|\(.lastError)"')"
+check_eq "/api/v1/targets: dead device is down" down "$(target_of dead .health)"
+why=$(target_of dead .lastError)
+if [ -n "$why" ]; then pass "/api/v1/targets: dead device says why ($why)"; else fail "/api/v1/targets: dead device says why: lastError is empty"; fi
+check_contains "/api/v1/targets: scrapeUrl names the address" "$(target_of v2 .scrapeUrl)" "snmp://127.0.0.1:"
+check_eq "/api/v1/targets: interval" 1s "$(target_of v2 .scrapeInterval)"
+
 # A before, V polled in between, B after: a counter read by Vigil lies in [A, B].
 walk_values "$IFIN" >"$T/in.a"
 walk_values "$IFOUT" >"$T/out.a"

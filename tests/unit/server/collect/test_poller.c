@@ -1,8 +1,9 @@
 /* Tests of server/collect/poller.c: sample sets stored through ingest_store into a real
  * TSDB (labels validated, invalid series dropped and counted, the per-poll bound,
  * metadata once per family, allocation failure), and the poller thread (interval, sync,
- * stop while idle and while a poll runs). */
+ * stop while idle and while a poll runs), and the health records /api/v1/targets reads. */
 #include "../../../../server/collect/poller.h"
+#include "../../../../server/scrape/scrape.h"
 #include "../fixture.h"
 
 #include <stdatomic.h>
@@ -163,4 +164,87 @@ Test(poller, offsets_spread_and_are_stable)
     cr_assert_neq(a, b);
     cr_assert_eq(a, poller_offset("core1", 30000));
     cr_assert_eq(poller_offset("x", 0), 0);
+}
+
+/* What /api/v1/targets gets for a polled target before and after polls. */
+struct seen {
+    char health[16], error[64], pool[8], url[64], dname[3][16], dvalue[3][64], label[32];
+    int64_t last_ms, interval_ms, timeout_ms;
+    double duration_s;
+    size_t ndiscovered, calls;
+};
+
+static void remember(void *ctx, const struct scrape_target_status *st)
+{
+    struct seen *s = ctx;
+    s->calls++;
+    snprintf(s->health, sizeof s->health, "%s", st->health);
+    snprintf(s->error, sizeof s->error, "%s", st->last_error);
+    snprintf(s->pool, sizeof s->pool, "%s", st->pool);
+    snprintf(s->url, sizeof s->url, "%s", st->url);
+    s->ndiscovered = st->ndiscovered;
+    for (size_t i = 0; i < st->ndiscovered && i < 3; i++) {
+        snprintf(s->dname[i], sizeof s->dname[i], "%.*s", (int)st->discovered[i].name.len,
+                 st->discovered[i].name.p);
+        snprintf(s->dvalue[i], sizeof s->dvalue[i], "%.*s", (int)st->discovered[i].value.len,
+                 st->discovered[i].value.p);
+    }
+    cr_assert_eq(st->nlabels, 1);
+    snprintf(s->label, sizeof s->label, "%.*s=%.*s", (int)st->labels[0].name.len,
+             st->labels[0].name.p, (int)st->labels[0].value.len, st->labels[0].value.p);
+    s->last_ms = st->last_scrape_ms;
+    s->duration_s = st->last_duration_s;
+    s->interval_ms = st->interval_ms;
+    s->timeout_ms = st->timeout_ms;
+    cr_assert_not(st->dropped);
+}
+
+Test(poller_health, unknown_then_down_with_reason_then_up)
+{
+    struct poller_health h;
+    poller_health_init(&h);
+    struct poller_target t = {
+        .pool = "snmp", .address = "192.0.2.1:161", .url = "snmp://192.0.2.1:161",
+        .label = { VG_STR("device"), VG_STR("core1") }, .interval_ms = 30000, .timeout_ms = 5000,
+    };
+    struct seen s = { 0 };
+    poller_health_report(&h, &t, remember, &s);
+    cr_assert_eq(s.calls, 1);
+    cr_assert_str_eq(s.health, "unknown");
+    cr_assert_eq(s.last_ms, 0);
+    cr_assert_str_eq(s.pool, "snmp");
+    cr_assert_str_eq(s.url, "snmp://192.0.2.1:161");
+    cr_assert_str_eq(s.label, "device=core1");
+    cr_assert_eq(s.ndiscovered, 2);
+    cr_assert_str_eq(s.dname[0], "__address__"); /* sorted by name */
+    cr_assert_str_eq(s.dvalue[0], "192.0.2.1:161");
+    cr_assert_str_eq(s.dname[1], "device");
+    cr_assert_eq(s.interval_ms, 30000);
+    cr_assert_eq(s.timeout_ms, 5000);
+
+    poller_health_set(&h, 1700000000000, 0.25, false, "timeout");
+    poller_health_report(&h, &t, remember, &s);
+    cr_assert_str_eq(s.health, "down");
+    cr_assert_str_eq(s.error, "timeout");
+    cr_assert_eq(s.last_ms, 1700000000000);
+    cr_assert_float_eq(s.duration_s, 0.25, 1e-9);
+
+    poller_health_set(&h, 1700000030000, 0.01, true, NULL);
+    poller_health_report(&h, &t, remember, &s);
+    cr_assert_str_eq(s.health, "up");
+    cr_assert_str_eq(s.error, "");
+    cr_assert_eq(s.last_ms, 1700000030000);
+    poller_health_destroy(&h);
+}
+
+Test(poller_health, a_long_reason_is_cut_not_overrun)
+{
+    struct poller_health h;
+    poller_health_init(&h);
+    char why[1000];
+    memset(why, 'x', sizeof why - 1);
+    why[sizeof why - 1] = 0;
+    poller_health_set(&h, 1, 0, false, why);
+    cr_assert_eq(strlen(h.error), sizeof h.error - 1);
+    poller_health_destroy(&h);
 }
