@@ -9,8 +9,10 @@
 # The config also holds secrets (a scrape job's basic_auth password, a Slack api_url, an
 # SMTP password): the Status page and /api/v1/status/config must show "<secret>" and never
 # the values. Screenshots of each page go to the artifact dir
-# ($VIGIL_BUILD_DIR/meson-logs/console/, or CONSOLE_ARTIFACT_DIR) and are copied to
-# docs/console-<page>.png, which README.md links (commit them when the pages change).
+# ($VIGIL_BUILD_DIR/meson-logs/console/, or CONSOLE_ARTIFACT_DIR); with
+# CONSOLE_UPDATE_DOCS=1 they are also copied to docs/console-<page>.png, which README.md
+# links (run it so and commit them when the pages change; a plain test run leaves the
+# source tree alone).
 IT_TIMEOUT=${IT_TIMEOUT:-280}
 . "$(dirname "$0")/lib.sh"
 
@@ -122,7 +124,7 @@ done < <(cd "$IT_DIR" && timeout 240 node console_in_chromium.mjs "$VIGIL_URL" "
 shopt -s nullglob
 shots=("$ART"/console-*.png)
 check_ge "page screenshots saved to $ART" 9 "${#shots[@]}"
-if [ "${#shots[@]}" -gt 0 ] && mkdir -p "$VIGIL_SOURCE_DIR/docs" &&
-    cp "${shots[@]}" "$VIGIL_SOURCE_DIR/docs/"; then
+if [ "${CONSOLE_UPDATE_DOCS:-0}" = 1 ] && [ "${#shots[@]}" -gt 0 ] &&
+    mkdir -p "$VIGIL_SOURCE_DIR/docs" && cp "${shots[@]}" "$VIGIL_SOURCE_DIR/docs/"; then
     log "screenshots copied to docs/"
 fi
