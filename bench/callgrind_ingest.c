@@ -203,7 +203,7 @@ __attribute__((noinline)) int bench_one(struct tsdb *db, const struct config_lim
     int64_t t1 = now_ns();
     struct tsdb_append_result res;
     if (rc == 0)
-        rc = tsdb_append(db, &rq.batch, &res, err);
+        rc = tsdb_append_enc(db, &rq.batch, rq.enc, &res, err);
     vg_arena_free(a);
     int64_t t2 = now_ns();
     if (collect)

@@ -4,11 +4,14 @@
 # for the machine's cores.
 #
 #   bench/run.sh [--series N] [--samples N] [--rounds N] [--batch N] [--concurrency K]
-#                [--build-dir DIR] [--only vigil,prometheus,victoriametrics] [--no-fsync]
+#                [--build-dir DIR] [--only vigil,prometheus,victoriametrics]
+#                [--no-fsync | --fsync-always]
 #
-# Vigil runs with its defaults, which fsync every acknowledged write; --no-fsync runs it
-# with `storage.fsync: false` (acknowledged once in LevelDB's log, which survives kill -9
-# but not power loss), the durability Prometheus and VictoriaMetrics give by default.
+# Vigil runs with its defaults, `storage.fsync: periodic`: a write is acknowledged once
+# it is in LevelDB's log (survives kill -9) and the logs are fsynced every second in the
+# background. --no-fsync runs it with `storage.fsync: never` (no fsync at all), the
+# durability Prometheus and VictoriaMetrics give by default; --fsync-always with
+# `storage.fsync: always` (every acknowledged write fsynced first: survives power loss).
 #
 # Each server starts empty on loopback ports with its own data dir and receives `rounds`
 # rounds of bench/rwgen load (N series x S samples each, 15 s apart, later rounds later in
@@ -39,7 +42,7 @@ CONC=4
 BUILD="$src/build"
 ONLY="vigil,prometheus,victoriametrics"
 INTERVAL=15000
-FSYNC=true
+FSYNC=periodic
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -50,8 +53,9 @@ while [ $# -gt 0 ]; do
     --concurrency) CONC=$2; shift 2 ;;
     --build-dir) BUILD=$(cd "$2" && pwd); shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
-    --no-fsync) FSYNC=false; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    --no-fsync) FSYNC=never; shift ;;
+    --fsync-always) FSYNC=always; shift ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -67,9 +71,9 @@ require run.sh "$BUILD" "${need[@]}" -- curl python3 du
 workspace report
 SERVER_PID=""
 VIGIL_CONFIG=""
-if [ "$FSYNC" = false ]; then
+if [ "$FSYNC" != periodic ]; then
     VIGIL_CONFIG=$WORK/vigil.yml
-    printf 'storage:\n  fsync: false\n' >"$VIGIL_CONFIG"
+    printf 'storage:\n  fsync: %s\n' "$FSYNC" >"$VIGIL_CONFIG"
 fi
 
 cleanup() {
@@ -182,8 +186,11 @@ rows = [
     ('disk bytes per sample', lambda n: res[n + '.disk'] / total, '%.3f', False),
 ]
 print('load: %d series, %d samples in total' % (series, total))
-print('vigil: storage.fsync %s (%s)' % (fsync, 'every acknowledged write fsynced' if fsync == 'true'
-      else 'acknowledged once in LevelDB\'s log: survives kill -9, not power loss'))
+print('vigil: storage.fsync %s (%s)' % (fsync, {
+    'always': 'every acknowledged write fsynced',
+    'periodic': 'acknowledged once in LevelDB\'s log, fsynced every 1s: survives kill -9',
+    'never': 'acknowledged once in LevelDB\'s log: survives kill -9, not power loss',
+}[fsync]))
 head = '%-30s' % 'metric' + ''.join('%16s' % n for n in names)
 others = [n for n in names if n != 'vigil'] if 'vigil' in names else []
 short = {'prometheus': 'vigil/prom', 'victoriametrics': 'vigil/vm'}

@@ -6,6 +6,9 @@
  *           [--preencode] [--max-seconds S]
  *   spangen --spans N --decode [--rounds R]      (no load: decode-only rate)
  *   spangen --print-ids M --spans N [...]         (M trace ids of the data, hex, one a line)
+ *   spangen --spans N --dump FILE [...]           (the requests into FILE, for
+ *                                                  bench/callgrind_traces: per request a
+ *                                                  4-byte little-endian length, then the body)
  *
  * Data (the traces of bench/spanstore_bench.c, here as OTLP): trace n (0-based, offset by
  * --first-trace so that successive runs add new traces) has 10 spans over 4 services:
@@ -396,6 +399,7 @@ static void usage(void)
             "               [--end-ns NS] [--preencode] [--max-seconds S]\n"
             "       spangen --spans N --decode [--rounds R]\n"
             "       spangen --spans N --print-ids M [--first-trace F]\n"
+            "       spangen --spans N --dump FILE\n"
             "See the top of bench/spangen.c.\n");
     exit(2);
 }
@@ -431,6 +435,23 @@ static double thread_cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Writes every request to path (length-prefixed, see the top). 0, or 1 on failure. */
+static int dump_all(const struct gen *g, uint64_t nreq, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "spangen: cannot create %s\n", path);
+        return 1;
+    }
+    for (uint64_t i = 0; i < nreq; i++) {
+        uint32_t n = (uint32_t)g->table[i].len;
+        uint8_t le[4] = { (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24) };
+        fwrite(le, 1, 4, f);
+        fwrite(g->table[i].body, 1, n, f);
+    }
+    return fclose(f) == 0 ? 0 : 1;
 }
 
 /* Unpacks every request `rounds` times; prints the rate. */
@@ -477,13 +498,14 @@ int main(int argc, char **argv)
         { "end-ns", required_argument, NULL, 'e' },     { "preencode", no_argument, NULL, 'p' },
         { "max-seconds", required_argument, NULL, 'x' }, { "decode", no_argument, NULL, 'd' },
         { "rounds", required_argument, NULL, 'r' },     { "print-ids", required_argument, NULL, 'i' },
+        { "dump", required_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },             { 0, 0, 0, 0 }
     };
     struct gen g = { .tpr = 10 };
     struct bench_http_tr tr = { .url = "",
                                .headers = "Content-Type: application/x-protobuf\r\n",
                                .want_empty_body = true };
-    const char *transport = NULL;
+    const char *transport = NULL, *dump = NULL;
     double span_s = 3600, max_s = 3600;
     long long spans = 0, print_ids = 0;
     int conc = 4, rounds = 3;
@@ -505,6 +527,7 @@ int main(int argc, char **argv)
         case 'd': decode = true; break;
         case 'r': rounds = (int)bench_arg_int("--rounds", optarg); break;
         case 'i': print_ids = bench_arg_int("--print-ids", optarg); break;
+        case 'D': dump = optarg; break;
         default: usage();
         }
     }
@@ -528,9 +551,9 @@ int main(int argc, char **argv)
     g.dt_den = (int64_t)g.traces;
     g.t0 = end_ns - g.dt_num;
     uint64_t nreq = (g.traces + g.tpr - 1) / g.tpr;
-    if (decode) {
+    if (decode || dump) {
         encode_all(&g, nreq);
-        int rc = decode_only(&g, nreq, rounds);
+        int rc = dump ? dump_all(&g, nreq, dump) : decode_only(&g, nreq, rounds);
         free_all(&g, nreq);
         return rc;
     }

@@ -7,6 +7,8 @@
  * via gRPC), OpenTelemetry semantic-convention attributes (http.*, db.*, rpc.*, net.*,
  * user ids, urls with ids), resource attributes (service, host, pod, SDK), 2% of traces
  * with an error span and an exception event; trace starts spread evenly over --hours.
+ * The spans of one (service, pod) in a batch share one resource attribute array, as
+ * the OTLP decoder hands spans of one ResourceSpans to the store.
  *
  * Usage: spanstore_bench [--spans N] [--hours H] [--dir D] [--nosync] [--threads K]
  *                        [--write-only]
@@ -185,8 +187,18 @@ static void *write_main(void *p)
             gen_trace(&g[n], tr, T0 + (int64_t)tr * w->spacing);
             n += SPANS_PER_TRACE;
         }
-        for (size_t i = 0; i < n; i++)
+        /* Spans of one process share one resource array, as the OTLP decoder hands
+         * them over (one per ResourceSpans): the first span of each (service, pod) in
+         * the batch lends its array to the others. */
+        for (size_t i = 0; i < n; i++) {
             batch[i] = g[i].s;
+            for (size_t j = 0; j < i; j++)
+                if (batch[j].resource_attrs == g[j].res && g[j].s.service.p == g[i].s.service.p &&
+                    strcmp(g[j].pod, g[i].pod) == 0) {
+                    batch[i].resource_attrs = g[j].res;
+                    break;
+                }
+        }
         struct spanstore_write_result res;
         struct vg_err err;
         double t0 = bench_now_s();

@@ -85,9 +85,10 @@ int compress_snappy_decode(const void *in, size_t n, size_t max_out, struct vg_a
     /* No separate snappy_validate_compressed_buffer pass: snappy_uncompress checks every
      * literal and copy against the output bounds itself and fails on corrupt input, and
      * the length it decodes into was capped above. */
-    char *buf = vg_arena_alloc(a, len + 1);
+    char *buf = vg_arena_alloc(a, len + COMPRESS_SNAPPY_SLACK);
     if (!buf)
         return vg_err_set(err, VG_ENOMEM, "out of memory while decompressing");
+    memset(buf + len, 0, COMPRESS_SNAPPY_SLACK);
     size_t got = len;
     if (snappy_uncompress(in, n, buf, &got) != SNAPPY_OK || got != len)
         return vg_err_set(err, VG_EINVAL, "snappy: corrupt compressed data");

@@ -18,6 +18,10 @@
 /* gzip or zlib-wrapped deflate (auto-detected from the header). */
 int compress_inflate(const void *in, size_t n, size_t max_out, struct vg_arena *a,
                      struct vg_str *out, struct vg_err *err);
+/* Snappy block format. out->p is followed by COMPRESS_SNAPPY_SLACK zero bytes inside the
+ * same allocation (not counted in out->len), so a decoder may read whole 8-byte words
+ * that start before the end. */
+#define COMPRESS_SNAPPY_SLACK 16
 int compress_snappy_decode(const void *in, size_t n, size_t max_out, struct vg_arena *a,
                            struct vg_str *out, struct vg_err *err);
 /* Encoders, used for responses and by tests and the benchmark's load generator. */

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <yaml.h>
 
-enum key_type { K_STR, K_DURATION, K_SIZE, K_INT, K_BOOL, K_DELTA, K_STRLIST, K_RATIO };
+enum key_type { K_STR, K_DURATION, K_SIZE, K_INT, K_BOOL, K_DELTA, K_STRLIST, K_RATIO, K_FSYNC };
 
 struct key {
     const char *section;
@@ -58,9 +58,13 @@ static const struct key config_keys[] = {
       7 * DAY_MS, "how far behind a series' newest sample a sample may still arrive" },
     { "storage", "cache_size", K_SIZE, OFF(cache_bytes), "32MiB", 0, 64 * GIB,
       "LevelDB block cache of the time-series store" },
-    { "storage", "fsync", K_BOOL, OFF(fsync), "true", 0, 0,
-      "fsync each acknowledged write (survives power loss); false: acknowledged writes are "
-      "in the stores' logs and survive kill -9, the OS writes them to disk later" },
+    { "storage", "fsync", K_FSYNC, OFF(fsync), "periodic", 0, 0,
+      "always: fsync each write before acknowledging it (survives power loss); periodic: "
+      "acknowledge once in the stores' logs (survives kill -9) and fsync them every "
+      "fsync_interval; never: the OS writes them to disk later (true = always, false = never)" },
+    { "storage", "fsync_interval", K_DURATION, OFF(fsync_interval_ms), "1s", 10, 60000,
+      "with fsync periodic: how often the stores' logs are fsynced (at most this much "
+      "acknowledged data is lost on power loss)" },
     { "limits", "max_body_bytes", K_SIZE, OFF(limits.max_body_bytes), "16MiB", 1024, 4 * GIB,
       "largest request body accepted on the wire" },
     { "limits", "max_decoded_bytes", K_SIZE, OFF(limits.max_decoded_bytes), "64MiB", 1024,
@@ -227,6 +231,7 @@ static const char *type_name(enum key_type t)
     case K_INT: return "integer";
     case K_BOOL: return "boolean";
     case K_DELTA: return "reject|accumulate";
+    case K_FSYNC: return "always|periodic|never";
     case K_STRLIST: return "list of strings";
     case K_RATIO: return "number 0-1";
     }
@@ -350,8 +355,9 @@ static int set_key(struct config *c, const struct key *k, const char *value,
             n = v;
         }
         if (n < k->min || n > k->max)
-            return vg_err_set(err, VG_EINVAL, "%s is out of range (%lld to %lld)", value,
-                              (long long)k->min, (long long)k->max);
+            return vg_err_set(err, VG_EINVAL, "%s is out of range (%lld%s to %lld%s)", value,
+                              (long long)k->min, k->type == K_DURATION ? "ms" : "",
+                              (long long)k->max, k->type == K_DURATION ? "ms" : "");
         *(int64_t *)dst = n;
         return 0;
     }
@@ -375,6 +381,23 @@ static int set_key(struct config *c, const struct key *k, const char *value,
             return 0;
         }
         return vg_err_set(err, VG_EINVAL, "expected reject or accumulate, got \"%s\"", value ? value : "a list");
+    case K_FSYNC: {
+        /* The booleans are what storage.fsync took before periodic existed. */
+        static const struct { const char *s; enum config_fsync v; } names[] = {
+            { "always", CONFIG_FSYNC_ALWAYS }, { "periodic", CONFIG_FSYNC_PERIODIC },
+            { "never", CONFIG_FSYNC_NEVER },   { "true", CONFIG_FSYNC_ALWAYS },
+            { "false", CONFIG_FSYNC_NEVER },   { "yes", CONFIG_FSYNC_ALWAYS },
+            { "on", CONFIG_FSYNC_ALWAYS },     { "no", CONFIG_FSYNC_NEVER },
+            { "off", CONFIG_FSYNC_NEVER },
+        };
+        for (size_t i = 0; value && i < sizeof names / sizeof names[0]; i++)
+            if (!strcmp(value, names[i].s)) {
+                *(enum config_fsync *)dst = names[i].v;
+                return 0;
+            }
+        return vg_err_set(err, VG_EINVAL, "expected always, periodic or never (or true, false), "
+                          "got \"%s\"", value ? value : "a list");
+    }
     case K_RATIO: {
         char *end = NULL;
         errno = 0;
@@ -669,6 +692,13 @@ static void put_value(const struct config *c, const struct key *k, struct vg_buf
     case K_DELTA:
         vg_buf_puts(out, *(const enum otlp_delta_policy *)src == OTLP_DELTA_REJECT ? "reject" : "accumulate");
         break;
+    case K_FSYNC: {
+        enum config_fsync f = *(const enum config_fsync *)src;
+        vg_buf_puts(out, f == CONFIG_FSYNC_ALWAYS  ? "always"
+                         : f == CONFIG_FSYNC_NEVER ? "never"
+                                                   : "periodic");
+        break;
+    }
     case K_STRLIST: {
         char *const *v = *(char **const *)src;
         size_t n = *(const size_t *)((const char *)src + sizeof(char **));

@@ -19,6 +19,15 @@ enum otlp_delta_policy {
     OTLP_DELTA_ACCUMULATE, /* converted to cumulative by summing per series in memory */
 };
 
+/* storage.fsync: when an acknowledged write of the stores reaches the disk. */
+enum config_fsync {
+    CONFIG_FSYNC_ALWAYS,   /* fsync before acknowledging (survives power loss) */
+    CONFIG_FSYNC_PERIODIC, /* acknowledge once in LevelDB's log (survives kill -9); a
+                            * background fsync every storage.fsync_interval bounds what
+                            * a power loss takes */
+    CONFIG_FSYNC_NEVER,    /* acknowledge once in LevelDB's log; the OS writes it later */
+};
+
 struct config_limits {
     int64_t max_body_bytes;          /* request body on the wire */
     int64_t max_decoded_bytes;       /* after gzip/snappy decompression */
@@ -47,7 +56,8 @@ struct config {
     int64_t trace_retention_ms;
     int64_t out_of_order_window_ms;
     int64_t cache_bytes;
-    bool fsync; /* fsync every acknowledged write of the three stores */
+    enum config_fsync fsync;     /* of the stores (time series, logs, spans, errors) */
+    int64_t fsync_interval_ms;   /* CONFIG_FSYNC_PERIODIC's period */
     /* limits */
     struct config_limits limits;
     /* otlp */

@@ -473,6 +473,9 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *co
     return rc;
 }
 
+/* Most a request body is sized to from its Content-Length before it arrives. */
+#define BODY_PRESIZE_MAX (1u << 20)
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -501,8 +504,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_fetch_add(&s->inflight, 1);
         *con_cls = st;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->o.max_body_bytes) {
+        unsigned long long clen = cl ? strtoull(cl, NULL, 10) : 0;
+        if (clen > s->o.max_body_bytes) {
             st->too_large = true;
+        } else if (clen > 0) {
+            /* The body in one allocation rather than grown (and copied) by doubling as
+             * it arrives; capped, so that a Content-Length that lies cannot hold much.
+             * A failure here is left to the appends below. */
+            size_t want = clen < BODY_PRESIZE_MAX ? (size_t)clen : BODY_PRESIZE_MAX;
+            if (!vg_buf_reserve(&st->body, want))
+                vg_buf_init(&st->body);
         }
         return MHD_YES;
     }

@@ -53,6 +53,12 @@ int vigil_tsdb_path(const struct config *cfg, char *out, size_t cap)
     return vigil_store_path(cfg, "tsdb", out, cap);
 }
 
+void vigil_store_sync(const struct config *cfg, bool *no_sync, int64_t *sync_interval_ms)
+{
+    *no_sync = cfg->fsync != CONFIG_FSYNC_ALWAYS;
+    *sync_interval_ms = cfg->fsync == CONFIG_FSYNC_PERIODIC ? cfg->fsync_interval_ms : 0;
+}
+
 #define NS_PER_MS 1000000LL
 
 static int open_stores(struct vigil *v, struct vg_err *err)
@@ -65,7 +71,7 @@ static int open_stores(struct vigil *v, struct vg_err *err)
     logstore_opts_default(&lo);
     lo.dir = path;
     lo.retention_ns = cfg->log_retention_ms * NS_PER_MS;
-    lo.no_sync = !cfg->fsync;
+    vigil_store_sync(cfg, &lo.no_sync, &lo.sync_interval_ms);
     v->logs = logstore_open(&lo, err);
     if (!v->logs)
         return err->code;
@@ -75,7 +81,7 @@ static int open_stores(struct vigil *v, struct vg_err *err)
     spanstore_opts_default(&so);
     so.dir = path;
     so.retention_ns = cfg->trace_retention_ms * NS_PER_MS;
-    so.no_sync = !cfg->fsync;
+    vigil_store_sync(cfg, &so.no_sync, &so.sync_interval_ms);
     v->traces = spanstore_open(&so, err);
     return v->traces ? 0 : err->code;
 }
@@ -142,7 +148,7 @@ struct vigil *vigil_start(const struct config *cfg, struct vg_err *err)
     to.retention_ms = cfg->retention_ms;
     to.ooo_window_ms = cfg->out_of_order_window_ms;
     to.cache_bytes = (size_t)cfg->cache_bytes;
-    to.no_sync = !cfg->fsync;
+    vigil_store_sync(cfg, &to.no_sync, &to.sync_interval_ms);
     v->tsdb = tsdb_open(&to, err);
     if (!v->tsdb)
         goto fail;

@@ -89,5 +89,8 @@ void vigil_stop(struct vigil *v);
 int vigil_tsdb_path(const struct config *cfg, char *out, size_t cap);
 /* The directory of the store named name ("tsdb", "logs", "traces") under cfg->data_dir. */
 int vigil_store_path(const struct config *cfg, const char *name, char *out, size_t cap);
+/* storage.fsync as a store's options: *no_sync unless "always"; *sync_interval_ms is
+ * storage.fsync_interval for "periodic" (the kv-sync thread of storage/kv.h), else 0. */
+void vigil_store_sync(const struct config *cfg, bool *no_sync, int64_t *sync_interval_ms);
 
 #endif

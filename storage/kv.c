@@ -3,13 +3,36 @@
  * Invariants: every char* LevelDB returns (values from leveldb_get, error strings from
  * errptr, property values) is released with leveldb_free in the function that received
  * it; callers only ever see vg_* memory or pointers into an iterator's current entry.
- * Options objects (cache, bloom filter, read/write options) live as long as the kv. */
+ * Options objects (cache, bloom filter, read/write options) live as long as the kv.
+ *
+ * Periodic sync. Why an empty batch written with sync makes earlier writes durable: in
+ * LevelDB (db_impl.cc, DBImpl::Write) every write, an empty batch included, joins the
+ * one writer queue; its leader appends the group's record to the current log file and,
+ * when the leader's options say sync, fsyncs that file before anyone in the group
+ * returns. Each earlier write's record was appended to that file (and flushed from
+ * LevelDB's buffer to the OS) before its own kv_write returned, so the fsync covers it.
+ * The cost is a 7-byte log header and a 12-byte empty batch per round; rounds with no
+ * unsynced write since the last one are skipped (the `unsynced` counter below), so an
+ * idle server does not touch the disk. The exception is a log LevelDB rotated away from
+ * (memtable full): it is closed without fsync, and its writes become durable when the
+ * memtable's table file is written and synced, which LevelDB starts at the rotation.
+ *
+ * `unsynced` counts writes made without sync, incremented after leveldb_write returns:
+ * the kv-sync thread reads it before its sync, so every write it has counted was in the
+ * log before the sync entered LevelDB's queue. A write counted after the read is synced
+ * again next round at worst. The thread takes only its own mutex (sync_mu, guarding
+ * sync_stop) and never holds it while calling LevelDB; writers never take it. */
 #include "kv.h"
 
 #include "base/vg_alloc.h"
+#include "base/vg_log.h"
 
+#include <errno.h>
 #include <leveldb/c.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #define KV_DEFAULT_CACHE (32u << 20)
 #define KV_DEFAULT_WRITE_BUFFER (8u << 20)
@@ -26,6 +49,16 @@ struct kv {
     leveldb_readoptions_t *ropts_nofill; /* latest state, bulk scans */
     leveldb_writeoptions_t *wsync, *wnosync;
     char *path;
+    /* periodic sync (see the top of this file) */
+    _Atomic uint64_t unsynced;            /* writes made without sync, ever */
+    _Atomic uint64_t syncs, sync_failures;
+    uint64_t synced_upto;                 /* unsynced as read before the last good sync */
+    int64_t sync_interval_ms;
+    pthread_t sync_thread;
+    bool sync_started, sync_stop;
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv;               /* signalled by kv_close; on CLOCK_MONOTONIC */
+    struct vg_complaint sync_complaint;
 };
 
 struct kv_batch {
@@ -50,6 +83,17 @@ static int take_error(struct kv *kv, char *lerr, const char *what, struct vg_err
     return rc;
 }
 
+/* The end of every write: the error, or counts a write made without sync for the
+ * kv-sync thread (after LevelDB returned; see the top of this file). */
+static int wrote(struct kv *kv, bool sync, char *lerr, const char *what, struct vg_err *err)
+{
+    if (lerr)
+        return take_error(kv, lerr, what, err);
+    if (!sync)
+        atomic_fetch_add_explicit(&kv->unsynced, 1, memory_order_release);
+    return 0;
+}
+
 static void destroy_options(struct kv *kv)
 {
     if (kv->ropts)
@@ -66,6 +110,79 @@ static void destroy_options(struct kv *kv)
         leveldb_filterpolicy_destroy(kv->bloom);
     if (kv->cache)
         leveldb_cache_destroy(kv->cache);
+}
+
+/* Syncs when something was written without sync since the last good sync. Called by the
+ * kv-sync thread and by kv_close, never both at once (kv_close joins the thread first). */
+static void sync_if_dirty(struct kv *kv)
+{
+    uint64_t upto = atomic_load(&kv->unsynced);
+    if (upto == kv->synced_upto)
+        return;
+    struct vg_err err;
+    vg_err_clear(&err);
+    if (kv_sync(kv, &err) == 0)
+        kv->synced_upto = upto;
+}
+
+static void *sync_main(void *arg)
+{
+    struct kv *kv = arg;
+    pthread_mutex_lock(&kv->sync_mu);
+    while (!kv->sync_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = ts.tv_nsec + (kv->sync_interval_ms % 1000) * 1000000;
+        ts.tv_sec += (time_t)(kv->sync_interval_ms / 1000 + ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        while (!kv->sync_stop &&
+               pthread_cond_timedwait(&kv->sync_cv, &kv->sync_mu, &ts) != ETIMEDOUT)
+            ;
+        if (kv->sync_stop)
+            break;
+        pthread_mutex_unlock(&kv->sync_mu); /* never held across LevelDB calls */
+        sync_if_dirty(kv);
+        pthread_mutex_lock(&kv->sync_mu);
+    }
+    pthread_mutex_unlock(&kv->sync_mu);
+    return NULL;
+}
+
+static int start_syncer(struct kv *kv, int64_t interval_ms, struct vg_err *err)
+{
+    kv->sync_interval_ms = interval_ms;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&kv->sync_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&kv->sync_mu, NULL);
+    if (pthread_create(&kv->sync_thread, NULL, sync_main, kv) != 0) {
+        pthread_cond_destroy(&kv->sync_cv);
+        pthread_mutex_destroy(&kv->sync_mu);
+        return vg_err_set(err, VG_EINTERNAL, "kv_open %s: cannot start the kv-sync thread",
+                          kv->path);
+    }
+#ifdef __linux__
+    pthread_setname_np(kv->sync_thread, "kv-sync");
+#endif
+    kv->sync_started = true;
+    return 0;
+}
+
+static void stop_syncer(struct kv *kv)
+{
+    if (!kv->sync_started)
+        return;
+    pthread_mutex_lock(&kv->sync_mu);
+    kv->sync_stop = true;
+    pthread_cond_signal(&kv->sync_cv);
+    pthread_mutex_unlock(&kv->sync_mu);
+    pthread_join(kv->sync_thread, NULL);
+    pthread_cond_destroy(&kv->sync_cv);
+    pthread_mutex_destroy(&kv->sync_mu);
+    kv->sync_started = false;
+    sync_if_dirty(kv); /* the final sync: leveldb_close closes the log without one */
 }
 
 struct kv *kv_open(const char *path, const struct kv_opts *o, struct vg_err *err)
@@ -120,6 +237,10 @@ struct kv *kv_open(const char *path, const struct kv_opts *o, struct vg_err *err
         vg_free(kv);
         return NULL;
     }
+    if (o->sync_interval_ms > 0 && start_syncer(kv, o->sync_interval_ms, err) < 0) {
+        kv_close(kv);
+        return NULL;
+    }
     return kv;
 }
 
@@ -127,6 +248,7 @@ void kv_close(struct kv *kv)
 {
     if (!kv)
         return;
+    stop_syncer(kv);
     leveldb_close(kv->db);
     destroy_options(kv);
     vg_free(kv->path);
@@ -171,14 +293,14 @@ int kv_put(struct kv *kv, const void *key, size_t klen, const void *val, size_t 
 {
     char *lerr = NULL;
     leveldb_put(kv->db, sync ? kv->wsync : kv->wnosync, key, klen, val, vlen, &lerr);
-    return lerr ? take_error(kv, lerr, "put", err) : 0;
+    return wrote(kv, sync, lerr, "put", err);
 }
 
 int kv_delete(struct kv *kv, const void *key, size_t klen, bool sync, struct vg_err *err)
 {
     char *lerr = NULL;
     leveldb_delete(kv->db, sync ? kv->wsync : kv->wnosync, key, klen, &lerr);
-    return lerr ? take_error(kv, lerr, "delete", err) : 0;
+    return wrote(kv, sync, lerr, "delete", err);
 }
 
 struct kv_batch *kv_batch_new(void)
@@ -244,7 +366,37 @@ int kv_write(struct kv *kv, struct kv_batch *b, bool sync, struct vg_err *err)
 {
     char *lerr = NULL;
     leveldb_write(kv->db, sync ? kv->wsync : kv->wnosync, b->wb, &lerr);
-    return lerr ? take_error(kv, lerr, "write", err) : 0;
+    return wrote(kv, sync, lerr, "write", err);
+}
+
+int kv_sync(struct kv *kv, struct vg_err *err)
+{
+    /* A batch of its own per call: LevelDB stamps the sequence number into the leader's
+     * batch, so concurrent callers must not share one. */
+    leveldb_writebatch_t *empty = leveldb_writebatch_create();
+    char *lerr = NULL;
+    leveldb_write(kv->db, kv->wsync, empty, &lerr);
+    leveldb_writebatch_destroy(empty);
+    if (!lerr) {
+        atomic_fetch_add(&kv->syncs, 1);
+        return 0;
+    }
+    atomic_fetch_add(&kv->sync_failures, 1);
+    struct vg_err mine;
+    vg_err_clear(&mine);
+    int rc = take_error(kv, lerr, "sync", &mine);
+    /* Once a minute at most: LevelDB refuses every later write after a failed fsync, and
+     * each round of the kv-sync thread would fail again the same way. */
+    vg_complain(&kv->sync_complaint, 60000, VG_LOG_ERROR, "kv", "log sync failed", mine.msg);
+    if (err)
+        *err = mine;
+    return rc;
+}
+
+void kv_sync_stats(const struct kv *kv, struct kv_sync_stats *out)
+{
+    out->syncs = atomic_load(&kv->syncs);
+    out->failures = atomic_load(&kv->sync_failures);
 }
 
 struct kv_iter *kv_iter_new(struct kv *kv, const struct kv_snapshot *snap, bool fill_cache)

@@ -6,6 +6,15 @@
  * Every LevelDB failure becomes VG_EIO with a message naming the database path and
  * LevelDB's own reason ("IO error: ...", "Corruption: ...").
  *
+ * Durability has three levels, chosen per write and per database:
+ *   - kv_write with sync: returns once the log is fsync'ed (survives power loss);
+ *   - without sync: returns once the log file has the write (survives kill -9, the OS
+ *     writes it to disk later);
+ *   - without sync, on a kv opened with sync_interval_ms > 0: as above, and a background
+ *     thread ("kv-sync") calls kv_sync every sync_interval_ms when anything was written
+ *     without sync since its last round, and once more in kv_close. A power loss then
+ *     loses at most about the last interval of acknowledged writes (see kv_sync).
+ *
  * Thread safety: a struct kv may be used from any number of threads at once (LevelDB
  * serialises writers and group-commits concurrent sync writes). A kv_batch and a
  * kv_iter belong to one thread at a time. Snapshots may be shared. */
@@ -31,12 +40,23 @@ struct kv_opts {
     bool no_compression;       /* default is snappy */
     int max_open_files;        /* 0 = LevelDB's default (1000) */
     size_t block_bytes;        /* table block size before compression; 0 = 4 KiB */
+    int64_t sync_interval_ms;  /* > 0: the kv-sync thread syncs the log this often (and
+                                * kv_close syncs once more); 0 = no thread */
+};
+
+/* Periodic sync figures of one kv since kv_open (kv_sync calls from outside count too). */
+struct kv_sync_stats {
+    uint64_t syncs;    /* kv_sync calls that succeeded */
+    uint64_t failures; /* kv_sync calls that failed (each also logged, with back-off) */
 };
 
 /* Opens (creating if missing) the database in directory path. NULL with err filled:
- * VG_EIO naming path and LevelDB's reason, VG_ENOMEM. opts may be NULL (defaults). */
+ * VG_EIO naming path and LevelDB's reason, VG_ENOMEM, VG_EINTERNAL when the kv-sync
+ * thread cannot start. opts may be NULL (defaults). */
 struct kv *kv_open(const char *path, const struct kv_opts *opts, struct vg_err *err);
-/* Closes and frees; accepts NULL. No batch, iterator or snapshot may outlive it. */
+/* Stops the kv-sync thread (if any) and syncs once more when something is unsynced,
+ * then closes and frees; accepts NULL. No batch, iterator or snapshot may outlive it,
+ * and no other thread may be writing. */
 void kv_close(struct kv *kv);
 /* The path given to kv_open (owned by kv). */
 const char *kv_path(const struct kv *kv);
@@ -66,6 +86,16 @@ size_t kv_batch_bytes(const struct kv_batch *b); /* key + value bytes since the 
  * loss); without, the write survives a process crash but not an OS crash. The batch is
  * left unchanged (clear it to reuse). 0 or VG_EIO. */
 int kv_write(struct kv *kv, struct kv_batch *b, bool sync, struct vg_err *err);
+/* Makes the writes that returned before this call durable across a power loss: writes an
+ * empty batch with sync, which fsyncs LevelDB's current log file, where those writes
+ * are. A write that LevelDB had already moved past (the memtable filled up and a new log
+ * was started) sits in the previous log, which LevelDB closes without fsync; it becomes
+ * durable when that memtable's table file is written and synced, which LevelDB starts
+ * at once in the background. Blocks writers for one fsync, like any sync write.
+ * Thread-safe. 0 or VG_EIO (a failed fsync also makes LevelDB refuse later writes:
+ * the state of the log is unknown). */
+int kv_sync(struct kv *kv, struct vg_err *err);
+void kv_sync_stats(const struct kv *kv, struct kv_sync_stats *out);
 
 /* Iterators see a consistent view: snap's, or the state when created if snap is NULL.
  * fill_cache false keeps a large scan from evicting the block cache. NULL when out of

@@ -297,7 +297,14 @@ int ingest_store_spans(struct vigil *v, const char *receiver, const struct span 
 int ingest_store(struct vigil *v, const char *receiver, const struct tsdb_batch *batch,
                  struct tsdb_append_result *res, struct vg_err *err)
 {
-    int rc = tsdb_append(v->tsdb, batch, res, err);
+    return ingest_store_enc(v, receiver, batch, NULL, res, err);
+}
+
+int ingest_store_enc(struct vigil *v, const char *receiver, const struct tsdb_batch *batch,
+                     const struct vg_str *enc, struct tsdb_append_result *res,
+                     struct vg_err *err)
+{
+    int rc = tsdb_append_enc(v->tsdb, batch, enc, res, err);
     if (rc < 0) {
         uint64_t n = 0;
         for (size_t i = 0; i < batch->nseries; i++)

@@ -67,6 +67,10 @@ void ingest_count_rejected(struct vigil *v, const char *receiver, const char *re
  * tsdb_append; res filled. */
 int ingest_store(struct vigil *v, const char *receiver, const struct tsdb_batch *batch,
                  struct tsdb_append_result *res, struct vg_err *err);
+/* ingest_store with the canonical label encodings of tsdb_append_enc (enc may be NULL). */
+int ingest_store_enc(struct vigil *v, const char *receiver, const struct tsdb_batch *batch,
+                     const struct vg_str *enc, struct tsdb_append_result *res,
+                     struct vg_err *err);
 
 /* Counts log entries refused before they reached the store, by reason. */
 void ingest_count_lines_rejected(struct vigil *v, const char *receiver, const char *reason,

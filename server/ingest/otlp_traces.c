@@ -15,6 +15,7 @@
 #include "../pb_alloc.h"
 #include "ingest.h"
 #include "otlp_receiver.h"
+#include "otlp_traces_pb.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -100,12 +101,13 @@ static int refuse_fmt(char *why, size_t cap, const char *where, int r, const cha
     return r;
 }
 
+/* n is a multiple of 8 (ids): a word at a time, as this runs twice per span. */
 static bool all_zero(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
+    uint64_t acc = 0, w;
+    for (size_t i = 0; i < n; i += 8)
+        acc |= (memcpy(&w, p + i, 8), w);
+    return acc == 0;
 }
 
 static size_t attr_bytes(const struct span_attr *a)
@@ -140,8 +142,17 @@ static int check_attrs(const struct config *cfg, const struct span_attr *at, siz
     return -1;
 }
 
-int otlp_traces_check(const struct config *cfg, const struct span *s, const char *where,
-                      char *why, size_t cap)
+int otlp_traces_check_shared(const struct config *cfg, const struct span *s, char *why,
+                             size_t cap)
+{
+    int r = check_attrs(cfg, s->resource_attrs, s->nresource_attrs, NULL, "resource", why, cap);
+    if (r < 0)
+        r = check_attrs(cfg, s->scope_attrs, s->nscope_attrs, NULL, "scope", why, cap);
+    return r;
+}
+
+int otlp_traces_check_with(const struct config *cfg, const struct span *s, const char *where,
+                           int shared, const char *shared_why, char *why, size_t cap)
 {
     if (all_zero(s->trace_id, SPAN_TRACE_ID_LEN))
         return refuse_fmt(why, cap, where, OTLP_TRACES_REJECT_TRACE_ID, "trace id is all zero");
@@ -160,16 +171,22 @@ int otlp_traces_check(const struct config *cfg, const struct span *s, const char
     if ((unsigned)s->status > SPAN_STATUS_MAX)
         return refuse_fmt(why, cap, where, OTLP_TRACES_REJECT_MALFORMED,
                           "status code %d is not a StatusCode", (int)s->status);
-    int r = check_attrs(cfg, s->resource_attrs, s->nresource_attrs, where, "resource", why, cap);
-    if (r < 0)
-        r = check_attrs(cfg, s->scope_attrs, s->nscope_attrs, where, "scope", why, cap);
-    if (r < 0)
-        r = check_attrs(cfg, s->attrs, s->nattrs, where, "span", why, cap);
+    if (shared >= 0)
+        return refuse_fmt(why, cap, where, shared, "%s", shared_why);
+    int r = check_attrs(cfg, s->attrs, s->nattrs, where, "span", why, cap);
     for (size_t i = 0; r < 0 && s->events && i < s->nevents; i++)
         r = check_attrs(cfg, s->events[i].attrs, s->events[i].nattrs, where, "event", why, cap);
     for (size_t i = 0; r < 0 && s->links && i < s->nlinks; i++)
         r = check_attrs(cfg, s->links[i].attrs, s->links[i].nattrs, where, "link", why, cap);
     return r;
+}
+
+int otlp_traces_check(const struct config *cfg, const struct span *s, const char *where,
+                      char *why, size_t cap)
+{
+    char shared_why[256];
+    int shared = otlp_traces_check_shared(cfg, s, shared_why, sizeof shared_why);
+    return otlp_traces_check_with(cfg, s, where, shared, shared_why, why, cap);
 }
 
 static int hexval(char ch)
@@ -288,41 +305,55 @@ static int conv_attrs(struct vg_arena *a, pb_kv *const *kv, size_t n,
     return 0;
 }
 
-static bool copy_id(uint8_t *dst, size_t want, const ProtobufCBinaryData *b)
+int otlp_traces_check_head(size_t trace_id_len, size_t span_id_len, size_t parent_len,
+                           uint64_t start, uint64_t end, char *why, size_t cap)
 {
-    if (b->len != want)
-        return false;
-    memcpy(dst, b->data, want);
-    return true;
+    if (trace_id_len != SPAN_TRACE_ID_LEN)
+        return refuse_fmt(why, cap, NULL, OTLP_TRACES_REJECT_TRACE_ID,
+                          "trace id is %zu bytes, must be 16", trace_id_len);
+    if (span_id_len != SPAN_ID_LEN)
+        return refuse_fmt(why, cap, NULL, OTLP_TRACES_REJECT_SPAN_ID,
+                          "span id is %zu bytes, must be 8", span_id_len);
+    if (parent_len && parent_len != SPAN_ID_LEN)
+        return refuse_fmt(why, cap, NULL, OTLP_TRACES_REJECT_PARENT_ID,
+                          "parent span id is %zu bytes, must be 8 or empty", parent_len);
+    if (start > INT64_MAX || end > INT64_MAX)
+        return refuse_fmt(why, cap, NULL, OTLP_TRACES_REJECT_TIMESTAMPS,
+                          "start or end time is past the year 2262");
+    return -1;
+}
+
+int otlp_traces_check_event(size_t i, uint64_t time, char *why, size_t cap)
+{
+    if (time > INT64_MAX)
+        return refuse_fmt(why, cap, NULL, OTLP_TRACES_REJECT_TIMESTAMPS,
+                          "events[%zu]: time is past the year 2262", i);
+    return -1;
+}
+
+int otlp_traces_check_link(size_t i, size_t trace_id_len, size_t span_id_len, char *why,
+                           size_t cap)
+{
+    if (trace_id_len != SPAN_TRACE_ID_LEN || span_id_len != SPAN_ID_LEN)
+        return refuse_fmt(why, cap, NULL, OTLP_TRACES_REJECT_MALFORMED,
+                          "links[%zu]: ids are %zu and %zu bytes, must be 16 and 8", i,
+                          trace_id_len, span_id_len);
+    return -1;
 }
 
 /* Fills the span's own fields of s (resource and scope are already there). 0 or
  * VG_ENOMEM; *reject is -1 or the reason, with why filled. */
 static int conv_span(const struct config *cfg, struct vg_arena *a, const pb_span *p,
-                     struct span *s, const char *where, int *reject, char *why, size_t cap)
+                     struct span *s, int *reject, char *why, size_t cap)
 {
-    *reject = -1;
-    if (!copy_id(s->trace_id, SPAN_TRACE_ID_LEN, &p->trace_id)) {
-        *reject = refuse_fmt(why, cap, where, OTLP_TRACES_REJECT_TRACE_ID,
-                             "trace id is %zu bytes, must be 16", p->trace_id.len);
+    *reject = otlp_traces_check_head(p->trace_id.len, p->span_id.len, p->parent_span_id.len,
+                                     p->start_time_unix_nano, p->end_time_unix_nano, why, cap);
+    if (*reject >= 0)
         return 0;
-    }
-    if (!copy_id(s->span_id, SPAN_ID_LEN, &p->span_id)) {
-        *reject = refuse_fmt(why, cap, where, OTLP_TRACES_REJECT_SPAN_ID,
-                             "span id is %zu bytes, must be 8", p->span_id.len);
-        return 0;
-    }
-    if (p->parent_span_id.len && !copy_id(s->parent_span_id, SPAN_ID_LEN, &p->parent_span_id)) {
-        *reject = refuse_fmt(why, cap, where, OTLP_TRACES_REJECT_PARENT_ID,
-                             "parent span id is %zu bytes, must be 8 or empty",
-                             p->parent_span_id.len);
-        return 0;
-    }
-    if (p->start_time_unix_nano > INT64_MAX || p->end_time_unix_nano > INT64_MAX) {
-        *reject = refuse_fmt(why, cap, where, OTLP_TRACES_REJECT_TIMESTAMPS,
-                             "start or end time is past the year 2262");
-        return 0;
-    }
+    memcpy(s->trace_id, p->trace_id.data, SPAN_TRACE_ID_LEN);
+    memcpy(s->span_id, p->span_id.data, SPAN_ID_LEN);
+    if (p->parent_span_id.len)
+        memcpy(s->parent_span_id, p->parent_span_id.data, SPAN_ID_LEN);
     s->flags = p->flags;
     s->kind = (enum span_kind)p->kind;
     s->status = p->status ? (enum span_status)p->status->code : SPAN_STATUS_UNSET;
@@ -346,11 +377,8 @@ static int conv_span(const struct config *cfg, struct vg_arena *a, const pb_span
         const pb_event *e = p->events[i];
         if (!e)
             continue;
-        if (e->time_unix_nano > INT64_MAX) {
-            *reject = refuse_fmt(why, cap, where, OTLP_TRACES_REJECT_TIMESTAMPS,
-                                 "events[%zu]: time is past the year 2262", i);
+        if ((*reject = otlp_traces_check_event(i, e->time_unix_nano, why, cap)) >= 0)
             return 0;
-        }
         struct span_event *o = &ev[s->nevents++];
         memset(o, 0, sizeof *o);
         o->time_ns = (int64_t)e->time_unix_nano;
@@ -366,13 +394,11 @@ static int conv_span(const struct config *cfg, struct vg_arena *a, const pb_span
             continue;
         struct span_link *o = &ln[s->nlinks++];
         memset(o, 0, sizeof *o);
-        if (!copy_id(o->trace_id, SPAN_TRACE_ID_LEN, &l->trace_id) ||
-            !copy_id(o->span_id, SPAN_ID_LEN, &l->span_id)) {
-            *reject = refuse_fmt(why, cap, where, OTLP_TRACES_REJECT_MALFORMED,
-                                 "links[%zu]: ids are %zu and %zu bytes, must be 16 and 8", i,
-                                 l->trace_id.len, l->span_id.len);
+        if ((*reject = otlp_traces_check_link(i, l->trace_id.len, l->span_id.len, why, cap)) >=
+            0)
             return 0;
-        }
+        memcpy(o->trace_id, l->trace_id.data, SPAN_TRACE_ID_LEN);
+        memcpy(o->span_id, l->span_id.data, SPAN_ID_LEN);
         o->trace_state = str_of(l->trace_state);
         o->flags = l->flags;
         o->dropped_attrs = l->dropped_attributes_count;
@@ -380,12 +406,11 @@ static int conv_span(const struct config *cfg, struct vg_arena *a, const pb_span
                        &o->dropped_attrs))
             return VG_ENOMEM;
     }
-    *reject = otlp_traces_check(cfg, s, where, why, cap);
+    *reject = otlp_traces_check(cfg, s, NULL, why, cap);
     return 0;
 }
 
-/* The resource's service.name, when it is a string. */
-static struct vg_str service_of(const struct span_attr *at, size_t n)
+struct vg_str otlp_traces_service_of(const struct span_attr *at, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (at[i].type == SPAN_VAL_STRING && vg_str_eq(at[i].key, VG_STR("service.name")))
@@ -396,6 +421,27 @@ static struct vg_str service_of(const struct span_attr *at, size_t n)
 static void span_path(char *where, size_t cap, size_t i, size_t j, size_t k)
 {
     snprintf(where, cap, "resourceSpans[%zu].scopeSpans[%zu].spans[%zu]", i, j, k);
+}
+
+void otlp_traces_refuse_at(struct otlp_traces_result *res, size_t i, size_t j, size_t k,
+                           int reject, const char *why)
+{
+    char where[128], full[128 + 256 + 2];
+    span_path(where, sizeof where, i, j, k);
+    snprintf(full, sizeof full, "%s: %s", where, why);
+    otlp_traces_refuse(res, (enum otlp_traces_reject)reject, full);
+}
+
+void otlp_traces_refuse_limit(struct otlp_traces_result *res, size_t i, size_t j, size_t k,
+                              size_t total, size_t max)
+{
+    char where[128], why[256];
+    span_path(where, sizeof where, i, j, k);
+    refuse_fmt(why, sizeof why, where, 0,
+               "the request holds %zu spans, more than the limit of %zu "
+               "(traces.max_spans_per_request)",
+               total, max);
+    otlp_traces_refuse(res, OTLP_TRACES_REJECT_SPAN_LIMIT, why);
 }
 
 int otlp_traces_translate(const otlp_traces_request *req, const struct config *cfg,
@@ -411,7 +457,7 @@ int otlp_traces_translate(const otlp_traces_request *req, const struct config *c
     size_t max = (size_t)cfg->traces_max_spans_per_request;
     if (otlp_traces_result_init(res, total < max ? total : max, a, err) < 0)
         return VG_ENOMEM;
-    char where[128], why[256];
+    char why[256];
     for (size_t i = 0; i < req->n_resource_spans; i++) {
         const pb_rs *rs = req->resource_spans[i];
         if (!rs)
@@ -424,7 +470,7 @@ int otlp_traces_translate(const otlp_traces_request *req, const struct config *c
             if (conv_attrs(a, r->attributes, r->n_attributes, &base.resource_attrs,
                            &base.nresource_attrs, &base.dropped_resource_attrs))
                 goto oom;
-            base.service = service_of(base.resource_attrs, base.nresource_attrs);
+            base.service = otlp_traces_service_of(base.resource_attrs, base.nresource_attrs);
         }
         for (size_t j = 0; j < rs->n_scope_spans; j++) {
             const pb_ss *ss = rs->scope_spans[j];
@@ -445,27 +491,18 @@ int otlp_traces_translate(const otlp_traces_request *req, const struct config *c
                 /* The span's path is formatted only for a refusal (snprintf per span
                  * was 3% of the ingest path). */
                 if (res->received > max) {
-                    span_path(where, sizeof where, i, j, k);
-                    refuse_fmt(why, sizeof why, where, 0,
-                               "the request holds %zu spans, more than the limit of %zu "
-                               "(traces.max_spans_per_request)",
-                               total, max);
-                    otlp_traces_refuse(res, OTLP_TRACES_REJECT_SPAN_LIMIT, why);
+                    otlp_traces_refuse_limit(res, i, j, k, total, max);
                     continue;
                 }
                 struct span *s = &res->spans[res->n];
                 *s = base;
                 int reject;
-                if (conv_span(cfg, a, ss->spans[k], s, NULL, &reject, why, sizeof why) < 0)
+                if (conv_span(cfg, a, ss->spans[k], s, &reject, why, sizeof why) < 0)
                     goto oom;
-                if (reject >= 0) {
-                    char full[sizeof where + sizeof why + 2];
-                    span_path(where, sizeof where, i, j, k);
-                    snprintf(full, sizeof full, "%s: %s", where, why);
-                    otlp_traces_refuse(res, (enum otlp_traces_reject)reject, full);
-                } else {
+                if (reject >= 0)
+                    otlp_traces_refuse_at(res, i, j, k, reject, why);
+                else
                     res->n++;
-                }
             }
         }
     }
@@ -791,20 +828,35 @@ static bool partial(const struct otlp_traces_result *tr, const struct spanstore_
     return true;
 }
 
-int otlp_traces_export(struct vigil *v, const char *receiver, const void *body, size_t len,
-                       bool json, struct vg_arena *a, struct vg_buf *out, struct vg_err *err)
+int otlp_traces_decode(const struct config *cfg, const void *body, size_t len, bool json,
+                       struct vg_arena *a, struct otlp_traces_result *tr, struct vg_err *err)
 {
-    size_t outer = otlp_receiver_cap_arena(v->cfg, a, OTLP_TRACES_ARENA_FACTOR);
-    bool capped = vg_arena_get_limit(a) != 0;
+    size_t outer = otlp_receiver_cap_arena(cfg, a, OTLP_TRACES_ARENA_FACTOR);
+    size_t cap = vg_arena_get_limit(a), before = vg_arena_used(a);
+    bool capped = cap != 0;
     ProtobufCMessage *m;
-    struct otlp_traces_result tr;
-    memset(&tr, 0, sizeof tr);
+    memset(tr, 0, sizeof *tr);
+    if (!json && otlp_traces_pb_read(cfg, body, len, a, tr) == 0) {
+        vg_arena_set_limit(a, outer);
+        return 0;
+    }
+    /* The one-pass reader declined: protobuf-c decides, with the room it would have had. */
+    if (capped)
+        vg_arena_set_limit(a, cap + (vg_arena_used(a) - before));
+    memset(tr, 0, sizeof *tr);
     int rc = otlp_receiver_decode(REQ_DESC, body, len, json, a, OTLP_TRACES_ARENA_FACTOR, &m,
                                   err);
     if (rc == 0)
-        rc = otlp_traces_translate((const otlp_traces_request *)m, v->cfg, a, &tr, err);
+        rc = otlp_traces_translate((const otlp_traces_request *)m, cfg, a, tr, err);
     vg_arena_set_limit(a, outer);
-    rc = otlp_receiver_cap_or_nomem(rc, capped, OTLP_TRACES_ARENA_FACTOR, err);
+    return otlp_receiver_cap_or_nomem(rc, capped, OTLP_TRACES_ARENA_FACTOR, err);
+}
+
+int otlp_traces_export(struct vigil *v, const char *receiver, const void *body, size_t len,
+                       bool json, struct vg_arena *a, struct vg_buf *out, struct vg_err *err)
+{
+    struct otlp_traces_result tr;
+    int rc = otlp_traces_decode(v->cfg, body, len, json, a, &tr, err);
     if (rc < 0) {
         vg_complain(&complain_invalid, 60000, VG_LOG_WARN, receiver,
                     "rejected an OTLP traces request", err->msg);

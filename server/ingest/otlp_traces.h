@@ -27,7 +27,10 @@
  * UNSET with no message.
  *
  * Receiver: decode (into the request arena, capped at OTLP_TRACES_ARENA_FACTOR x
- * limits.max_decoded_bytes) -> translate -> ingest_store_spans -> response: 200 / OK with
+ * limits.max_decoded_bytes) -> translate -> ingest_store_spans -> response. A protobuf
+ * body is read in one pass by otlp_traces_pb.h straight into spans (the same result as
+ * the two steps); what that reader declines, and OTLP/JSON, takes protobuf-c (or the
+ * JSON decoder) and otlp_traces_translate. Response: 200 / OK with
  * partial_success {rejected_spans, error_message} when spans were refused; 400 /
  * INVALID_ARGUMENT (nothing stored) for a body that does not decode; 413 /
  * RESOURCE_EXHAUSTED over the memory cap; 503 / UNAVAILABLE with Retry-After when the
@@ -103,6 +106,35 @@ int otlp_traces_check(const struct config *cfg, const struct span *s, const char
 void otlp_traces_refuse(struct otlp_traces_result *res, enum otlp_traces_reject r,
                         const char *why);
 
+/* otlp_traces_check in two steps, for spans sharing a resource and scope: the verdict on
+ * the resource and scope attribute lists (-1 or the reason, why without a "where"),
+ * once; then the span's own checks, which give that verdict (prefixed with where) in
+ * its place in the order. Same results as otlp_traces_check. */
+int otlp_traces_check_shared(const struct config *cfg, const struct span *s, char *why,
+                             size_t cap);
+int otlp_traces_check_with(const struct config *cfg, const struct span *s, const char *where,
+                           int shared, const char *shared_why, char *why, size_t cap);
+
+/* The checks made on a span's wire fields before anything else, in this order: trace id
+ * 16 bytes, span id 8, parent span id empty or 8, start and end within int64. Returns -1
+ * or the reason, with why filled (the same words for every OTLP decoder). */
+int otlp_traces_check_head(size_t trace_id_len, size_t span_id_len, size_t parent_len,
+                           uint64_t start, uint64_t end, char *why, size_t cap);
+/* Event i's time within int64; link i's ids 16 and 8 bytes. -1 or the reason. */
+int otlp_traces_check_event(size_t i, uint64_t time, char *why, size_t cap);
+int otlp_traces_check_link(size_t i, size_t trace_id_len, size_t span_id_len, char *why,
+                           size_t cap);
+
+/* Refuses span k of scope spans j of resource spans i: reason reject, why prefixed with
+ * the span's path; or as past traces.max_spans_per_request (total spans in the request). */
+void otlp_traces_refuse_at(struct otlp_traces_result *res, size_t i, size_t j, size_t k,
+                           int reject, const char *why);
+void otlp_traces_refuse_limit(struct otlp_traces_result *res, size_t i, size_t j, size_t k,
+                              size_t total, size_t max);
+
+/* The resource's service.name among its attributes when it is a string, else "". */
+struct vg_str otlp_traces_service_of(const struct span_attr *at, size_t n);
+
 /* Counts res's refusals for receiver in /metrics. */
 void otlp_traces_count_refused(struct vigil *v, const char *receiver,
                                const struct otlp_traces_result *res);
@@ -121,6 +153,14 @@ int otlp_traces_from_spans(const struct span *spans, size_t n, struct vg_arena *
                            otlp_traces_request **out, struct vg_err *err);
 
 /* ---- receiver ---- */
+
+/* Decodes one export request body (protobuf, or OTLP/JSON when json) and translates it
+ * under cfg's limits: what otlp_traces_export does before the store. Allocations come
+ * from a, capped at OTLP_TRACES_ARENA_FACTOR x limits.max_decoded_bytes while this runs.
+ * Returns 0 with *tr filled (spans borrow from body and a), or VG_EINVAL (does not
+ * decode), VG_ETOOLARGE (over the cap), VG_ENOMEM, with err filled. */
+int otlp_traces_decode(const struct config *cfg, const void *body, size_t len, bool json,
+                       struct vg_arena *a, struct otlp_traces_result *tr, struct vg_err *err);
 
 /* Handles one export request body (protobuf, or OTLP/JSON when json); receiver names it
  * in /metrics. Allocations come from a (capped while this runs). Returns 0 and appends

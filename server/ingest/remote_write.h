@@ -36,6 +36,9 @@ struct rw_request {
     uint64_t nexemplars;
     uint64_t nhistograms;    /* native histogram samples (TimeSeries field 4): not stored,
                                 Vigil keeps float samples only */
+    struct vg_str *enc;      /* per series of batch: the canonical encoding of its labels
+                                (labels_encode's bytes) when the decoder made it, else
+                                p NULL; for tsdb_append_enc; in the arena */
 };
 
 /* Decodes a snappy-compressed prometheus.WriteRequest of len bytes and validates all of

@@ -290,7 +290,8 @@ struct trace_derive *trace_derive_new(const struct trace_derive_opts *o, struct 
     }
     if (o->errors) {
         struct errors_opts eo = { .dir = o->errors_dir, .max_groups = o->errors_max_groups,
-                                  .no_sync = o->errors_no_sync };
+                                  .no_sync = o->errors_no_sync,
+                                  .sync_interval_ms = o->errors_sync_interval_ms };
         if (!(d->errors = errors_new(&eo, err)))
             goto fail;
     }
@@ -411,6 +412,7 @@ static int init(struct vigil *v, struct vg_err *err)
         .errors_dir = dir,
         .errors_max_groups = (size_t)c->traces_errors_max_groups,
     };
+    vigil_store_sync(c, &o.errors_no_sync, &o.errors_sync_interval_ms);
     v->derive = trace_derive_new(&o, v->tsdb, v->metrics, err);
     return v->derive ? 0 : err->code;
 }

@@ -66,7 +66,8 @@ struct trace_derive_opts {
     size_t max_value_len;              /* label value bytes */
     const char *errors_dir;            /* the error store's directory (errors only) */
     size_t errors_max_groups;
-    bool errors_no_sync;               /* tests */
+    bool errors_no_sync;               /* tests; storage.fsync */
+    int64_t errors_sync_interval_ms;   /* errors_opts.sync_interval_ms */
 };
 
 struct trace_derive;

@@ -177,17 +177,52 @@ static struct slot *slots_of(const struct dtable *t, struct dseries *s)
     return (struct slot *)((char *)s + t->slots_off);
 }
 
-/* FNV-1a over each value and a separator byte, so ("ab","c") and ("a","bc") differ. */
-static uint64_t hash_vals(const struct vg_str *v, size_t n)
+static inline uint64_t mix64(uint64_t h)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        const unsigned char *p = (const unsigned char *)v[i].p;
-        for (size_t k = 0; k < v[i].len; k++)
-            h = (h ^ p[k]) * 1099511628211ULL;
-        h = (h ^ 0xff) * 1099511628211ULL;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
+    return h;
+}
+
+#define HASH_K 0x9E3779B97F4A7C15ULL
+
+/* The running hash of len bytes at p after h: a multiply and a shift per word (the last
+ * word overlapping, or a short tail zero-padded); mix64 finishes it. */
+static inline uint64_t hash_step(const char *p, size_t len, uint64_t h)
+{
+    uint64_t w;
+    size_t j = 0;
+    h = (h ^ len) * HASH_K;
+    for (; j + 8 <= len; j += 8) {
+        memcpy(&w, p + j, 8);
+        h = (h ^ w) * HASH_K;
+        h ^= h >> 29;
+    }
+    if (j < len) {
+        w = 0;
+        if (len >= 8)
+            memcpy(&w, p + len - 8, 8);
+        else
+            memcpy(&w, p, len);
+        h = (h ^ w) * HASH_K;
+        h ^= h >> 29;
     }
     return h;
+}
+
+uint64_t dtable_hash(const void *data, size_t len, uint64_t seed)
+{
+    return mix64(hash_step(data, len, seed));
+}
+
+/* Each value's length goes into the hash, so ("ab","c") and ("a","bc") differ. */
+static uint64_t hash_vals(const struct vg_str *v, size_t n)
+{
+    uint64_t h = n;
+    for (size_t i = 0; i < n; i++)
+        h = hash_step(v[i].p, v[i].len, h);
+    return mix64(h);
 }
 
 struct dseries *dtable_get(struct dtable *t, const struct vg_str *vals, int64_t now_ms)

@@ -78,6 +78,10 @@ struct dtable_exemplar {
 struct dtable;
 struct dseries;
 
+/* A 64-bit hash of len bytes at data, chained through seed: eight bytes a step, for
+ * the per-span lookups of the derived data (not for anything stored). Pure. */
+uint64_t dtable_hash(const void *data, size_t len, uint64_t seed);
+
 /* A new, empty table. The def's strings and arrays are copied. NULL with err: VG_EINVAL
  * naming what is out of range in def, or VG_ENOMEM. */
 struct dtable *dtable_new(const struct dtable_def *def, struct vg_err *err);

@@ -308,7 +308,8 @@ struct errors *errors_new(const struct errors_opts *o, struct vg_err *err)
         return NULL;
     }
     struct errorstore_opts so = { .dir = o->dir, .max_groups = o->max_groups,
-                                  .no_sync = o->no_sync };
+                                  .no_sync = o->no_sync,
+                                  .sync_interval_ms = o->sync_interval_ms };
     if (!(e->store = errorstore_open(&so, err))) {
         vg_free(e);
         return NULL;

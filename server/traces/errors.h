@@ -60,7 +60,8 @@ uint64_t errors_fingerprint(struct vg_str type, struct vg_str message, struct vg
 struct errors_opts {
     const char *dir;   /* the error store's directory */
     size_t max_groups;
-    bool no_sync;      /* tests */
+    bool no_sync;      /* tests; storage.fsync */
+    int64_t sync_interval_ms; /* errorstore_opts.sync_interval_ms */
 };
 
 struct errors_stats {

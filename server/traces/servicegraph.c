@@ -46,6 +46,7 @@ struct servicegraph {
     size_t max_names, max_value_len;
     struct edge *edges;
     uint32_t nedges, free_head, qhead, qtail;
+    uint32_t nfresh; /* edges[nfresh..] were never used (not on the free list) */
     uint32_t *heads;
     size_t mask;
     struct svc **names;
@@ -55,13 +56,6 @@ struct servicegraph {
 
 static const struct vg_str USER = { "user", 4 };
 
-static uint64_t fnv(const void *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ULL;
-    return h;
-}
 
 static size_t pow2_at_least(size_t n)
 {
@@ -115,9 +109,9 @@ struct servicegraph *servicegraph_new(const struct servicegraph_opts *o, struct 
     }
     for (size_t i = 0; i < nheads; i++)
         sg->heads[i] = NIL;
-    for (uint32_t i = 0; i < sg->nedges; i++)
-        sg->edges[i].hnext = i + 1 < sg->nedges ? i + 1 : NIL;
-    sg->free_head = 0;
+    /* The edges are handed out in order first (nfresh), so that an idle server never
+     * touches the table's pages (about 1 MB at the default max_items). */
+    sg->free_head = NIL;
     sg->qhead = sg->qtail = NIL;
     return sg;
 }
@@ -145,7 +139,7 @@ static const struct svc *intern(struct servicegraph *sg, struct vg_str name)
 {
     if (name.len > sg->max_value_len)
         name.len = sg->max_value_len; /* the dtable cuts at a UTF-8 boundary later */
-    uint64_t h = fnv(name.p, name.len);
+    uint64_t h = dtable_hash(name.p, name.len, 0);
     struct svc **head = &sg->names[h & sg->names_mask];
     for (struct svc *s = *head; s; s = s->next)
         if (s->hash == h && vg_str_eq(s->name, name))
@@ -169,7 +163,7 @@ static const struct svc *intern(struct servicegraph *sg, struct vg_str name)
 
 static uint32_t *bucket_of(struct servicegraph *sg, const uint8_t *key)
 {
-    return &sg->heads[fnv(key, KEY_LEN) & sg->mask];
+    return &sg->heads[dtable_hash(key, KEY_LEN, 0) & sg->mask];
 }
 
 static uint32_t find(struct servicegraph *sg, const uint8_t *key)
@@ -251,13 +245,16 @@ void servicegraph_expire(struct servicegraph *sg, int64_t now_ms)
 /* A free edge for key, queued at the tail; NIL when the store is full of live edges. */
 static uint32_t take(struct servicegraph *sg, const uint8_t *key, int64_t now_ms)
 {
-    if (sg->free_head == NIL)
+    if (sg->free_head == NIL && sg->nfresh == sg->nedges)
         expire_locked(sg, now_ms);
     uint32_t i = sg->free_head;
-    if (i == NIL)
+    if (i == NIL && sg->nfresh < sg->nedges)
+        i = sg->nfresh++;
+    else if (i == NIL)
         return NIL;
+    else
+        sg->free_head = sg->edges[i].hnext;
     struct edge *e = &sg->edges[i];
-    sg->free_head = e->hnext;
     memset(e, 0, sizeof *e);
     memcpy(e->key, key, KEY_LEN);
     uint32_t *b = bucket_of(sg, key);
@@ -275,28 +272,33 @@ static uint32_t take(struct servicegraph *sg, const uint8_t *key, int64_t now_ms
     return i;
 }
 
-static bool attr_str(const struct span *s, const char *key, struct vg_str *out)
-{
-    struct vg_str k = vg_str_c(key);
-    for (size_t i = 0; i < s->nattrs; i++)
-        if (s->attrs[i].type == SPAN_VAL_STRING && s->attrs[i].v.s.len &&
-            vg_str_eq(s->attrs[i].key, k)) {
-            *out = s->attrs[i].v.s;
-            return true;
-        }
-    return false;
-}
-
-/* The virtual server a client span names (database or peer.service), if any. */
+/* The virtual server a client span names (database or peer.service), if any: db.name
+ * (or db.namespace) when db.system (or db.system.name) is set, else peer.service; only
+ * non-empty string attributes count, the first of each key. One pass over the span's
+ * attributes (this runs for every client span). */
 static void find_peer(struct servicegraph *sg, const struct span *s, struct edge *e)
 {
+    static const struct vg_str keys[5] = { { "db.system", 9 }, { "db.system.name", 14 },
+                                           { "db.name", 7 },   { "db.namespace", 12 },
+                                           { "peer.service", 12 } };
+    struct vg_str found[5] = { { NULL, 0 } };
+    for (size_t i = 0; i < s->nattrs; i++) {
+        const struct span_attr *a = &s->attrs[i];
+        if (a->type != SPAN_VAL_STRING || !a->v.s.len || a->key.len < 7 ||
+            (a->key.p[0] != 'd' && a->key.p[0] != 'p'))
+            continue;
+        for (size_t k = 0; k < 5; k++)
+            if (!found[k].len && vg_str_eq(a->key, keys[k]))
+                found[k] = a->v.s;
+    }
     struct vg_str v;
-    if (attr_str(s, "db.system", &v) || attr_str(s, "db.system.name", &v)) {
-        struct vg_str name;
-        if (attr_str(s, "db.name", &name) || attr_str(s, "db.namespace", &name))
-            v = name;
+    if (found[0].len || found[1].len) {
+        v = found[0].len ? found[0] : found[1];
+        if (found[2].len || found[3].len)
+            v = found[2].len ? found[2] : found[3];
         e->peer_conn = CONN_DATABASE;
-    } else if (attr_str(s, "peer.service", &v)) {
+    } else if (found[4].len) {
+        v = found[4];
         e->peer_conn = CONN_VIRTUAL;
     } else {
         return;

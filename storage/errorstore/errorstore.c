@@ -226,7 +226,8 @@ struct errorstore *errorstore_open(const struct errorstore_opts *o, struct vg_er
     pthread_mutex_init(&es->mu, NULL);
     es->max_groups = o->max_groups;
     es->sync = !o->no_sync;
-    struct kv_opts ko = { .cache_bytes = 4 << 20, .write_buffer_bytes = 1 << 20 };
+    struct kv_opts ko = { .cache_bytes = 4 << 20, .write_buffer_bytes = 1 << 20,
+                          .sync_interval_ms = o->sync_interval_ms };
     if (!(es->kv = kv_open(o->dir, &ko, err))) {
         errorstore_close(es);
         return NULL;

@@ -43,7 +43,9 @@
 struct errorstore_opts {
     const char *dir;   /* directory of the LevelDB database (created if missing) */
     size_t max_groups; /* >= 1 */
-    bool no_sync;      /* tests: do not fsync each record batch */
+    bool no_sync;      /* do not fsync each record batch (tests; storage.fsync) */
+    int64_t sync_interval_ms; /* > 0 with no_sync: fsync the log this often in the
+                               * background (kv.h's kv-sync thread); 0 = never */
 };
 
 struct errorstore;

@@ -1059,7 +1059,8 @@ struct logstore *logstore_open(const struct logstore_opts *opts, struct vg_err *
     pthread_mutex_init(&ls->tmu, NULL);
     pthread_cond_init(&ls->tcv, NULL);
     ls->next_seq = 1;
-    struct kv_opts ko = { .cache_bytes = opts->cache_bytes };
+    struct kv_opts ko = { .cache_bytes = opts->cache_bytes,
+                          .sync_interval_ms = opts->sync_interval_ms };
     ls->kv = kv_open(opts->dir, &ko, err);
     int rc = ls->kv ? 0 : err->code;
     if (rc == 0) {

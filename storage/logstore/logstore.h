@@ -57,6 +57,8 @@ struct logstore_opts {
     size_t cache_bytes;          /* LevelDB block cache; 0 = kv's default */
     bool no_sync;                /* acknowledge pushes once LevelDB's log has them (they
                                   * survive kill -9) without waiting for fsync */
+    int64_t sync_interval_ms;    /* > 0 with no_sync: fsync the log this often in the
+                                  * background (kv.h's kv-sync thread); 0 = never */
     int64_t maint_interval_ms;   /* background maintenance period; 0 = no thread */
     unsigned query_workers;      /* threads per query that decompress chunks ahead of the
                                     merge (started at its first stored chunk, stopped by

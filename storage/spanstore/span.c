@@ -154,12 +154,20 @@ static uint8_t *put_attrs(uint8_t *p, const struct span_attr *a, size_t n)
 
 int span_encode(const struct span *s, struct vg_buf *out, struct vg_err *err)
 {
+    size_t off, len;
+    return span_encode_shared(s, out, &off, &len, err);
+}
+
+int span_encode_shared(const struct span *s, struct vg_buf *out, size_t *shared_off,
+                       size_t *shared_len, struct vg_err *err)
+{
     int rc = check_enums(s, err);
     if (rc)
         return rc;
     uint8_t *p = span_w_begin(out, encoded_max(s));
     if (!p)
         return vg_err_set(err, VG_ENOMEM, "span_encode: out of memory");
+    const uint8_t *base = p;
     *p++ = SPAN_ENCODING_VERSION;
     p = span_w_bytes(p, s->trace_id, SPAN_TRACE_ID_LEN);
     p = span_w_bytes(p, s->span_id, SPAN_ID_LEN);
@@ -172,12 +180,14 @@ int span_encode(const struct span *s, struct vg_buf *out, struct vg_err *err)
     p = span_w_str(p, s->name);
     p = span_w_str(p, s->status_message);
     p = span_w_str(p, s->trace_state);
+    *shared_off = (size_t)(p - base);
     p = span_w_str(p, s->service);
     p = span_w_str(p, s->scope_name);
     p = span_w_str(p, s->scope_version);
     p = put_attrs(p, s->resource_attrs, s->nresource_attrs);
     p = span_w_uvarint(p, s->dropped_resource_attrs);
     p = put_attrs(p, s->scope_attrs, s->nscope_attrs);
+    *shared_len = (size_t)(p - base) - *shared_off;
     p = put_attrs(p, s->attrs, s->nattrs);
     p = span_w_uvarint(p, s->dropped_attrs);
     p = span_w_uvarint(p, s->nevents);
@@ -509,12 +519,113 @@ void span_chunk_append(struct vg_buf *out, const void *enc, size_t len)
     vg_buf_append(out, enc, len);
 }
 
+void span_chunk_w_init(struct span_chunk_w *w, struct vg_buf *out)
+{
+    w->out = out;
+    w->nshared = 0;
+}
+
+/* The index of a shared part already in the chunk equal to (p, n), or -1. */
+static int find_shared(const struct span_chunk_w *w, const void *p, size_t n)
+{
+    for (size_t i = 0; i < w->nshared; i++)
+        if (w->shared[i].len == n && memcmp(w->out->p + w->shared[i].off, p, n) == 0)
+            return (int)i;
+    return -1;
+}
+
+void span_chunk_add(struct span_chunk_w *w, const void *enc, size_t len, size_t shared_off,
+                    size_t shared_len)
+{
+    struct vg_buf *out = w->out;
+    const uint8_t *e = enc;
+    if (out->len == 0)
+        vg_buf_putc(out, SPAN_CHUNK_VERSION_3);
+    if (shared_off > len || shared_len > len - shared_off) { /* caller bug: store whole */
+        shared_off = 0;
+        shared_len = 0;
+    }
+    int k = find_shared(w, e + shared_off, shared_len);
+    uint8_t *p = span_w_begin(out, 4 * SPAN_W_VARINT_MAX + len);
+    if (!p)
+        return;
+    if (k >= 0) { /* the shared part of the k-th carrier, put back at shared_off */
+        p = span_w_uvarint(p, (uint64_t)k + 1);
+        p = span_w_uvarint(p, shared_off);
+        p = span_w_uvarint(p, len - shared_len);
+        p = span_w_bytes(p, e, shared_off);
+        p = span_w_bytes(p, e + shared_off + shared_len, len - shared_off - shared_len);
+        span_w_end(out, p);
+        return;
+    }
+    p = span_w_uvarint(p, 0);
+    p = span_w_uvarint(p, shared_off);
+    p = span_w_uvarint(p, shared_len);
+    p = span_w_uvarint(p, len);
+    size_t at = (size_t)((const char *)p - out->p);
+    p = span_w_bytes(p, e, len);
+    span_w_end(out, p);
+    if (w->nshared < SPAN_CHUNK_MAX_SHARED)
+        w->shared[w->nshared++] = (struct span_chunk_part){ at + shared_off, shared_len };
+}
+
 void span_chunk_iter_init(struct span_chunk_iter *it, const void *buf, size_t len)
 {
     span_rd_init(&it->r, buf, len);
-    it->single = len > 0 && it->r.p[0] != SPAN_CHUNK_VERSION;
+    it->version = len > 0 ? it->r.p[0] : 0;
+    it->single = len > 0 && it->version != SPAN_CHUNK_VERSION &&
+                 it->version != SPAN_CHUNK_VERSION_3;
     if (!it->single && len > 0)
         it->r.off = 1;
+    it->nshared = 0;
+    vg_buf_init(&it->scratch);
+}
+
+void span_chunk_iter_free(struct span_chunk_iter *it)
+{
+    vg_buf_free(&it->scratch);
+}
+
+static int chunk_bad(const struct span_rd *r, size_t at, const char *what, struct vg_err *err)
+{
+    return vg_err_set(err, VG_EINVAL, "span chunk: malformed %s at byte %zu of %zu", what, at,
+                      r->len);
+}
+
+/* One entry of a version-3 chunk (format in span.h). */
+static int chunk_next_v3(struct span_chunk_iter *it, const void **enc, size_t *len,
+                         struct vg_err *err)
+{
+    struct span_rd *r = &it->r;
+    size_t at = r->off;
+    uint64_t ref = span_rd_uvarint(r, "ref");
+    uint64_t off = span_rd_uvarint(r, "offset");
+    uint64_t slen = ref == 0 ? span_rd_uvarint(r, "shared length") : 0;
+    uint64_t n = span_rd_uvarint(r, "length");
+    if (!r->ok || n == 0 || n > r->len - r->off)
+        return chunk_bad(r, at, "span length", err);
+    if (ref > it->nshared || off > n || slen > n - off)
+        return chunk_bad(r, at, "shared part", err);
+    const uint8_t *p = r->p + r->off;
+    r->off += (size_t)n;
+    if (ref == 0) {
+        if (it->nshared < SPAN_CHUNK_MAX_SHARED)
+            it->shared[it->nshared++] = (struct span_chunk_part){ (size_t)(p - r->p) + off,
+                                                                  (size_t)slen };
+        *enc = p;
+        *len = (size_t)n;
+        return 1;
+    }
+    const struct span_chunk_part *sh = &it->shared[ref - 1];
+    vg_buf_reset(&it->scratch);
+    vg_buf_append(&it->scratch, p, (size_t)off);
+    vg_buf_append(&it->scratch, r->p + sh->off, sh->len);
+    vg_buf_append(&it->scratch, p + off, (size_t)(n - off));
+    if (vg_buf_failed(&it->scratch))
+        return vg_err_set(err, VG_ENOMEM, "span chunk: out of memory rebuilding a span");
+    *enc = it->scratch.p;
+    *len = it->scratch.len;
+    return 1;
 }
 
 int span_chunk_next(struct span_chunk_iter *it, const void **enc, size_t *len,
@@ -531,6 +642,8 @@ int span_chunk_next(struct span_chunk_iter *it, const void **enc, size_t *len,
     }
     if (r->off == r->len && r->off > 1)
         return 0;
+    if (it->version == SPAN_CHUNK_VERSION_3)
+        return chunk_next_v3(it, enc, len, err);
     size_t at = r->off;
     uint64_t n = span_rd_uvarint(r, "chunk span length");
     if (!r->ok || n == 0 || n > r->len - r->off)

@@ -144,6 +144,13 @@ int span_validate(const struct span *s, struct vg_err *err);
  * out of range, or VG_ENOMEM (out marked failed). */
 int span_encode(const struct span *s, struct vg_buf *out, struct vg_err *err);
 
+/* span_encode, also telling where the span's shared part lies in what it appended:
+ * [*shared_off, *shared_off + *shared_len) relative to the encoding's first byte, the
+ * fields from the service name through the scope attributes (what every span of one
+ * ResourceSpans and scope repeats). Same returns as span_encode. */
+int span_encode_shared(const struct span *s, struct vg_buf *out, size_t *shared_off,
+                       size_t *shared_len, struct vg_err *err);
+
 /* Decodes buf into *out. Strings in out borrow from buf (keep buf alive and unchanged);
  * the attribute, event and link arrays come from arena. Returns 0, VG_EINVAL naming the
  * field and byte offset, or VG_ENOMEM when the arena is exhausted. */
@@ -216,23 +223,67 @@ static inline uint8_t *span_w_str(uint8_t *p, struct vg_str s)
     return span_w_bytes(span_w_uvarint(p, s.len), s.p, s.len);
 }
 
-/* Chunks: the span store keeps the spans of one trace from one write as one value,
- *   u8 SPAN_CHUNK_VERSION (2), then per span: uvarint length, that span's version-1
- *   encoding (to the end of the value; at least one span).
+/* Chunks: the span store keeps the spans of one trace from one write as one value.
+ *
+ *   version 2 (stores before version 3; still read, and span_chunk_append writes it):
+ *     u8 2, then per span: uvarint length, that span's version-1 encoding (to the end of
+ *     the value; at least one span).
+ *   version 3 (written now): u8 3, then per span one entry (at least one):
+ *     uvarint ref: 0 = the entry carries its whole encoding; k >= 1 = the entry's shared
+ *                  part (span_encode_shared: service, scope, resource and scope
+ *                  attributes) is that of the k-th entry carrying one (ref 0) in the
+ *                  chunk, one of the first SPAN_CHUNK_MAX_SHARED
+ *     uvarint off: where the shared part starts in the span's version-1 encoding
+ *     uvarint shared length (only when ref is 0)
+ *     uvarint length n, then n bytes: ref 0, the version-1 encoding (its shared part at
+ *                  [off, off + shared length)); ref k, the encoding without its shared
+ *                  part, which goes back in at off.
+ *   The spans of one resource in a trace (a service's spans) store its attributes once:
+ *   a third of a chunk's bytes, and of the CPU LevelDB spends per byte (log checksum,
+ *   memtable copy, snappy, table checksum), in spanstore_bench.
  * A stored value is either a chunk or a single version-1 span (what earlier versions
- * wrote); the first byte tells them apart. span_chunk_* walk both. */
+ * wrote); the first byte tells them apart. span_chunk_* walk all three and hand out
+ * version-1 encodings. */
 #define SPAN_CHUNK_VERSION 2
-/* Appends one span's version-1 encoding (enc, len) to a chunk in out, starting the chunk
- * when out is empty. Marks out failed when out of memory. */
+#define SPAN_CHUNK_VERSION_3 3
+#define SPAN_CHUNK_MAX_SHARED 16
+/* Appends one span's version-1 encoding (enc, len) to a version-2 chunk in out, starting
+ * the chunk when out is empty. Marks out failed when out of memory. */
 void span_chunk_append(struct vg_buf *out, const void *enc, size_t len);
 
+struct span_chunk_part {
+    size_t off, len; /* bytes of the chunk */
+};
+
+/* A version-3 chunk being written into out (which must start empty). */
+struct span_chunk_w {
+    struct vg_buf *out;
+    struct span_chunk_part shared[SPAN_CHUNK_MAX_SHARED]; /* in out */
+    size_t nshared;
+};
+void span_chunk_w_init(struct span_chunk_w *w, struct vg_buf *out);
+/* Appends one span's version-1 encoding (enc, len) whose shared part is at
+ * [shared_off, shared_off + shared_len) (from span_encode_shared), storing the shared
+ * part only when no earlier span of the chunk has the same. Marks out failed when out
+ * of memory. */
+void span_chunk_add(struct span_chunk_w *w, const void *enc, size_t len, size_t shared_off,
+                    size_t shared_len);
+
+/* Walks a stored value. Release with span_chunk_iter_free (it may hold a buffer). */
 struct span_chunk_iter {
     struct span_rd r;
     bool single; /* the value is one version-1 span */
+    uint8_t version;
+    struct span_chunk_part shared[SPAN_CHUNK_MAX_SHARED]; /* in the value */
+    size_t nshared;
+    struct vg_buf scratch; /* a version-3 span rebuilt with its shared part */
 };
 void span_chunk_iter_init(struct span_chunk_iter *it, const void *buf, size_t len);
-/* The next span's encoding in enc and len (borrowing from buf): 1, 0 at the end, or
- * VG_EINVAL naming the offset when a length runs past the value or a chunk is empty. */
+void span_chunk_iter_free(struct span_chunk_iter *it);
+/* The next span's version-1 encoding in enc and len, valid until the next call (it
+ * borrows from buf, or from the iterator for a version-3 span stored without its
+ * shared part): 1, 0 at the end, VG_EINVAL naming the offset when a length or a shared
+ * reference is out of range or a chunk is empty, or VG_ENOMEM. */
 int span_chunk_next(struct span_chunk_iter *it, const void **enc, size_t *len,
                     struct vg_err *err);
 

@@ -6,7 +6,10 @@
  *
  *   chunk database (<dir>/chunks, a LevelDB of its own):
  *   chunk id (8, BE)                             -> a chunk of spans (span.h)
- *        The trace's new spans of one write as one chunk. Ids come from one counter
+ *        The trace's new spans of one write as one chunk: version 3, which stores the
+ *        resource and scope part of a trace's spans once per distinct part (a third of
+ *        the bytes); version-2 chunks of earlier stores are read alike. The database's
+ *        tables use 32 KiB snappy blocks (kv_opts.block_bytes). Ids come from one counter
  *        (the largest stored id + 1 at open), so the keys arrive in ascending order
  *        and LevelDB moves its tables down the levels without merging them: the span
  *        bytes (70% of what a write stores) are written once to a table instead of
@@ -56,11 +59,17 @@
  *          'K' u8 scope, str key                  (attribute keys seen)
  *          'V' u8 scope, str key, u8 value type, value text (rest of the key)
  *
+ * The span database (everything but chunks) is written without snappy: postings of
+ * random trace ids do not compress, and keys are prefix-compressed by LevelDB anyway.
+ * Either database opens tables written with or without compression alike, so stores of
+ * earlier versions are read as they are; only new tables follow the new options.
+ *
  * Write path: validate, sort the batch by (trace id, span id), lock the stripes of its
  * traces in ascending order, read the existing summaries (and, for existing traces, the
  * stored span ids, to drop repeats), build a batch of chunks for the chunk database and
- * one of summaries, counters, index lists (entries deduplicated by a hash table as they
- * are built, then grouped by term) and registry entries not written before, and write
+ * one of summaries, counters, index lists (terms deduplicated by a hash table as they
+ * are built, each collecting one posting per trace) and registry entries not written
+ * before, and write
  * the chunks, then the rest,
  * each with sync, before unlocking. A crash between the two writes leaves chunks no
  * summary names: invisible, and never deleted (at most one batch per writer at the
@@ -69,7 +78,16 @@
  * re-checked against LevelDB on a miss) so steady traffic writes none;
  * they are marked before the batch is written, so when a write fails the memory is
  * cleared (the registry is a listing aid: an entry can at worst go missing until the
- * value is seen again). Full families are known in memory and cost no lookup. */
+ * value is seen again). Full families are known in memory and cost no lookup. The
+ * scratch of a write (key sets, buffers, LevelDB batches) comes from a small pool in
+ * the store, so a steady stream of writes allocates almost nothing.
+ *
+ * Cost (callgrind, spanstore_bench --spans 200000 --write-only --nosync, instructions
+ * per span, the store and LevelDB's threads): 30,200 before chunk version 3, the
+ * uncompressed span database, 32 KiB chunk blocks, the write pool, the resource memo
+ * and per-term postings; 21,200 after. What is left is mostly LevelDB's: a memtable
+ * insert per index list (about 4,000 instructions each; one per distinct term and
+ * write, which seeking by term requires) and the log checksum per byte. */
 #include "spanstore_int.h"
 
 #include "../base/vg_alloc.h"
@@ -94,6 +112,7 @@
  * (1M spans over gRPC, server CPU per span): 8 MiB 14-15 us, 4 MiB 15-19 us, 32 MiB
  * 9-11 us, 96 MiB no better than 32. */
 #define WRITE_BUFFER ((size_t)32 << 20)
+#define CHUNK_BLOCK ((size_t)32 << 10) /* table block size of the chunk database */
 
 static const char *const default_rules[] = { "http.*", "db.system", "rpc.*", "error" };
 
@@ -275,6 +294,7 @@ static int load_counts(struct spanstore *ss, struct vg_err *err)
 }
 
 static void *maint_main(void *arg);
+static void pool_free(struct spanstore *ss);
 
 /* Opens <dir>/chunks and sets next_chunk past the largest id stored. */
 static int open_chunks(struct spanstore *ss, const char *dir, const struct kv_opts *ko,
@@ -361,15 +381,26 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
     for (int i = 0; i < SPANSTORE_STRIPES; i++)
         pthread_mutex_init(&ss->stripes[i], NULL);
     pthread_mutex_init(&ss->reg_mu, NULL);
+    pthread_mutex_init(&ss->pool_mu, NULL);
     pthread_mutex_init(&ss->maint_mu, NULL);
     pthread_cond_init(&ss->maint_cv, NULL);
     if (copy_rules(ss, o, err))
         goto fail;
     ss->opts.dir = NULL; /* not kept: kv_path has the copy */
     ss->opts.indexed_attrs = NULL;
-    struct kv_opts ko = { .cache_bytes = o->cache_bytes, .write_buffer_bytes = WRITE_BUFFER };
+    /* The index database takes no snappy: its values are postings of random trace ids
+     * and its keys are already prefix-compressed in each block, so snappy saved 4% of the
+     * disk for 6% of the store's CPU (callgrind, spanstore_bench --write-only). Chunks
+     * compress 3x, in 32 KiB blocks instead of 4 KiB: snappy's per-block hash table
+     * clearing was a third of its cost, and the larger blocks find the resource
+     * attributes repeated across neighbouring chunks (8% fewer bytes on disk). Options
+     * apply to new tables only: tables of earlier stores are read as written. */
+    struct kv_opts ko = { .cache_bytes = o->cache_bytes, .write_buffer_bytes = WRITE_BUFFER,
+                          .no_compression = true, .sync_interval_ms = o->sync_interval_ms };
+    struct kv_opts kc = { .cache_bytes = o->cache_bytes, .write_buffer_bytes = WRITE_BUFFER,
+                          .block_bytes = CHUNK_BLOCK, .sync_interval_ms = o->sync_interval_ms };
     ss->kv = kv_open(o->dir, &ko, err);
-    if (!ss->kv || load_counts(ss, err) || open_chunks(ss, o->dir, &ko, err))
+    if (!ss->kv || load_counts(ss, err) || open_chunks(ss, o->dir, &kc, err))
         goto fail;
     if (o->maint_interval_ms > 0) {
         if (pthread_create(&ss->thread, NULL, maint_main, ss) != 0) {
@@ -405,6 +436,8 @@ void spanstore_close(struct spanstore *ss)
     for (int i = 0; i < SPANSTORE_STRIPES; i++)
         pthread_mutex_destroy(&ss->stripes[i]);
     pthread_mutex_destroy(&ss->reg_mu);
+    pool_free(ss);
+    pthread_mutex_destroy(&ss->pool_mu);
     pthread_mutex_destroy(&ss->maint_mu);
     pthread_cond_destroy(&ss->maint_cv);
     vg_free(ss->cache);
@@ -424,6 +457,7 @@ struct entry {
     uint64_t h;
     uint64_t hint, famhint; /* registry: hints set once written (0 = none) */
     bool full;              /* registry: refused, its family is full */
+    uint32_t head, tail;    /* index terms: first and last posting + 1 (0 = none) */
 };
 
 /* The distinct keys of one write, in first-seen order. A hash table finds repeats as
@@ -457,30 +491,28 @@ static bool ks_grow(struct keyset *ks)
     return true;
 }
 
-/* Adds the key just built at [off, b.len): a repeat is dropped from b (keeping the
- * smaller t), a new key is recorded. */
-static void ks_add(struct keyset *ks, size_t off, int64_t t, size_t fam, size_t cap,
-                   uint64_t hint, uint64_t famhint)
+/* Adds the key just built at [off, b.len): a repeat is dropped from b, a new key is
+ * recorded. Returns the key's entry index, or SIZE_MAX once out of memory (failed). */
+static size_t ks_add(struct keyset *ks, size_t off, size_t fam, size_t cap, uint64_t hint,
+                     uint64_t famhint)
 {
     if (ks->failed || vg_buf_failed(&ks->b) || ks->n >= UINT32_MAX - 1) {
         ks->failed = true;
-        return;
+        return SIZE_MAX;
     }
     size_t len = ks->b.len - off;
     const char *k = ks->b.p + off;
     uint64_t h = hash_bytes(k, len);
     if ((ks->n + 1) * 2 > ks->nslots && !ks_grow(ks)) {
         ks->failed = true;
-        return;
+        return SIZE_MAX;
     }
     size_t i = (size_t)h & (ks->nslots - 1);
     for (; ks->slots[i]; i = (i + 1) & (ks->nslots - 1)) {
         struct entry *e = &ks->v[ks->slots[i] - 1];
         if (e->h == h && e->len == len && memcmp(ks->b.p + e->off, k, len) == 0) {
-            if (t < e->t)
-                e->t = t;
             ks->b.len = off;
-            return;
+            return ks->slots[i] - 1;
         }
     }
     if (ks->n == ks->cap) {
@@ -488,13 +520,14 @@ static void ks_add(struct keyset *ks, size_t off, int64_t t, size_t fam, size_t 
         struct entry *nv = vg_realloc(ks->v, nc * sizeof *nv);
         if (!nv) {
             ks->failed = true;
-            return;
+            return SIZE_MAX;
         }
         ks->v = nv;
         ks->cap = nc;
     }
-    ks->v[ks->n] = (struct entry){ off, len, fam, t, cap, h, hint, famhint, false };
+    ks->v[ks->n] = (struct entry){ off, len, fam, 0, cap, h, hint, famhint, false, 0, 0 };
     ks->slots[i] = (uint32_t)++ks->n;
+    return ks->n - 1;
 }
 
 static void ks_free(struct keyset *ks)
@@ -504,27 +537,88 @@ static void ks_free(struct keyset *ks)
     vg_free(ks->slots);
 }
 
-/* res_* remember the resource attributes last indexed: the spans of one ResourceSpans
- * share one array, and its registry entries and index terms are the same for each of
- * them (in one bucket), so they are worked out once: res_terms holds the index term
- * keys, each as u32 length + bytes. */
+/* A resource attribute array already indexed in this write: the spans of one
+ * ResourceSpans share one array, and its registry entries and index terms are the same
+ * for each of them (in one bucket), so they are worked out once. The batch is sorted by
+ * trace, so the spans of one resource are interleaved with others': a few arrays are
+ * remembered, not just the last. [off, off+len) of res_terms holds its index term keys,
+ * each as u32 length + bytes. */
+struct res_memo {
+    const struct span_attr *a;
+    size_t n, off, len;
+    uint32_t b;
+};
+#define RES_MEMO 16
+
+/* The scratch of one write, pooled in the store (spanstore_int.h) so steady writes
+ * reuse their buffers, hash tables and LevelDB batches instead of growing new ones. */
+/* One posting of an index term collected in a write: trace ord (the write's trace
+ * number) carries the term, first at time t; next chains the term's postings. */
+struct posting {
+    const uint8_t *tid;
+    int64_t t;
+    uint32_t ord, next; /* next posting + 1, 0 = none */
+};
+
 struct write_ctx {
     struct spanstore *ss;
-    struct keyset ix, reg;
+    struct keyset ix, reg; /* ix: index term keys (no trace id), postings chained */
+    struct posting *posts;
+    size_t nposts, capposts;
+    const struct posting **run; /* put_index's sort buffer, capposts entries */
+    uint32_t ord;               /* the trace being added (one per write_trace) */
     struct vg_buf text;
-    const struct span_attr *res;
-    size_t nres;
-    uint32_t res_b;
+    struct res_memo memo[RES_MEMO];
+    size_t nmemo, memo_next;
     struct vg_buf res_terms;
+    struct vg_buf bufs[4];
+    struct kv_batch *kb, *cb; /* the index database's batch, the chunk database's */
+    struct write_ctx *next;   /* in the pool */
 };
+
+/* Adds s's posting to the index term whose key was just built at [off, ix.b.len). The
+ * spans of one trace are added together (write_trace), so a repeat of the term in the
+ * same trace is the term's last posting: it keeps the earlier time. */
+static void add_posting(struct write_ctx *w, size_t off, const struct span *s)
+{
+    size_t i = ks_add(&w->ix, off, 0, 0, 0, 0);
+    if (i == SIZE_MAX)
+        return;
+    struct entry *e = &w->ix.v[i];
+    if (e->tail && w->posts[e->tail - 1].ord == w->ord) {
+        struct posting *p = &w->posts[e->tail - 1];
+        if (s->start_ns < p->t)
+            p->t = s->start_ns;
+        return;
+    }
+    if (w->nposts == w->capposts) {
+        size_t nc = w->capposts ? w->capposts * 2 : 512;
+        struct posting *np = nc < UINT32_MAX ? vg_realloc(w->posts, nc * sizeof *np) : NULL;
+        const struct posting **nr = np ? vg_realloc(w->run, nc * sizeof *nr) : NULL;
+        if (np)
+            w->posts = np;
+        if (!nr) {
+            w->ix.failed = true;
+            return;
+        }
+        w->run = nr;
+        w->capposts = nc;
+    }
+    w->posts[w->nposts] = (struct posting){ s->trace_id, s->start_ns, w->ord, 0 };
+    uint32_t pi = (uint32_t)++w->nposts;
+    if (e->tail)
+        w->posts[e->tail - 1].next = pi;
+    else
+        e->head = pi;
+    e->tail = pi;
+}
 
 static void add_index(struct write_ctx *w, uint32_t b, const struct span_index_term *t,
                       const struct span *s)
 {
     size_t off = w->ix.b.len;
     span_index_term_key(&w->ix.b, b, t);
-    vg_buf_append(&w->ix.b, s->trace_id, SPAN_TRACE_ID_LEN);
-    ks_add(&w->ix, off, s->start_ns, 0, 0, 0, 0);
+    add_posting(w, off, s);
 }
 
 /* The capped family of a registry entry is every entry of its kind in the bucket, or for
@@ -543,7 +637,7 @@ static void add_reg(struct write_ctx *w, uint32_t b, const struct span_index_ter
                 break;
         }
     }
-    ks_add(&w->reg, off, 0, fam, cap, hint, famhint);
+    ks_add(&w->reg, off, fam, cap, hint, famhint);
 }
 
 /* Adds the index entry of s under a term key built before (tk, tlen bytes). */
@@ -551,8 +645,7 @@ static void add_index_raw(struct write_ctx *w, const char *tk, size_t tlen, cons
 {
     size_t off = w->ix.b.len;
     vg_buf_append(&w->ix.b, tk, tlen);
-    vg_buf_append(&w->ix.b, s->trace_id, SPAN_TRACE_ID_LEN);
-    ks_add(&w->ix, off, s->start_ns, 0, 0, 0, 0);
+    add_posting(w, off, s);
 }
 
 static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
@@ -605,9 +698,13 @@ static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
 /* The resource attributes of s: worked out once per resource array and bucket. */
 static void add_resource(struct write_ctx *w, uint32_t b, const struct span *s)
 {
-    if (s->resource_attrs && s->resource_attrs == w->res && s->nresource_attrs == w->nres &&
-        b == w->res_b && !vg_buf_failed(&w->res_terms)) {
-        for (size_t o = 0; o + sizeof(uint32_t) <= w->res_terms.len;) {
+    if (!s->resource_attrs)
+        return;
+    for (size_t i = 0; i < w->nmemo; i++) {
+        const struct res_memo *m = &w->memo[i];
+        if (m->a != s->resource_attrs || m->n != s->nresource_attrs || m->b != b)
+            continue;
+        for (size_t o = m->off; o + sizeof(uint32_t) <= m->off + m->len;) {
             uint32_t tl;
             memcpy(&tl, w->res_terms.p + o, sizeof tl);
             add_index_raw(w, w->res_terms.p + o + sizeof tl, tl, s);
@@ -615,11 +712,13 @@ static void add_resource(struct write_ctx *w, uint32_t b, const struct span *s)
         }
         return;
     }
-    vg_buf_reset(&w->res_terms);
-    w->res = s->resource_attrs;
-    w->nres = s->nresource_attrs;
-    w->res_b = b;
+    size_t off = w->res_terms.len;
     add_attrs(w, b, s, s->resource_attrs, s->nresource_attrs, SPAN_SCOPE_RESOURCE);
+    if (vg_buf_failed(&w->res_terms))
+        return; /* not remembered: the next span works it out again */
+    size_t i = w->nmemo < RES_MEMO ? w->nmemo++ : w->memo_next++ % RES_MEMO;
+    w->memo[i] = (struct res_memo){ s->resource_attrs, s->nresource_attrs, off,
+                                    w->res_terms.len - off, b };
 }
 
 static void add_span_entries(struct write_ctx *w, const struct span *s)
@@ -663,91 +762,66 @@ static void set_hints(struct write_ctx *w)
     }
 }
 
-/* One collected index entry (term key | trace id, and its time); next chains the
- * entries of one term. */
-struct ix_ref {
-    const char *k;
-    size_t tlen; /* term key bytes, without the trace id */
-    int64_t t;
-    uint64_t h;  /* hash of the term key */
-    size_t next; /* the term's next entry + 1, 0 = none */
-};
-
 /* Newest first, then by trace id: the order of a list's postings. */
-static int posting_order(const void *a, const void *b)
+static int posting_cmp(const struct posting *x, const struct posting *y)
 {
-    const struct ix_ref *x = *(const struct ix_ref *const *)a;
-    const struct ix_ref *y = *(const struct ix_ref *const *)b;
     if (x->t != y->t)
         return x->t > y->t ? -1 : 1;
-    return memcmp(x->k + x->tlen, y->k + y->tlen, SPAN_TRACE_ID_LEN);
+    return memcmp(x->tid, y->tid, SPAN_TRACE_ID_LEN);
 }
 
-/* Index entries, one list per term and time slot: the entries (term key | trace id,
- * time) collected for the write are grouped by term and slot (a hash table), and each
- * group becomes one key (term, ~newest time, write id) whose value lists its postings
- * (~time, trace id) newest first. A write of 100 spans stores a few dozen index keys instead of
- * hundreds, which were most of the LevelDB memtable work of a write. */
+static int posting_order(const void *a, const void *b)
+{
+    return posting_cmp(*(const struct posting *const *)a, *(const struct posting *const *)b);
+}
+
+/* Most terms have a handful of postings: insertion sort, without qsort's calls. */
+static void sort_postings(const struct posting **run, size_t m)
+{
+    if (m > 16) {
+        qsort(run, m, sizeof *run, posting_order);
+        return;
+    }
+    for (size_t i = 1; i < m; i++) {
+        const struct posting *x = run[i];
+        size_t j = i;
+        for (; j > 0 && posting_cmp(run[j - 1], x) > 0; j--)
+            run[j] = run[j - 1];
+        run[j] = x;
+    }
+}
+
+/* Index entries, one list per term and time slot: the postings (trace id, earliest
+ * time) collected for each term of the write are sorted newest first and cut where the
+ * slot (t >> SPAN_INDEX_LIST_SLOT_SHIFT) changes; each piece becomes one key (term,
+ * ~newest time, write id) whose value lists its postings (~time, trace id). A write of
+ * 100 spans stores a few dozen index keys instead of hundreds, which were most of the
+ * LevelDB memtable work of a write. */
 static int put_index(struct write_ctx *w, struct kv_batch *kb, struct vg_buf *key,
                      struct vg_buf *val, uint64_t write_id, struct vg_err *err)
 {
-    size_t n = w->ix.n, ns = 64;
-    if (!n)
-        return 0;
-    while (ns < 2 * n)
-        ns *= 2;
-    struct ix_ref *r = vg_malloc(n * sizeof *r);
-    size_t *heads = vg_calloc(ns, sizeof *heads); /* first entry + 1 of a term, 0 = free */
-    size_t *tails = vg_malloc(ns * sizeof *tails);
-    const struct ix_ref **run = vg_malloc(n * sizeof *run);
-    int rc = 0;
-    if (!r || !heads || !tails || !run) {
-        rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu index entries", n);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < w->ix.n; i++) {
         const struct entry *e = &w->ix.v[i];
-        struct ix_ref *x = &r[i];
-        *x = (struct ix_ref){ w->ix.b.p + e->off, e->len - SPAN_TRACE_ID_LEN, e->t, 0, 0 };
-        int64_t slot = x->t >> SPAN_INDEX_LIST_SLOT_SHIFT; /* one list per term and slot */
-        x->h = hash_bytes(x->k, x->tlen) ^ ((uint64_t)slot * 0x9e3779b97f4a7c15ULL);
-        size_t j = (size_t)x->h & (ns - 1);
-        for (; heads[j]; j = (j + 1) & (ns - 1)) {
-            const struct ix_ref *y = &r[heads[j] - 1];
-            if (y->h == x->h && y->tlen == x->tlen && memcmp(y->k, x->k, x->tlen) == 0 &&
-                y->t >> SPAN_INDEX_LIST_SLOT_SHIFT == slot)
-                break;
-        }
-        if (heads[j])
-            r[tails[j] - 1].next = i + 1;
-        else
-            heads[j] = i + 1;
-        tails[j] = i + 1;
-    }
-    for (size_t j = 0; j < ns; j++) {
-        if (!heads[j])
-            continue;
         size_t m = 0;
-        for (size_t i = heads[j]; i; i = r[i - 1].next)
-            run[m++] = &r[i - 1];
-        if (m > 1)
-            qsort(run, m, sizeof *run, posting_order);
-        vg_buf_reset(key);
-        vg_buf_reset(val);
-        vg_buf_append(key, run[0]->k, run[0]->tlen);
-        span_index_put_list_suffix(key, run[0]->t, write_id);
-        for (size_t x = 0; x < m; x++)
-            span_index_put_suffix(val, run[x]->t, (const uint8_t *)run[x]->k + run[x]->tlen);
-        kv_batch_put(kb, key->p, key->len, val->p, val->len);
+        for (uint32_t p = e->head; p; p = w->posts[p - 1].next)
+            w->run[m++] = &w->posts[p - 1];
+        sort_postings(w->run, m);
+        for (size_t j = 0, k; j < m; j = k) {
+            int64_t slot = w->run[j]->t >> SPAN_INDEX_LIST_SLOT_SHIFT;
+            for (k = j + 1; k < m && w->run[k]->t >> SPAN_INDEX_LIST_SLOT_SHIFT == slot; k++)
+                ;
+            vg_buf_reset(key);
+            vg_buf_reset(val);
+            vg_buf_append(key, w->ix.b.p + e->off, e->len);
+            span_index_put_list_suffix(key, w->run[j]->t, write_id);
+            for (size_t x = j; x < k; x++)
+                span_index_put_suffix(val, w->run[x]->t, w->run[x]->tid);
+            kv_batch_put(kb, key->p, key->len, val->p, val->len);
+        }
     }
     if (vg_buf_failed(key) || vg_buf_failed(val))
-        rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building index lists");
-out:
-    vg_free(r);
-    vg_free(heads);
-    vg_free(tails);
-    vg_free(run);
-    return rc;
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building index lists");
+    return 0;
 }
 
 /* How many keys start with prefix, counting up to limit. */
@@ -811,13 +885,53 @@ static int put_registry(struct write_ctx *w, struct kv_batch *kb, struct vg_err 
 
 /* ---- writing ---- */
 
-static int span_order(const void *a, const void *b)
+/* Byte order of n bytes (a multiple of 8) compared a word at a time. */
+static int cmp_words(const uint8_t *a, const uint8_t *b, size_t n)
 {
-    const struct span *x = *(const struct span *const *)a, *y = *(const struct span *const *)b;
-    int c = memcmp(x->trace_id, y->trace_id, SPAN_TRACE_ID_LEN);
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) {
+            x = __builtin_bswap64(x);
+            y = __builtin_bswap64(y);
+            return x < y ? -1 : 1;
+        }
+    }
+    return 0;
+}
+
+/* By trace id, then span id, then position in the request (stable). */
+static int span_cmp(const struct span *x, const struct span *y)
+{
+    int c = cmp_words(x->trace_id, y->trace_id, SPAN_TRACE_ID_LEN);
     if (!c)
-        c = memcmp(x->span_id, y->span_id, SPAN_ID_LEN);
+        c = cmp_words(x->span_id, y->span_id, SPAN_ID_LEN);
     return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Sorts v[0..n) by span_cmp, using tmp (n entries): a bottom-up merge sort with the
+ * comparison inlined (qsort's indirect calls were 2% of a write). */
+static void sort_spans(const struct span **v, const struct span **tmp, size_t n)
+{
+    const struct span **src = v, **dst = tmp;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                dst[k++] = span_cmp(src[j], src[i]) < 0 ? src[j++] : src[i++];
+            while (i < mid)
+                dst[k++] = src[i++];
+            while (j < hi)
+                dst[k++] = src[j++];
+        }
+        const struct span **t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v)
+        memcpy(v, src, n * sizeof *v);
 }
 
 static void lock_stripes(struct spanstore *ss, const uint8_t *want, bool lock)
@@ -867,6 +981,7 @@ static int value_spans(const char *v, size_t vlen, spanstore_span_fn fn, void *a
     while ((rc = span_chunk_next(&ci, &enc, &elen, err)) == 1)
         if ((rc = fn(arg, enc, elen, err)) != 0)
             break;
+    span_chunk_iter_free(&ci);
     return rc;
 }
 
@@ -952,6 +1067,7 @@ static int write_trace(struct write_ctx *w, struct kv_batch *kb, struct kv_batch
     const uint8_t *tid = sorted[i0]->trace_id;
     struct span_index_summary sum;
     bool found;
+    w->ord++; /* a new trace: its postings start fresh (add_posting) */
     int rc = spanstore_read_summary(ss, tid, key, val, &sum, &found, err);
     if (!rc && found)
         rc = stored_ids(ss, tid, &sum, enc, err); /* enc holds the ids until the loop */
@@ -968,6 +1084,8 @@ static int write_trace(struct write_ctx *w, struct kv_batch *kb, struct kv_batch
     size_t before = sum.spans;
     const struct span *first = NULL;
     vg_buf_reset(chunk);
+    struct span_chunk_w cw;
+    span_chunk_w_init(&cw, chunk);
     for (size_t i = i0; i < i1; i++) {
         const struct span *s = sorted[i];
         if ((i > i0 && memcmp(s->span_id, sorted[i - 1]->span_id, SPAN_ID_LEN) == 0) ||
@@ -976,10 +1094,11 @@ static int write_trace(struct write_ctx *w, struct kv_batch *kb, struct kv_batch
             continue;
         }
         vg_buf_reset(enc);
-        rc = span_encode(s, enc, err);
+        size_t shoff, shlen;
+        rc = span_encode_shared(s, enc, &shoff, &shlen, err);
         if (rc)
             break;
-        span_chunk_append(chunk, enc->p, enc->len);
+        span_chunk_add(&cw, enc->p, enc->len, shoff, shlen);
         first = first ? first : s;
         span_index_summary_add(&sum, s, enc->len);
         delta->bytes += enc->len;
@@ -1008,6 +1127,111 @@ static int write_trace(struct write_ctx *w, struct kv_batch *kb, struct kv_batch
     return 0;
 }
 
+/* Write scratch above this many bytes is freed instead of pooled (a rare huge write
+ * should not stay resident). */
+#define POOL_KEEP_BYTES ((size_t)1 << 20)
+#define POOL_MAX 8
+
+static void ctx_free(struct write_ctx *w)
+{
+    if (!w)
+        return;
+    ks_free(&w->ix);
+    ks_free(&w->reg);
+    vg_free(w->posts);
+    vg_free(w->run);
+    vg_buf_free(&w->text);
+    vg_buf_free(&w->res_terms);
+    for (int i = 0; i < 4; i++)
+        vg_buf_free(&w->bufs[i]);
+    kv_batch_free(w->kb);
+    kv_batch_free(w->cb);
+    vg_free(w);
+}
+
+static void pool_free(struct spanstore *ss)
+{
+    while (ss->pool) {
+        struct write_ctx *w = ss->pool;
+        ss->pool = w->next;
+        ctx_free(w);
+    }
+}
+
+/* A write scratch from the pool, or a new one; NULL when out of memory. */
+static struct write_ctx *ctx_get(struct spanstore *ss)
+{
+    pthread_mutex_lock(&ss->pool_mu);
+    struct write_ctx *w = ss->pool;
+    if (w) {
+        ss->pool = w->next;
+        ss->npool--;
+    }
+    pthread_mutex_unlock(&ss->pool_mu);
+    if (w)
+        return w;
+    w = vg_calloc(1, sizeof *w); /* zeroed: every vg_buf and keyset starts empty */
+    if (!w)
+        return NULL;
+    w->ss = ss;
+    w->kb = kv_batch_new();
+    w->cb = kv_batch_new();
+    if (!w->kb || !w->cb) {
+        ctx_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static size_t ks_bytes(const struct keyset *ks)
+{
+    return ks->b.cap + ks->cap * sizeof *ks->v + ks->nslots * sizeof *ks->slots;
+}
+
+static void ks_clear(struct keyset *ks)
+{
+    vg_buf_reset(&ks->b);
+    if (ks->n && ks->slots)
+        memset(ks->slots, 0, ks->nslots * sizeof *ks->slots);
+    ks->n = 0;
+    ks->failed = false;
+}
+
+/* Empties w and gives it back to the pool (or frees it when the pool is full or w grew
+ * past POOL_KEEP_BYTES). */
+static void ctx_put(struct spanstore *ss, struct write_ctx *w)
+{
+    size_t bytes = ks_bytes(&w->ix) + ks_bytes(&w->reg) + w->text.cap + w->res_terms.cap +
+                   w->capposts * (sizeof *w->posts + sizeof *w->run);
+    for (int i = 0; i < 4; i++)
+        bytes += w->bufs[i].cap;
+    if (bytes > POOL_KEEP_BYTES) {
+        ctx_free(w);
+        return;
+    }
+    ks_clear(&w->ix);
+    ks_clear(&w->reg);
+    vg_buf_reset(&w->text);
+    vg_buf_reset(&w->res_terms);
+    for (int i = 0; i < 4; i++)
+        vg_buf_reset(&w->bufs[i]);
+    w->nmemo = w->memo_next = 0;
+    w->nposts = 0;
+    w->ord = 0;
+    kv_batch_clear(w->kb);
+    kv_batch_clear(w->cb);
+    pthread_mutex_lock(&ss->pool_mu);
+    bool keep = ss->npool < POOL_MAX;
+    if (keep) {
+        w->next = ss->pool;
+        ss->pool = w;
+        ss->npool++;
+    }
+    pthread_mutex_unlock(&ss->pool_mu);
+    if (!keep)
+        ctx_free(w);
+}
+
 static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t n,
                         struct spanstore_write_result *res, struct vg_err *err)
 {
@@ -1016,16 +1240,12 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
         want[spanstore_stripe(sorted[i]->trace_id)] = 1;
     struct span_index_counts delta[SPANSTORE_STRIPES];
     memset(delta, 0, sizeof delta);
-    struct write_ctx w = { .ss = ss };
-    vg_buf_init(&w.ix.b);
-    vg_buf_init(&w.reg.b);
-    vg_buf_init(&w.text);
-    vg_buf_init(&w.res_terms);
-    struct vg_buf bufs[4];
-    for (int i = 0; i < 4; i++)
-        vg_buf_init(&bufs[i]);
-    struct kv_batch *kb = kv_batch_new(), *cb = kv_batch_new();
-    int rc = kb && cb ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a batch");
+    struct write_ctx *w = ctx_get(ss);
+    if (!w)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a write");
+    struct kv_batch *kb = w->kb, *cb = w->cb;
+    struct vg_buf *bufs = w->bufs;
+    int rc = 0;
 
     /* The id of this write's index lists, taken from the chunk counter before the
      * write's chunks: a chunk with a larger id is durable before any list naming this
@@ -1037,14 +1257,14 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
         while (j < n && memcmp(sorted[j]->trace_id, sorted[i]->trace_id, SPAN_TRACE_ID_LEN) == 0)
             j++;
         unsigned st = spanstore_stripe(sorted[i]->trace_id);
-        rc = write_trace(&w, kb, cb, sorted, i, j, &delta[st], res, bufs, err);
+        rc = write_trace(w, kb, cb, sorted, i, j, &delta[st], res, bufs, err);
         i = j;
     }
-    if (!rc && (w.ix.failed || w.reg.failed || vg_buf_failed(&w.ix.b) ||
-                vg_buf_failed(&w.reg.b)))
+    if (!rc && (w->ix.failed || w->reg.failed || vg_buf_failed(&w->ix.b) ||
+                vg_buf_failed(&w->reg.b)))
         rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building index keys");
     if (!rc)
-        rc = put_index(&w, kb, &bufs[0], &bufs[1], write_id, err);
+        rc = put_index(w, kb, &bufs[0], &bufs[1], write_id, err);
     if (!rc) {
         for (int s = 0; s < SPANSTORE_STRIPES; s++) {
             if (!delta[s].spans)
@@ -1060,7 +1280,7 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
             kv_batch_put(kb, bufs[0].p, bufs[0].len, bufs[1].p, bufs[1].len);
         }
         pthread_mutex_lock(&ss->reg_mu);
-        rc = put_registry(&w, kb, err);
+        rc = put_registry(w, kb, err);
         pthread_mutex_unlock(&ss->reg_mu);
         if (!rc && (vg_buf_failed(&bufs[0]) || vg_buf_failed(&bufs[1])))
             rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building keys");
@@ -1079,7 +1299,7 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
         }
     }
     if (!rc) {
-        set_hints(&w);
+        set_hints(w);
         for (int s = 0; s < SPANSTORE_STRIPES; s++) {
             ss->counts[s].spans += delta[s].spans;
             ss->counts[s].traces += delta[s].traces;
@@ -1087,14 +1307,10 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
         }
     }
     lock_stripes(ss, want, false);
-    kv_batch_free(kb);
-    kv_batch_free(cb);
-    ks_free(&w.ix);
-    ks_free(&w.reg);
-    vg_buf_free(&w.text);
-    vg_buf_free(&w.res_terms);
-    for (int i = 0; i < 4; i++)
-        vg_buf_free(&bufs[i]);
+    if (rc)
+        ctx_free(w); /* after a failure (often out of memory) its memory goes back */
+    else
+        ctx_put(ss, w);
     return rc;
 }
 
@@ -1102,7 +1318,7 @@ int spanstore_write(struct spanstore *ss, const struct span *spans, size_t n,
                     struct spanstore_write_result *res, struct vg_err *err)
 {
     memset(res, 0, sizeof *res);
-    const struct span **sorted = vg_malloc((n ? n : 1) * sizeof *sorted);
+    const struct span **sorted = vg_malloc((n ? 2 * n : 1) * sizeof *sorted); /* + tmp */
     if (!sorted)
         return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for %zu spans", n);
     size_t m = 0;
@@ -1115,7 +1331,7 @@ int spanstore_write(struct spanstore *ss, const struct span *spans, size_t n,
         if (!res->rejected++)
             snprintf(res->first_reject, sizeof res->first_reject, "span %zu: %.200s", i, verr.msg);
     }
-    qsort(sorted, m, sizeof *sorted, span_order);
+    sort_spans(sorted, sorted + n, m);
     int rc = m ? write_sorted(ss, sorted, m, res, err) : 0;
     if (rc) {
         uint64_t rejected = res->rejected;

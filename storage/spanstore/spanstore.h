@@ -58,6 +58,8 @@ struct spanstore_opts {
     size_t max_keys;           /* registry: attribute keys kept per hour; 0 = 2000 */
     bool no_sync;              /* acknowledge writes once LevelDB's logs have them (they
                                 * survive kill -9) without waiting for fsync */
+    int64_t sync_interval_ms;  /* > 0 with no_sync: fsync both logs this often in the
+                                * background (kv.h's kv-sync thread); 0 = never */
 };
 
 void spanstore_opts_default(struct spanstore_opts *o);

@@ -13,6 +13,7 @@
 #define SPANSTORE_STRIPES 256
 
 struct spanstore_cache; /* registry entries already written (spanstore.c) */
+struct write_ctx;       /* the scratch of one write (spanstore.c) */
 
 struct spanstore {
     struct kv *kv;
@@ -37,6 +38,10 @@ struct spanstore {
     _Atomic uint64_t *hints;
 
     _Atomic uint64_t keys_read;
+
+    pthread_mutex_t pool_mu; /* guards pool and npool */
+    struct write_ctx *pool;  /* idle write scratch, reused by the next write */
+    size_t npool;
 
     pthread_mutex_t maint_mu; /* guards stop; maint_cv wakes the thread */
     pthread_cond_t maint_cv;

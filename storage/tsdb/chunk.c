@@ -684,7 +684,9 @@ static size_t build_enc1(struct chunk_enc *e, size_t *len)
 /* Encoding 2's fixed part: header, raw t0, u16 length of the embedded chunk. */
 #define ENC2_FIXED (HDR + 8 + 2)
 
-int chunk_enc_pack(struct chunk_enc *e)
+/* chunk_enc_pack and chunk_enc_seal: room is the bytes left free past the packed
+ * part for the appends to come. */
+static int pack(struct chunk_enc *e, size_t room)
 {
     if (e->failed || e->nopack || e->count < 2 || e->count == e->packed)
         return 0;
@@ -699,8 +701,7 @@ int chunk_enc_pack(struct chunk_enc *e)
         vg_free(mem);
         return 0;
     }
-    /* Room for a few more appends, so the next one does not reallocate at once. */
-    size_t cap = round_cap(total + 16 + WRITE_SLACK);
+    size_t cap = round_cap(total + room + WRITE_SLACK);
     unsigned char *nb = vg_malloc(cap);
     if (!nb) {
         vg_free(mem);
@@ -724,6 +725,17 @@ int chunk_enc_pack(struct chunk_enc *e)
     return 0;
 }
 
+int chunk_enc_pack(struct chunk_enc *e)
+{
+    /* Room for a few more appends, so the next one does not reallocate at once. */
+    return pack(e, 16);
+}
+
+int chunk_enc_seal(struct chunk_enc *e)
+{
+    return pack(e, 0);
+}
+
 const unsigned char *chunk_bytes(struct chunk_enc *e, size_t *len)
 {
     static const unsigned char empty[HDR] = { 0, 0, 0 };
@@ -734,6 +746,12 @@ const unsigned char *chunk_bytes(struct chunk_enc *e, size_t *len)
     if (e->count == 0) {
         *len = HDR;
         return empty;
+    }
+    if (e->packed == e->count) {
+        /* Encoding 2 without a tail: its embedded encoding-1 chunk is all of it, and
+         * smaller by the fixed part. */
+        *len = (size_t)e->buf[HDR + 8] << 8 | e->buf[HDR + 9];
+        return e->buf + ENC2_FIXED;
     }
     size_t off = build_enc1(e, len);
     if (off)

@@ -57,8 +57,13 @@ int chunk_append(struct chunk_enc *e, int64_t t, double v);
  * chunk_bytes. Returns 0 (also when nothing changed) or VG_ENOMEM (e unchanged and
  * still usable). */
 int chunk_enc_pack(struct chunk_enc *e);
+/* chunk_enc_pack for a chunk that takes no more appends (a full head chunk): the same,
+ * but leaves no room past the packed bytes (a later append still works, reallocating).
+ * chunk_bytes then returns the packed bytes as they are, without encoding again. */
+int chunk_enc_seal(struct chunk_enc *e);
 /* The encoded bytes (valid until the next append or free; owned by e); *len set.
- * Picks the smaller of the two encodings, so it costs one pass over the samples.
+ * Picks the smaller of the two encodings, so it costs one pass over the samples (none
+ * when everything appended is packed: then the packed part is returned).
  * NULL with *len = 0 when the encoder has failed. */
 const unsigned char *chunk_bytes(struct chunk_enc *e, size_t *len);
 /* Starts a new encoder whose content is the given encoded chunk, to keep appending

@@ -362,11 +362,11 @@ static bool ids_reserve(struct head *h, uint64_t id)
 struct head_series *head_create(struct head *h, uint64_t id, const char *lbl, size_t len,
                                 uint64_t hash, uint16_t nlabels)
 {
+    if (len >= HEAD_MAX_LABEL_BYTES || id > HEAD_MAX_ID)
+        return NULL;
     if ((h->count + 1) * 10 > h->cap * 7 && !map_grow(h))
         return NULL;
     if (!ids_reserve(h, id))
-        return NULL;
-    if (len > UINT32_MAX)
         return NULL;
     size_t npieces = 0;
     for (size_t off = 0; off < len; npieces++)
@@ -388,7 +388,7 @@ struct head_series *head_create(struct head *h, uint64_t id, const char *lbl, si
         s->sym[s->npieces] = y;
         off += n;
     }
-    s->id = id;
+    s->id = (uint32_t)id;
     s->hash = (uint32_t)hash;
     s->lbl_len = (uint32_t)len;
     s->nlabels = nlabels;
@@ -442,14 +442,23 @@ struct head_node *head_freeze(struct head_series *s)
     n->next = s->nodes;
     s->nodes = n;
     chunk_enc_init(&s->head);
-    s->head_seq = 0;
+    if (!(s->flags & HEAD_F_LOST))
+        s->head_seq = 0;
     return n;
 }
 
+/* Whether head_seq holds a record the series needs (see struct head_series). */
+static bool head_seq_held(const struct head_series *s)
+{
+    return s->head.count || (s->flags & HEAD_F_LOST);
+}
+
+/* The lost samples' records start at seq: head_seq keeps the oldest of them and of the
+ * head chunk's, so head_wal_min needs no field of its own for them. */
 static void mark_lost(struct head_series *s, uint64_t seq)
 {
-    if (!(s->flags & HEAD_F_LOST) || seq < s->lost_seq)
-        s->lost_seq = seq;
+    if (!head_seq_held(s) || seq < s->head_seq)
+        s->head_seq = seq;
     s->flags |= HEAD_F_LOST;
 }
 
@@ -465,22 +474,24 @@ int head_append(struct head_series *s, int64_t t, double v, uint64_t seq,
             return VG_ENOMEM;
         }
     }
-    if (s->head.count == 0)
+    if (s->head.count == 0 && (!(s->flags & HEAD_F_LOST) || seq < s->head_seq))
         s->head_seq = seq;
     if (chunk_append(&s->head, t, v) != 0) {
         /* The encoder is unusable: drop it; the records keep its samples. */
         mark_lost(s, s->head_seq);
         chunk_enc_free(&s->head);
-        s->head_seq = 0;
         return VG_ENOMEM;
     }
     if (t > s->max_t)
         s->max_t = t;
     if (t < s->min_t)
         s->min_t = t;
-    /* Out of memory here only leaves the chunk unpacked: still correct. */
-    if (s->head.count - s->head.packed >= HEAD_PACK_STEP &&
-        s->head.count < HEAD_CHUNK_MAX_SAMPLES)
+    /* Out of memory here only leaves the chunk unpacked: still correct. A full chunk
+     * is sealed: it waits packed (about a third smaller) until the next sample cuts it,
+     * and writing it then costs no encoding. */
+    if (s->head.count >= HEAD_CHUNK_MAX_SAMPLES)
+        (void)chunk_enc_seal(&s->head);
+    else if (s->head.count - s->head.packed >= HEAD_PACK_STEP)
         (void)chunk_enc_pack(&s->head);
     return 0;
 }
@@ -633,15 +644,13 @@ void head_node_drop(struct head_series *s, struct head_node *n)
 uint64_t head_wal_min(const struct head_series *s)
 {
     uint64_t m = UINT64_MAX;
-    if (s->head.count && s->head_seq < m)
+    if (head_seq_held(s))
         m = s->head_seq;
     if (s->ooo && s->ooo->wal_seq < m)
         m = s->ooo->wal_seq;
     for (const struct head_node *n = s->nodes; n; n = n->next)
         if (n->wal_seq < m)
             m = n->wal_seq;
-    if ((s->flags & HEAD_F_LOST) && s->lost_seq < m)
-        m = s->lost_seq;
     return m;
 }
 

@@ -30,9 +30,10 @@
 
 #define HEAD_CHUNK_MAX_SAMPLES 120
 /* The head chunk is packed (chunk_enc_pack) each time this many samples were appended
- * since the last packing: at 40 and 80 of 120. Each packing re-encodes the whole chunk,
- * so this costs about one more encoding per sample (~40 ns), and keeps all but the
- * last 0-39 samples at encoding 1's size (measured on the benchmark's counters and
+ * since the last packing: at 40 and 80 of 120; at 120 it is sealed (chunk_enc_seal),
+ * which spares the write of the chunk its encoding. Each packing re-encodes the whole
+ * chunk, so this costs about one more encoding per sample (~40 ns), and keeps all but
+ * the last 0-39 samples at encoding 1's size (measured on the benchmark's counters and
  * gauges: 0.8 instead of 2.2 bytes per sample). */
 #define HEAD_PACK_STEP 40
 /* Every chunk, in-order or out-of-order, spans less than this: a sample at t lives in a
@@ -64,6 +65,11 @@ enum {
                            this series until restart, so replay restores everything */
 };
 
+/* Limits of a series' fields (head_create refuses more): the id array is dense, so ids
+ * stay far below this in practice, and label sets come from requests of bounded size. */
+#define HEAD_MAX_ID (UINT32_MAX - 1)
+#define HEAD_MAX_LABEL_BYTES (1u << 24)
+
 /* One allocation per series: the struct followed by the ids of its label pieces. The
  * canonical label bytes are not kept per series: each label pair (its canonical
  * encoding, uvarint len, name, uvarint len, value) is interned once in the head's
@@ -71,22 +77,24 @@ enum {
  * bytes that do not parse as pairs become one piece, so concatenating the pieces always
  * gives back the bytes the series was created with). On the benchmark's label sets this
  * is 24-28 bytes instead of about 107 per series. The first sample of the head chunk is
- * read from the chunk (head_mint). */
+ * read from the chunk (head_mint). The fixed part is 112 bytes, so that a series of up
+ * to six labels (136 bytes) takes glibc's 144-byte chunk rather than the 160-byte one. */
 struct head_series {
-    uint64_t id;
     int64_t min_t, max_t; /* over all stored samples; INT64_MAX / INT64_MIN when none */
-    uint64_t head_seq;  /* record of the head chunk's first sample */
-    uint64_t lost_seq;
+    /* Record of the head chunk's first sample; with HEAD_F_LOST, also at most the
+     * oldest record the lost samples are in (kept from then on, head chunk or not). */
+    uint64_t head_seq;
     struct chunk_enc head;
     struct head_ooo *ooo;
     struct head_node *nodes;
+    uint32_t id;        /* at most HEAD_MAX_ID */
     uint32_t hash;      /* low 32 bits of head_hash of the label bytes (the map's key) */
-    uint32_t lbl_len;   /* length of the canonical label bytes */
+    uint32_t lbl_len : 24; /* length of the canonical label bytes (< HEAD_MAX_LABEL_BYTES) */
+    uint32_t flags : 8;
     uint32_t pending;   /* appends validated against this series but not yet applied */
     uint32_t mark;      /* scratch for the append in progress (under the head lock) */
     uint16_t nlabels;
     uint16_t npieces;
-    uint8_t flags;
     uint32_t sym[];     /* ids into head.syms, npieces of them, in byte order */
 };
 
@@ -135,7 +143,8 @@ struct head_series *head_lookup(const struct head *h, const char *lbl, size_t le
 void head_prefetch(const struct head *h, uint64_t hash, int stage);
 struct head_series *head_by_id(const struct head *h, uint64_t id);
 /* Creates and indexes a series with the given id (>= 1, not in use); next_id moves past
- * it. NULL when out of memory (nothing changed). */
+ * it. NULL when out of memory, id > HEAD_MAX_ID or len >= HEAD_MAX_LABEL_BYTES (nothing
+ * changed). */
 struct head_series *head_create(struct head *h, uint64_t id, const char *lbl, size_t len,
                                 uint64_t hash, uint16_t nlabels);
 /* Unindexes and frees a series (and the symbols only it used). */

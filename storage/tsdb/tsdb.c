@@ -252,9 +252,10 @@ struct tsdb_actx {
     size_t scap;
     uint32_t *gi;      /* input series -> group, UINT32_MAX when skipped */
     uint64_t *hash;
-    size_t *loff;      /* input series -> offset of its label bytes in lbl */
+    size_t *loff;      /* input series -> offset of its label bytes in lbl, if there */
+    struct vg_str *lv; /* input series -> its canonical label bytes (lbl or the caller's) */
     struct head_series **found; /* input series -> its series as plan() first saw it */
-    size_t icap;       /* capacity of gi, hash, loff and found alike */
+    size_t icap;       /* capacity of gi, hash, loff, lv and found alike */
     struct vg_buf lbl, key, val;
     struct kv_batch *batch;
     struct tsdb_node_refs cuts;
@@ -278,6 +279,7 @@ static void actx_free(struct tsdb_actx *c)
     vg_free(c->gi);
     vg_free(c->hash);
     vg_free(c->loff);
+    vg_free(c->lv);
     vg_free(c->found);
     vg_buf_free(&c->lbl);
     vg_buf_free(&c->key);
@@ -308,7 +310,8 @@ static size_t actx_held(const struct tsdb_actx *c)
 {
     return c->batch_peak + c->lbl.cap + c->key.cap + c->val.cap + c->gcap * sizeof *c->g +
            c->scap * sizeof *c->sm +
-           c->icap * (sizeof *c->gi + sizeof *c->hash + sizeof *c->loff + sizeof *c->found) +
+           c->icap * (sizeof *c->gi + sizeof *c->hash + sizeof *c->loff + sizeof *c->lv +
+                       sizeof *c->found) +
            c->cuts.cap * sizeof *c->cuts.v;
 }
 
@@ -342,8 +345,10 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-/* Outside the lock: label encodings, hashes and scratch space for batch b. */
-static int prepare(struct tsdb_actx *c, const struct tsdb_batch *b, struct vg_err *err)
+/* Outside the lock: label encodings (enc's where given), hashes and scratch space for
+ * batch b. */
+static int prepare(struct tsdb_actx *c, const struct tsdb_batch *b, const struct vg_str *enc,
+                   struct vg_err *err)
 {
     size_t total = 0;
     for (size_t i = 0; i < b->nseries; i++) {
@@ -359,8 +364,8 @@ static int prepare(struct tsdb_actx *c, const struct tsdb_batch *b, struct vg_er
         !grow((void **)&c->g, &gcap, b->nseries ? b->nseries : 1, sizeof *c->g))
         return tsdb_nomem(err, "for an append");
     c->gcap = gcap;
-    /* gi, hash, loff and found share one capacity (icap >= nseries + 1, loff needs the
-     * extra slot), so they are grown together to the same size. */
+    /* gi, hash, loff, lv and found share one capacity (icap >= nseries + 1), so they are
+     * grown together to the same size. */
     if (b->nseries + 1 > c->icap) {
         size_t ncap = c->icap ? c->icap : 16;
         while (ncap < b->nseries + 1)
@@ -377,6 +382,10 @@ static int prepare(struct tsdb_actx *c, const struct tsdb_batch *b, struct vg_er
         if (!loff)
             return tsdb_nomem(err, "for an append");
         c->loff = loff;
+        void *lv = vg_realloc(c->lv, ncap * sizeof *c->lv);
+        if (!lv)
+            return tsdb_nomem(err, "for an append");
+        c->lv = lv;
         void *found = vg_realloc(c->found, ncap * sizeof *c->found);
         if (!found)
             return tsdb_nomem(err, "for an append");
@@ -385,14 +394,21 @@ static int prepare(struct tsdb_actx *c, const struct tsdb_batch *b, struct vg_er
     }
     vg_buf_reset(&c->lbl);
     for (size_t i = 0; i < b->nseries; i++) {
+        if (enc && enc[i].p) {
+            c->lv[i] = enc[i];
+            continue;
+        }
         c->loff[i] = c->lbl.len;
         labels_encode(b->series[i].labels, b->series[i].nlabels, &c->lbl);
+        c->lv[i] = (struct vg_str){ NULL, c->lbl.len - c->loff[i] };
     }
-    c->loff[b->nseries] = c->lbl.len;
     if (vg_buf_failed(&c->lbl))
         return tsdb_nomem(err, "encoding labels");
-    for (size_t i = 0; i < b->nseries; i++)
-        c->hash[i] = head_hash(c->lbl.p + c->loff[i], c->loff[i + 1] - c->loff[i]);
+    for (size_t i = 0; i < b->nseries; i++) {
+        if (!c->lv[i].p) /* lbl is complete: its bytes no longer move */
+            c->lv[i].p = c->lbl.p + c->loff[i];
+        c->hash[i] = head_hash(c->lv[i].p, c->lv[i].len);
+    }
     return 0;
 }
 
@@ -504,8 +520,7 @@ static int plan(struct tsdb *db, struct tsdb_actx *c, const struct tsdb_batch *b
         }
         if (!in->nsamples && !in->nexemplars)
             continue;
-        struct head_series *s = head_lookup(h, c->lbl.p + c->loff[i],
-                                            c->loff[i + 1] - c->loff[i], c->hash[i]);
+        struct head_series *s = head_lookup(h, c->lv[i].p, c->lv[i].len, c->hash[i]);
         c->found[i] = s;
         if (s && s->pending) {
             /* Another append holds this series: wait until it is applied, start over. */
@@ -524,8 +539,8 @@ static int plan(struct tsdb *db, struct tsdb_actx *c, const struct tsdb_batch *b
             continue;
         /* The lock was held since the loop above, so what it found is still there;
          * a series it did not find may have been created for an earlier input. */
-        const char *lbl = c->lbl.p + c->loff[i];
-        size_t llen = c->loff[i + 1] - c->loff[i];
+        const char *lbl = c->lv[i].p;
+        size_t llen = c->lv[i].len;
         struct head_series *s = c->found[i];
         if (!s)
             s = head_lookup(h, lbl, llen, c->hash[i]);
@@ -637,7 +652,7 @@ static int build_batch(struct tsdb_actx *c, const struct tsdb_batch *b,
             continue;
         const struct tsdb_series_in *in = &b->series[g->in0];
         /* The input's label bytes are the series' (it was found or created by them). */
-        tsdb_series_keys(batch, &c->key, g->s->id, c->lbl.p + c->loff[g->in0],
+        tsdb_series_keys(batch, &c->key, g->s->id, c->lv[g->in0].p,
                          g->s->lbl_len, in->labels, in->nlabels, false);
     }
     if (c->next_id) {
@@ -657,6 +672,10 @@ static int build_batch(struct tsdb_actx *c, const struct tsdb_batch *b,
             struct grp *g = &c->g[k];
             if (!g->nin && !g->nooo)
                 continue;
+            if (g->n == 1 && g->nin == 1) {
+                wal_group1(&w, g->s->id, c->sm[g->first].t, c->sm[g->first].v);
+                continue;
+            }
             wal_group(&w, g->s->id, g->nin, g->nooo);
             for (int pass = V_IN; pass <= V_OOO; pass++)
                 for (uint32_t j = 0; j < g->n; j++)
@@ -704,6 +723,8 @@ static int build_batch(struct tsdb_actx *c, const struct tsdb_batch *b,
     return 0;
 }
 
+#define APPLY_AHEAD 4 /* groups between a head chunk's prefetch and its append */
+
 /* Under mu, after the batch write (ok says whether it succeeded): applies the accepted
  * samples to the head, releases the series and the record number. Cut chunks are
  * queued in c->cuts and put into c->batch. */
@@ -715,6 +736,18 @@ static void apply(struct tsdb *db, struct tsdb_actx *c, bool ok, struct tsdb_app
     for (size_t k = 0; k < c->ng; k++) {
         struct grp *g = &c->g[k];
         struct head_series *s = g->s;
+        /* head_append reads the series' encoder, the start of its head chunk and writes
+         * at the chunk's end: the encoder is brought in 2 * APPLY_AHEAD groups ahead,
+         * then through it both ends of the chunk APPLY_AHEAD groups ahead. */
+        if (ok && k + 2 * APPLY_AHEAD < c->ng)
+            __builtin_prefetch(&c->g[k + 2 * APPLY_AHEAD].s->head, 1);
+        if (ok && k + APPLY_AHEAD < c->ng) {
+            const struct chunk_enc *e = &c->g[k + APPLY_AHEAD].s->head;
+            if (e->buf) {
+                __builtin_prefetch(e->buf, 1);
+                __builtin_prefetch(e->buf + 3 + e->bits / 8, 1);
+            }
+        }
         s->pending--;
         if (!ok)
             continue;
@@ -757,11 +790,17 @@ static void apply(struct tsdb *db, struct tsdb_actx *c, bool ok, struct tsdb_app
 int tsdb_append(struct tsdb *db, const struct tsdb_batch *b, struct tsdb_append_result *res,
                 struct vg_err *err)
 {
+    return tsdb_append_enc(db, b, NULL, res, err);
+}
+
+int tsdb_append_enc(struct tsdb *db, const struct tsdb_batch *b, const struct vg_str *enc,
+                    struct tsdb_append_result *res, struct vg_err *err)
+{
     memset(res, 0, sizeof *res);
     struct tsdb_actx *c = actx_get(db);
     if (!c)
         return tsdb_nomem(err, "for an append");
-    int rc = prepare(c, b, err);
+    int rc = prepare(c, b, enc, err);
     if (rc) {
         actx_put(db, c);
         return rc;
@@ -1054,7 +1093,8 @@ struct tsdb *tsdb_open(const struct tsdb_opts *opts, struct vg_err *err)
                           .write_buffer_bytes = TSDB_WRITE_BUFFER,
                           .max_open_files = TSDB_MAX_OPEN_FILES,
                           .bloom_bits_per_key = TSDB_BLOOM_BITS,
-                          .block_bytes = TSDB_BLOCK_BYTES };
+                          .block_bytes = TSDB_BLOCK_BYTES,
+                          .sync_interval_ms = db->o.sync_interval_ms };
     db->kv = kv_open(db->dir, &ko, err);
     struct persisted pers = { NULL, 0 };
     int rc = db->kv ? check_version(db, err) : VG_EIO;

@@ -38,6 +38,8 @@ struct tsdb_opts {
     int64_t maint_interval_ms;  /* how often the background thread runs; 0 = 60000 */
     bool no_sync;               /* acknowledge appends once LevelDB's log has them (they
                                  * survive kill -9) without waiting for fsync */
+    int64_t sync_interval_ms;   /* > 0 with no_sync: fsync the log this often in the
+                                 * background (kv.h's kv-sync thread); 0 = never */
 };
 
 void tsdb_opts_default(struct tsdb_opts *o); /* retention 15d, ooo 30m, cache 32 MiB */
@@ -117,6 +119,14 @@ struct tsdb_append_result {
  * VG_EIO (nothing from the batch stored) when LevelDB fails, VG_ENOMEM likewise. */
 int tsdb_append(struct tsdb *db, const struct tsdb_batch *batch,
                 struct tsdb_append_result *res, struct vg_err *err);
+/* tsdb_append for a caller that already has the canonical encoding of some label sets
+ * (labels_encode's bytes; the remote-write decoder writes them while it validates):
+ * enc is NULL or has one entry per series of batch, its bytes or p NULL (encoded here).
+ * The caller vouches that every given encoding is exactly labels_encode(labels, nlabels)
+ * of its series: a series is found and created by these bytes and indexed by the
+ * labels. enc need only live for the call. */
+int tsdb_append_enc(struct tsdb *db, const struct tsdb_batch *batch, const struct vg_str *enc,
+                    struct tsdb_append_result *res, struct vg_err *err);
 
 /* ---- reading ---- */
 

@@ -36,59 +36,6 @@ void wal_reserve(struct wal_writer *w, size_t ngroups, size_t nsamples)
     vg_buf_reserve(w->b, ngroups * WAL_GROUP_MAX + nsamples * WAL_SAMPLE_MAX);
 }
 
-/* Where the next max bytes go, or NULL when the buffer failed. vg_buf keeps a NUL after
- * len, hence the extra byte. */
-static unsigned char *room(struct vg_buf *b, size_t max)
-{
-    if (b->failed || (b->cap - b->len < max + 1 && !vg_buf_reserve(b, max)))
-        return NULL;
-    return (unsigned char *)b->p + b->len;
-}
-
-static void done(struct vg_buf *b, const unsigned char *end)
-{
-    b->len = (size_t)(end - (const unsigned char *)b->p);
-    b->p[b->len] = '\0';
-}
-
-static unsigned char *put_uvarint(unsigned char *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (unsigned char)v;
-    return p;
-}
-
-void wal_group(struct wal_writer *w, uint64_t id, uint32_t n_inorder, uint32_t n_ooo)
-{
-    unsigned char *p = room(w->b, WAL_GROUP_MAX);
-    if (!p)
-        return;
-    uint64_t d = id - w->prev_id;
-    p = put_uvarint(p, (d << 1) ^ (uint64_t)-(int64_t)(d >> 63));
-    p = put_uvarint(p, n_inorder);
-    p = put_uvarint(p, n_ooo);
-    done(w->b, p);
-    w->prev_id = id;
-}
-
-void wal_sample(struct wal_writer *w, int64_t t, double v)
-{
-    unsigned char *p = room(w->b, WAL_SAMPLE_MAX);
-    if (!p)
-        return;
-    uint64_t d = (uint64_t)t - (uint64_t)w->prev_t;
-    p = put_uvarint(p, (d << 1) ^ (uint64_t)-(int64_t)(d >> 63));
-    uint64_t bits;
-    memcpy(&bits, &v, 8);
-    for (int i = 0; i < 8; i++)
-        *p++ = (unsigned char)(bits >> (8 * i));
-    done(w->b, p);
-    w->prev_t = t;
-}
-
 static bool get_uvarint(struct wal_reader *r, uint64_t *out)
 {
     uint64_t v = 0;

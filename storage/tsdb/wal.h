@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define WAL_KEY_LEN 9
 #define WAL_PREFIX 'W'
@@ -51,8 +52,82 @@ struct wal_writer {
 #define WAL_SAMPLE_MAX 18 /* bytes of a sample at most (a varint and 8 bytes) */
 void wal_begin(struct wal_writer *w, struct vg_buf *b);
 void wal_reserve(struct wal_writer *w, size_t ngroups, size_t nsamples);
-void wal_group(struct wal_writer *w, uint64_t id, uint32_t n_inorder, uint32_t n_ooo);
-void wal_sample(struct wal_writer *w, int64_t t, double v);
+
+/* The writers are inline: an append calls them once or twice per sample. */
+
+/* Where the next max bytes go, or NULL when the buffer failed. vg_buf keeps a NUL after
+ * len, hence the extra byte. */
+static inline unsigned char *wal_room_(struct vg_buf *b, size_t max)
+{
+    if (b->failed || (b->cap - b->len < max + 1 && !vg_buf_reserve(b, max)))
+        return NULL;
+    return (unsigned char *)b->p + b->len;
+}
+
+static inline void wal_done_(struct vg_buf *b, unsigned char *end)
+{
+    b->len = (size_t)(end - (unsigned char *)b->p);
+    *end = '\0';
+}
+
+static inline unsigned char *wal_put_uvarint_(unsigned char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
+static inline unsigned char *wal_put_sample_(struct wal_writer *w, unsigned char *p, int64_t t,
+                                             double v)
+{
+    uint64_t d = (uint64_t)t - (uint64_t)w->prev_t;
+    p = wal_put_uvarint_(p, (d << 1) ^ (uint64_t)-(int64_t)(d >> 63));
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    for (int i = 0; i < 8; i++)
+        *p++ = (unsigned char)(bits >> (8 * i));
+    w->prev_t = t;
+    return p;
+}
+
+static inline void wal_group(struct wal_writer *w, uint64_t id, uint32_t n_inorder,
+                             uint32_t n_ooo)
+{
+    unsigned char *p = wal_room_(w->b, WAL_GROUP_MAX);
+    if (!p)
+        return;
+    uint64_t d = id - w->prev_id;
+    p = wal_put_uvarint_(p, (d << 1) ^ (uint64_t)-(int64_t)(d >> 63));
+    p = wal_put_uvarint_(p, n_inorder);
+    p = wal_put_uvarint_(p, n_ooo);
+    wal_done_(w->b, p);
+    w->prev_id = id;
+}
+
+static inline void wal_sample(struct wal_writer *w, int64_t t, double v)
+{
+    unsigned char *p = wal_room_(w->b, WAL_SAMPLE_MAX);
+    if (p)
+        wal_done_(w->b, wal_put_sample_(w, p, t, v));
+}
+
+/* wal_group(w, id, 1, 0) and wal_sample(w, t, v) in one step: the usual group of a
+ * remote-write append (one in-order sample per series). */
+static inline void wal_group1(struct wal_writer *w, uint64_t id, int64_t t, double v)
+{
+    unsigned char *p = wal_room_(w->b, WAL_GROUP_MAX + WAL_SAMPLE_MAX);
+    if (!p)
+        return;
+    uint64_t d = id - w->prev_id;
+    p = wal_put_uvarint_(p, (d << 1) ^ (uint64_t)-(int64_t)(d >> 63));
+    p[0] = 1; /* n_inorder, n_ooo */
+    p[1] = 0;
+    wal_done_(w->b, wal_put_sample_(w, p + 2, t, v));
+    w->prev_id = id;
+}
 
 /* Reading: wal_reader_init checks the version; wal_next_group gives the next group
  * (1), the end (0) or VG_EINVAL on malformed bytes; wal_next_sample then yields the

@@ -4,7 +4,8 @@
  * WriteRequest and is snappy-compressed here first, so the fuzzer explores the protobuf
  * and validation layers instead of dying in snappy; clear: the payload is the body as a
  * sender posts it. Flag bit 1 set: allocation number (flag >> 2) + 1 fails, to walk the
- * out-of-memory paths. A successful decode is checked against its invariants. */
+ * out-of-memory paths. A successful decode is checked against its invariants, including
+ * that each label encoding the decoder made is labels_encode's. */
 #include "../../server/compress.h"
 #include "../../server/ingest/remote_write.h"
 #include "../../storage/base/vg_alloc.h"
@@ -24,6 +25,15 @@ static void check(const struct rw_request *rq, const struct config_limits *lim)
             FUZZ_CHECK(vg_str_cmp(s->labels[k - 1].name, s->labels[k].name) < 0);
         for (size_t j = 0; j < s->nsamples; j++)
             FUZZ_CHECK(s->samples[j].t >= RW_MIN_TIME_MS && s->samples[j].t <= RW_MAX_TIME_MS);
+        /* An encoding made while decoding is exactly labels_encode's. */
+        if (rq->enc && rq->enc[i].p) {
+            struct vg_buf want;
+            vg_buf_init(&want);
+            labels_encode(s->labels, s->nlabels, &want);
+            FUZZ_CHECK(vg_buf_failed(&want) || (want.len == rq->enc[i].len &&
+                                                memcmp(want.p, rq->enc[i].p, want.len) == 0));
+            vg_buf_free(&want);
+        }
     }
 }
 

@@ -3,7 +3,9 @@
  * re-encoding must decode to the same bytes again (the encoding is canonical after one
  * round). The header-only decoder must agree on the ids and times. The same bytes are
  * also walked as a stored value (a chunk of spans, span_chunk_next: every span it yields
- * lies inside the input), and tried as a trace summary (one that decodes must survive a
+ * lies inside the input or is a version-3 span rebuilt in the iterator, and the spans
+ * that decode, written again as a version-3 chunk, walk back to the same encodings), and
+ * tried as a trace summary (one that decodes must survive a
  * re-encode) and as a registry key, which must never crash. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,20 +49,60 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc != VG_EINVAL && rc != VG_ENOMEM) {
         abort();
     }
+    /* Walk the bytes as a stored value. Each span that decodes is re-encoded and added
+     * to a fresh version-3 chunk (span_chunk_add), which must walk back to exactly those
+     * encodings, in order. */
     struct span_chunk_iter ci;
     span_chunk_iter_init(&ci, data, size);
     const void *enc;
     size_t elen;
     int n = 0;
+    struct vg_buf chunk, encs, one;
+    vg_buf_init(&chunk);
+    vg_buf_init(&encs);
+    vg_buf_init(&one);
+    struct span_chunk_w cw;
+    span_chunk_w_init(&cw, &chunk);
+    size_t nenc = 0;
     while (n < 1000 && (rc = span_chunk_next(&ci, &enc, &elen, &err)) == 1) {
-        if ((const uint8_t *)enc < data || (const uint8_t *)enc + elen > data + size)
+        bool inside = (const uint8_t *)enc >= data && (const uint8_t *)enc + elen <= data + size;
+        bool rebuilt = enc == ci.scratch.p && elen == ci.scratch.len && elen <= 2 * size;
+        if (!inside && !rebuilt)
             abort();
         vg_arena_reset(a);
-        span_decode(enc, elen, a, &s, &err);
+        if (span_decode(enc, elen, a, &s, &err) == 0) {
+            size_t off, len;
+            vg_buf_reset(&one);
+            if (span_encode_shared(&s, &one, &off, &len, &err) != 0 || off + len > one.len)
+                abort();
+            span_chunk_add(&cw, one.p, one.len, off, len);
+            vg_buf_put_uvarint(&encs, one.len);
+            vg_buf_append(&encs, one.p, one.len);
+            nenc++;
+        }
         n++;
     }
     if (rc < 0 && rc != VG_EINVAL)
         abort();
+    span_chunk_iter_free(&ci);
+    if (nenc && !vg_buf_failed(&chunk) && !vg_buf_failed(&encs)) {
+        span_chunk_iter_init(&ci, chunk.p, chunk.len);
+        struct span_rd r;
+        span_rd_init(&r, encs.p, encs.len);
+        for (size_t i = 0; i < nenc; i++) {
+            size_t want = (size_t)span_rd_uvarint(&r, "len");
+            const uint8_t *w = span_rd_bytes(&r, want, "enc");
+            if (span_chunk_next(&ci, &enc, &elen, &err) != 1 || elen != want ||
+                memcmp(enc, w, want) != 0)
+                abort();
+        }
+        if (span_chunk_next(&ci, &enc, &elen, &err) != 0)
+            abort();
+        span_chunk_iter_free(&ci);
+    }
+    vg_buf_free(&chunk);
+    vg_buf_free(&encs);
+    vg_buf_free(&one);
     struct span_index_summary sum;
     if (span_index_summary_decode(data, size, &sum, &err) == 0) {
         /* A summary that decodes re-encodes (version 2, chunk list kept) to one that

@@ -4,17 +4,26 @@
 # only after its 2xx; Vigil is killed with SIGKILL in the middle, restarted on the same
 # data dir, and `vigil tsdb dump` must hold every acknowledged sample with its exact value
 # and timestamp, no sample that was never sent, and no sample twice.
-# With --no-fsync the same is checked under `storage.fsync: false`: writes are then
-# acknowledged once they are in LevelDB's log file without waiting for fsync, and the
-# page cache still holds them when only the process dies.
+# Without an option it runs with the defaults, `storage.fsync: periodic`: writes are
+# acknowledged once they are in LevelDB's log file, and a background thread fsyncs the
+# logs every second while the load runs. With --no-fsync the same is checked under
+# `storage.fsync: false` (= never; no fsync at all), with --fsync-always under
+# `storage.fsync: always` (fsync before each acknowledgement). Without fsync before the
+# acknowledgement the page cache still holds the writes when only the process dies.
 source "$(dirname "$0")/lib.sh"
 need_rwgen
 
 VIGIL_ARGS=()
-if [ "${1:-}" = --no-fsync ]; then
-    printf 'storage:\n  fsync: false\n' >"$T/vigil.yml"
+case "${1:-}" in
+--no-fsync) mode=false ;;
+--fsync-always) mode=always ;;
+'') mode= ; log "storage.fsync periodic (the default)" ;;
+*) die "unknown option $1 (--no-fsync, --fsync-always)" ;;
+esac
+if [ -n "$mode" ]; then
+    printf 'storage:\n  fsync: %s\n' "$mode" >"$T/vigil.yml"
     VIGIL_ARGS=(--config "$T/vigil.yml")
-    log "storage.fsync false"
+    log "storage.fsync $mode"
 fi
 
 vigil_start "${VIGIL_ARGS[@]}"

@@ -1,6 +1,7 @@
 /* Tests server/config.c: embedded defaults, YAML overlay, and the file:line errors a user
  * sees for unknown keys, wrong types and out-of-range values. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../../server/config.h"
@@ -23,7 +24,8 @@ Test(config, defaults_are_the_documented_ones)
     cr_assert_eq(c->trace_retention_ms, 7LL * 86400 * 1000);
     cr_assert_eq(c->otlp_delta, OTLP_DELTA_REJECT);
     cr_assert(c->otlp_add_type_and_unit_suffixes);
-    cr_assert(c->fsync, "acknowledged writes are fsynced unless a user turns it off");
+    cr_assert_eq(c->fsync, CONFIG_FSYNC_PERIODIC, "logs fsynced in the background by default");
+    cr_assert_eq(c->fsync_interval_ms, 1000);
     cr_assert_eq(c->otlp_npromote, 0);
     cr_assert_eq(c->otlp_delta_max_series, 100000);
     cr_assert_eq(c->otlp_delta_idle_timeout_ms, 3600LL * 1000);
@@ -44,7 +46,7 @@ Test(config, file_values_override_defaults)
     cr_assert_str_eq(c->grpc_addr, "0.0.0.0:4317");
     cr_assert_eq(c->retention_ms, 90LL * 60 * 1000);
     cr_assert_str_eq(c->data_dir, "/tmp/x");
-    cr_assert_not(c->fsync);
+    cr_assert_eq(c->fsync, CONFIG_FSYNC_NEVER, "the old false still means no fsync");
     cr_assert_eq(c->limits.max_body_bytes, 2LL * 1024 * 1024);
     cr_assert_eq(c->otlp_delta, OTLP_DELTA_ACCUMULATE);
     cr_assert_eq(c->otlp_npromote, 2);
@@ -138,4 +140,62 @@ Test(config, reference_lists_every_section)
               strstr(b.p, "otlp:"));
     cr_assert(strstr(b.p, "max_label_value_length"));
     vg_buf_free(&b);
+}
+
+Test(config, fsync_takes_three_modes_and_the_old_booleans)
+{
+    static const struct { const char *v; enum config_fsync want; } cases[] = {
+        { "always", CONFIG_FSYNC_ALWAYS }, { "periodic", CONFIG_FSYNC_PERIODIC },
+        { "never", CONFIG_FSYNC_NEVER },   { "true", CONFIG_FSYNC_ALWAYS },
+        { "false", CONFIG_FSYNC_NEVER },   { "yes", CONFIG_FSYNC_ALWAYS },
+        { "off", CONFIG_FSYNC_NEVER },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char yaml[96];
+        snprintf(yaml, sizeof yaml, "storage:\n  fsync: %s\n  fsync_interval: 250ms\n",
+                 cases[i].v);
+        struct vg_err err;
+        struct config *c = load(yaml, &err);
+        cr_assert_not_null(c, "%s: %s", cases[i].v, err.msg);
+        cr_assert_eq(c->fsync, cases[i].want, "fsync: %s", cases[i].v);
+        cr_assert_eq(c->fsync_interval_ms, 250);
+        config_free(c);
+    }
+    struct config *c = config_default();
+    struct vg_err err;
+    cr_assert_eq(config_set(c, "storage.fsync", "always", &err), 0, "%s", err.msg);
+    cr_assert_eq(c->fsync, CONFIG_FSYNC_ALWAYS);
+    struct vg_buf b;
+    vg_buf_init(&b);
+    config_dump(c, &b);
+    cr_assert(strstr(b.p, "always"), "%s", b.p);
+    vg_buf_free(&b);
+    config_free(c);
+}
+
+Test(config, bad_fsync_values_name_the_key_and_the_choices)
+{
+    struct vg_err err;
+    cr_assert_null(load("storage:\n  fsync: sometimes\n", &err));
+    cr_assert(strstr(err.msg, "t.yml:2: storage.fsync: expected always, periodic or never"),
+              "%s", err.msg);
+    cr_assert(strstr(err.msg, "\"sometimes\""), "%s", err.msg);
+    cr_assert_null(load("storage:\n  fsync: [always]\n", &err));
+    cr_assert(strstr(err.msg, "t.yml:2: storage.fsync: expected a always|periodic|never"),
+              "%s", err.msg);
+    cr_assert_null(load("storage:\n  fsync_interval: 5ms\n", &err));
+    cr_assert(strstr(err.msg, "t.yml:2: storage.fsync_interval: 5ms is out of range (10ms to 60000ms)"),
+              "%s", err.msg);
+    cr_assert_null(load("storage:\n  fsync_interval: 2m\n", &err));
+    cr_assert(strstr(err.msg, "storage.fsync_interval: 2m is out of range"), "%s", err.msg);
+    cr_assert_null(load("storage:\n  fsync_interval: often\n", &err));
+    cr_assert(strstr(err.msg, "storage.fsync_interval: not a valid duration"), "%s", err.msg);
+    struct config *c = load("storage:\n  fsync_interval: 10ms\n", &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_eq(c->fsync_interval_ms, 10);
+    config_free(c);
+    c = load("storage:\n  fsync_interval: 1m\n", &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_eq(c->fsync_interval_ms, 60000);
+    config_free(c);
 }

@@ -1,11 +1,12 @@
 /* Tests storage/kv.c: the LevelDB wrapper (open, get/put/delete, atomic batches,
- * iterators, snapshots, compaction, sizes) and its failure paths (unusable directory,
- * missing keys, allocation failure). */
+ * iterators, snapshots, compaction, sizes, kv_sync and the periodic kv-sync thread) and
+ * its failure paths (unusable directory, missing keys, allocation failure). */
 #include <criterion/criterion.h>
 
 #include "../../../storage/base/vg_alloc.h"
 #include "../../../storage/kv.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TMPDIR_PREFIX "vg_kv"
@@ -326,4 +329,166 @@ Test(kv, allocation_failures_are_reported_not_crashes)
     cr_assert_eq(kv_get(kv, NULL, "a", 1, &v, &err), 0);
     vg_buf_free(&v);
     kv_close(kv);
+}
+
+/* ---- kv_sync and the kv-sync thread ---- */
+
+/* A sync round appends one record to LevelDB's log: a 7-byte record header and an empty
+ * batch (8-byte sequence, 4-byte count). */
+#define SYNC_RECORD_BYTES 19
+
+/* Bytes in the database's write-ahead log files (NNNNNN.log; not the info log "LOG"). */
+static long long wal_bytes(const char *path)
+{
+    DIR *d = opendir(path);
+    cr_assert_not_null(d);
+    long long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".log") != 0)
+            continue;
+        char f[256];
+        snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+        struct stat st;
+        cr_assert_eq(stat(f, &st), 0);
+        n += st.st_size;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Threads of this process (criterion runs each test in a process of its own). */
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    cr_assert_not_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static struct kv *open_periodic(int64_t interval_ms)
+{
+    struct kv_opts o = { .sync_interval_ms = interval_ms };
+    struct vg_err err = { 0 };
+    struct kv *kv = kv_open(dir, &o, &err);
+    cr_assert_not_null(kv, "%s", err.msg);
+    return kv;
+}
+
+static uint64_t syncs_of(const struct kv *kv)
+{
+    struct kv_sync_stats st;
+    kv_sync_stats(kv, &st);
+    cr_assert_eq(st.failures, 0);
+    return st.syncs;
+}
+
+/* Waits up to 5 s for the kv-sync thread to pass `than` syncs. */
+static uint64_t wait_syncs_above(const struct kv *kv, uint64_t than)
+{
+    for (int i = 0; i < 500 && syncs_of(kv) <= than; i++)
+        sleep_ms(10);
+    return syncs_of(kv);
+}
+
+Test(kv, sync_appends_one_empty_record_to_the_log_and_keeps_data)
+{
+    struct kv *kv = open_db();
+    struct vg_err err = { 0 };
+    cr_assert_eq(kv_put(kv, "a", 1, "1", 1, false, &err), 0);
+    long long before = wal_bytes(dir);
+    cr_assert_gt(before, 0);
+    cr_assert_eq(kv_sync(kv, &err), 0, "%s", err.msg);
+    cr_assert_eq(kv_sync(kv, &err), 0, "%s", err.msg);
+    cr_assert_eq(wal_bytes(dir), before + 2 * SYNC_RECORD_BYTES);
+    cr_assert_eq(syncs_of(kv), 2);
+    /* The empty batches are no entries: the data and the next write are as before. */
+    cr_assert_eq(kv_put(kv, "b", 1, "2", 1, false, &err), 0);
+    kv_close(kv);
+    kv = open_db();
+    struct vg_buf v;
+    vg_buf_init(&v);
+    cr_assert_eq(kv_get(kv, NULL, "a", 1, &v, &err), 0);
+    cr_assert_str_eq(vg_buf_cstr(&v), "1");
+    cr_assert_eq(kv_get(kv, NULL, "b", 1, &v, &err), 0);
+    cr_assert_str_eq(vg_buf_cstr(&v), "2");
+    struct kv_iter *it = kv_iter_new(kv, NULL, true);
+    size_t n = 0;
+    for (kv_iter_seek_first(it); kv_iter_valid(it); kv_iter_next(it))
+        n++;
+    cr_assert_eq(n, 2);
+    kv_iter_free(it);
+    vg_buf_free(&v);
+    kv_close(kv);
+}
+
+Test(kv, periodic_thread_syncs_unsynced_writes_and_skips_idle_rounds)
+{
+    struct kv *kv = open_periodic(10);
+    struct vg_err err = { 0 };
+    sleep_ms(100);
+    cr_assert_eq(syncs_of(kv), 0, "nothing written: no round syncs");
+
+    cr_assert_eq(kv_put(kv, "a", 1, "1", 1, false, &err), 0);
+    uint64_t n = wait_syncs_above(kv, 0);
+    cr_assert_geq(n, 1, "the thread synced the unsynced write");
+    sleep_ms(100);
+    cr_assert_eq(syncs_of(kv), n, "idle rounds do not sync");
+
+    /* Synced writes need no round either. */
+    cr_assert_eq(kv_put(kv, "b", 1, "2", 1, true, &err), 0);
+    sleep_ms(100);
+    cr_assert_eq(syncs_of(kv), n);
+
+    struct kv_batch *b = kv_batch_new();
+    kv_batch_put(b, "c", 1, "3", 1);
+    cr_assert_eq(kv_write(kv, b, false, &err), 0);
+    cr_assert_gt(wait_syncs_above(kv, n), n, "the next unsynced write is synced too");
+    kv_batch_free(b);
+    kv_close(kv);
+}
+
+Test(kv, close_stops_the_thread_at_once_and_syncs_what_is_left)
+{
+    /* Warm LevelDB's own background thread (one per process, never stopped) so that
+     * only the kv-sync thread comes and goes below. */
+    struct kv *kv = open_db();
+    struct vg_err err = { 0 };
+    cr_assert_eq(kv_put(kv, "a", 1, "1", 1, false, &err), 0);
+    kv_compact_range(kv, NULL, 0, NULL, 0);
+    kv_close(kv);
+    int threads = thread_count();
+    size_t live = vg_alloc_live_bytes();
+
+    kv = open_periodic(60000);
+    cr_assert_eq(thread_count(), threads + 1, "one kv-sync thread");
+    cr_assert_eq(kv_put(kv, "b", 1, "2", 1, false, &err), 0);
+    long long before = wal_bytes(dir);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kv_close(kv);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_assert_lt(secs, 5.0, "close waited %.1f s for a 60 s interval", secs);
+    cr_assert_eq(thread_count(), threads, "the kv-sync thread is gone");
+    cr_assert_eq(vg_alloc_live_bytes(), live, "nothing of the kv is left on the heap");
+    cr_assert_eq(wal_bytes(dir), before + SYNC_RECORD_BYTES, "close made the final sync");
+
+    /* Nothing unsynced: close adds nothing to the log. */
+    kv = open_periodic(60000);
+    cr_assert_eq(kv_put(kv, "c", 1, "3", 1, true, &err), 0);
+    before = wal_bytes(dir);
+    kv_close(kv);
+    cr_assert_eq(wal_bytes(dir), before);
 }

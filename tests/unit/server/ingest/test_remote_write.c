@@ -634,6 +634,7 @@ static void fz_series(struct series_spec *sp, const struct series_spec *prev)
     memset(sp, 0, sizeof *sp);
     sp->nsamples = 1;
     sp->t[0] = 1000;
+    sp->v[0] = fz_next(3); /* a zero value is left out on the wire */
     if (prev && fz_next(3)) {
         memcpy(sp->labels, prev->labels, sizeof sp->labels);
         size_t n = 0;
@@ -669,7 +670,7 @@ static void fz_series(struct series_spec *sp, const struct series_spec *prev)
 
 Test(remote_write, fast_label_check_matches_ingest_check_labels)
 {
-    int fast_ok = 0, failed = 0;
+    int fast_ok = 0, failed = 0, encoded = 0;
     for (int iter = 0; iter < 4000; iter++) {
         struct series_spec sp[4];
         size_t ns = 1 + fz_next(4);
@@ -712,9 +713,21 @@ Test(remote_write, fast_label_check_matches_ingest_check_labels)
                 cr_assert(vg_str_eq(si->labels[k].name, ref[i][k].name) &&
                               vg_str_eq(si->labels[k].value, ref[i][k].value),
                           "iteration %d series %zu label %zu", iter, i, k);
+            /* A canonical encoding made while decoding is exactly labels_encode's. */
+            if (rq.enc && rq.enc[i].p) {
+                struct vg_buf want;
+                vg_buf_init(&want);
+                labels_encode(si->labels, si->nlabels, &want);
+                cr_assert(rq.enc[i].len == want.len &&
+                              memcmp(rq.enc[i].p, want.p, want.len) == 0,
+                          "iteration %d series %zu: encoding differs", iter, i);
+                vg_buf_free(&want);
+                encoded++;
+            }
         }
     }
     cr_assert(fast_ok > 400 && failed > 400, "accepted %d, rejected %d", fast_ok, failed);
+    cr_assert(encoded > 400, "%d series encoded while decoding", encoded);
 }
 
 /* ---- the HTTP handler, on the paths that answer before the store ---- */

@@ -354,7 +354,162 @@ static int walk(const void *buf, size_t len, struct span *out, int max)
         cr_assert_eq(span_decode_header(enc, elen, &out[n], &err), 0, "%s", err.msg);
         n++;
     }
+    span_chunk_iter_free(&it);
     return rc < 0 ? -1 : n;
+}
+
+/* Appends f's encoding to a version-3 chunk; returns its full encoding (caller frees). */
+static struct vg_buf chunk_add(struct span_chunk_w *w, const struct span *s)
+{
+    struct vg_buf e;
+    vg_buf_init(&e);
+    size_t off, len;
+    struct vg_err err = { 0 };
+    cr_assert_eq(span_encode_shared(s, &e, &off, &len, &err), 0, "%s", err.msg);
+    span_chunk_add(w, e.p, e.len, off, len);
+    return e;
+}
+
+Test(span, encode_shared_marks_service_through_scope_attributes)
+{
+    struct fx_span f;
+    full_span(&f);
+    struct vg_buf a = encode(&f.s), b;
+    vg_buf_init(&b);
+    size_t off, len;
+    struct vg_err err = { 0 };
+    cr_assert_eq(span_encode_shared(&f.s, &b, &off, &len, &err), 0);
+    cr_assert_eq(a.len, b.len);
+    cr_assert_eq(memcmp(a.p, b.p, a.len), 0);
+    /* The shared part starts with the service name and ends after the scope attributes:
+     * another span of the same resource and scope has the very same bytes there. */
+    cr_assert_eq((uint8_t)b.p[off], strlen("checkout"));
+    cr_assert_eq(memcmp(b.p + off + 1, "checkout", 8), 0);
+    struct fx_span g;
+    full_span(&g);
+    g.s.name = VG_STR("other name");
+    g.attrs[0].v.s = VG_STR("POST");
+    struct vg_buf c;
+    vg_buf_init(&c);
+    size_t off2, len2;
+    cr_assert_eq(span_encode_shared(&g.s, &c, &off2, &len2, &err), 0);
+    cr_assert_eq(len2, len);
+    cr_assert_eq(memcmp(b.p + off, c.p + off2, len), 0);
+    cr_assert_neq(off2, off); /* the name before it differs in length */
+    vg_buf_free(&a);
+    vg_buf_free(&b);
+    vg_buf_free(&c);
+}
+
+Test(span, version3_chunks_store_a_shared_part_once_and_give_back_full_encodings)
+{
+    /* Two services, interleaved as a trace's spans are: web, db, web, db, web. */
+    struct fx_span f[5];
+    for (int i = 0; i < 5; i++)
+        fx_span(&f[i], 42, (uint64_t)i + 1, i ? 1 : 0, i % 2 ? "db" : "web", "op",
+                FX_T0 + i, 5, SPAN_STATUS_OK);
+    struct vg_buf chunk, v2, enc[5];
+    vg_buf_init(&chunk);
+    vg_buf_init(&v2);
+    struct span_chunk_w w;
+    span_chunk_w_init(&w, &chunk);
+    for (int i = 0; i < 5; i++) {
+        enc[i] = chunk_add(&w, &f[i].s);
+        span_chunk_append(&v2, enc[i].p, enc[i].len);
+    }
+    cr_assert_eq((uint8_t)chunk.p[0], SPAN_CHUNK_VERSION_3);
+    cr_assert_eq(w.nshared, 2);
+    cr_assert_lt(chunk.len + 150, v2.len, "v3 %zu bytes, v2 %zu", chunk.len, v2.len);
+    struct span_chunk_iter it;
+    span_chunk_iter_init(&it, chunk.p, chunk.len);
+    const void *e;
+    size_t elen;
+    struct vg_err err = { 0 };
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), 1, "%s", err.msg);
+        cr_assert_eq(elen, enc[i].len, "span %d", i);
+        cr_assert_eq(memcmp(e, enc[i].p, elen), 0, "span %d", i);
+    }
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), 0);
+    span_chunk_iter_free(&it);
+    /* Every truncation ends cleanly at a span boundary or is refused. */
+    struct span got[6];
+    for (size_t cut = 0; cut < chunk.len; cut++) {
+        int n = walk(chunk.p, cut, got, 6);
+        cr_assert(n == -1 || (n >= 1 && n < 5), "cut %zu gave %d", cut, n);
+    }
+    for (int i = 0; i < 5; i++)
+        vg_buf_free(&enc[i]);
+    vg_buf_free(&chunk);
+    vg_buf_free(&v2);
+}
+
+Test(span, version3_chunks_past_the_shared_limit_store_whole_spans)
+{
+    struct vg_buf chunk;
+    vg_buf_init(&chunk);
+    struct span_chunk_w w;
+    span_chunk_w_init(&w, &chunk);
+    char svc[SPAN_CHUNK_MAX_SHARED + 4][8];
+    struct fx_span f;
+    for (int i = 0; i < SPAN_CHUNK_MAX_SHARED + 4; i++) {
+        snprintf(svc[i], sizeof svc[i], "s%d", i);
+        fx_span(&f, 42, (uint64_t)i + 1, 1, svc[i], "op", FX_T0 + i, 5, SPAN_STATUS_OK);
+        struct vg_buf e = chunk_add(&w, &f.s);
+        vg_buf_free(&e);
+    }
+    cr_assert_eq(w.nshared, SPAN_CHUNK_MAX_SHARED);
+    /* The last service again: not among the remembered parts, stored whole. */
+    size_t before = chunk.len;
+    struct vg_buf e = chunk_add(&w, &f.s);
+    cr_assert_gt(chunk.len - before, e.len);
+    vg_buf_free(&e);
+    struct span got[SPAN_CHUNK_MAX_SHARED + 8];
+    cr_assert_eq(walk(chunk.p, chunk.len, got, SPAN_CHUNK_MAX_SHARED + 8),
+                 SPAN_CHUNK_MAX_SHARED + 5);
+    vg_buf_free(&chunk);
+}
+
+Test(span, version3_chunks_refuse_bad_references_and_offsets)
+{
+    struct span_chunk_iter it;
+    const void *e;
+    size_t elen;
+    struct vg_err err = { 0 };
+    /* ref 1 before any span carried a shared part */
+    char ref[] = { SPAN_CHUNK_VERSION_3, 1, 0, 1, 'x' };
+    span_chunk_iter_init(&it, ref, sizeof ref);
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "shared part") && strstr(err.msg, "byte 1"), "%s", err.msg);
+    span_chunk_iter_free(&it);
+    /* a shared part running past its span */
+    char part[] = { SPAN_CHUNK_VERSION_3, 0, 1, 3, 2, 'a', 'b' };
+    span_chunk_iter_init(&it, part, sizeof part);
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), VG_EINVAL);
+    span_chunk_iter_free(&it);
+    /* an insertion offset past the stored bytes */
+    char ins[] = { SPAN_CHUNK_VERSION_3, 0, 0, 1, 1, 'a', 1, 2, 1, 'b' };
+    span_chunk_iter_init(&it, ins, sizeof ins);
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), 1);
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), VG_EINVAL);
+    span_chunk_iter_free(&it);
+    /* the same with a good offset rebuilds "a" + "b" around the shared "a" */
+    char ok[] = { SPAN_CHUNK_VERSION_3, 0, 0, 1, 1, 'a', 1, 1, 1, 'b' };
+    span_chunk_iter_init(&it, ok, sizeof ok);
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), 1);
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), 1);
+    cr_assert_eq(elen, 2);
+    cr_assert_eq(memcmp(e, "ba", 2), 0);
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), 0);
+    span_chunk_iter_free(&it);
+    /* out of memory rebuilding a span */
+    span_chunk_iter_init(&it, ok, sizeof ok);
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), 1);
+    vg_alloc_fail_after(1);
+    int rc = span_chunk_next(&it, &e, &elen, &err);
+    vg_alloc_fail_after(0);
+    cr_assert_eq(rc, VG_ENOMEM);
+    span_chunk_iter_free(&it);
 }
 
 Test(span, chunks_hold_several_spans_and_single_spans_still_read)

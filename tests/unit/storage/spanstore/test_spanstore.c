@@ -1,7 +1,7 @@
 /* Tests storage/spanstore/spanstore.c (with span_index.c and spanstore_query.c for
  * reading back): traces written and read whole and sorted, late spans merged into the
  * summary, repeated span ids ignored (also against spans stored one per key before
- * chunks), invalid spans rejected beside valid ones, counters
+ * chunks, and against version-2 chunks of earlier stores), invalid spans rejected beside valid ones, counters
  * kept across reopen, durability across SIGKILL, retention (including a trace that
  * outlives its first hour, and index lists holding several traces), allocation failure,
  * bad options, and concurrent writers. */
@@ -352,6 +352,67 @@ Test(spanstore, spans_stored_one_per_key_are_read_and_deduplicated)
     cr_assert_eq(spanstore_search(ss, &q, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.n, 0);
     spanstore_search_free(&r);
+    spanstore_close(ss);
+}
+
+/* Stores of the previous version hold version-2 chunks (every span whole): the chunk
+ * written now (version 3, resource parts shared) is replaced by the version-2 chunk of
+ * the same spans; the trace reads back the same, and a retry is still a repeat. */
+Test(spanstore, version2_chunks_of_earlier_stores_are_read_and_deduplicated)
+{
+    struct spanstore *ss = open_store();
+    struct fx_span f[4];
+    three(f, 1, FX_T0);
+    fx_span(&f[3], 1, 4, 1, "web", "GET /again", FX_T0 + 1, 5, SPAN_STATUS_OK);
+    cr_assert_eq(write_spans(ss, f, 4).accepted, 4);
+    struct spanstore_trace want = get(ss, 1);
+    spanstore_close(ss);
+
+    char path[128];
+    snprintf(path, sizeof path, "%s/chunks", dir);
+    struct vg_err err = { 0 };
+    struct kv *kv = kv_open(path, NULL, &err);
+    cr_assert_not_null(kv, "%s", err.msg);
+    struct kv_iter *it = kv_iter_new(kv, NULL, false);
+    kv_iter_seek_first(it);
+    cr_assert(kv_iter_valid(it));
+    size_t klen, vlen;
+    const char *k = kv_iter_key(it, &klen);
+    cr_assert_eq((uint8_t)kv_iter_value(it, &vlen)[0], SPAN_CHUNK_VERSION_3);
+    char ck[8];
+    memcpy(ck, k, sizeof ck);
+    kv_iter_next(it);
+    cr_assert_not(kv_iter_valid(it)); /* one write, one trace: one chunk */
+    kv_iter_free(it);
+    struct span order[4] = { f[0].s, f[1].s, f[2].s, f[3].s }; /* by span id, as stored */
+    struct vg_buf v2, e;
+    vg_buf_init(&v2);
+    vg_buf_init(&e);
+    for (int i = 0; i < 4; i++) {
+        vg_buf_reset(&e);
+        cr_assert_eq(span_encode(&order[i], &e, &err), 0, "%s", err.msg);
+        span_chunk_append(&v2, e.p, e.len);
+    }
+    cr_assert_gt(v2.len, vlen); /* "web" twice: version 3 stored its resource once */
+    cr_assert_eq(kv_put(kv, ck, sizeof ck, v2.p, v2.len, true, &err), 0, "%s", err.msg);
+    kv_close(kv);
+    vg_buf_free(&v2);
+    vg_buf_free(&e);
+
+    ss = open_store();
+    struct spanstore_trace t = get(ss, 1);
+    cr_assert_eq(t.n, want.n);
+    for (size_t i = 0; i < t.n; i++) {
+        cr_assert_eq(memcmp(t.spans[i].span_id, want.spans[i].span_id, SPAN_ID_LEN), 0);
+        cr_assert(vg_str_eq(t.spans[i].service, want.spans[i].service));
+        cr_assert_eq(t.spans[i].nresource_attrs, want.spans[i].nresource_attrs);
+        cr_assert_eq(t.spans[i].nattrs, want.spans[i].nattrs);
+    }
+    spanstore_trace_free(&t);
+    spanstore_trace_free(&want);
+    struct spanstore_write_result res = write_spans(ss, f, 4);
+    cr_assert_eq(res.accepted, 0);
+    cr_assert_eq(res.duplicates, 4);
     spanstore_close(ss);
 }
 

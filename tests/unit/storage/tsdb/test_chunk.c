@@ -456,6 +456,48 @@ Test(chunk, packing_shrinks_counters_and_gives_up_on_random_bits)
     chunk_enc_free(&e);
 }
 
+Test(chunk, a_sealed_chunk_is_written_as_its_packed_bytes)
+{
+    int64_t ts[121];
+    double vs[121];
+    gen_series(2, ts, vs, 121);
+    struct chunk_enc e, plain;
+    chunk_enc_init(&e);
+    chunk_enc_init(&plain);
+    append_range(&e, ts, vs, 0, 120);
+    append_range(&plain, ts, vs, 0, 120);
+    size_t plain_len;
+    const unsigned char *pb = chunk_bytes(&plain, &plain_len);
+    cr_assert_eq(chunk_enc_seal(&e), 0);
+    cr_assert_eq(e.packed, 120);
+    cr_assert_eq(e.buf[2], 2);
+    size_t total = 3 + e.bits / 8;
+    cr_assert_lt(e.cap, total + 8 + 16, "no room kept for appends: cap %u for %zu bytes",
+                 e.cap, total);
+    size_t len;
+    const unsigned char *b = chunk_bytes(&e, &len);
+    cr_assert_eq(b, e.buf + 13, "the embedded encoding-1 chunk, not a new encoding");
+    cr_assert_eq(b[2], 1);
+    cr_assert_eq(len, plain_len, "the same chunk chunk_bytes builds from scratch");
+    cr_assert_eq(memcmp(b, pb, len), 0);
+    expect_samples(b, len, ts, vs, 120);
+    chunk_enc_free(&plain);
+
+    cr_assert_eq(chunk_append(&e, ts[120], vs[120]), 0, "appending still works");
+    b = chunk_bytes(&e, &len);
+    expect_samples(b, len, ts, vs, 121);
+    chunk_enc_free(&e);
+
+    gen_series(0, ts, vs, 120); /* random bits: sealing changes nothing */
+    chunk_enc_init(&e);
+    append_range(&e, ts, vs, 0, 120);
+    cr_assert_eq(chunk_enc_seal(&e), 0);
+    cr_assert_eq(e.packed, 0);
+    b = chunk_bytes(&e, &len);
+    expect_samples(b, len, ts, vs, 120);
+    chunk_enc_free(&e);
+}
+
 Test(chunk, packing_out_of_memory_keeps_the_encoder_usable)
 {
     int64_t ts[100];

@@ -239,6 +239,31 @@ Test(head, the_head_chunk_is_packed_every_step_and_reads_stay_exact)
     head_free(&h);
 }
 
+Test(head, a_full_head_chunk_is_sealed_and_cut_by_the_next_sample)
+{
+    struct head h;
+    head_init(&h);
+    struct head_series *s = mk(&h, 1);
+    struct head_node *cut;
+    for (int i = 0; i < HEAD_CHUNK_MAX_SAMPLES; i++)
+        cr_assert_eq(head_append(s, 1000 + i * 15000LL, i * 3.0, 1, &cut), 0);
+    cr_assert_eq(s->head.packed, HEAD_CHUNK_MAX_SAMPLES, "packed up to its last sample");
+    cr_assert_lt(s->head.cap, 80, "120 counter samples in %u bytes", s->head.cap);
+    cr_assert_eq(head_append(s, 1000 + 120 * 15000LL, 360.0, 2, &cut), 0);
+    cr_assert_not_null(cut);
+    size_t len;
+    const unsigned char *b = chunk_bytes(&cut->enc, &len);
+    cr_assert_eq(b, cut->enc.buf + 13, "written as packed, without encoding again");
+    struct head_samples all = { 0 };
+    cr_assert_eq(head_samples_from_chunk(&all, b, len, INT64_MIN, INT64_MAX), 0);
+    cr_assert_eq(all.n, HEAD_CHUNK_MAX_SAMPLES);
+    cr_assert_eq(all.v[119].v, 357.0);
+    cr_assert_eq(all.v[119].t, 1000 + 119 * 15000LL);
+    vg_free(all.v);
+    cr_assert_eq(s->head.count, 1);
+    head_free(&h);
+}
+
 Test(head, ooo_buffer_stays_sorted_and_freezes_into_chunks)
 {
     struct head h;
@@ -285,10 +310,28 @@ Test(head, allocation_failure_marks_the_series_lost)
     cr_assert(s->flags & HEAD_F_LOST);
     cr_assert_eq(head_wal_min(s), 42, "records from the loss on are kept");
     cr_assert(head_has_data(s));
+    /* Later chunks neither move that point forward nor hide an older record. */
+    for (int i = 0; i < 121; i++)
+        cr_assert_eq(head_append(s, 10 + i, 1, 50 + (uint64_t)i, &cut), 0);
+    cr_assert_not_null(cut);
+    cr_assert_eq(head_wal_min(s), 42);
+    head_node_drop(s, cut);
+    cr_assert_eq(head_wal_min(s), 42);
+    cr_assert_eq(head_ooo_insert(s, 5, 1, 7), 0);
+    cr_assert_eq(head_wal_min(s), 7);
     vg_alloc_fail_after(1);
     char lbl[] = "x";
     cr_assert_null(head_create(&h, h.next_id, lbl, 1, head_hash(lbl, 1), 1));
     vg_alloc_fail_after(0);
+    cr_assert_null(head_create(&h, (uint64_t)HEAD_MAX_ID + 1, lbl, 1, head_hash(lbl, 1), 1),
+                   "ids past 32 bits are refused");
+    size_t big = HEAD_MAX_LABEL_BYTES;
+    char *huge = vg_calloc(big, 1);
+    cr_assert_not_null(huge);
+    cr_assert_null(head_create(&h, h.next_id, huge, big, head_hash(huge, big), 1),
+                   "label bytes past 24 bits are refused");
+    vg_free(huge);
+    cr_assert_eq(h.count, 1);
     head_free(&h);
 }
 
