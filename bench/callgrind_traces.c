@@ -23,6 +23,7 @@
 #include "../server/traces/derive.h"
 #include "../storage/base/vg_alloc.h"
 #include "../storage/base/vg_log.h"
+#include "bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,7 @@ static unsigned char *slurp(const char *path, size_t *len)
             p = q;
         }
     }
-    fclose(f);
+    (void)fclose(f);
     *len = n;
     return p;
 }
@@ -87,7 +88,7 @@ int main(int argc, char **argv)
     bool derive = true, old = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--iters") && i + 1 < argc)
-            iters = atoi(argv[++i]);
+            iters = (int)bench_arg_int("--iters", argv[++i]);
         else if (!strcmp(argv[i], "--protobuf-c"))
             old = true;
         else if (!strcmp(argv[i], "--no-derive"))
@@ -163,7 +164,5 @@ int main(int argc, char **argv)
     trace_derive_free(d);
     config_free(cfg);
     free(all);
-    char cmd[64];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == -1;
+    return bench_rm_tree(dir) != 0;
 }

@@ -448,8 +448,11 @@ static int dump_all(const struct gen *g, uint64_t nreq, const char *path)
     for (uint64_t i = 0; i < nreq; i++) {
         uint32_t n = (uint32_t)g->table[i].len;
         uint8_t le[4] = { (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24) };
-        fwrite(le, 1, 4, f);
-        fwrite(g->table[i].body, 1, n, f);
+        if (fwrite(le, 1, 4, f) != 4 || fwrite(g->table[i].body, 1, n, f) != n) {
+            (void)fclose(f);
+            fprintf(stderr, "spangen: cannot write %s\n", path);
+            return 1;
+        }
     }
     return fclose(f) == 0 ? 0 : 1;
 }

@@ -546,7 +546,7 @@ void span_chunk_add(struct span_chunk_w *w, const void *enc, size_t len, size_t 
         shared_len = 0;
     }
     int k = find_shared(w, e + shared_off, shared_len);
-    uint8_t *p = span_w_begin(out, 4 * SPAN_W_VARINT_MAX + len);
+    uint8_t *p = span_w_begin(out, (size_t)4 * SPAN_W_VARINT_MAX + len);
     if (!p)
         return;
     if (k >= 0) { /* the shared part of the k-th carrier, put back at shared_off */
