@@ -18,7 +18,10 @@
 # time, every series in time order). Reported per server:
 #   samples/s        median over the rounds of rwgen's acknowledged samples per second
 #   peak RSS         VmHWM of the server process at the end (/proc/<pid>/status)
-#   RSS per series   VmRSS after the load / active series
+#   RSS per series   VmRSS / active series, read twice: right after the last request is
+#                    answered (heaps still hold freed buffers, compactions may run), and
+#                    after 5 s without load (the active series at rest; the same wait
+#                    for every server)
 #   bytes per sample on disk after data is compacted, measured as:
 #     vigil          POST /api/v1/admin/tsdb/compact, then a graceful stop; du of
 #                    its data dir
@@ -104,12 +107,22 @@ load() {
 declare -A RES
 P99=()
 
-# record NAME RATE PID DISK_BYTES: the four numbers of one server.
+# record NAME RATE HWM_KB RSS_KB DISK_BYTES: the numbers of one server (RSS_KB: "now
+# settled", as rss_pair prints them).
 record() {
     RES[$1.rate]=$2
     RES[$1.hwm]=$3
-    RES[$1.rss]=$4
+    RES[$1.rss]=${4% *}
+    RES[$1.rss_settled]=${4#* }
     RES[$1.disk]=$5
+}
+
+# rss_pair PID: "VmRSS-now VmRSS-5s-later" in kB, with no load in between.
+rss_pair() {
+    local now
+    now=$(status_kb "$1" VmRSS)
+    sleep 5
+    echo "$now $(status_kb "$1" VmRSS)"
 }
 
 bench_vigil() {
@@ -119,7 +132,7 @@ bench_vigil() {
     note "$("$VIGIL" version 2>/dev/null | head -n 1) on 127.0.0.1:$p"
     load vigil "http://127.0.0.1:$p/api/v1/write"
     local hwm rss code
-    hwm=$(status_kb "$SERVER_PID" VmHWM); rss=$(status_kb "$SERVER_PID" VmRSS)
+    hwm=$(status_kb "$SERVER_PID" VmHWM); rss=$(rss_pair "$SERVER_PID")
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 300 -X POST "http://127.0.0.1:$p/api/v1/admin/tsdb/compact")
     note "vigil POST /api/v1/admin/tsdb/compact: HTTP $code"
     halt "$SERVER_PID" 120; SERVER_PID=""
@@ -136,7 +149,7 @@ bench_prometheus() {
     note "$(prometheus --version 2>&1 | head -n 1) on 127.0.0.1:$p"
     load prometheus "http://127.0.0.1:$p/api/v1/write"
     local hwm rss snap
-    hwm=$(status_kb "$SERVER_PID" VmHWM); rss=$(status_kb "$SERVER_PID" VmRSS)
+    hwm=$(status_kb "$SERVER_PID" VmHWM); rss=$(rss_pair "$SERVER_PID")
     snap=$(curl -s --max-time 300 -X POST "http://127.0.0.1:$p/api/v1/admin/tsdb/snapshot" |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["name"])')
     record prometheus "$RATE" "$hwm" "$rss" "$(dir_bytes "$d/snapshots/$snap")"
@@ -154,7 +167,7 @@ bench_victoriametrics() {
     note "victoria-metrics $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null) on 127.0.0.1:$p"
     load victoriametrics "http://127.0.0.1:$p/api/v1/write"
     local hwm rss
-    hwm=$(status_kb "$SERVER_PID" VmHWM); rss=$(status_kb "$SERVER_PID" VmRSS)
+    hwm=$(status_kb "$SERVER_PID" VmHWM); rss=$(rss_pair "$SERVER_PID")
     curl -s -o /dev/null --max-time 120 "http://127.0.0.1:$p/internal/force_flush"
     halt "$SERVER_PID" 60; SERVER_PID=""
     record victoriametrics "$RATE" "$hwm" "$rss" "$(dir_bytes "$d/data" "$d/indexdb")"
@@ -182,7 +195,8 @@ rows = [
     ('ingest samples/s (median)', lambda n: res[n + '.rate'], '%.0f', True),
     ('request p99 ms (worst round)', lambda n: max(p99.get(n, [0])), '%.2f', False),
     ('peak RSS MiB (VmHWM)', lambda n: res[n + '.hwm'] / 1024, '%.1f', False),
-    ('RSS bytes per series', lambda n: res[n + '.rss'] * 1024 / series, '%.0f', False),
+    ('RSS B/series, end of load', lambda n: res[n + '.rss'] * 1024 / series, '%.0f', False),
+    ('RSS B/series, 5 s later', lambda n: res[n + '.rss_settled'] * 1024 / series, '%.0f', False),
     ('disk bytes per sample', lambda n: res[n + '.disk'] / total, '%.3f', False),
 ]
 print('load: %d series, %d samples in total' % (series, total))
