@@ -5,6 +5,9 @@
  *   vigil_tsdb_chunks_persisted_total, vigil_tsdb_samples_appended_total,
  *   vigil_tsdb_out_of_order_samples_total (counters), vigil_tsdb_disk_bytes (gauge)
  *   vigil_heap_live_bytes (gauge, vg_alloc_live_bytes)
+ *   vigil_storage_fsyncs_total{store}, vigil_storage_fsync_failures_total{store}
+ *   (counters: the background fsyncs of storage.fsync periodic, per store: tsdb, logs,
+ *   traces; 0 in the other modes)
  *   process_cpu_seconds_total, process_resident_memory_bytes,
  *   process_virtual_memory_bytes, process_open_fds, process_max_fds,
  *   process_start_time_seconds: read from /proc/self/{stat,fd,limits} and /proc/stat's
@@ -15,6 +18,9 @@
 #include "self_metrics.h"
 
 #include "../../storage/base/vg_alloc.h"
+#include "../../storage/kv.h"
+#include "../../storage/logstore/logstore.h"
+#include "../../storage/spanstore/spanstore.h"
 #include "../../storage/tsdb/tsdb.h"
 #include "exposition.h"
 
@@ -191,10 +197,45 @@ static void render(struct vigil *v, struct http_request *req, struct http_respon
     }
 }
 
+static void collect_syncs(void *ctx, struct vg_buf *out)
+{
+    struct vigil *v = ctx;
+    struct kv_sync_stats st[3] = { { 0, 0 }, { 0, 0 }, { 0, 0 } };
+    static const char *const stores[3] = { "tsdb", "logs", "traces" };
+    bool open[3] = { v->tsdb != NULL, v->logs != NULL, v->traces != NULL };
+    if (v->tsdb)
+        tsdb_sync_stats(v->tsdb, &st[0]);
+    if (v->logs)
+        logstore_sync_stats(v->logs, &st[1]);
+    if (v->traces)
+        spanstore_sync_stats(v->traces, &st[2]);
+    static const struct {
+        const char *name, *help;
+    } fams[2] = {
+        { "vigil_storage_fsyncs_total",
+          "Background fsyncs of a store's LevelDB logs (storage.fsync: periodic)." },
+        { "vigil_storage_fsync_failures_total",
+          "Background fsyncs that failed; the store then refuses writes." },
+    };
+    for (int f = 0; f < 2; f++) {
+        struct vg_str n = vg_str_c(fams[f].name);
+        exposition_write_help(out, n, vg_str_c(fams[f].help));
+        exposition_write_type(out, n, EXPOSITION_COUNTER);
+        for (int s = 0; s < 3; s++) {
+            if (!open[s])
+                continue;
+            struct label l = { VG_STR("store"), vg_str_c(stores[s]) };
+            exposition_write_sample(out, n, &l, 1,
+                                    (double)(f ? st[s].failures : st[s].syncs), false, 0);
+        }
+    }
+}
+
 static int init(struct vigil *v, struct vg_err *err)
 {
     (void)err;
     metrics_add_collector(v->metrics, collect_tsdb, v);
+    metrics_add_collector(v->metrics, collect_syncs, v);
     metrics_add_collector(v->metrics, collect_heap, NULL);
     metrics_add_collector(v->metrics, self_metrics_collect_process, NULL);
     metrics_add_collector(v->metrics, collect_build, NULL);

@@ -1339,3 +1339,8 @@ void logstore_info(struct logstore *ls, struct logstore_info *out)
     for (int i = 0; i < LOGSTORE_REJECT_COUNT; i++)
         out->rejected[i] = atomic_load(&ls->rejected[i]);
 }
+
+void logstore_sync_stats(struct logstore *ls, struct kv_sync_stats *out)
+{
+    kv_sync_stats(ls->kv, out);
+}

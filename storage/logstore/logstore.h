@@ -75,6 +75,10 @@ void logstore_opts_default(struct logstore_opts *o);
 struct logstore *logstore_open(const struct logstore_opts *opts, struct vg_err *err);
 /* Stops maintenance, writes every head as a chunk, closes LevelDB. Accepts NULL. */
 void logstore_close(struct logstore *ls);
+/* Background fsyncs of the store's LevelDB log (storage.fsync periodic; kv.h).
+ * Thread-safe. */
+struct kv_sync_stats;
+void logstore_sync_stats(struct logstore *ls, struct kv_sync_stats *out);
 
 /* ---- writing ---- */
 

@@ -1364,6 +1364,15 @@ void spanstore_stats(struct spanstore *ss, struct spanstore_stats *out)
     out->keys_read = atomic_load(&ss->keys_read);
 }
 
+void spanstore_sync_stats(struct spanstore *ss, struct kv_sync_stats *out)
+{
+    struct kv_sync_stats c;
+    kv_sync_stats(ss->kv, out);
+    kv_sync_stats(ss->chunks, &c);
+    out->syncs += c.syncs;
+    out->failures += c.failures;
+}
+
 /* ---- retention ---- */
 
 /* Deletes one trace if its newest span ended before cutoff; a trace still alive gets an

@@ -202,6 +202,10 @@ struct spanstore_stats {
     uint64_t keys_read;   /* keys read by queries since open */
 };
 void spanstore_stats(struct spanstore *ss, struct spanstore_stats *out);
+/* Background fsyncs of both LevelDB logs (index and chunks) added up (storage.fsync
+ * periodic; kv.h). Thread-safe. */
+struct kv_sync_stats;
+void spanstore_sync_stats(struct spanstore *ss, struct kv_sync_stats *out);
 
 /* Deletes traces whose newest span ended before cutoff_ns, then whole index hours that
  * ended before it. Returns 0, VG_EIO or VG_ENOMEM; *deleted (may be NULL) = traces. */

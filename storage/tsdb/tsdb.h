@@ -224,6 +224,9 @@ struct tsdb_stats {
     int64_t min_time, max_time; /* over all stored samples; INT64_MAX/INT64_MIN if none */
 };
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st);
+/* Background fsyncs of the TSDB's log (storage.fsync periodic; kv.h). Thread-safe. */
+struct kv_sync_stats;
+void tsdb_sync_stats(struct tsdb *db, struct kv_sync_stats *out);
 
 /* Cardinality figures as Prometheus's /api/v1/status/tsdb reports them (tsdb_stats.c). */
 struct tsdb_stat_item {

@@ -1,4 +1,5 @@
-/* tsdb_stats: cardinality figures for /api/v1/status/tsdb (tsdb_cardinality in tsdb.h).
+/* tsdb_stats: cardinality figures for /api/v1/status/tsdb (tsdb_cardinality in tsdb.h),
+ * and the background fsync counts of the TSDB's log for /metrics (tsdb_sync_stats).
  *
  * Prometheus reports, for its head block, the top-N metric names by series count, label
  * names by number of distinct values, label names by the bytes their values take over
@@ -14,6 +15,7 @@
 #include "tsdb_int.h"
 
 #include "../base/vg_alloc.h"
+#include "../kv.h"
 #include "index.h"
 
 #include <stdlib.h>
@@ -283,4 +285,9 @@ int tsdb_cardinality(struct tsdb *db, size_t limit, struct tsdb_cardinality *out
     out->num_label_pairs = s.pairs;
     head_figures(db, out);
     return 0;
+}
+
+void tsdb_sync_stats(struct tsdb *db, struct kv_sync_stats *out)
+{
+    kv_sync_stats(db->kv, out);
 }

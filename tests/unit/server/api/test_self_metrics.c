@@ -125,9 +125,10 @@ Test(self_metrics, tsdb_stats_heap_process_and_build_info)
     struct count_ctx c = {0};
     cr_assert_eq(exposition_parse(b, resp.body.len, a, count_entry, &c, &err), 0, "%s\n%s",
                  err.msg, b);
-    /* 1 test family + 7 TSDB + heap + 6 process + build info, one sample each */
-    cr_assert_eq(c.samples, 16, "samples %zu", c.samples);
-    cr_assert_eq(c.types, 16, "types %zu", c.types);
+    /* 1 test family + 7 TSDB + heap + 6 process + build info, one sample each, and the
+     * two fsync families with one sample each (the TSDB is the only open store) */
+    cr_assert_eq(c.samples, 18, "samples %zu", c.samples);
+    cr_assert_eq(c.types, 18, "types %zu", c.types);
     vg_arena_free(a);
     vg_buf_free(&resp.body);
 }
@@ -145,6 +146,32 @@ Test(self_metrics, stats_follow_the_store)
     get(&resp);
     has(resp.body.p, "\nvigil_tsdb_series 1\n");
     has(resp.body.p, "\nvigil_tsdb_samples_appended_total 1\n");
+    vg_buf_free(&resp.body);
+}
+
+Test(self_metrics, background_fsyncs_counted_per_open_store)
+{
+    /* reopen the TSDB as storage.fsync periodic opens it, syncing every 10 ms */
+    tsdb_close(fx.v.tsdb);
+    struct tsdb_opts o;
+    tsdb_opts_default(&o);
+    o.dir = fx.dir;
+    o.no_sync = true;
+    o.sync_interval_ms = 10;
+    struct vg_err err = { 0 };
+    fx.v.tsdb = tsdb_open(&o, &err);
+    cr_assert_not_null(fx.v.tsdb, "%s", err.msg);
+    init_module();
+    fixture_append(&fx, fixture_now_ms(), 1, "__name__", "x", NULL);
+    usleep(200 * 1000); /* the kv-sync thread syncs what the append left unsynced */
+    struct http_response resp;
+    get(&resp);
+    has(resp.body.p, "# TYPE vigil_storage_fsyncs_total counter\n");
+    has(resp.body.p, "vigil_storage_fsync_failures_total{store=\"tsdb\"} 0\n");
+    const char *line = strstr(resp.body.p, "vigil_storage_fsyncs_total{store=\"tsdb\"} ");
+    cr_assert_not_null(line, "%s", resp.body.p);
+    cr_assert_geq(strtod(line + strlen("vigil_storage_fsyncs_total{store=\"tsdb\"} "), NULL), 1);
+    cr_assert_null(strstr(resp.body.p, "store=\"logs\""), "no log store is open");
     vg_buf_free(&resp.body);
 }
 
