@@ -3,15 +3,19 @@
  * It builds WriteRequests shaped like the ones Prometheus sends (labels sorted by name,
  * eight per series: __name__, container, endpoint, instance, job, namespace, pod,
  * service; counters growing by small integers; one sample per series per request by
- * default) and, for each of --iters requests, times rw_decode (snappy + protobuf-c +
- * validation) and tsdb_append on a fresh TSDB in a temporary directory: the work a
- * POST /api/v1/write does after libmicrohttpd has read the body, minus /metrics counting.
+ * default) and, for each of --iters requests, times rw_decode (snappy + protobuf +
+ * validation) and tsdb_append_enc (with the label encodings rw_decode made) on a fresh
+ * TSDB in a temporary directory: the work a POST /api/v1/write does after libmicrohttpd
+ * has read the body, minus /metrics counting.
  *
  * The series pool (--active) is cycled through in slices of --series; each pass over the
  * pool advances time by one scrape interval (15 s), so every sample is in order and the
  * head cuts and persists chunks as in production (120 samples each). One untimed warm-up
  * pass creates every series first; the timed requests then measure the steady state
- * (new samples for known series), which is what a server spends its life doing.
+ * (new samples for known series), which is what a server spends its life doing. The
+ * head packs its chunk at 40 and 80 samples and seals it at 120: a run covers a whole
+ * chunk's life only when --iters * --series / --active reaches 120 (the default covers
+ * samples 2-21 of each series, which leaves packing out).
  *
  * Under valgrind, only the timed decode + append calls are collected (the request
  * building is not), so

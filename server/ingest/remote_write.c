@@ -63,6 +63,9 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 #define FAST_KNOWN 16 /* label names remembered from the previous series */
 #define METRIC_CACHE 16 /* valid metric names remembered (a power of two) */
 
+/* What decoding found of a series' labels (decode's fast[]). */
+enum { FAST_NO, FAST_VALID, FAST_ENC };
+
 /* Bytes of a message not read yet. */
 struct pbr {
     const uint8_t *p, *end;
@@ -90,8 +93,11 @@ struct dctx {
     struct vg_str known_metric;
     struct vg_str metrics[METRIC_CACHE]; /* valid metric names, see metric_slot */
     /* Where the next canonical label encoding goes (see dec_series_fast): an arena
-     * buffer of the decompressed size plus 16, which no request can outgrow. */
+     * buffer of the decompressed size plus 16, which no request can outgrow, made at the
+     * first series (none when the arena had no room: then no series takes that path). */
     uint8_t *canon;
+    size_t raw_len;
+    bool canon_tried;
     bool alloc_failed;
     bool over_budget;
 };
@@ -670,14 +676,14 @@ static inline uint8_t *copy_run_ascii(uint8_t *dst, const uint8_t *src, size_t n
  * since a request holds series of a few dozen metrics in any order. */
 static inline size_t metric_slot(const uint8_t *p, size_t n)
 {
-    return (n * 7 + p[n - 1] * 3 + p[n / 2]) & (METRIC_CACHE - 1);
+    return (n * 7 + (size_t)p[n - 1] * 3 + p[n / 2]) & (METRIC_CACHE - 1);
 }
 
 /* 1 when TimeSeries r is in the canonical form and passes every check dec_series_once
- * makes: *s decoded, its labels' encoding in *enc (in c->canon, which moves past it);
- * 0 when not (nothing changed); -1 when out of arena memory. */
-static int dec_series_fast(struct dctx *c, struct pbr r, struct tsdb_series_in *s,
-                           struct vg_str *enc)
+ * makes: *s decoded, its labels' encoding (in c->canon, which moves past it) in the
+ * name of a hidden label just before s->labels (see series_enc); 0 when not (nothing
+ * changed); -1 when out of arena memory. */
+static int dec_series_fast(struct dctx *c, struct pbr r, struct tsdb_series_in *s)
 {
     const struct config_limits *lim = c->lim;
     struct label ls[ONCE_LABELS];
@@ -721,9 +727,18 @@ static int dec_series_fast(struct dctx *c, struct pbr r, struct tsdb_series_in *
             ls[nl].name = (struct vg_str){ (const char *)name, n };
             ls[nl].value = (struct vg_str){ (const char *)val, vl };
             nl++;
-        } else if (p[0] == 0x12) { /* Sample (a zero value or time is left out) */
-            if (nsm == ONCE_SAMPLES || !dec_sample((struct pbr){ b, e }, &ss[nsm++]))
+        } else if (p[0] == 0x12) { /* Sample: 0x09 value(8) 0x10 timestamp varint */
+            if (nsm == ONCE_SAMPLES)
                 return 0;
+            struct pbr t = { b + 10, e };
+            uint64_t ts;
+            if (e - b >= 11 && b[0] == 0x09 && b[9] == 0x10 && get_varint(&t, &ts, 10) &&
+                t.p == e) {
+                ss[nsm].v = pb_double(load_le64(b + 1));
+                ss[nsm++].t = (int64_t)ts;
+            } else if (!dec_sample((struct pbr){ b, e }, &ss[nsm++])) {
+                return 0; /* a zero value or time is left out: dec_sample reads those */
+            }
         } else {
             return 0;
         }
@@ -731,35 +746,52 @@ static int dec_series_fast(struct dctx *c, struct pbr r, struct tsdb_series_in *
     }
     if (bad || !named || (int64_t)nl > lim->max_labels_per_series)
         return 0;
-    /* One allocation for both arrays: samples (16-byte elements) first, labels behind. */
-    struct tsdb_sample *sa = dalloc(c, nsm * sizeof *sa + nl * sizeof(struct label), 1);
+    /* One allocation for both arrays: samples (16-byte elements) first, then the
+     * hidden label with the encoding, then the labels. */
+    struct tsdb_sample *sa = dalloc(c, nsm * sizeof *sa + (nl + 1) * sizeof(struct label), 1);
     if (!sa)
         return -1;
-    struct label *la = (struct label *)(sa + nsm);
+    struct label *la = (struct label *)(sa + nsm) + 1;
     memcpy(la, ls, nl * sizeof *la);
     if (nsm)
         memcpy(sa, ss, nsm * sizeof *sa);
     if (!same || nl != c->nknown)
         remember(c, la, nl); /* else known[] holds these names already */
-    *enc = (struct vg_str){ (const char *)c->canon, (size_t)(out - c->canon) };
+    la[-1].name = (struct vg_str){ (const char *)c->canon, (size_t)(out - c->canon) };
+    la[-1].value = (struct vg_str){ NULL, 0 };
     c->canon = out;
     *s = (struct tsdb_series_in){ la, nl, sa, nsm, NULL, 0 };
     return 1;
 }
 
+/* The canonical label encoding dec_series_fast left with labels ls. */
+static struct vg_str series_enc(const struct label *ls)
+{
+    return ls[-1].name;
+}
+
 /* One TimeSeries into *s (labels unvalidated, in wire order); *nhist gets its native
- * histograms, *valid whether its labels passed the fast check, *enc their canonical
- * encoding when dec_series_fast made it (else left as it was). */
+ * histograms, *fast FAST_ENC when dec_series_fast decoded it, FAST_VALID when its labels
+ * passed the fast check otherwise, else FAST_NO. */
 static bool dec_series(struct dctx *c, struct pbr r, struct tsdb_series_in *s, size_t *nhist,
-                       bool *valid, struct vg_str *enc)
+                       uint8_t *fast)
 {
     *nhist = 0;
-    int once = c->lim && c->canon ? dec_series_fast(c, r, s, enc) : 0;
+    *fast = FAST_NO;
+    if (c->lim && !c->canon_tried) {
+        /* Outside dalloc: when the budget has no room for it, decoding goes on
+         * without the fast path rather than failing. */
+        c->canon_tried = true;
+        c->canon = vg_arena_alloc(c->a, c->raw_len + 16);
+    }
+    int once = c->lim && c->canon ? dec_series_fast(c, r, s) : 0;
     if (once) {
-        *valid = true;
+        *fast = FAST_ENC;
         return once > 0;
     }
-    once = c->lim ? dec_series_once(c, r, s, valid) : 0;
+    bool valid = false;
+    once = c->lim ? dec_series_once(c, r, s, &valid) : 0;
+    *fast = valid ? FAST_VALID : FAST_NO;
     if (once)
         return once > 0;
     size_t cnt[6];
@@ -767,8 +799,9 @@ static bool dec_series(struct dctx *c, struct pbr r, struct tsdb_series_in *s, s
         return false;
     *nhist = cnt[TS_HISTOGRAMS];
     struct label *ls;
-    if (!dec_series_labels(c, r, cnt[TS_LABELS], &ls, valid))
+    if (!dec_series_labels(c, r, cnt[TS_LABELS], &ls, &valid))
         return false;
+    *fast = valid ? FAST_VALID : FAST_NO;
     struct tsdb_sample *ss = dalloc(c, cnt[TS_SAMPLES], sizeof *ss);
     struct tsdb_exemplar *es = dalloc(c, cnt[TS_EXEMPLARS], sizeof *es);
     if ((cnt[TS_SAMPLES] && !ss) || (cnt[TS_EXEMPLARS] && !es))
@@ -831,12 +864,12 @@ static bool dec_metadata(struct pbr r, struct tsdb_metadata *md)
 }
 
 /* Decodes the WriteRequest in raw into out->batch (series and metadata unvalidated) and
- * its counts; (*fast)[i] says whether series i's labels passed the fast check under lim. */
+ * its counts; (*fast)[i] says whether series i's labels passed the fast check under lim
+ * (FAST_VALID, or FAST_ENC with their encoding, see series_enc) or not (FAST_NO). */
 static int decode(struct vg_str raw, const struct config_limits *lim, struct vg_arena *a,
-                  struct rw_request *out, bool **fast, struct vg_err *err)
+                  struct rw_request *out, uint8_t **fast, struct vg_err *err)
 {
-    struct dctx c = { .a = a, .lim = lim };
-    struct vg_str *enc = NULL;
+    struct dctx c = { .a = a, .lim = lim, .raw_len = raw.len };
     struct pbr r = { (const uint8_t *)raw.p, (const uint8_t *)raw.p + raw.len };
     size_t cnt[6];
     bool ok = count_fields(r, 1u << WR_TIMESERIES | 1u << WR_METADATA, cnt);
@@ -846,10 +879,7 @@ static int decode(struct vg_str raw, const struct config_limits *lim, struct vg_
         series = dalloc(&c, cnt[WR_TIMESERIES], sizeof *series);
         meta = dalloc(&c, cnt[WR_METADATA], sizeof *meta);
         *fast = dalloc(&c, cnt[WR_TIMESERIES], sizeof **fast);
-        enc = dalloc(&c, cnt[WR_TIMESERIES], sizeof *enc);
-        /* Canonical label encodings are shorter than the Labels they come from. */
-        c.canon = cnt[WR_TIMESERIES] ? dalloc(&c, raw.len + 16, 1) : NULL;
-        ok = (series && *fast && enc && c.canon) || !cnt[WR_TIMESERIES];
+        ok = (series && *fast) || !cnt[WR_TIMESERIES];
         ok = ok && (meta || !cnt[WR_METADATA]);
     }
     size_t ns = 0, nm = 0, nhist = 0;
@@ -860,13 +890,15 @@ static int decode(struct vg_str raw, const struct config_limits *lim, struct vg_
         if (f.num == WR_TIMESERIES) {
             size_t h = 0;
             in = "timeseries";
-            enc[ns] = (struct vg_str){ NULL, 0 };
-            ok = dec_series(&c, f.sub, &series[ns], &h, &(*fast)[ns], &enc[ns]);
+            /* count_fields counted these fields: the checks only state it */
+            ok = series && *fast && ns < cnt[WR_TIMESERIES] &&
+                 dec_series(&c, f.sub, &series[ns], &h, &(*fast)[ns]);
             ns++;
             nhist += h;
         } else if (f.num == WR_METADATA) {
             in = "metadata";
-            ok = dec_metadata(f.sub, &meta[nm++]);
+            ok = meta && nm < cnt[WR_METADATA] && dec_metadata(f.sub, &meta[nm]);
+            nm++;
         }
     }
     if (!ok && c.alloc_failed && c.over_budget)
@@ -888,7 +920,6 @@ static int decode(struct vg_str raw, const struct config_limits *lim, struct vg_
     }
     out->nhistograms = nhist;
     out->batch = (struct tsdb_batch){ series, ns, meta, nm };
-    out->enc = enc;
     return 0;
 }
 
@@ -992,7 +1023,7 @@ static int check_metadata(struct tsdb_metadata *md, struct vg_err *err)
 static int decode_validated(struct vg_str raw, const struct config_limits *lim,
                             struct vg_arena *a, struct rw_request *out, struct vg_err *err)
 {
-    bool *fast = NULL;
+    uint8_t *fast = NULL;
     int rc = decode(raw, lim, a, out, &fast, err);
     if (rc < 0)
         return rc;
@@ -1004,18 +1035,26 @@ static int decode_validated(struct vg_str raw, const struct config_limits *lim,
                           "(limits.max_series_per_request)",
                           b->nseries, (long long)lim->max_series_per_request);
     struct tsdb_series_in *series = (struct tsdb_series_in *)b->series;
-    size_t ns = 0;
+    size_t ns = 0, nenc = 0;
     for (size_t i = 0; i < b->nseries; i++) {
-        rc = check_series(lim, &series[i], fast[i], err);
+        rc = check_series(lim, &series[i], fast[i] != FAST_NO, err);
         if (rc < 0)
             return vg_err_prefix(err, "timeseries[%zu]", i);
         if (series[i].nsamples || series[i].nexemplars) {
-            out->enc[ns] = out->enc[i];
+            nenc += fast[i] == FAST_ENC;
+            fast[ns] = fast[i];
             series[ns++] = series[i]; /* one with nothing to store would only create an
                                           empty entry */
         }
     }
     b->nseries = ns;
+    /* The encodings for tsdb_append_enc, when there are any and there is room (each kept
+     * series holds a sample or an exemplar, so this is small next to the message);
+     * without it the store encodes the labels itself. */
+    out->enc = nenc ? vg_arena_alloc(a, ns * sizeof *out->enc) : NULL;
+    for (size_t i = 0; out->enc && i < ns; i++)
+        out->enc[i] = fast[i] == FAST_ENC ? series_enc(series[i].labels)
+                                          : (struct vg_str){ NULL, 0 };
     struct tsdb_metadata *meta = (struct tsdb_metadata *)b->meta;
     for (size_t i = 0; i < b->nmeta; i++) {
         rc = check_metadata(&meta[i], err);

@@ -24,7 +24,8 @@
 #define RW_MAX_TIME_MS (253402300799999LL)
 
 /* Decoding a message may take at most this many arena bytes per decompressed byte (plus
- * RW_ARENA_SLACK): the decoder keeps strings in place, so real payloads need about 2x and
+ * RW_ARENA_SLACK): the decoder keeps strings in place (plus one canonical copy of the
+ * labels), so real payloads need about 3x and
  * a hostile one of empty submessages at most 24x (48-byte series per 2 wire bytes). */
 #define RW_ARENA_FACTOR 32
 #define RW_ARENA_SLACK (1u << 20)

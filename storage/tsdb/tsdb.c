@@ -739,8 +739,11 @@ static void apply(struct tsdb *db, struct tsdb_actx *c, bool ok, struct tsdb_app
         /* head_append reads the series' encoder, the start of its head chunk and writes
          * at the chunk's end: the encoder is brought in 2 * APPLY_AHEAD groups ahead,
          * then through it both ends of the chunk APPLY_AHEAD groups ahead. */
-        if (ok && k + 2 * APPLY_AHEAD < c->ng)
-            __builtin_prefetch(&c->g[k + 2 * APPLY_AHEAD].s->head, 1);
+        if (ok && k + (size_t)2 * APPLY_AHEAD < c->ng) {
+            const struct chunk_enc *e = &c->g[k + (size_t)2 * APPLY_AHEAD].s->head;
+            __builtin_prefetch(e, 1); /* the encoder may straddle two cache lines */
+            __builtin_prefetch(&e->count, 1);
+        }
         if (ok && k + APPLY_AHEAD < c->ng) {
             const struct chunk_enc *e = &c->g[k + APPLY_AHEAD].s->head;
             if (e->buf) {
