@@ -13,93 +13,15 @@
 #include "otlp_traces_pb.h"
 
 #include "../pb_alloc.h"
+#include "../pb_wire.h"
 #include "otlp_common.pb-c.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
 /* Depths of the messages (pb_check_depth's count, the request being 1). */
 enum { D_RS = 2, D_RESOURCE = 3, D_SS = 3, D_SCOPE = 4, D_SPAN = 4, D_EVENT = 5 };
-
-struct rd {
-    const uint8_t *p, *end;
-};
-
-struct fld {
-    uint32_t num;
-    unsigned wt;
-    uint64_t v;
-    struct rd sub;
-};
-
-/* A varint of at most maxlen bytes. A 10-byte one whose last byte has bits past 2^64 is
- * refused: protobuf-c would read those bits into a bool. */
-static inline bool get_varint(struct rd *r, uint64_t *out, unsigned maxlen)
-{
-    const uint8_t *p = r->p;
-    if (p < r->end && *p < 0x80) {
-        *out = *p;
-        r->p = p + 1;
-        return true;
-    }
-    uint64_t v = 0;
-    for (unsigned i = 0; i < maxlen && p < r->end; i++) {
-        uint8_t b = *p++;
-        if (i == 9 && (b & 0x7e))
-            return false;
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            *out = v;
-            r->p = p;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The next field of r; false when malformed or outside what protobuf-c reads alike
- * (tags and lengths of at most 5 bytes and 32 bits, field numbers 1 to 2^29 - 1). */
-static inline __attribute__((always_inline)) bool next_field(struct rd *r, struct fld *f)
-{
-    uint64_t key;
-    if (!get_varint(r, &key, 5) || key >> 3 == 0 || key >> 3 >= (1u << 29))
-        return false;
-    f->num = (uint32_t)(key >> 3);
-    f->wt = (unsigned)(key & 7);
-    switch (f->wt) {
-    case WT_VARINT:
-        return get_varint(r, &f->v, 10);
-    case WT_I64:
-    case WT_I32: {
-        size_t w = f->wt == WT_I64 ? 8 : 4;
-        if ((size_t)(r->end - r->p) < w)
-            return false;
-        f->v = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        memcpy(&f->v, r->p, w); /* little-endian on the wire, as here */
-#else
-        for (size_t i = w; i-- > 0;)
-            f->v = f->v << 8 | r->p[i];
-#endif
-        r->p += w;
-        return true;
-    }
-    case WT_LEN: {
-        uint64_t n;
-        if (!get_varint(r, &n, 5) || n > UINT32_MAX || n > (uint64_t)(r->end - r->p))
-            return false;
-        f->sub.p = r->p;
-        f->sub.end = r->p + n;
-        r->p += n;
-        return true;
-    }
-    default:
-        return false; /* groups (3, 4) and the unassigned 6, 7 */
-    }
-}
 
 static inline bool has_zero_byte(uint64_t w)
 {
@@ -110,7 +32,7 @@ static inline bool has_zero_byte(uint64_t w)
 /* protobuf-c hands strings over as C strings: they end at the first NUL. Attribute
  * strings are short and hardly ever hold one: whole words are checked without a call
  * (the last word overlapping), and only a word with a zero byte is looked at bytewise. */
-static inline struct vg_str str_at(struct rd s)
+static inline struct vg_str str_at(struct pb_rd s)
 {
     size_t n = (size_t)(s.end - s.p), i = 0;
     uint64_t w;
@@ -135,7 +57,7 @@ slow:
     return (struct vg_str){ (const char *)s.p, i };
 }
 
-static size_t len_of(struct rd s)
+static size_t len_of(struct pb_rd s)
 {
     return (size_t)(s.end - s.p);
 }
@@ -160,7 +82,7 @@ static void add_dropped(uint32_t *dropped, uint32_t n)
 
 /* An array or key/value list value (message d at depth) as protobuf-c packs it again
  * after unpacking it. False when it is too deep, does not unpack, or memory ran out. */
-static bool dec_blob(struct dec *d, const ProtobufCMessageDescriptor *desc, struct rd b,
+static bool dec_blob(struct dec *d, const ProtobufCMessageDescriptor *desc, struct pb_rd b,
                      unsigned depth, struct span_attr *out)
 {
     size_t n = len_of(b);
@@ -182,20 +104,20 @@ static bool dec_blob(struct dec *d, const ProtobufCMessageDescriptor *desc, stru
 }
 
 /* An AnyValue at depth into out: 1 with a value, 0 with none, -1 to decline. */
-static int dec_any(struct dec *d, struct rd r, unsigned depth, struct span_attr *out)
+static int dec_any(struct dec *d, struct pb_rd r, unsigned depth, struct span_attr *out)
 {
-    struct fld f = { 0 };
-    struct rd blob = { NULL, NULL };
+    struct pb_field f = { 0 };
+    struct pb_rd blob = { NULL, NULL };
     int set = 0;
     while (r.p < r.end) {
-        if (!next_field(&r, &f))
+        if (!pb_next_field(&r, &f))
             return -1;
         if (f.num < 1 || f.num > 7)
             continue;
         if (set++) /* a second member of the oneof: protobuf-c's rules, not ours */
             return -1;
-        static const unsigned char want[8] = { 0, WT_LEN, WT_VARINT, WT_VARINT, WT_I64,
-                                               WT_LEN, WT_LEN, WT_LEN };
+        static const unsigned char want[8] = { 0, PB_WT_LEN, PB_WT_VARINT, PB_WT_VARINT, PB_WT_I64,
+                                               PB_WT_LEN, PB_WT_LEN, PB_WT_LEN };
         if (f.wt != want[f.num])
             return -1;
         switch (f.num) {
@@ -224,7 +146,7 @@ static int dec_any(struct dec *d, struct rd r, unsigned depth, struct span_attr 
 /* The usual KeyValue, {1: key, 2: AnyValue{one string, int, bool or double}} with
  * one-byte lengths, read in place: 1 when it was one, else 0 (then read it field by
  * field; this reads nothing the general path would read otherwise). */
-static inline __attribute__((always_inline)) int kv_common(struct rd r, struct span_attr *out)
+static inline __attribute__((always_inline)) int kv_common(struct pb_rd r, struct span_attr *out)
 {
     const uint8_t *p = r.p;
     size_t n = (size_t)(r.end - p);
@@ -235,18 +157,18 @@ static inline __attribute__((always_inline)) int kv_common(struct rd r, struct s
         return 0;
     const uint8_t *q = p + 4 + kl;
     size_t vl = p[3 + kl]; /* >= 2 and < 128 here */
-    struct rd t = { q + 1, q + vl };
+    struct pb_rd t = { q + 1, q + vl };
     uint64_t v;
     switch (q[0]) {
     case 0x0a: /* string_value */
         if (q[1] != vl - 2)
             return 0;
         out->type = SPAN_VAL_STRING;
-        out->v.s = str_at((struct rd){ q + 2, q + vl });
+        out->v.s = str_at((struct pb_rd){ q + 2, q + vl });
         break;
     case 0x10: /* bool_value */
     case 0x18: /* int_value */
-        if (!get_varint(&t, &v, 10) || t.p != t.end)
+        if (!pb_get_varint(&t, &v, 10) || t.p != t.end)
             return 0;
         if (q[0] == 0x10) {
             out->type = SPAN_VAL_BOOL;
@@ -268,26 +190,26 @@ static inline __attribute__((always_inline)) int kv_common(struct rd r, struct s
     default:
         return 0;
     }
-    out->key = str_at((struct rd){ p + 2, p + 2 + kl });
+    out->key = str_at((struct pb_rd){ p + 2, p + 2 + kl });
     return 1;
 }
 
 /* A KeyValue at depth: 1 kept, 0 without a value, -1 to decline. */
-static int dec_kv(struct dec *d, struct rd r, unsigned depth, struct span_attr *out)
+static int dec_kv(struct dec *d, struct pb_rd r, unsigned depth, struct span_attr *out)
 {
-    struct fld f = { 0 };
-    struct rd val = { NULL, NULL };
+    struct pb_field f = { 0 };
+    struct pb_rd val = { NULL, NULL };
     bool has_val = false;
     out->key = VG_STR("");
     while (r.p < r.end) {
-        if (!next_field(&r, &f))
+        if (!pb_next_field(&r, &f))
             return -1;
         if (f.num == 1) {
-            if (f.wt != WT_LEN)
+            if (f.wt != PB_WT_LEN)
                 return -1;
             out->key = str_at(f.sub);
         } else if (f.num == 2) {
-            if (f.wt != WT_LEN || has_val)
+            if (f.wt != PB_WT_LEN || has_val)
                 return -1;
             val = f.sub;
             has_val = true;
@@ -299,7 +221,7 @@ static int dec_kv(struct dec *d, struct rd r, unsigned depth, struct span_attr *
 /* Appends KeyValue kv (at depth) to arr[*k] when it has a value, else counts it in
  * *dropped (when not NULL). False to decline. */
 static inline __attribute__((always_inline)) bool
-add_kv(struct dec *d, struct rd kv, unsigned depth, struct span_attr *arr, size_t *k,
+add_kv(struct dec *d, struct pb_rd kv, unsigned depth, struct span_attr *arr, size_t *k,
        uint32_t *dropped)
 {
     int rc = kv_common(kv, &arr[*k]) ? 1 : dec_kv(d, kv, depth, &arr[*k]);
@@ -315,7 +237,7 @@ add_kv(struct dec *d, struct rd kv, unsigned depth, struct span_attr *arr, size_
 /* The n fields number fnum of message r (length-delimited, checked by the caller), each
  * a KeyValue at depth: valueless ones are left out and counted in *dropped (when not
  * NULL). False to decline. */
-static bool dec_attrs(struct dec *d, struct rd r, uint32_t fnum, size_t n, unsigned depth,
+static bool dec_attrs(struct dec *d, struct pb_rd r, uint32_t fnum, size_t n, unsigned depth,
                       const struct span_attr **out, size_t *nout, uint32_t *dropped)
 {
     *out = NULL;
@@ -325,10 +247,10 @@ static bool dec_attrs(struct dec *d, struct rd r, uint32_t fnum, size_t n, unsig
     struct span_attr *arr = alloc_n(d, n, sizeof *arr);
     if (!arr)
         return false;
-    struct fld f = { 0 };
+    struct pb_field f = { 0 };
     *out = arr;
     while (r.p < r.end) {
-        next_field(&r, &f);
+        pb_next_field(&r, &f);
         if (f.num == fnum && !add_kv(d, f.sub, depth, arr, nout, dropped))
             return false;
     }
@@ -337,7 +259,7 @@ static bool dec_attrs(struct dec *d, struct rd r, uint32_t fnum, size_t n, unsig
 
 /* Whether f has the wire type its message declares for it (want[num]; 0xff or past the
  * table: not declared, skipped as unknown). */
-static bool wt_ok(const unsigned char *want, size_t nwant, const struct fld *f)
+static bool wt_ok(const unsigned char *want, size_t nwant, const struct pb_field *f)
 {
     return f->num >= nwant || want[f->num] == 0xff || want[f->num] == f->wt;
 }
@@ -346,28 +268,28 @@ static bool wt_ok(const unsigned char *want, size_t nwant, const struct fld *f)
 
 /* A span's wire fields before conversion. */
 struct raw_span {
-    struct rd trace_id, span_id, parent;
+    struct pb_rd trace_id, span_id, parent;
     uint64_t start, end;
     size_t nattrs, nevents, nlinks;
     const uint8_t *rep, *rep_end; /* from the first attribute, event or link to the last */
     bool has_status;
-    struct rd status;
+    struct pb_rd status;
 };
 
 static const unsigned char SPAN_WT[17] = {
-    0xff,     WT_LEN,   WT_LEN,   WT_LEN, WT_LEN, WT_LEN, WT_VARINT, WT_I64, WT_I64,
-    WT_LEN,   WT_VARINT, WT_LEN,  WT_VARINT, WT_LEN, WT_VARINT, WT_LEN, WT_I32,
+    0xff,     PB_WT_LEN,   PB_WT_LEN,   PB_WT_LEN, PB_WT_LEN, PB_WT_LEN, PB_WT_VARINT, PB_WT_I64, PB_WT_I64,
+    PB_WT_LEN,   PB_WT_VARINT, PB_WT_LEN,  PB_WT_VARINT, PB_WT_LEN, PB_WT_VARINT, PB_WT_LEN, PB_WT_I32,
 };
 
 /* First loop over a span: scalars into s and raw, counts of the repeated fields. */
-static bool span_scalars(struct rd r, struct span *s, struct raw_span *raw)
+static bool span_scalars(struct pb_rd r, struct span *s, struct raw_span *raw)
 {
-    struct fld f = { 0 };
-    static const struct rd none = { (const uint8_t *)"", (const uint8_t *)"" };
+    struct pb_field f = { 0 };
+    static const struct pb_rd none = { (const uint8_t *)"", (const uint8_t *)"" };
     raw->trace_id = raw->span_id = raw->parent = none;
     while (r.p < r.end) {
         const uint8_t *at = r.p;
-        if (!next_field(&r, &f) || !wt_ok(SPAN_WT, sizeof SPAN_WT, &f))
+        if (!pb_next_field(&r, &f) || !wt_ok(SPAN_WT, sizeof SPAN_WT, &f))
             return false;
         if (f.num == 9 || f.num == 11 || f.num == 13) {
             if (!raw->rep)
@@ -402,18 +324,18 @@ static bool span_scalars(struct rd r, struct span *s, struct raw_span *raw)
     return true;
 }
 
-static bool dec_status(struct rd r, struct span *s)
+static bool dec_status(struct pb_rd r, struct span *s)
 {
-    struct fld f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end) {
-        if (!next_field(&r, &f))
+        if (!pb_next_field(&r, &f))
             return false;
         if (f.num == 2) {
-            if (f.wt != WT_LEN)
+            if (f.wt != PB_WT_LEN)
                 return false;
             s->status_message = str_at(f.sub);
         } else if (f.num == 3) {
-            if (f.wt != WT_VARINT)
+            if (f.wt != PB_WT_VARINT)
                 return false;
             s->status = (enum span_status)(int32_t)(uint32_t)f.v;
         }
@@ -422,34 +344,34 @@ static bool dec_status(struct rd r, struct span *s)
 }
 
 /* Counts field fnum of r, checking the wire types of fields 1..nwant - 1. */
-static bool count_fields(struct rd r, const unsigned char *want, size_t nwant, uint32_t fnum,
+static bool count_fields(struct pb_rd r, const unsigned char *want, size_t nwant, uint32_t fnum,
                          size_t *n)
 {
-    struct fld f = { 0 };
+    struct pb_field f = { 0 };
     *n = 0;
     while (r.p < r.end) {
-        if (!next_field(&r, &f) || !wt_ok(want, nwant, &f))
+        if (!pb_next_field(&r, &f) || !wt_ok(want, nwant, &f))
             return false;
         *n += f.num == fnum;
     }
     return true;
 }
 
-static const unsigned char EVENT_WT[5] = { 0xff, WT_I64, WT_LEN, WT_LEN, WT_VARINT };
-static const unsigned char LINK_WT[7] = { 0xff, WT_LEN, WT_LEN, WT_LEN, WT_LEN, WT_VARINT, WT_I32 };
+static const unsigned char EVENT_WT[5] = { 0xff, PB_WT_I64, PB_WT_LEN, PB_WT_LEN, PB_WT_VARINT };
+static const unsigned char LINK_WT[7] = { 0xff, PB_WT_LEN, PB_WT_LEN, PB_WT_LEN, PB_WT_LEN, PB_WT_VARINT, PB_WT_I32 };
 
 /* An event: its time (checked by the caller) in *time. False to decline. */
-static bool dec_event(struct dec *d, struct rd r, struct span_event *o, uint64_t *time)
+static bool dec_event(struct dec *d, struct pb_rd r, struct span_event *o, uint64_t *time)
 {
     size_t n;
     if (!count_fields(r, EVENT_WT, sizeof EVENT_WT, 3, &n))
         return false;
     memset(o, 0, sizeof *o);
     *time = 0;
-    struct rd it = r;
-    struct fld f = { 0 };
+    struct pb_rd it = r;
+    struct pb_field f = { 0 };
     while (it.p < it.end) {
-        next_field(&it, &f);
+        pb_next_field(&it, &f);
         if (f.num == 1)
             *time = f.v;
         else if (f.num == 2)
@@ -464,7 +386,7 @@ static bool dec_event(struct dec *d, struct rd r, struct span_event *o, uint64_t
 }
 
 /* A link: its ids' lengths (checked by the caller) in tl and sl. False to decline. */
-static bool dec_link(struct dec *d, struct rd r, struct span_link *o, size_t *tl, size_t *sl)
+static bool dec_link(struct dec *d, struct pb_rd r, struct span_link *o, size_t *tl, size_t *sl)
 {
     size_t n;
     if (!count_fields(r, LINK_WT, sizeof LINK_WT, 4, &n))
@@ -472,10 +394,10 @@ static bool dec_link(struct dec *d, struct rd r, struct span_link *o, size_t *tl
     memset(o, 0, sizeof *o);
     o->trace_state = VG_STR("");
     *tl = *sl = 0;
-    struct rd it = r;
-    struct fld f = { 0 };
+    struct pb_rd it = r;
+    struct pb_field f = { 0 };
     while (it.p < it.end) {
-        next_field(&it, &f);
+        pb_next_field(&it, &f);
         switch (f.num) {
         case 1:
             *tl = len_of(f.sub);
@@ -499,7 +421,7 @@ static bool dec_link(struct dec *d, struct rd r, struct span_link *o, size_t *tl
 /* Reads span r into s (resource and scope already there) and judges it as the
  * translation does: *reject is -1 or the reason, with why filled. Every byte is read
  * whatever the verdict (protobuf-c reads them all). False to decline. */
-static bool dec_span(struct dec *d, struct rd r, struct span *s, int *reject, char *why,
+static bool dec_span(struct dec *d, struct pb_rd r, struct span *s, int *reject, char *why,
                      size_t cap)
 {
     struct raw_span raw;
@@ -528,10 +450,10 @@ static bool dec_span(struct dec *d, struct rd r, struct span *s, int *reject, ch
      * translation does; the first failure is the reason. */
     int ev_reject = -1, ln_reject = -1;
     char ev_why[256], ln_why[256];
-    struct fld f = { 0 };
+    struct pb_field f = { 0 };
     size_t ie = 0, il = 0;
-    for (r = (struct rd){ raw.rep, raw.rep_end }; r.p < r.end;) {
-        next_field(&r, &f);
+    for (r = (struct pb_rd){ raw.rep, raw.rep_end }; r.p < r.end;) {
+        pb_next_field(&r, &f);
         if (f.num == 9) {
             if (!add_kv(d, f.sub, D_SPAN + 1, at, &s->nattrs, &s->dropped_attrs))
                 return false;
@@ -573,20 +495,20 @@ static bool dec_span(struct dec *d, struct rd r, struct span *s, int *reject, ch
 
 /* ---- resource and scope ---- */
 
-static const unsigned char RESOURCE_WT[4] = { 0xff, WT_LEN, WT_VARINT, WT_LEN };
-static const unsigned char SCOPE_WT[5] = { 0xff, WT_LEN, WT_LEN, WT_LEN, WT_VARINT };
-static const unsigned char GROUP_WT[4] = { 0xff, WT_LEN, WT_LEN, WT_LEN }; /* RS and SS */
+static const unsigned char RESOURCE_WT[4] = { 0xff, PB_WT_LEN, PB_WT_VARINT, PB_WT_LEN };
+static const unsigned char SCOPE_WT[5] = { 0xff, PB_WT_LEN, PB_WT_LEN, PB_WT_LEN, PB_WT_VARINT };
+static const unsigned char GROUP_WT[4] = { 0xff, PB_WT_LEN, PB_WT_LEN, PB_WT_LEN }; /* RS and SS */
 
-static bool dec_resource(struct dec *d, struct rd r, struct span *base)
+static bool dec_resource(struct dec *d, struct pb_rd r, struct span *base)
 {
     size_t n, refs;
     if (!count_fields(r, RESOURCE_WT, sizeof RESOURCE_WT, 1, &n) ||
         !count_fields(r, RESOURCE_WT, sizeof RESOURCE_WT, 3, &refs) || refs)
         return false; /* entity_refs: left to protobuf-c */
-    struct rd it = r;
-    struct fld f = { 0 };
+    struct pb_rd it = r;
+    struct pb_field f = { 0 };
     while (it.p < it.end) {
-        next_field(&it, &f);
+        pb_next_field(&it, &f);
         if (f.num == 2)
             base->dropped_resource_attrs = (uint32_t)f.v;
     }
@@ -597,15 +519,15 @@ static bool dec_resource(struct dec *d, struct rd r, struct span *base)
     return true;
 }
 
-static bool dec_scope(struct dec *d, struct rd r, struct span *base)
+static bool dec_scope(struct dec *d, struct pb_rd r, struct span *base)
 {
     size_t n;
     if (!count_fields(r, SCOPE_WT, sizeof SCOPE_WT, 3, &n))
         return false;
-    struct rd it = r;
-    struct fld f = { 0 };
+    struct pb_rd it = r;
+    struct pb_field f = { 0 };
     while (it.p < it.end) {
-        next_field(&it, &f);
+        pb_next_field(&it, &f);
         if (f.num == 1)
             base->scope_name = str_at(f.sub);
         else if (f.num == 2)
@@ -616,11 +538,11 @@ static bool dec_scope(struct dec *d, struct rd r, struct span *base)
 
 /* The field 1 of a ResourceSpans or ScopeSpans r (its resource or scope), which
  * count_spans saw at most once, in *one; false when there is none. */
-static bool first_field1(struct rd r, struct rd *one)
+static bool first_field1(struct pb_rd r, struct pb_rd *one)
 {
-    struct fld f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end) {
-        next_field(&r, &f);
+        pb_next_field(&r, &f);
         if (f.num == 1) {
             *one = f.sub;
             return true;
@@ -631,13 +553,13 @@ static bool first_field1(struct rd r, struct rd *one)
 
 /* Fields 1 and 2 of a ResourceSpans or ScopeSpans r, every header checked: false when
  * malformed or field 1 (resource, scope) occurs twice (protobuf-c merges those). */
-static bool count_group(struct rd r, size_t *n2)
+static bool count_group(struct pb_rd r, size_t *n2)
 {
-    struct fld f = { 0 };
+    struct pb_field f = { 0 };
     size_t n1 = 0;
     *n2 = 0;
     while (r.p < r.end) {
-        if (!next_field(&r, &f) || !wt_ok(GROUP_WT, sizeof GROUP_WT, &f))
+        if (!pb_next_field(&r, &f) || !wt_ok(GROUP_WT, sizeof GROUP_WT, &f))
             return false;
         n1 += f.num == 1;
         *n2 += f.num == 2;
@@ -647,20 +569,20 @@ static bool count_group(struct rd r, size_t *n2)
 
 /* Walks the request down to its scope spans: every field header sound and of its
  * declared type, no resource or scope twice; *total = spans. */
-static bool count_spans(struct rd req, size_t *total)
+static bool count_spans(struct pb_rd req, size_t *total)
 {
-    struct fld f = { 0 }, g = { 0 };
+    struct pb_field f = { 0 }, g = { 0 };
     size_t n;
     *total = 0;
     while (req.p < req.end) {
-        if (!next_field(&req, &f) || (f.num == 1 && f.wt != WT_LEN))
+        if (!pb_next_field(&req, &f) || (f.num == 1 && f.wt != PB_WT_LEN))
             return false;
         if (f.num != 1)
             continue;
         if (!count_group(f.sub, &n))
             return false;
-        for (struct rd rs = f.sub; rs.p < rs.end;) {
-            next_field(&rs, &g);
+        for (struct pb_rd rs = f.sub; rs.p < rs.end;) {
+            pb_next_field(&rs, &g);
             if (g.num != 2)
                 continue;
             if (!count_group(g.sub, &n))
@@ -675,7 +597,7 @@ int otlp_traces_pb_read(const struct config *cfg, const uint8_t *body, size_t le
                         struct vg_arena *a, struct otlp_traces_result *res)
 {
     struct dec d = { .a = a, .cfg = cfg };
-    struct rd req = { body, body + len };
+    struct pb_rd req = { body, body + len };
     size_t total;
     if (!count_spans(req, &total))
         return 1;
@@ -683,20 +605,20 @@ int otlp_traces_pb_read(const struct config *cfg, const uint8_t *body, size_t le
     if (otlp_traces_result_init(res, total < max ? total : max, a, NULL) < 0)
         return 1;
     char why[256];
-    struct fld f = { 0 }, g = { 0 }, h = { 0 };
+    struct pb_field f = { 0 }, g = { 0 }, h = { 0 };
     size_t i = 0;
     while (req.p < req.end) {
-        next_field(&req, &f);
+        pb_next_field(&req, &f);
         if (f.num != 1)
             continue;
         struct span base;
         memset(&base, 0, sizeof base);
-        struct rd one;
+        struct pb_rd one;
         if (first_field1(f.sub, &one) && !dec_resource(&d, one, &base))
             return 1;
         size_t j = 0;
-        for (struct rd rs = f.sub; rs.p < rs.end;) {
-            next_field(&rs, &g);
+        for (struct pb_rd rs = f.sub; rs.p < rs.end;) {
+            pb_next_field(&rs, &g);
             if (g.num != 2)
                 continue;
             base.scope_name = base.scope_version = VG_STR("");
@@ -706,8 +628,8 @@ int otlp_traces_pb_read(const struct config *cfg, const uint8_t *body, size_t le
                 return 1;
             d.shared = otlp_traces_check_shared(cfg, &base, d.shared_why, sizeof d.shared_why);
             size_t k = 0;
-            for (struct rd ss = g.sub; ss.p < ss.end;) {
-                next_field(&ss, &h);
+            for (struct pb_rd ss = g.sub; ss.p < ss.end;) {
+                pb_next_field(&ss, &h);
                 if (h.num != 2)
                     continue;
                 res->received++;

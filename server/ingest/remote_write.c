@@ -32,6 +32,7 @@
 #include "../../storage/base/vg_log.h"
 #include "../compress.h"
 #include "../http.h"
+#include "../pb_wire.h"
 #include "ingest.h"
 
 #include "prom_remote_write.pb-c.h" /* the MetricType enum values */
@@ -56,28 +57,13 @@ enum {
     MD_TYPE = 1, MD_NAME = 2, MD_HELP = 4, MD_UNIT = 5,
 };
 
-/* ---- the protobuf reader ---- */
-
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+/* ---- the protobuf reader (fields through pb_wire.h) ---- */
 
 #define FAST_KNOWN 16 /* label names remembered from the previous series */
 #define METRIC_CACHE 16 /* valid metric names remembered (a power of two) */
 
 /* What decoding found of a series' labels (decode's fast[]). */
 enum { FAST_NO, FAST_VALID, FAST_ENC };
-
-/* Bytes of a message not read yet. */
-struct pbr {
-    const uint8_t *p, *end;
-};
-
-/* One field: number, wire type and value (varint and fixed values in v, payload in sub). */
-struct pbf {
-    uint32_t num;
-    unsigned wt;
-    uint64_t v;
-    struct pbr sub;
-};
 
 /* The decoder's state: where to allocate and why an allocation failed. */
 struct dctx {
@@ -102,76 +88,17 @@ struct dctx {
     bool over_budget;
 };
 
-static inline bool get_varint(struct pbr *r, uint64_t *out, unsigned maxlen)
-{
-    const uint8_t *p = r->p;
-    if (p < r->end && *p < 0x80) {
-        *out = *p;
-        r->p = p + 1;
-        return true;
-    }
-    uint64_t v = 0;
-    for (unsigned i = 0; i < maxlen && p < r->end; i++) {
-        uint8_t b = *p++;
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            *out = v;
-            r->p = p;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Reads the next field of r into f; false when malformed. Inlined: it runs for every
- * field of every message. */
-static inline __attribute__((always_inline)) bool next_field(struct pbr *r, struct pbf *f)
-{
-    uint64_t key;
-    if (!get_varint(r, &key, 5) || key >> 3 == 0)
-        return false; /* any other number fits: unknown ones are skipped */
-    f->num = (uint32_t)(key >> 3);
-    f->wt = (unsigned)(key & 7);
-    size_t left = (size_t)(r->end - r->p);
-    switch (f->wt) {
-    case WT_VARINT:
-        return get_varint(r, &f->v, 10);
-    case WT_I64:
-    case WT_I32: {
-        size_t w = f->wt == WT_I64 ? 8 : 4;
-        if (left < w)
-            return false;
-        f->v = 0;
-        for (size_t i = w; i-- > 0;) /* little-endian on the wire, whatever the host */
-            f->v = f->v << 8 | r->p[i];
-        r->p += w;
-        return true;
-    }
-    case WT_LEN: {
-        uint64_t n;
-        if (!get_varint(r, &n, 5) || n > (uint64_t)(r->end - r->p))
-            return false;
-        f->sub.p = r->p;
-        f->sub.end = r->p + n;
-        r->p += n;
-        return true;
-    }
-    default:
-        return false; /* groups (3, 4) and the unassigned 6, 7 */
-    }
-}
-
 /* Counts fields 1..5 of message r into cnt, checking that every field header is sound
  * and that the fields in msg_mask (bit = field number) are length-delimited. */
-static bool count_fields(struct pbr r, unsigned msg_mask, size_t cnt[6])
+static bool count_fields(struct pb_rd r, unsigned msg_mask, size_t cnt[6])
 {
     memset(cnt, 0, 6 * sizeof *cnt);
-    struct pbf f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end) {
-        if (!next_field(&r, &f))
+        if (!pb_next_field(&r, &f))
             return false;
         if (f.num <= 5) {
-            if ((msg_mask >> f.num & 1) && f.wt != WT_LEN)
+            if ((msg_mask >> f.num & 1) && f.wt != PB_WT_LEN)
                 return false;
             cnt[f.num]++;
         }
@@ -244,7 +171,7 @@ static void *dalloc(struct dctx *c, size_t n, size_t sz)
     return p;
 }
 
-static bool dec_label(struct pbr r, struct label *l)
+static bool dec_label(struct pb_rd r, struct label *l)
 {
     /* What every sender writes: name (tag 0x0a) then value (0x12), lengths under 128. */
     const uint8_t *p = r.p;
@@ -258,12 +185,12 @@ static bool dec_label(struct pbr r, struct label *l)
         }
     }
     l->name = l->value = (struct vg_str){ "", 0 };
-    struct pbf f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end) {
-        if (!next_field(&r, &f))
+        if (!pb_next_field(&r, &f))
             return false;
         if (f.num == LABEL_NAME || f.num == LABEL_VALUE) {
-            if (f.wt != WT_LEN)
+            if (f.wt != PB_WT_LEN)
                 return false;
             *(f.num == LABEL_NAME ? &l->name : &l->value) =
                 pb_str(f.sub.p, (size_t)(f.sub.end - f.sub.p));
@@ -395,7 +322,7 @@ static bool name_before(const uint8_t *a, size_t an, const uint8_t *b, size_t bn
  * equals the one at the same place in the previous series (c->known); on return,
  * whether this one does too. Such a name is valid and in order, as it was there. */
 static inline __attribute__((always_inline)) bool
-fast_label(struct dctx *c, struct pbr r, size_t k, struct label *l, bool *named, bool *same)
+fast_label(struct dctx *c, struct pb_rd r, size_t k, struct label *l, bool *named, bool *same)
 {
     const struct config_limits *lim = c->lim;
     const uint8_t *p = r.p;
@@ -459,7 +386,7 @@ static void remember(struct dctx *c, const struct label *ls, size_t n)
 
 /* The n labels of TimeSeries r into a new array *out, as dec_labels would decode them;
  * *valid says whether they passed the fast check as a whole (see above). */
-static bool dec_series_labels(struct dctx *c, struct pbr r, size_t n, struct label **out,
+static bool dec_series_labels(struct dctx *c, struct pb_rd r, size_t n, struct label **out,
                               bool *valid)
 {
     struct label *ls = dalloc(c, n, sizeof *ls);
@@ -468,9 +395,9 @@ static bool dec_series_labels(struct dctx *c, struct pbr r, size_t n, struct lab
     bool ok = c->lim && (int64_t)n <= c->lim->max_labels_per_series, named = false;
     bool same = true;
     size_t k = 0;
-    struct pbf f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end) {
-        next_field(&r, &f); /* sound: count_fields read it */
+        pb_next_field(&r, &f); /* sound: count_fields read it */
         if (f.num != TS_LABELS)
             continue;
         if (ok && fast_label(c, f.sub, k, &ls[k], &named, &same)) {
@@ -489,16 +416,16 @@ static bool dec_series_labels(struct dctx *c, struct pbr r, size_t n, struct lab
 }
 
 /* The n labels (field number fnum) of message r into a new array *out. */
-static bool dec_labels(struct dctx *c, struct pbr r, uint32_t fnum, size_t n,
+static bool dec_labels(struct dctx *c, struct pb_rd r, uint32_t fnum, size_t n,
                        struct label **out)
 {
     struct label *ls = dalloc(c, n, sizeof *ls);
     if (n && !ls)
         return false;
     size_t k = 0;
-    struct pbf f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end) {
-        next_field(&r, &f); /* sound: count_fields read it */
+        pb_next_field(&r, &f); /* sound: count_fields read it */
         if (f.num == fnum && !dec_label(f.sub, &ls[k++]))
             return false;
     }
@@ -507,27 +434,27 @@ static bool dec_labels(struct dctx *c, struct pbr r, uint32_t fnum, size_t n,
 }
 
 /* A Sample or an Exemplar's value and timestamp (their field numbers vnum and tnum). */
-static bool dec_point(struct pbf *f, uint32_t vnum, uint32_t tnum, int64_t *t, double *v)
+static bool dec_point(struct pb_field *f, uint32_t vnum, uint32_t tnum, int64_t *t, double *v)
 {
     if (f->num == vnum) {
-        if (f->wt != WT_I64)
+        if (f->wt != PB_WT_I64)
             return false;
         *v = pb_double(f->v);
     } else if (f->num == tnum) {
-        if (f->wt != WT_VARINT)
+        if (f->wt != PB_WT_VARINT)
             return false;
         *t = (int64_t)f->v;
     }
     return true;
 }
 
-static bool dec_sample(struct pbr r, struct tsdb_sample *s)
+static bool dec_sample(struct pb_rd r, struct tsdb_sample *s)
 {
     /* What senders write: value (tag 0x09, 8 bytes) then timestamp (0x10, a varint). */
     if (r.end - r.p >= 11 && r.p[0] == 0x09 && r.p[9] == 0x10) {
-        struct pbr t = { r.p + 10, r.end };
+        struct pb_rd t = { r.p + 10, r.end };
         uint64_t v, ts;
-        if (get_varint(&t, &ts, 10) && t.p == r.end) {
+        if (pb_get_varint(&t, &ts, 10) && t.p == r.end) {
             memcpy(&v, r.p + 1, 8);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
             v = __builtin_bswap64(v);
@@ -539,14 +466,14 @@ static bool dec_sample(struct pbr r, struct tsdb_sample *s)
     }
     s->t = 0;
     s->v = 0;
-    struct pbf f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end)
-        if (!next_field(&r, &f) || !dec_point(&f, SAMPLE_VALUE, SAMPLE_TIMESTAMP, &s->t, &s->v))
+        if (!pb_next_field(&r, &f) || !dec_point(&f, SAMPLE_VALUE, SAMPLE_TIMESTAMP, &s->t, &s->v))
             return false;
     return true;
 }
 
-static bool dec_exemplar(struct dctx *c, struct pbr r, struct tsdb_exemplar *e)
+static bool dec_exemplar(struct dctx *c, struct pb_rd r, struct tsdb_exemplar *e)
 {
     size_t cnt[6];
     if (!count_fields(r, 1u << EX_LABELS, cnt))
@@ -558,9 +485,9 @@ static bool dec_exemplar(struct dctx *c, struct pbr r, struct tsdb_exemplar *e)
     e->nlabels = cnt[EX_LABELS];
     e->t = 0;
     e->v = 0;
-    struct pbf f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end) {
-        next_field(&r, &f);
+        pb_next_field(&r, &f);
         if (!dec_point(&f, EX_VALUE, EX_TIMESTAMP, &e->t, &e->v))
             return false;
     }
@@ -576,19 +503,19 @@ static bool dec_exemplar(struct dctx *c, struct pbr r, struct tsdb_exemplar *e)
  * general path makes three (count, labels, the rest). 1 when *s is decoded, 0 when the
  * general path must do it (nothing of note was changed), -1 when malformed (which the
  * general path would find too). */
-static int dec_series_once(struct dctx *c, struct pbr r, struct tsdb_series_in *s,
+static int dec_series_once(struct dctx *c, struct pb_rd r, struct tsdb_series_in *s,
                            bool *valid)
 {
     struct label ls[ONCE_LABELS];
     struct tsdb_sample ss[ONCE_SAMPLES];
     size_t nl = 0, nsm = 0;
     bool ok = true, named = false, same = true;
-    struct pbf f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end) {
-        if (!next_field(&r, &f))
+        if (!pb_next_field(&r, &f))
             return -1;
         if (f.num == TS_LABELS) {
-            if (f.wt != WT_LEN)
+            if (f.wt != PB_WT_LEN)
                 return -1;
             if (nl == ONCE_LABELS)
                 return 0;
@@ -600,7 +527,7 @@ static int dec_series_once(struct dctx *c, struct pbr r, struct tsdb_series_in *
             if (!dec_label(f.sub, &ls[nl++]))
                 return -1;
         } else if (f.num == TS_SAMPLES) {
-            if (f.wt != WT_LEN)
+            if (f.wt != PB_WT_LEN)
                 return -1;
             if (nsm == ONCE_SAMPLES)
                 return 0;
@@ -683,7 +610,7 @@ static inline size_t metric_slot(const uint8_t *p, size_t n)
  * makes: *s decoded, its labels' encoding (in c->canon, which moves past it) in the
  * name of a hidden label just before s->labels (see series_enc); 0 when not (nothing
  * changed); -1 when out of arena memory. */
-static int dec_series_fast(struct dctx *c, struct pbr r, struct tsdb_series_in *s)
+static int dec_series_fast(struct dctx *c, struct pb_rd r, struct tsdb_series_in *s)
 {
     const struct config_limits *lim = c->lim;
     struct label ls[ONCE_LABELS];
@@ -730,13 +657,13 @@ static int dec_series_fast(struct dctx *c, struct pbr r, struct tsdb_series_in *
         } else if (p[0] == 0x12) { /* Sample: 0x09 value(8) 0x10 timestamp varint */
             if (nsm == ONCE_SAMPLES)
                 return 0;
-            struct pbr t = { b + 10, e };
+            struct pb_rd t = { b + 10, e };
             uint64_t ts;
-            if (e - b >= 11 && b[0] == 0x09 && b[9] == 0x10 && get_varint(&t, &ts, 10) &&
+            if (e - b >= 11 && b[0] == 0x09 && b[9] == 0x10 && pb_get_varint(&t, &ts, 10) &&
                 t.p == e) {
                 ss[nsm].v = pb_double(load_le64(b + 1));
                 ss[nsm++].t = (int64_t)ts;
-            } else if (!dec_sample((struct pbr){ b, e }, &ss[nsm++])) {
+            } else if (!dec_sample((struct pb_rd){ b, e }, &ss[nsm++])) {
                 return 0; /* a zero value or time is left out: dec_sample reads those */
             }
         } else {
@@ -773,7 +700,7 @@ static struct vg_str series_enc(const struct label *ls)
 /* One TimeSeries into *s (labels unvalidated, in wire order); *nhist gets its native
  * histograms, *fast FAST_ENC when dec_series_fast decoded it, FAST_VALID when its labels
  * passed the fast check otherwise, else FAST_NO. */
-static bool dec_series(struct dctx *c, struct pbr r, struct tsdb_series_in *s, size_t *nhist,
+static bool dec_series(struct dctx *c, struct pb_rd r, struct tsdb_series_in *s, size_t *nhist,
                        uint8_t *fast)
 {
     *nhist = 0;
@@ -809,9 +736,9 @@ static bool dec_series(struct dctx *c, struct pbr r, struct tsdb_series_in *s, s
     *s = (struct tsdb_series_in){ ls, cnt[TS_LABELS], ss, cnt[TS_SAMPLES], es,
                                   cnt[TS_EXEMPLARS] };
     size_t ns = 0, ne = 0;
-    struct pbf f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end) {
-        next_field(&r, &f);
+        pb_next_field(&r, &f);
         if (f.num == TS_SAMPLES && !dec_sample(f.sub, &ss[ns++]))
             return false;
         if (f.num == TS_EXEMPLARS && !dec_exemplar(c, f.sub, &es[ne++]))
@@ -834,21 +761,21 @@ static enum tsdb_metric_type meta_type(uint32_t t)
     }
 }
 
-static bool dec_metadata(struct pbr r, struct tsdb_metadata *md)
+static bool dec_metadata(struct pb_rd r, struct tsdb_metadata *md)
 {
     struct vg_str empty = { "", 0 };
     *md = (struct tsdb_metadata){ empty, TSDB_TYPE_UNKNOWN, empty, empty };
     uint32_t type = 0;
-    struct pbf f = { 0 };
+    struct pb_field f = { 0 };
     while (r.p < r.end) {
-        if (!next_field(&r, &f))
+        if (!pb_next_field(&r, &f))
             return false;
         if (f.num == MD_TYPE) {
-            if (f.wt != WT_VARINT)
+            if (f.wt != PB_WT_VARINT)
                 return false;
             type = (uint32_t)f.v; /* an enum is an int32 on the wire */
         } else if (f.num == MD_NAME || f.num == MD_HELP || f.num == MD_UNIT) {
-            if (f.wt != WT_LEN)
+            if (f.wt != PB_WT_LEN)
                 return false;
             struct vg_str s = pb_str(f.sub.p, (size_t)(f.sub.end - f.sub.p));
             if (f.num == MD_NAME)
@@ -870,7 +797,7 @@ static int decode(struct vg_str raw, const struct config_limits *lim, struct vg_
                   struct rw_request *out, uint8_t **fast, struct vg_err *err)
 {
     struct dctx c = { .a = a, .lim = lim, .raw_len = raw.len };
-    struct pbr r = { (const uint8_t *)raw.p, (const uint8_t *)raw.p + raw.len };
+    struct pb_rd r = { (const uint8_t *)raw.p, (const uint8_t *)raw.p + raw.len };
     size_t cnt[6];
     bool ok = count_fields(r, 1u << WR_TIMESERIES | 1u << WR_METADATA, cnt);
     struct tsdb_series_in *series = NULL;
@@ -884,9 +811,9 @@ static int decode(struct vg_str raw, const struct config_limits *lim, struct vg_
     }
     size_t ns = 0, nm = 0, nhist = 0;
     const char *in = NULL; /* what is being decoded, for the error message */
-    struct pbf f = { 0 };
+    struct pb_field f = { 0 };
     while (ok && r.p < r.end) {
-        next_field(&r, &f);
+        pb_next_field(&r, &f);
         if (f.num == WR_TIMESERIES) {
             size_t h = 0;
             in = "timeseries";
