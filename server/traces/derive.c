@@ -25,6 +25,8 @@ struct trace_derive {
     struct servicegraph *sg;
     struct errors *errors;
     int64_t flush_interval_ms;
+    int64_t errors_retention_ms; /* 0 = keep error groups for ever */
+    int64_t last_expire_ms;      /* flush_mu; the flush time of the last expiry */
     pthread_mutex_t mu; /* guards stop, flushes_ok, flushes_failed; cv waits on it */
     pthread_cond_t cv;
     bool stop, thread_started;
@@ -119,9 +121,25 @@ int trace_derive_flush(struct trace_derive *d, int64_t now, struct vg_err *err)
     int rc = flush_series(d, now, err);
     struct vg_err e2;
     int rc2 = d->errors ? errors_flush(d->errors, rc < 0 ? &e2 : err) : 0;
-    pthread_mutex_unlock(&d->flush_mu);
     if (rc == 0)
         rc = rc2;
+    /* Error retention rides on the flush (under flush_mu) at most once per
+     * DERIVE_EXPIRE_EVERY_MS; the store lets recording in between its rounds. */
+    if (d->errors && d->errors_retention_ms > 0 &&
+        (d->last_expire_ms == 0 || now - d->last_expire_ms >= DERIVE_EXPIRE_EVERY_MS)) {
+        d->last_expire_ms = now;
+        size_t deleted;
+        rc2 = errorstore_expire(errors_store(d->errors), now - d->errors_retention_ms,
+                                &deleted, rc < 0 ? &e2 : err);
+        if (rc == 0)
+            rc = rc2;
+        if (deleted) {
+            char nb[24];
+            snprintf(nb, sizeof nb, "%zu", deleted);
+            vg_log(VG_LOG_INFO, "trace_derive", "expired error groups", "groups", nb, NULL);
+        }
+    }
+    pthread_mutex_unlock(&d->flush_mu);
     pthread_mutex_lock(&d->mu);
     if (rc < 0)
         d->flushes_failed++;
@@ -267,6 +285,7 @@ struct trace_derive *trace_derive_new(const struct trace_derive_opts *o, struct 
     }
     d->tsdb = tsdb;
     d->flush_interval_ms = o->flush_interval_ms;
+    d->errors_retention_ms = o->errors_retention_ms;
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->flush_mu, NULL);
     pthread_cond_init(&d->cv, NULL);
@@ -411,6 +430,7 @@ static int init(struct vigil *v, struct vg_err *err)
                                       ? 4 : c->limits.max_label_value_length),
         .errors_dir = dir,
         .errors_max_groups = (size_t)c->traces_errors_max_groups,
+        .errors_retention_ms = c->trace_retention_ms,
     };
     vigil_store_sync(c, &o.errors_no_sync, &o.errors_sync_interval_ms);
     v->derive = trace_derive_new(&o, v->tsdb, v->metrics, err);

@@ -14,7 +14,9 @@
  * the TSDB every traces.derive_flush_interval, stamped with the flush time (with TYPE
  * metadata for each family; a new series also gets a 0 sample at its creation, see
  * dtable.h, so increase() counts the spans that created it), and writes pending error
- * occurrences to the error store.
+ * occurrences to the error store. Every flush at least DERIVE_EXPIRE_EVERY_MS after the
+ * last expiry also applies storage.trace_retention to the error store
+ * (errorstore_expire: groups unseen that long go, and older hour counts).
  * Series idle for DERIVE_IDLE_MS are dropped (Tempo's stale_duration default), so
  * vanished span names stop being written.
  *
@@ -50,6 +52,7 @@
 #include <stdint.h>
 
 #define DERIVE_IDLE_MS (15LL * 60 * 1000)
+#define DERIVE_EXPIRE_EVERY_MS 60000LL /* error retention runs at most this often */
 
 struct errors;
 
@@ -68,6 +71,8 @@ struct trace_derive_opts {
     size_t errors_max_groups;
     bool errors_no_sync;               /* tests; storage.fsync */
     int64_t errors_sync_interval_ms;   /* errors_opts.sync_interval_ms */
+    int64_t errors_retention_ms;       /* expire error groups unseen this long (and older
+                                        * hour counts); 0 = keep */
 };
 
 struct trace_derive;

@@ -1,7 +1,13 @@
 /* errorstore: see errorstore.h for the key layout and the record format.
  *
  * Recording sorts the occurrences by (fingerprint, hour), so each group record and each
- * hour count is read once, merged in memory and written once, all in one batch. */
+ * hour count is read once, merged in memory and written once, all in one batch.
+ *
+ * Expiry walks the groups in fingerprint order in rounds: each round takes the mutex,
+ * handles whole groups (a group's record and its hour keys are deleted in one write, so
+ * recording never meets half a group) until about EXPIRE_BATCH deletes are batched,
+ * writes them and lets go of the mutex, so recording waits for one round at most. A group
+ * with more old hours than that is written in several batches within its round. */
 #include "errorstore.h"
 
 #include "../base/vg_alloc.h"
@@ -16,6 +22,7 @@
 #define RECORD_VERSION 1
 #define GKEY_LEN 9
 #define HKEY_LEN 17
+#define EXPIRE_BATCH ((size_t)1024) /* deletes per LevelDB write during expiry */
 
 struct errorstore {
     struct kv *kv;
@@ -432,6 +439,17 @@ static int group_from(struct vg_arena *a, uint64_t fp, const char *val, size_t l
     return ok ? 0 : vg_err_set(err, VG_ENOMEM, "out of memory");
 }
 
+/* The group record under the iterator and its fingerprint; NULL for a stray key. */
+static const char *group_at(const struct kv_iter *it, uint64_t *fp, size_t *vlen)
+{
+    size_t klen;
+    const char *k = kv_iter_key(it, &klen);
+    if (klen != GKEY_LEN)
+        return NULL;
+    *fp = get_u64be((const uint8_t *)k + 1);
+    return kv_iter_value(it, vlen);
+}
+
 static int groups_init(struct errorstore_groups *out, size_t cap, struct vg_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -444,9 +462,12 @@ static int groups_init(struct errorstore_groups *out, size_t cap, struct vg_err 
 int errorstore_list(struct errorstore *es, struct errorstore_groups *out, struct vg_err *err)
 {
     memset(out, 0, sizeof *out);
-    /* Groups are only ever added, so a snapshot bounds what the scan can meet. */
+    /* Every write that adds or deletes groups holds the mutex, so the snapshot and the
+     * count taken together under it agree. */
+    pthread_mutex_lock(&es->mu);
     struct kv_snapshot *snap = kv_snapshot_new(es->kv);
-    size_t cap = errorstore_ngroups(es);
+    size_t cap = es->ngroups;
+    pthread_mutex_unlock(&es->mu);
     int rc = snap ? groups_init(out, cap, err) : vg_err_set(err, VG_ENOMEM, "out of memory");
     struct kv_iter *it = rc == 0 ? kv_iter_new(es->kv, snap, false) : NULL;
     if (rc == 0 && !it)
@@ -454,12 +475,11 @@ int errorstore_list(struct errorstore *es, struct errorstore_groups *out, struct
     if (it)
         kv_iter_seek(it, "G", 1);
     for (; rc == 0 && kv_iter_has_prefix(it, "G", 1) && out->n < cap; kv_iter_next(it)) {
-        size_t klen, vlen;
-        const char *k = kv_iter_key(it, &klen);
-        const char *val = kv_iter_value(it, &vlen);
-        if (klen != GKEY_LEN)
+        uint64_t fp;
+        size_t vlen;
+        const char *val = group_at(it, &fp, &vlen);
+        if (!val)
             continue;
-        uint64_t fp = get_u64be((const uint8_t *)k + 1);
         rc = group_from(out->arena, fp, val, vlen, &out->v[out->n], kv_path(es->kv), err);
         if (rc == 0)
             out->n++;
@@ -550,5 +570,123 @@ int errorstore_hours(struct errorstore *es, uint64_t fingerprint, int64_t start_
         *out = NULL;
         *n = 0;
     }
+    return rc;
+}
+
+/* ---- expiry ---- */
+
+struct expiry {
+    struct kv_batch *b;
+    size_t gone;     /* groups deleted in the batch, not yet written */
+    size_t *deleted; /* groups deleted and written */
+};
+
+/* Writes the batch; the group count follows only what was written. Mutex held. */
+static int expire_write(struct errorstore *es, struct expiry *x, struct vg_err *err)
+{
+    int rc = kv_batch_count(x->b) > 0 ? kv_write(es->kv, x->b, es->sync, err) : 0;
+    kv_batch_clear(x->b);
+    if (rc == 0) {
+        es->ngroups = es->ngroups > x->gone ? es->ngroups - x->gone : 0;
+        *x->deleted += x->gone;
+    }
+    x->gone = 0;
+    return rc;
+}
+
+/* Batches the deletion of fp's hour keys before hour limit (all of them when limit is
+ * UINT64_MAX); writes full batches at once (the caller holds the mutex). */
+static int expire_hours(struct errorstore *es, struct expiry *x, uint64_t fp,
+                        uint64_t limit, struct vg_err *err)
+{
+    uint8_t from[HKEY_LEN];
+    hkey(from, fp, 0);
+    struct kv_iter *it = kv_iter_new(es->kv, NULL, false);
+    if (!it)
+        return vg_err_set(err, VG_ENOMEM, "out of memory");
+    int rc = 0;
+    for (kv_iter_seek(it, from, sizeof from); kv_iter_has_prefix(it, from, GKEY_LEN);
+         kv_iter_next(it)) {
+        size_t klen;
+        const uint8_t *k = (const uint8_t *)kv_iter_key(it, &klen);
+        if (klen == HKEY_LEN && get_u64be(k + 9) >= limit)
+            break;
+        kv_batch_delete(x->b, k, klen);
+        if (kv_batch_count(x->b) >= 4 * EXPIRE_BATCH && (rc = expire_write(es, x, err)) < 0)
+            break;
+    }
+    if (rc == 0)
+        rc = kv_iter_error(it, err);
+    kv_iter_free(it);
+    return rc;
+}
+
+/* One round from group key at (updated to resume after the last group handled); sets
+ * *done when no group is left. Called with the mutex held. */
+static int expire_round(struct errorstore *es, struct expiry *x, uint8_t *at,
+                        int64_t cutoff_ms, bool *done, struct vg_err *err)
+{
+    struct kv_iter *it = kv_iter_new(es->kv, NULL, false);
+    if (!it)
+        return vg_err_set(err, VG_ENOMEM, "out of memory");
+    uint64_t cut_hour = hour_of(cutoff_ms);
+    int rc = 0;
+    *done = true;
+    for (kv_iter_seek(it, at, GKEY_LEN); kv_iter_has_prefix(it, "G", 1); kv_iter_next(it)) {
+        if (kv_batch_count(x->b) >= EXPIRE_BATCH) {
+            *done = false;
+            break;
+        }
+        uint64_t fp;
+        size_t vlen;
+        const char *val = group_at(it, &fp, &vlen);
+        if (!val)
+            continue;
+        struct rec r;
+        if (!rec_decode(val, vlen, &r)) {
+            rc = vg_err_set(err, VG_EIO, "errorstore %s: group %016llx does not decode",
+                            kv_path(es->kv), (unsigned long long)fp);
+            break;
+        }
+        bool dead = r.last_ms < cutoff_ms;
+        if (dead) {
+            uint8_t gk[GKEY_LEN];
+            gkey(gk, fp);
+            kv_batch_delete(x->b, gk, sizeof gk);
+            x->gone++;
+        }
+        if ((rc = expire_hours(es, x, fp, dead ? UINT64_MAX : cut_hour, err)) < 0)
+            break;
+        gkey(at, fp + 1);
+        if (fp == UINT64_MAX)
+            break; /* the last possible group */
+    }
+    if (rc == 0)
+        rc = kv_iter_error(it, err);
+    kv_iter_free(it);
+    if (rc == 0)
+        return expire_write(es, x, err);
+    kv_batch_clear(x->b);
+    x->gone = 0;
+    return rc;
+}
+
+int errorstore_expire(struct errorstore *es, int64_t cutoff_ms, size_t *groups_deleted,
+                      struct vg_err *err)
+{
+    *groups_deleted = 0;
+    struct expiry x = { .b = kv_batch_new(), .deleted = groups_deleted };
+    if (!x.b)
+        return vg_err_set(err, VG_ENOMEM, "out of memory");
+    uint8_t at[GKEY_LEN];
+    gkey(at, 0);
+    bool done = false;
+    int rc = 0;
+    while (rc == 0 && !done) {
+        pthread_mutex_lock(&es->mu);
+        rc = expire_round(es, &x, at, cutoff_ms, &done, err);
+        pthread_mutex_unlock(&es->mu);
+    }
+    kv_batch_free(x.b);
     return rc;
 }

@@ -22,8 +22,14 @@
  * Bounds: at most max_groups groups; occurrences of new groups beyond it are counted in
  * the result and not stored. Strings are cut to ERRORSTORE_MAX_TEXT bytes.
  *
- * Thread safety: every function may be called from any thread. Recording is serialised
- * by a mutex (it reads and rewrites records); reads see a consistent LevelDB view. */
+ * Retention: errorstore_expire deletes groups last seen before a cutoff with all their
+ * 'H' keys, and the 'H' keys of the other groups for hours before the cutoff's hour
+ * (the hour holding the cutoff is kept whole). Deleted groups free room under max_groups;
+ * a group seen again later starts afresh.
+ *
+ * Thread safety: every function may be called from any thread. Recording and expiry are
+ * serialised by a mutex (they read and rewrite records); reads see a consistent LevelDB
+ * view. */
 #ifndef ERRORSTORE_H
 #define ERRORSTORE_H
 
@@ -116,6 +122,17 @@ struct errorstore_hour {
 int errorstore_hours(struct errorstore *es, uint64_t fingerprint, int64_t start_ms,
                      int64_t end_ms, struct errorstore_hour **out, size_t *n,
                      struct vg_err *err);
+
+/* Deletes every group whose last_seen_ms < cutoff_ms together with all its hour counts,
+ * and the hour counts of the remaining groups whose hour starts before
+ * hour_of(cutoff_ms) (so errorstore_hours keeps the cutoff's hour and later ones).
+ * Works in rounds of about 1,024 deletes, each one LevelDB write (synced unless no_sync)
+ * made holding the recording mutex, so recording waits one round at most; a failure
+ * leaves the earlier rounds done. *groups_deleted (required) counts the groups deleted
+ * by written rounds, also on failure. 0, VG_EIO (a record that does not decode, or
+ * LevelDB's error) or VG_ENOMEM. */
+int errorstore_expire(struct errorstore *es, int64_t cutoff_ms, size_t *groups_deleted,
+                      struct vg_err *err);
 
 /* Groups stored now. */
 size_t errorstore_ngroups(struct errorstore *es);

@@ -4,13 +4,15 @@
  * the numbers: sum by (service) (rate(traces_spanmetrics_calls_total[1m])), increase over
  * the first two flushes counting the first batch (new series start at 0), the service
  * graph edge, and a trace exemplar through /api/v1/query_exemplars. Also the module's
- * config check (bucket lists), /metrics figures, and the module being off. */
+ * config check (bucket lists), /metrics figures, the module being off, and error groups
+ * expiring with storage.trace_retention at most once a minute of flush time. */
 #include "../fixture.h"
 
 #include "../../../../server/api/query.h"
 #include "../../../../server/ingest/ingest.h"
 #include "../../../../server/ingest/otlp_traces.h"
 #include "../../../../server/traces/derive.h"
+#include "../../../../server/traces/errors.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -111,7 +113,7 @@ Test(derive, otlp_spans_to_promql_and_exemplars)
     cr_assert_eq(trace_derive_flush(fx.v.derive, t1 + 30000, &err), 0, "%s", err.msg);
 
     char at[32], from[32], to[32];
-    snprintf(at, sizeof at, "%lld", (long long)(t1 / 1000 + 30));
+    snprintf(at, sizeof at, "%lld", (long long)t1 / 1000 + 30);
     const char *b = query("/api/v1/query", "query",
                           "traces_spanmetrics_calls_total{service=\"shop\"}", "time", at, NULL);
     cr_assert(strstr(b, "\"span_kind\":\"SPAN_KIND_SERVER\""), "%s", b);
@@ -156,7 +158,7 @@ Test(derive, otlp_spans_to_promql_and_exemplars)
     cr_assert_eq(first_value(b), 3, "the server span had status ERROR");
 
     snprintf(from, sizeof from, "%lld", (long long)(t1 / 1000 - 60));
-    snprintf(to, sizeof to, "%lld", (long long)(t1 / 1000 + 60));
+    snprintf(to, sizeof to, "%lld", (long long)t1 / 1000 + 60);
     b = query("/api/v1/query_exemplars", "query",
               "traces_spanmetrics_duration_seconds_bucket{service=\"shop\"}", "start", from,
               "end", to, NULL);
@@ -227,4 +229,38 @@ Test(derive, flush_thread_writes_on_its_own)
         usleep(100000);
     }
     cr_assert_fail("nothing was written within 4 s");
+}
+
+static void record_error(struct errorstore *es, uint64_t fp, int64_t t_ms)
+{
+    struct errorstore_occurrence o = { .fingerprint = fp, .type = VG_STR("E"),
+                                       .message = VG_STR("m"), .t_ms = t_ms, .count = 1 };
+    struct errorstore_record_result res;
+    cr_assert_eq(errorstore_record(es, &o, 1, &res, &err), 0, "%s", err.msg);
+}
+
+Test(derive, error_groups_expire_with_trace_retention)
+{
+    cr_assert_eq(config_set(fx.cfg, "storage.trace_retention", "2h", &err), 0, "%s", err.msg);
+    cr_assert_eq(config_set(fx.cfg, "traces.derive_flush_interval", "1h", &err), 0, "%s",
+                 err.msg); /* the thread stays out of the way: flushes by hand */
+    start_derive();
+    struct errorstore *es = errors_store(trace_derive_errors(fx.v.derive));
+    int64_t now = fixture_now_ms();
+    record_error(es, 1, now - 3 * ERRORSTORE_HOUR_MS);
+    record_error(es, 2, now);
+    cr_assert_eq(trace_derive_flush(fx.v.derive, now, &err), 0, "%s", err.msg);
+    cr_assert_eq(errorstore_ngroups(es), 1);
+    struct errorstore_groups gs;
+    cr_assert_eq(errorstore_get(es, 1, &gs, &err), VG_ENOTFOUND);
+    errorstore_groups_free(&gs);
+
+    record_error(es, 3, now - 3 * ERRORSTORE_HOUR_MS);
+    cr_assert_eq(trace_derive_flush(fx.v.derive, now + 30000, &err), 0, "%s", err.msg);
+    cr_assert_eq(errorstore_ngroups(es), 2, "not again within a minute");
+    cr_assert_eq(trace_derive_flush(fx.v.derive, now + DERIVE_EXPIRE_EVERY_MS, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(errorstore_ngroups(es), 1);
+    cr_assert_eq(errorstore_get(es, 2, &gs, &err), 0, "%s", err.msg);
+    errorstore_groups_free(&gs);
 }

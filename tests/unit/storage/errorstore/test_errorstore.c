@@ -1,7 +1,10 @@
 /* Tests storage/errorstore/errorstore.c: recording merges occurrences into groups (count,
  * first/last seen, services, newest sample trace ids) and hour counts, everything
  * survives a reopen, max_groups refuses new groups and counts them, hours are read by
- * range, a corrupt record is an error naming the group, and allocation failure. */
+ * range, a corrupt record is an error naming the group, and allocation failure; expiry
+ * deletes old groups with their hours and old hours of live groups, keeps the group
+ * count right (max_groups admits new groups again), works across many write rounds, and
+ * fails cleanly on a corrupt record or allocation failure. */
 #include "../../../../storage/errorstore/errorstore.h"
 #include "../../../../storage/base/vg_alloc.h"
 #include "../../../../storage/kv.h"
@@ -175,7 +178,8 @@ Test(errorstore, max_groups)
     cr_assert_eq(res.dropped_full, 5, "the bound holds across a reopen");
 }
 
-Test(errorstore, corrupt_record)
+/* Closes the store, writes a record for group 5 that does not decode, reopens. */
+static void reopen_with_corrupt_group5(void)
 {
     errorstore_close(es);
     es = NULL;
@@ -185,6 +189,11 @@ Test(errorstore, corrupt_record)
     cr_assert_eq(kv_put(kv, k, 9, "\x01\x05", 2, false, &err), 0);
     kv_close(kv);
     es = open_store(10);
+}
+
+Test(errorstore, corrupt_record)
+{
+    reopen_with_corrupt_group5();
     struct errorstore_groups gs;
     cr_assert_eq(errorstore_get(es, 5, &gs, &err), VG_EIO);
     cr_assert(strstr(err.msg, "0000000000000005"), "%s", err.msg);
@@ -223,4 +232,156 @@ Test(errorstore, bad_options_and_allocation_failure)
         cr_assert_eq(rc, VG_ENOMEM);
     }
     cr_assert_eq(errorstore_record(es, &x, 0, &res, &err), 0, "an empty batch is fine");
+}
+
+/* The fingerprints errorstore_list returns, in order, into fps (cap entries). */
+static size_t list_fps(uint64_t *fps, size_t cap)
+{
+    struct errorstore_groups gs;
+    cr_assert_eq(errorstore_list(es, &gs, &err), 0, "%s", err.msg);
+    size_t n = gs.n;
+    for (size_t i = 0; i < n && i < cap; i++)
+        fps[i] = gs.v[i].fingerprint;
+    errorstore_groups_free(&gs);
+    return n;
+}
+
+static size_t nhours(uint64_t fp, int64_t *first)
+{
+    struct errorstore_hour *h;
+    size_t n;
+    cr_assert_eq(errorstore_hours(es, fp, 0, T0 + 1000 * H, &h, &n, &err), 0, "%s", err.msg);
+    if (first)
+        *first = n ? h[0].start_ms : -1;
+    vg_free(h);
+    return n;
+}
+
+static size_t expire(int64_t cutoff)
+{
+    size_t deleted = 99;
+    cr_assert_eq(errorstore_expire(es, cutoff, &deleted, &err), 0, "%s", err.msg);
+    return deleted;
+}
+
+Test(errorstore, expire_groups_and_old_hours)
+{
+    struct errorstore_occurrence o[6] = {
+        occ(1, "a", "", T0 + 10, 1),         /* old: goes */
+        occ(2, "a", "", T0, 1),              /* live, hours T0 .. T0+2H */
+        occ(2, "a", "", T0 + H + 7, 2),
+        occ(2, "a", "", T0 + 2 * H + 5, 3),
+        occ(3, "a", "", T0 + H + H / 2, 1),  /* last seen exactly at the cutoff: stays */
+        occ(4, "a", "", T0 + 5 * H, 1),
+    };
+    struct errorstore_record_result res;
+    record(o, 6, &res);
+    cr_assert_eq(errorstore_ngroups(es), 4);
+    int64_t cutoff = T0 + H + H / 2;
+    cr_assert_eq(expire(cutoff), 1);
+    cr_assert_eq(errorstore_ngroups(es), 3);
+    uint64_t fps[8];
+    cr_assert_eq(list_fps(fps, 8), 3);
+    cr_assert_eq(fps[0], 2);
+    cr_assert_eq(fps[1], 3);
+    cr_assert_eq(fps[2], 4);
+    struct errorstore_groups gs;
+    cr_assert_eq(errorstore_get(es, 1, &gs, &err), VG_ENOTFOUND);
+    errorstore_groups_free(&gs);
+    cr_assert_eq(nhours(1, NULL), 0, "a deleted group's hours go with it");
+    int64_t first;
+    cr_assert_eq(nhours(2, &first), 2, "hours before the cutoff's hour go");
+    cr_assert_eq(first, T0 + H, "the cutoff's hour stays whole");
+    cr_assert_eq(errorstore_get(es, 2, &gs, &err), 0);
+    cr_assert_eq(gs.v[0].count, 6, "the group's own totals are kept");
+    errorstore_groups_free(&gs);
+    cr_assert_eq(nhours(3, NULL), 1);
+
+    cr_assert_eq(expire(cutoff), 0, "nothing more to do");
+    errorstore_close(es);
+    es = open_store(10);
+    cr_assert_eq(errorstore_ngroups(es), 3, "deletions are durable");
+    cr_assert_eq(expire(T0 + 100 * H), 3);
+    cr_assert_eq(errorstore_ngroups(es), 0);
+    cr_assert_eq(list_fps(fps, 8), 0);
+    cr_assert_eq(nhours(2, NULL) + nhours(4, NULL), 0);
+    cr_assert_eq(expire(T0 + 100 * H), 0, "an empty store");
+}
+
+Test(errorstore, expire_makes_room_under_max_groups)
+{
+    errorstore_close(es);
+    es = open_store(2);
+    struct errorstore_occurrence o[3] = { occ(1, "a", "", T0, 4), occ(2, "a", "", T0 + 2 * H, 1),
+                                          occ(3, "a", "", T0 + 2 * H, 1) };
+    struct errorstore_record_result res;
+    record(o, 3, &res);
+    cr_assert_eq(res.dropped_full, 1);
+    cr_assert_eq(expire(T0 + H), 1);
+    record(&o[2], 1, &res);
+    cr_assert_eq(res.groups_created, 1, "room again after expiry");
+    cr_assert_eq(res.dropped_full, 0);
+    struct errorstore_occurrence again = occ(1, "a", "", T0 + 3 * H, 1);
+    record(&again, 1, &res);
+    cr_assert_eq(res.dropped_full, 1, "full again: the bound is still kept");
+    cr_assert_eq(expire(T0 + 3 * H), 2);
+    record(&again, 1, &res);
+    cr_assert_eq(res.groups_created, 1);
+    struct errorstore_groups gs;
+    cr_assert_eq(errorstore_get(es, 1, &gs, &err), 0);
+    cr_assert_eq(gs.v[0].count, 1, "a group seen again starts afresh");
+    cr_assert_eq(gs.v[0].first_seen_ms, T0 + 3 * H);
+    errorstore_groups_free(&gs);
+    cr_assert_eq(nhours(1, NULL), 1);
+}
+
+Test(errorstore, expire_in_many_rounds)
+{
+    enum { NG = 3000, NH = 5000 };
+    errorstore_close(es);
+    es = open_store(NG + 1);
+    struct errorstore_occurrence *o = vg_malloc((NG + NH) * sizeof *o);
+    cr_assert_not_null(o);
+    for (size_t i = 0; i < NG; i++) /* even groups old, odd ones live; two hours each */
+        o[i] = occ(i + 1, "a", "", (i % 2 ? T0 + 10 * H : T0) + (int64_t)(i % 3) * H, 1);
+    for (size_t i = 0; i < NH; i++) /* one live group with many old hours */
+        o[NG + i] = occ(1u << 20, "a", "", T0 - (int64_t)i * H, 1);
+    o[NG].t_ms = T0 + 20 * H;
+    struct errorstore_record_result res;
+    record(o, NG + NH, &res);
+    vg_free(o);
+    cr_assert_eq(errorstore_ngroups(es), NG + 1);
+    cr_assert_eq(expire(T0 + 5 * H), NG / 2);
+    cr_assert_eq(errorstore_ngroups(es), NG / 2 + 1);
+    uint64_t *fps = vg_malloc(NG * sizeof *fps);
+    cr_assert_eq(list_fps(fps, NG), NG / 2 + 1);
+    for (size_t i = 0; i < NG / 2; i++)
+        cr_assert_eq(fps[i] % 2, 0, "the odd indexes (even fingerprints) live");
+    vg_free(fps);
+    cr_assert_eq(nhours(1u << 20, NULL), 1, "only the live hour of the big group is left");
+}
+
+Test(errorstore, expire_failures)
+{
+    struct errorstore_occurrence o[2] = { occ(1, "a", "", T0, 1), occ(2, "a", "", T0 + H, 1) };
+    struct errorstore_record_result res;
+    record(o, 2, &res);
+    size_t deleted;
+    int rc = VG_ENOMEM;
+    for (uint64_t n = 1; n < 20 && rc != 0; n++) {
+        vg_alloc_fail_after(n);
+        rc = errorstore_expire(es, T0 + 1, &deleted, &err);
+        vg_alloc_fail_after(0);
+        cr_assert(rc == 0 || rc == VG_ENOMEM, "%d %s", rc, err.msg);
+        uint64_t fps[4];
+        cr_assert_eq(list_fps(fps, 4), errorstore_ngroups(es), "the count follows the data");
+    }
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(errorstore_ngroups(es), 1);
+
+    reopen_with_corrupt_group5();
+    cr_assert_eq(errorstore_expire(es, T0 + 2 * H, &deleted, &err), VG_EIO);
+    cr_assert(strstr(err.msg, "0000000000000005"), "%s", err.msg);
+    cr_assert_eq(deleted, 0, "group 2 sits in the round that failed");
+    cr_assert_eq(errorstore_ngroups(es), 2);
 }
