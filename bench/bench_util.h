@@ -1,6 +1,7 @@
 /* bench_util: what the benchmark programs share: a monotonic clock, the size of a
  * directory tree, removing one, /proc/self/status fields, and number arguments that
- * refuse junk instead of reading it as 0. Static inline: each program includes it once. */
+ * refuse junk instead of reading it as 0, and the callgrind collection toggle. Static
+ * inline: each program includes it once. */
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
 
@@ -13,6 +14,17 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The callgrind harnesses toggle collection around their measured part; without
+ * valgrind's headers the toggle does nothing and they still build and run. */
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#endif
+#endif
+#ifndef CALLGRIND_TOGGLE_COLLECT
+#define CALLGRIND_TOGGLE_COLLECT
+#endif
 
 static inline double bench_now_s(void)
 {

@@ -38,6 +38,8 @@
 
 #include "prom_remote_write.pb-c.h"
 
+#include "bench_util.h"
+
 #include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -49,14 +51,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#endif
-#endif
-#ifndef CALLGRIND_TOGGLE_COLLECT
-#define CALLGRIND_TOGGLE_COLLECT
-#endif
 
 #define NLABELS 8
 #define INTERVAL_MS 15000

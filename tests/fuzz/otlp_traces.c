@@ -8,25 +8,11 @@
 #include "../../server/ingest/otlp_receiver.h"
 #include "../../server/ingest/otlp_traces.h"
 
+#include "traces_limits.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ARENA_LIMIT ((size_t)8 << 20)
-
-static struct config *config_once(void)
-{
-    static struct config *cfg;
-    if (!cfg) {
-        cfg = config_default();
-        if (!cfg)
-            abort();
-        cfg->traces_max_attributes = 8;
-        cfg->traces_max_attribute_bytes = 256;
-        cfg->traces_max_spans_per_request = 16;
-    }
-    return cfg;
-}
 
 /* Kept spans are valid for the store and survive the reverse translation. */
 static void check(const struct otlp_traces_result *res, struct vg_arena *a)
@@ -59,14 +45,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vg_arena *a = vg_arena_new(4096);
     if (!a)
         return 0;
-    vg_arena_set_limit(a, ARENA_LIMIT);
+    vg_arena_set_limit(a, FUZZ_TRACES_ARENA_LIMIT);
     struct vg_err err;
     ProtobufCMessage *m;
     if (otlp_receiver_decode(
             &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
             data, size, json, a, 4, &m, &err) == 0) {
         struct otlp_traces_result res;
-        if (otlp_traces_translate((const otlp_traces_request *)m, config_once(), a, &res,
+        if (otlp_traces_translate((const otlp_traces_request *)m, fuzz_traces_config(), a, &res,
                                   &err) == 0)
             check(&res, a);
     }

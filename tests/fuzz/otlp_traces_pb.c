@@ -9,25 +9,11 @@
 #include "../../server/ingest/otlp_traces_pb.h"
 #include "fuzz_check.h"
 
+#include "traces_limits.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ARENA_LIMIT ((size_t)8 << 20)
-
-static struct config *config_once(void)
-{
-    static struct config *cfg;
-    if (!cfg) {
-        cfg = config_default();
-        if (!cfg)
-            abort();
-        cfg->traces_max_attributes = 8;
-        cfg->traces_max_attribute_bytes = 256;
-        cfg->traces_max_spans_per_request = 16;
-    }
-    return cfg;
-}
 
 static void same_span(const struct span *x, const struct span *y)
 {
@@ -44,15 +30,15 @@ static void same_span(const struct span *x, const struct span *y)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const struct config *cfg = config_once();
+    const struct config *cfg = fuzz_traces_config();
     struct vg_arena *a1 = vg_arena_new(4096), *a2 = vg_arena_new(4096);
     if (!a1 || !a2) {
         vg_arena_free(a1);
         vg_arena_free(a2);
         return 0;
     }
-    vg_arena_set_limit(a1, ARENA_LIMIT);
-    vg_arena_set_limit(a2, ARENA_LIMIT);
+    vg_arena_set_limit(a1, FUZZ_TRACES_ARENA_LIMIT);
+    vg_arena_set_limit(a2, FUZZ_TRACES_ARENA_LIMIT);
     struct otlp_traces_result r1, r2;
     int fast = otlp_traces_pb_read(cfg, data, size, a1, &r1);
     FUZZ_CHECK(fast == 0 || fast == 1);

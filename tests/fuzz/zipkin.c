@@ -5,26 +5,18 @@
 #include "../../server/ingest/otlp_json.h"
 #include "../../server/ingest/zipkin.h"
 
+#include "traces_limits.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 
-#define ARENA_LIMIT ((size_t)8 << 20)
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct config *cfg;
-    if (!cfg) {
-        cfg = config_default();
-        if (!cfg)
-            abort();
-        cfg->traces_max_attributes = 8;
-        cfg->traces_max_attribute_bytes = 256;
-        cfg->traces_max_spans_per_request = 16;
-    }
+    const struct config *cfg = fuzz_traces_config();
     struct vg_arena *a = vg_arena_new(4096);
     if (!a)
         return 0;
-    vg_arena_set_limit(a, ARENA_LIMIT);
+    vg_arena_set_limit(a, FUZZ_TRACES_ARENA_LIMIT);
     struct vg_err err;
     struct otlp_traces_result res;
     if (zipkin_decode((const char *)data, size, cfg, a, &res, &err) == 0) {
