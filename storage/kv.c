@@ -20,19 +20,18 @@
  * `unsynced` counts writes made without sync, incremented after leveldb_write returns:
  * the kv-sync thread reads it before its sync, so every write it has counted was in the
  * log before the sync entered LevelDB's queue. A write counted after the read is synced
- * again next round at worst. The thread takes only its own mutex (sync_mu, guarding
- * sync_stop) and never holds it while calling LevelDB; writers never take it. */
+ * again next round at worst. The thread is a vg_ticker (fixed delay: each round
+ * sync_interval_ms after the previous one returned), whose lock is never held while
+ * the round calls LevelDB; writers never take it. */
 #include "kv.h"
 
 #include "base/vg_alloc.h"
 #include "base/vg_log.h"
+#include "base/vg_ticker.h"
 
-#include <errno.h>
 #include <leveldb/c.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 
 #define KV_DEFAULT_CACHE (32u << 20)
 #define KV_DEFAULT_WRITE_BUFFER (8u << 20)
@@ -53,11 +52,7 @@ struct kv {
     _Atomic uint64_t unsynced;            /* writes made without sync, ever */
     _Atomic uint64_t syncs, sync_failures;
     uint64_t synced_upto;                 /* unsynced as read before the last good sync */
-    int64_t sync_interval_ms;
-    pthread_t sync_thread;
-    bool sync_started, sync_stop;
-    pthread_mutex_t sync_mu;
-    pthread_cond_t sync_cv;               /* signalled by kv_close; on CLOCK_MONOTONIC */
+    struct vg_ticker syncer;              /* "kv-sync"; zeroed when not started */
     struct vg_complaint sync_complaint;
 };
 
@@ -125,64 +120,25 @@ static void sync_if_dirty(struct kv *kv)
         kv->synced_upto = upto;
 }
 
-static void *sync_main(void *arg)
+static void sync_round(void *arg, const atomic_bool *stop)
 {
-    struct kv *kv = arg;
-    pthread_mutex_lock(&kv->sync_mu);
-    while (!kv->sync_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + (kv->sync_interval_ms % 1000) * 1000000;
-        ts.tv_sec += (time_t)(kv->sync_interval_ms / 1000 + ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
-        while (!kv->sync_stop &&
-               pthread_cond_timedwait(&kv->sync_cv, &kv->sync_mu, &ts) != ETIMEDOUT)
-            ;
-        if (kv->sync_stop)
-            break;
-        pthread_mutex_unlock(&kv->sync_mu); /* never held across LevelDB calls */
-        sync_if_dirty(kv);
-        pthread_mutex_lock(&kv->sync_mu);
-    }
-    pthread_mutex_unlock(&kv->sync_mu);
-    return NULL;
+    (void)stop; /* one sync is short; kv_close syncs once more after the stop anyway */
+    sync_if_dirty(arg);
 }
 
 static int start_syncer(struct kv *kv, int64_t interval_ms, struct vg_err *err)
 {
-    kv->sync_interval_ms = interval_ms;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&kv->sync_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&kv->sync_mu, NULL);
-    if (pthread_create(&kv->sync_thread, NULL, sync_main, kv) != 0) {
-        pthread_cond_destroy(&kv->sync_cv);
-        pthread_mutex_destroy(&kv->sync_mu);
-        return vg_err_set(err, VG_EINTERNAL, "kv_open %s: cannot start the kv-sync thread",
-                          kv->path);
-    }
-#ifdef __linux__
-    pthread_setname_np(kv->sync_thread, "kv-sync");
-#endif
-    kv->sync_started = true;
+    struct vg_ticker_opts o = { .name = "kv-sync", .interval_ms = interval_ms,
+                                .first_ms = interval_ms };
+    if (vg_ticker_start(&kv->syncer, &o, sync_round, kv, err) < 0)
+        return vg_err_prefix(err, "kv_open %s", kv->path);
     return 0;
 }
 
 static void stop_syncer(struct kv *kv)
 {
-    if (!kv->sync_started)
-        return;
-    pthread_mutex_lock(&kv->sync_mu);
-    kv->sync_stop = true;
-    pthread_cond_signal(&kv->sync_cv);
-    pthread_mutex_unlock(&kv->sync_mu);
-    pthread_join(kv->sync_thread, NULL);
-    pthread_cond_destroy(&kv->sync_cv);
-    pthread_mutex_destroy(&kv->sync_mu);
-    kv->sync_started = false;
-    sync_if_dirty(kv); /* the final sync: leveldb_close closes the log without one */
+    if (vg_ticker_stop(&kv->syncer))
+        sync_if_dirty(kv); /* the final sync: leveldb_close closes the log without one */
 }
 
 struct kv *kv_open(const char *path, const struct kv_opts *o, struct vg_err *err)

@@ -1,9 +1,10 @@
-/* poller: see poller.h. The thread sleeps on a condition variable with a CLOCK_MONOTONIC
- * deadline, so poller_stop and poller_sync wake it at once; the deadline moves by whole
- * intervals from the first poll, so polls keep their phase. */
+/* poller: see poller.h. A poller is a vg_ticker at a fixed rate: the first poll
+ * offset_ms after start, then every interval from the first one, so polls keep their
+ * phase; poller_stop and poller_sync wake it at once. */
 #include "poller.h"
 
 #include "../../storage/base/vg_alloc.h"
+#include "../../storage/base/vg_ticker.h"
 #include "../ingest/ingest.h"
 #include "../scrape/scrape.h"
 #include "../vigil.h"
@@ -14,62 +15,8 @@
 #include <time.h>
 
 struct poller {
-    pthread_t thr;
-    pthread_mutex_t mu;
-    pthread_cond_t cv, done;
-    atomic_bool stop;
-    uint64_t sync_req, sync_done;   /* under mu */
-    int64_t interval_ms, offset_ms;
-    poller_fn fn;
-    void *ctx;
-    char name[16];
+    struct vg_ticker ticker;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec ms_to_ts(int64_t ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-    return ts;
-}
-
-static void *poller_main(void *arg)
-{
-    struct poller *p = arg;
-    pthread_setname_np(pthread_self(), p->name);
-    int64_t next = mono_ms() + p->offset_ms;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        /* sleep until the next poll is due, a sync is asked for, or stop */
-        struct timespec dl = ms_to_ts(next);
-        while (!atomic_load(&p->stop) && p->sync_req == p->sync_done && mono_ms() < next)
-            pthread_cond_timedwait(&p->cv, &p->mu, &dl);
-        if (atomic_load(&p->stop))
-            break;
-        uint64_t want = p->sync_req;
-        pthread_mutex_unlock(&p->mu);
-        int64_t started = mono_ms();
-        p->fn(p->ctx, &p->stop);
-        pthread_mutex_lock(&p->mu);
-        p->sync_done = want;
-        pthread_cond_broadcast(&p->done);
-        /* keep the phase; an overrun poll is followed at once by one more, not a burst */
-        next += p->interval_ms;
-        if (next <= started)
-            next = started + p->interval_ms;
-        if (next < mono_ms())
-            next = mono_ms();
-    }
-    p->sync_done = p->sync_req; /* release waiters */
-    pthread_cond_broadcast(&p->done);
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
 
 struct poller *poller_start(const char *name, int64_t interval_ms, int64_t offset_ms,
                             poller_fn fn, void *ctx, struct vg_err *err)
@@ -79,25 +26,13 @@ struct poller *poller_start(const char *name, int64_t interval_ms, int64_t offse
         vg_err_set(err, VG_ENOMEM, "poller %s: out of memory", name);
         return NULL;
     }
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->interval_ms = interval_ms > 0 ? interval_ms : 1000;
-    p->offset_ms = offset_ms > 0 ? offset_ms : 0;
-    p->fn = fn;
-    p->ctx = ctx;
-    atomic_init(&p->stop, false);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_cond_init(&p->done, NULL);
-    if (pthread_create(&p->thr, NULL, poller_main, p) != 0) {
-        pthread_cond_destroy(&p->cv);
-        pthread_cond_destroy(&p->done);
-        pthread_mutex_destroy(&p->mu);
+    struct vg_ticker_opts o = { .name = name,
+                                .interval_ms = interval_ms > 0 ? interval_ms : 1000,
+                                .first_ms = offset_ms > 0 ? offset_ms : 0,
+                                .fixed_rate = true };
+    if (vg_ticker_start(&p->ticker, &o, fn, ctx, err) < 0) {
         vg_free(p);
-        vg_err_set(err, VG_EINTERNAL, "poller %s: cannot start a thread", name);
+        vg_err_prefix(err, "poller %s", name);
         return NULL;
     }
     return p;
@@ -107,28 +42,14 @@ void poller_stop(struct poller *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&p->mu);
-    atomic_store(&p->stop, true);
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    pthread_join(p->thr, NULL);
-    pthread_cond_destroy(&p->cv);
-    pthread_cond_destroy(&p->done);
-    pthread_mutex_destroy(&p->mu);
+    vg_ticker_stop(&p->ticker);
     vg_free(p);
 }
 
 void poller_sync(struct poller *p)
 {
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->mu);
-    /* a poll under way may have started before the call: wait for the next one */
-    uint64_t want = ++p->sync_req;
-    pthread_cond_signal(&p->cv);
-    while (p->sync_done < want && !atomic_load(&p->stop))
-        pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    if (p)
+        vg_ticker_sync(&p->ticker);
 }
 
 int64_t poller_offset(const char *name, int64_t interval_ms)

@@ -29,6 +29,7 @@
 #include "remote_write.h"
 
 #include "../../storage/base/vg_alloc.h"
+#include "../../storage/base/vg_bytes.h"
 #include "../../storage/base/vg_log.h"
 #include "../compress.h"
 #include "../http.h"
@@ -104,16 +105,6 @@ static bool count_fields(struct pb_rd r, unsigned msg_mask, size_t cnt[6])
         }
     }
     return true;
-}
-
-static inline uint64_t load_le64(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
 }
 
 static bool has_zero_byte(uint64_t w)
@@ -360,8 +351,8 @@ static inline bool known_eq(const struct dctx *c, size_t k, const uint8_t *name,
         return false;
     if (n > 16)
         return bytes_eq((const uint8_t *)c->known[k].p, name, n);
-    return (load_le64(name) & c->known_m[k]) == c->known_w[k] &&
-           (n <= 8 || load_le64(name + n - 8) == c->known_w2[k]);
+    return (vg_load_le64(name) & c->known_m[k]) == c->known_w[k] &&
+           (n <= 8 || vg_load_le64(name + n - 8) == c->known_w2[k]);
 }
 
 /* Labels ls[0, n) passed the fast check: the next series is compared with them. */
@@ -376,8 +367,8 @@ static void remember(struct dctx *c, const struct label *ls, size_t n)
             size_t len = ls[i].name.len;
             c->known[i] = ls[i].name;
             c->known_m[i] = len ? ~0ULL >> (8 * (8 - (len < 8 ? len : 8))) : 0;
-            c->known_w[i] = len ? load_le64(p) & c->known_m[i] : 0;
-            c->known_w2[i] = len > 8 ? load_le64(p + len - 8) : 0;
+            c->known_w[i] = len ? vg_load_le64(p) & c->known_m[i] : 0;
+            c->known_w2[i] = len > 8 ? vg_load_le64(p + len - 8) : 0;
         }
         if (ls[i].name.len == 8 && memcmp(ls[i].name.p, "__name__", 8) == 0)
             c->known_metric = ls[i].value;
@@ -455,10 +446,7 @@ static bool dec_sample(struct pb_rd r, struct tsdb_sample *s)
         struct pb_rd t = { r.p + 10, r.end };
         uint64_t v, ts;
         if (pb_get_varint(&t, &ts, 10) && t.p == r.end) {
-            memcpy(&v, r.p + 1, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-            v = __builtin_bswap64(v);
-#endif
+            v = vg_load_le64(r.p + 1);
             s->v = pb_double(v);
             s->t = (int64_t)ts;
             return true;
@@ -587,13 +575,13 @@ static inline uint8_t *copy_run_ascii(uint8_t *dst, const uint8_t *src, size_t n
     size_t i = 0;
     for (; i + 8 < n; i += 8) {
         memcpy(dst + i, src + i, 8);
-        w = load_le64(src + i);
+        w = vg_load_le64(src + i);
         acc |= (w - ONES) | w;
     }
     memcpy(dst + i, src + i, 8);
     /* 1..8 bytes of the last word belong to the run; the others become 0x01. */
     uint64_t keep = ~0ULL >> (8 * (8 - (n - i)));
-    w = (load_le64(src + i) & keep) | (ONES & ~keep);
+    w = (vg_load_le64(src + i) & keep) | (ONES & ~keep);
     *bad |= (acc | (w - ONES) | w) & HIGH;
     return dst + n;
 }
@@ -661,7 +649,7 @@ static int dec_series_fast(struct dctx *c, struct pb_rd r, struct tsdb_series_in
             uint64_t ts;
             if (e - b >= 11 && b[0] == 0x09 && b[9] == 0x10 && pb_get_varint(&t, &ts, 10) &&
                 t.p == e) {
-                ss[nsm].v = pb_double(load_le64(b + 1));
+                ss[nsm].v = pb_double(vg_load_le64(b + 1));
                 ss[nsm++].t = (int64_t)ts;
             } else if (!dec_sample((struct pb_rd){ b, e }, &ss[nsm++])) {
                 return 0; /* a zero value or time is left out: dec_sample reads those */

@@ -11,6 +11,7 @@
 #include "head.h"
 
 #include "../base/vg_alloc.h"
+#include "../base/vg_bytes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,16 +60,6 @@ void head_free(struct head *h)
  * per word, the last 0..7 bytes as one more word, splitmix64 finish. */
 #define HASH_SEED 0x9e3779b97f4a7c15ULL
 
-static uint64_t load_le64(const void *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
-}
-
 static uint64_t hash_word(uint64_t h, uint64_t w)
 {
     h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
@@ -89,7 +80,7 @@ uint64_t head_hash(const char *p, size_t len)
 {
     uint64_t h = HASH_SEED ^ len;
     for (; len >= 8; p += 8, len -= 8)
-        h = hash_word(h, load_le64(p));
+        h = hash_word(h, vg_load_le64(p));
     uint64_t w = 0;
     for (size_t i = 0; i < len; i++)
         w |= (uint64_t)(unsigned char)p[i] << (8 * i);
@@ -241,9 +232,9 @@ static bool piece_eq(const char *a, const char *b, size_t n)
         return true;
     }
     for (size_t i = 0; i + 8 <= n; i += 8)
-        if (load_le64(a + i) != load_le64(b + i))
+        if (vg_load_le64(a + i) != vg_load_le64(b + i))
             return false;
-    return load_le64(a + n - 8) == load_le64(b + n - 8);
+    return vg_load_le64(a + n - 8) == vg_load_le64(b + n - 8);
 }
 
 /* Whether the series' label bytes are lbl[0, len). */

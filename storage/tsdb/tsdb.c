@@ -1058,8 +1058,6 @@ static void destroy(struct tsdb *db)
     pthread_cond_destroy(&db->applied);
     pthread_mutex_destroy(&db->pool_mu);
     pthread_mutex_destroy(&db->maint_mu);
-    pthread_mutex_destroy(&db->stop_mu);
-    pthread_cond_destroy(&db->stop_cv);
     vg_free(db->dir);
     vg_free(db);
 }
@@ -1086,8 +1084,6 @@ struct tsdb *tsdb_open(const struct tsdb_opts *opts, struct vg_err *err)
     pthread_cond_init(&db->applied, NULL);
     pthread_mutex_init(&db->pool_mu, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
-    pthread_mutex_init(&db->stop_mu, NULL);
-    pthread_cond_init(&db->stop_cv, NULL);
     head_init(&db->head);
     db->inflight.next = db->inflight.prev = &db->inflight;
     db->last_retention_cutoff = INT64_MIN;

@@ -3,13 +3,15 @@
  * documented at the top of tsdb.c.
  *
  * Locks, always taken in this order: maint_mu (one maintenance round at a time), then
- * mu (the head, the counters and the in-flight list). pool_mu and stop_mu are leaves.
+ * mu (the head, the counters and the in-flight list). pool_mu and the maintenance
+ * ticker's own lock are leaves.
  * Nothing holds mu across a sync write. */
 #ifndef TSDB_INT_H
 #define TSDB_INT_H
 
 #include "../base/vg_err.h"
 #include "../base/vg_log.h"
+#include "../base/vg_ticker.h"
 #include "../kv.h"
 #include "head.h"
 #include "tsdb.h"
@@ -65,10 +67,7 @@ struct tsdb {
     uint64_t packed_next_id; /* head.next_id when the postings were last packed */
     int64_t last_retention_cutoff;
 
-    pthread_mutex_t stop_mu;
-    pthread_cond_t stop_cv;
-    bool stop, thread_started;
-    pthread_t thread;
+    struct vg_ticker maint; /* "tsdb-maint"; zeroed when not started */
 };
 
 static inline uint64_t tsdb_dbits(double v)

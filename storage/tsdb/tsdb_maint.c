@@ -18,7 +18,6 @@
 #include "index.h"
 #include "wal.h"
 
-#include <errno.h>
 #include <inttypes.h>
 
 #define DELETE_BATCH_KEYS 10000
@@ -361,50 +360,29 @@ int tsdb_compact(struct tsdb *db, struct vg_err *err)
     return rc;
 }
 
-static void *maint_main(void *arg)
+/* One round of the "tsdb-maint" ticker: fixed delay, each round maint_interval_ms after
+ * the previous one returned (a long retention round does not make the next one come
+ * sooner), the first one interval after open. */
+static void maint_round(void *arg, const atomic_bool *stop)
 {
     struct tsdb *db = arg;
-    pthread_setname_np(pthread_self(), "tsdb-maint");
-    pthread_mutex_lock(&db->stop_mu);
-    while (!db->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (db->o.maint_interval_ms % 1000) * 1000000;
-        ts.tv_sec += db->o.maint_interval_ms / 1000 + ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        while (!db->stop && pthread_cond_timedwait(&db->stop_cv, &db->stop_mu, &ts) != ETIMEDOUT)
-            ;
-        if (db->stop)
-            break;
-        pthread_mutex_unlock(&db->stop_mu);
-        struct vg_err err;
-        if (tsdb_maintain(db, tsdb_now_ms(), &err) != 0)
-            vg_log(VG_LOG_WARN, "tsdb", "maintenance failed; retrying next round", "dir",
-                   db->dir, "error", err.msg, NULL);
-        pthread_mutex_lock(&db->stop_mu);
-    }
-    pthread_mutex_unlock(&db->stop_mu);
-    return NULL;
+    (void)stop; /* tsdb_close flushes the head after the stop anyway */
+    struct vg_err err;
+    if (tsdb_maintain(db, tsdb_now_ms(), &err) != 0)
+        vg_log(VG_LOG_WARN, "tsdb", "maintenance failed; retrying next round", "dir", db->dir,
+               "error", err.msg, NULL);
 }
 
 int tsdb_maint_start(struct tsdb *db, struct vg_err *err)
 {
-    int e = pthread_create(&db->thread, NULL, maint_main, db);
-    if (e)
-        return vg_err_set(err, VG_EINTERNAL, "tsdb: cannot start the maintenance thread: %s",
-                          strerror(e));
-    db->thread_started = true;
+    struct vg_ticker_opts o = { .name = "tsdb-maint", .interval_ms = db->o.maint_interval_ms,
+                                .first_ms = db->o.maint_interval_ms };
+    if (vg_ticker_start(&db->maint, &o, maint_round, db, err) < 0)
+        return vg_err_prefix(err, "tsdb");
     return 0;
 }
 
 void tsdb_maint_stop(struct tsdb *db)
 {
-    if (!db->thread_started)
-        return;
-    pthread_mutex_lock(&db->stop_mu);
-    db->stop = true;
-    pthread_cond_broadcast(&db->stop_cv);
-    pthread_mutex_unlock(&db->stop_mu);
-    pthread_join(db->thread, NULL);
-    db->thread_started = false;
+    vg_ticker_stop(&db->maint);
 }

@@ -1431,3 +1431,40 @@ Test(tsdb, append_enc_matches_append)
     vg_buf_free(&eb);
     tsdb_close(db);
 }
+
+/* The "tsdb-maint" thread (a vg_ticker) runs its first round one interval after open,
+ * not at open, and then keeps running: samples from 2023 are far older than the head's
+ * flush age, so a round writes them as chunks. */
+Test(tsdb, maintenance_thread_runs_one_interval_after_open)
+{
+    struct tsdb_opts o;
+    tsdb_opts_default(&o);
+    o.dir = dir;
+    o.retention_ms = 0;
+    o.maint_interval_ms = 300;
+    struct vg_err err = { 0 };
+    struct tsdb *db = tsdb_open(&o, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct lset ls = LS("__name__", "up", "job", "a");
+    append1(db, &ls, &(struct tsdb_sample){ T0, 1 }, 1);
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 250)
+        cr_assert_eq(st.chunks_persisted, 0, "no round at open");
+    for (int i = 0; i < 1000 && st.chunks_persisted == 0; i++) {
+        nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+        tsdb_stats(db, &st);
+    }
+    cr_assert_gt(st.chunks_persisted, 0, "a round wrote the old head chunk");
+    append1(db, &ls, &(struct tsdb_sample){ T0 + 1000, 2 }, 1);
+    uint64_t before = st.chunks_persisted;
+    for (int i = 0; i < 1000 && st.chunks_persisted == before; i++) {
+        nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+        tsdb_stats(db, &st);
+    }
+    cr_assert_gt(st.chunks_persisted, before, "later rounds run too");
+    tsdb_close(db);
+}
