@@ -14,6 +14,8 @@
  * term "a" never share the prefix of term "ab". */
 #include "span_index.h"
 
+#include "../base/vg_alloc.h"
+
 #include <string.h>
 
 #define SUMMARY_VERSION 2
@@ -234,6 +236,73 @@ bool span_index_key_bucket(const char *key, size_t klen, uint32_t *bucket)
     const uint8_t *p = (const uint8_t *)key + 1;
     *bucket = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
     return true;
+}
+
+void span_index_seg_key(struct vg_buf *b, uint64_t seg)
+{
+    vg_buf_putc(b, SPAN_KEY_SEGMENT);
+    vg_buf_put_u64be(b, seg);
+}
+
+void span_index_seg_term(struct vg_buf *b, uint64_t seg, const char *term_key, size_t tlen)
+{
+    span_index_seg_key(b, seg);
+    if (tlen > 1)
+        vg_buf_append(b, term_key + 1, tlen - 1);
+}
+
+bool span_index_seg_of(const char *key, size_t klen, uint64_t *seg)
+{
+    if (klen < SPAN_INDEX_SEG_KEY_LEN || key[0] != SPAN_KEY_SEGMENT)
+        return false;
+    *seg = get_u64be((const uint8_t *)key + 1);
+    return true;
+}
+
+/* Version byte, watermark (8), bucket count (4), then per bucket: bucket (4), oldest
+ * and newest posting time (8 each, as stored signed), postings (8); all big-endian. */
+#define SEG_VERSION 1
+#define SEG_BUCKET_LEN 28
+
+void span_index_seg_encode(const struct span_index_seg *s, struct vg_buf *out)
+{
+    vg_buf_putc(out, SEG_VERSION);
+    vg_buf_put_u64be(out, s->watermark);
+    put_u32be(out, (uint32_t)s->nb);
+    for (size_t i = 0; i < s->nb; i++) {
+        put_u32be(out, s->b[i].bucket);
+        vg_buf_put_u64be(out, (uint64_t)s->b[i].min_t);
+        vg_buf_put_u64be(out, (uint64_t)s->b[i].max_t);
+        vg_buf_put_u64be(out, s->b[i].n);
+    }
+}
+
+int span_index_seg_decode(uint64_t seg, const void *buf, size_t len, struct span_index_seg *s,
+                          struct vg_err *err)
+{
+    const uint8_t *p = buf;
+    memset(s, 0, sizeof *s);
+    s->seg = seg;
+    if (len < 13 || p[0] != SEG_VERSION)
+        return vg_err_set(err, VG_EINVAL, "span index: segment %llu: directory record of %zu "
+                          "bytes, version %d", (unsigned long long)seg, len, len ? p[0] : -1);
+    uint32_t nb = (uint32_t)p[9] << 24 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 8 | p[12];
+    if ((len - 13) / SEG_BUCKET_LEN != nb || (len - 13) % SEG_BUCKET_LEN)
+        return vg_err_set(err, VG_EINVAL, "span index: segment %llu: %u buckets in %zu bytes",
+                          (unsigned long long)seg, nb, len);
+    s->watermark = get_u64be(p + 1);
+    s->b = vg_malloc((nb ? nb : 1) * sizeof *s->b);
+    if (!s->b)
+        return vg_err_set(err, VG_ENOMEM, "span index: out of memory for a segment");
+    for (uint32_t i = 0; i < nb; i++) {
+        const uint8_t *q = p + 13 + (size_t)i * SEG_BUCKET_LEN;
+        s->b[i].bucket = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+        s->b[i].min_t = (int64_t)get_u64be(q + 4);
+        s->b[i].max_t = (int64_t)get_u64be(q + 12);
+        s->b[i].n = get_u64be(q + 20);
+    }
+    s->nb = nb;
+    return 0;
 }
 
 void span_index_summary_add(struct span_index_summary *sum, const struct span *s,

@@ -103,6 +103,44 @@ bool span_index_list_count(size_t vlen, size_t *n);
 /* The bucket of an 'X' key; false when key is not one. */
 bool span_index_key_bucket(const char *key, size_t klen, uint32_t *bucket);
 
+/* ---- segments of the index database (<dir>/index) ----
+ * A segment is one flush of the in-memory postings (span_head.h). Its keys start with
+ * 'G' and the segment id (8, BE; ids come from the chunk counter, so every new segment
+ * sorts after all earlier ones):
+ *   'G' seg                                   -> the segment's directory record
+ *   'G' seg | bucket | kind term | ~newest | piece -> postings (as an index list)
+ * The list keys are the span database's list keys with 'X' replaced by 'G' seg: the
+ * term key's bucket, kind and term, then span_index_put_list_suffix with a piece number
+ * in place of the write id. A piece holds at most SPAN_INDEX_PIECE postings of one slot
+ * (SPAN_INDEX_LIST_SLOT_SHIFT), newest first. The directory record names the buckets
+ * the segment holds postings of (with their oldest and newest posting and count) and
+ * the chunk watermark: every chunk with a smaller id has its postings in this or an
+ * earlier segment (the store replays the chunks from there after a crash). */
+#define SPAN_KEY_SEGMENT 'G'
+#define SPAN_INDEX_SEG_KEY_LEN 9
+#define SPAN_INDEX_PIECE 1024
+
+struct span_index_seg_bucket {
+    uint32_t bucket;
+    int64_t min_t, max_t;
+    uint64_t n;
+};
+struct span_index_seg {
+    uint64_t seg, watermark;
+    struct span_index_seg_bucket *b; /* vg_malloc'd by decode */
+    size_t nb;
+};
+void span_index_seg_key(struct vg_buf *b, uint64_t seg);
+/* 'G' seg, then term_key (span_index_term_key's bytes) without its leading 'X'. */
+void span_index_seg_term(struct vg_buf *b, uint64_t seg, const char *term_key, size_t tlen);
+/* The segment id of a 'G' key; false when key is not one. */
+bool span_index_seg_of(const char *key, size_t klen, uint64_t *seg);
+void span_index_seg_encode(const struct span_index_seg *s, struct vg_buf *out);
+/* Decodes a directory record of segment seg (s->b allocated; free with vg_free).
+ * 0 or VG_EINVAL / VG_ENOMEM. */
+int span_index_seg_decode(uint64_t seg, const void *buf, size_t len, struct span_index_seg *s,
+                          struct vg_err *err);
+
 /* The per-trace summary record, merged as spans arrive. */
 struct span_index_summary {
     int64_t start_ns, end_ns;

@@ -29,21 +29,15 @@
  *        totals survive a crash exactly; the open sums the 256 records.
  *   'X' | bucket (4, BE, hours since the epoch of the span start) | kind (1) | ...
  *        Everything time-bound lives under its hour: retention deletes 'X'+bucket as one
- *        contiguous range. Index kinds: one list per term and write, the term then the
- *        suffix ~(newest XOR 2^63) (8, BE: newest first) | write id (8, BE), with the
- *        value a list of postings ~(start_ns XOR 2^63) (8, BE) | trace id (16), sorted
- *        by their bytes (newest first; 24 bytes each, no header). newest is the first
- *        posting's time; a list's later postings may be older than the next list's
- *        newest, so readers merge lists (spanstore_query.c). A list's postings lie in
- *        one slot of 2^36 ns (t >> 36 equal, about 69 s), so a search bounded by `to`
- *        seeks straight to the lists newer than at most to + 2^36 ns. The write id comes from the
- *        chunk id counter, taken before the write's chunk ids, so two writes never share
- *        a list key (a reopened store starts the counter past every stored chunk, and a
- *        list is stored only after a chunk with a larger id). Retention re-files a live
- *        trace as a one-posting 'a' list. Index entries of earlier stores (one key per
- *        term and trace, empty value) are not read: no such store was ever deployed.
- *        A write of 100 spans stores a few dozen lists where one key per term and trace
- *        made hundreds of LevelDB memtable inserts, the largest cost of a write.
+ *        contiguous range. Index terms are listed here by kind; their postings live in
+ *        the index database (below). Postings are ~(start_ns XOR 2^63) (8, BE: newest
+ *        first) | trace id (16), 24 bytes each, in lists sorted by their bytes, under
+ *        list keys: the term key, then ~(newest XOR 2^63) (8, BE) | a list id (8, BE).
+ *        A list's postings lie in one slot of 2^36 ns (t >> 36 equal, about 69 s), so a
+ *        search bounded by `to` seeks straight to the lists newer than at most
+ *        to + 2^36 ns. Lists in this database were written by stores before the index
+ *        database (one per term and write) and by retention, which re-files a live
+ *        trace as a one-posting 'a' list; they are read alongside the segments.
  *          'a'                                   every trace
  *          's' str service
  *          'n' str service, str span name
@@ -59,6 +53,13 @@
  *          'K' u8 scope, str key                  (attribute keys seen)
  *          'V' u8 scope, str key, u8 value type, value text (rest of the key)
  *
+ *   index database (<dir>/index): segments, each one flush of the postings that wait
+ *        in memory (span_head.h, layout in span_index.h): 'G' segment id | bucket |
+ *        kind term | list suffix -> postings, and 'G' segment id -> the segment's
+ *        directory record (its buckets and the replay watermark). Segment ids come from
+ *        the chunk counter, so each flush's keys sort after every stored key and
+ *        LevelDB moves its tables down without merging them.
+ *
  * The span database (everything but chunks) is written without snappy: postings of
  * random trace ids do not compress, and keys are prefix-compressed by LevelDB anyway.
  * Either database opens tables written with or without compression alike, so stores of
@@ -67,11 +68,16 @@
  * Write path: validate, sort the batch by (trace id, span id), lock the stripes of its
  * traces in ascending order, read the existing summaries (and, for existing traces, the
  * stored span ids, to drop repeats), build a batch of chunks for the chunk database and
- * one of summaries, counters, index lists (terms deduplicated by a hash table as they
- * are built, each collecting one posting per trace) and registry entries not written
- * before, and write
- * the chunks, then the rest,
- * each with sync, before unlocking. A crash between the two writes leaves chunks no
+ * one of summaries, counters and registry entries not written before, collect the
+ * index postings (terms deduplicated by a hash table as they are built, each collecting
+ * one posting per trace), write the chunks, then the rest, each with sync, and hand the
+ * postings to the head before unlocking. The head is written out as a segment by the
+ * maintenance thread (every index_flush_ms, or when it holds index_flush_postings);
+ * after a crash the open replays the chunks from the newest segment's watermark (every
+ * chunk below it has its postings in a segment), so acknowledged spans are found by
+ * search again. Storing a list per term and write instead, scattered over the key
+ * space, took half of the server's CPU at 1 M spans (5.1 -> 3.5 s per million spans
+ * over gRPC, bench/traces_bench.sh's data). A crash between the two writes leaves chunks no
  * summary names: invisible, and never deleted (at most one batch per writer at the
  * time of the crash); retention deletes a trace's summary first, then its chunks.
  * Registry entries already written are remembered in memory (a bounded hash set,
@@ -104,6 +110,10 @@
 #define HINT_SLOTS (1u << 16)
 #define DEFAULT_MAX_VALUES 200
 #define DEFAULT_MAX_KEYS 2000
+#define DEFAULT_FLUSH_MS 10000
+#define DEFAULT_FLUSH_POSTINGS ((size_t)1 << 20)
+#define INDEX_DIR "index" /* the index database, inside the store's directory */
+#define REPLAY_BATCH 256  /* chunks replayed per head add */
 #define RETAIN_BATCH_KEYS 4096
 #define CHUNK_DIR "chunks" /* the chunk database, inside the store's directory */
 /* LevelDB memtable of the span database: 4x kv's default. Span batches are large (about
@@ -260,6 +270,8 @@ void spanstore_opts_default(struct spanstore_opts *o)
     o->maint_interval_ms = (int64_t)60 * 1000;
     o->max_values_per_key = DEFAULT_MAX_VALUES;
     o->max_keys = DEFAULT_MAX_KEYS;
+    o->index_flush_ms = DEFAULT_FLUSH_MS;
+    o->index_flush_postings = DEFAULT_FLUSH_POSTINGS;
 }
 
 static int64_t now_ns(void)
@@ -297,17 +309,76 @@ static int load_counts(struct spanstore *ss, struct vg_err *err)
 
 static void *maint_main(void *arg);
 static void pool_free(struct spanstore *ss);
+static int replay_chunks(struct spanstore *ss, uint64_t from, struct vg_err *err);
+
+/* <dir>/name as a new string, or NULL. */
+static char *sub_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir), m = strlen(name);
+    char *path = vg_malloc(n + m + 2);
+    if (path) {
+        memcpy(path, dir, n);
+        path[n] = '/';
+        memcpy(path + n + 1, name, m + 1);
+    }
+    return path;
+}
+
+/* Opens <dir>/index, loads its segment directory and rebuilds the head from the chunks
+ * whose postings no segment holds (after a crash). A store without any segment record
+ * (new, or written before the index database, when every posting went to the span
+ * database) starts at the current chunk counter, recorded at once in an empty segment
+ * so a crash before the first flush still knows where to replay from. */
+static int open_index(struct spanstore *ss, const char *dir, const struct kv_opts *ko,
+                      struct vg_err *err)
+{
+    char *path = sub_path(dir, INDEX_DIR);
+    if (!path)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
+    ss->ix = kv_open(path, ko, err);
+    vg_free(path);
+    if (!ss->ix)
+        return err && err->code ? err->code : VG_EIO;
+    uint64_t wm;
+    bool any;
+    int rc = spanstore_load_segments(ss, &wm, &any, err);
+    if (rc)
+        return rc;
+    if (any)
+        return replay_chunks(ss, wm, err);
+    struct span_index_seg rec = { .seg = atomic_fetch_add(&ss->next_chunk, 1) };
+    rec.watermark = rec.seg;
+    struct vg_buf key, val;
+    vg_buf_init(&key);
+    vg_buf_init(&val);
+    span_index_seg_key(&key, rec.seg);
+    span_index_seg_encode(&rec, &val);
+    rc = vg_buf_failed(&key) || vg_buf_failed(&val)
+             ? vg_err_set(err, VG_ENOMEM, "spanstore: out of memory")
+             : kv_put(ss->ix, key.p, key.len, val.p, val.len, true, err);
+    vg_buf_free(&key);
+    vg_buf_free(&val);
+    if (!rc) {
+        pthread_mutex_lock(&ss->dir_mu);
+        ss->segs = vg_malloc(sizeof *ss->segs);
+        if (ss->segs) {
+            ss->segs[0] = rec;
+            ss->nsegs = ss->capsegs = 1;
+        }
+        pthread_mutex_unlock(&ss->dir_mu);
+        if (!ss->segs)
+            rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
+    }
+    return rc;
+}
 
 /* Opens <dir>/chunks and sets next_chunk past the largest id stored. */
 static int open_chunks(struct spanstore *ss, const char *dir, const struct kv_opts *ko,
                        struct vg_err *err)
 {
-    size_t n = strlen(dir);
-    char *path = vg_malloc(n + sizeof "/" CHUNK_DIR);
+    char *path = sub_path(dir, CHUNK_DIR);
     if (!path)
         return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
-    memcpy(path, dir, n);
-    memcpy(path + n, "/" CHUNK_DIR, sizeof "/" CHUNK_DIR);
     ss->chunks = kv_open(path, ko, err);
     vg_free(path);
     if (!ss->chunks)
@@ -380,6 +451,20 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
         ss->opts.max_values_per_key = DEFAULT_MAX_VALUES;
     if (!ss->opts.max_keys)
         ss->opts.max_keys = DEFAULT_MAX_KEYS;
+    if (ss->opts.index_flush_ms <= 0)
+        ss->opts.index_flush_ms = DEFAULT_FLUSH_MS;
+    if (!ss->opts.index_flush_postings)
+        ss->opts.index_flush_postings = DEFAULT_FLUSH_POSTINGS;
+    ss->head_floor = UINT64_MAX;
+    pthread_mutex_init(&ss->flush_mu, NULL);
+    pthread_mutex_init(&ss->dir_mu, NULL);
+    ss->head = span_head_new();
+    ss->capinflight = 16; /* grown only past 16 writers at once */
+    ss->inflight = vg_malloc(ss->capinflight * sizeof *ss->inflight);
+    if (!ss->head || !ss->inflight) {
+        vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
+        goto fail;
+    }
     for (int i = 0; i < SPANSTORE_STRIPES; i++)
         pthread_mutex_init(&ss->stripes[i], NULL);
     pthread_mutex_init(&ss->reg_mu, NULL);
@@ -402,7 +487,8 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
     struct kv_opts kc = { .cache_bytes = o->cache_bytes, .write_buffer_bytes = WRITE_BUFFER,
                           .block_bytes = CHUNK_BLOCK, .sync_interval_ms = o->sync_interval_ms };
     ss->kv = kv_open(o->dir, &ko, err);
-    if (!ss->kv || load_counts(ss, err) || open_chunks(ss, o->dir, &kc, err))
+    if (!ss->kv || load_counts(ss, err) || open_chunks(ss, o->dir, &kc, err) ||
+        open_index(ss, o->dir, &ko, err))
         goto fail;
     if (o->maint_interval_ms > 0) {
         if (pthread_create(&ss->thread, NULL, maint_main, ss) != 0) {
@@ -428,8 +514,22 @@ void spanstore_close(struct spanstore *ss)
         pthread_mutex_unlock(&ss->maint_mu);
         pthread_join(ss->thread, NULL);
     }
+    if (ss->ix && ss->head) { /* what waits in memory, so a restart replays nothing */
+        struct vg_err err = { 0 };
+        if (spanstore_flush_index(ss, &err) != 0)
+            vg_log(VG_LOG_ERROR, "spanstore", "index flush at close failed", "error", err.msg,
+                   NULL);
+    }
+    kv_close(ss->ix);
     kv_close(ss->chunks);
     kv_close(ss->kv);
+    span_head_free(ss->head);
+    for (size_t i = 0; i < ss->nsegs; i++)
+        vg_free(ss->segs[i].b);
+    vg_free(ss->segs);
+    vg_free(ss->inflight);
+    pthread_mutex_destroy(&ss->flush_mu);
+    pthread_mutex_destroy(&ss->dir_mu);
     for (size_t i = 0; i < ss->nrules; i++)
         vg_free(ss->rules[i]);
     vg_free(ss->rules);
@@ -567,7 +667,7 @@ struct write_ctx {
     struct keyset ix, reg; /* ix: index term keys (no trace id), postings chained */
     struct posting *posts;
     size_t nposts, capposts;
-    const struct posting **run; /* put_index's sort buffer, capposts entries */
+    struct span_head_posting *hpost; /* head_add_postings' buffer, capposts entries */
     uint32_t ord;               /* the trace being added (one per write_trace) */
     struct vg_buf text;
     struct res_memo memo[RES_MEMO];
@@ -596,14 +696,14 @@ static void add_posting(struct write_ctx *w, size_t off, const struct span *s)
     if (w->nposts == w->capposts) {
         size_t nc = w->capposts ? w->capposts * 2 : 512;
         struct posting *np = nc < UINT32_MAX ? vg_realloc(w->posts, nc * sizeof *np) : NULL;
-        const struct posting **nr = np ? vg_realloc(w->run, nc * sizeof *nr) : NULL;
+        struct span_head_posting *nr = np ? vg_realloc(w->hpost, nc * sizeof *nr) : NULL;
         if (np)
             w->posts = np;
         if (!nr) {
             w->ix.failed = true;
             return;
         }
-        w->run = nr;
+        w->hpost = nr;
         w->capposts = nc;
     }
     w->posts[w->nposts] = (struct posting){ s->trace_id, s->start_ns, w->ord, 0 };
@@ -764,66 +864,47 @@ static void set_hints(struct write_ctx *w)
     }
 }
 
-/* Newest first, then by trace id: the order of a list's postings. */
-static int posting_cmp(const struct posting *x, const struct posting *y)
+/* Hands the write's postings to the head, one add per term (postings of the term's
+ * chain, one per trace). Called with the head locked. false when out of memory. */
+static bool head_add_postings(struct write_ctx *w)
 {
-    if (x->t != y->t)
-        return x->t > y->t ? -1 : 1;
-    return memcmp(x->tid, y->tid, SPAN_TRACE_ID_LEN);
-}
-
-static int posting_order(const void *a, const void *b)
-{
-    return posting_cmp(*(const struct posting *const *)a, *(const struct posting *const *)b);
-}
-
-/* Most terms have a handful of postings: insertion sort, without qsort's calls. */
-static void sort_postings(const struct posting **run, size_t m)
-{
-    if (m > 16) {
-        qsort(run, m, sizeof *run, posting_order);
-        return;
-    }
-    for (size_t i = 1; i < m; i++) {
-        const struct posting *x = run[i];
-        size_t j = i;
-        for (; j > 0 && posting_cmp(run[j - 1], x) > 0; j--)
-            run[j] = run[j - 1];
-        run[j] = x;
-    }
-}
-
-/* Index entries, one list per term and time slot: the postings (trace id, earliest
- * time) collected for each term of the write are sorted newest first and cut where the
- * slot (t >> SPAN_INDEX_LIST_SLOT_SHIFT) changes; each piece becomes one key (term,
- * ~newest time, write id) whose value lists its postings (~time, trace id). A write of
- * 100 spans stores a few dozen index keys instead of hundreds, which were most of the
- * LevelDB memtable work of a write. */
-static int put_index(struct write_ctx *w, struct kv_batch *kb, struct vg_buf *key,
-                     struct vg_buf *val, uint64_t write_id, struct vg_err *err)
-{
-    for (size_t i = 0; i < w->ix.n; i++) {
+    bool ok = true;
+    for (size_t i = 0; ok && i < w->ix.n; i++) {
         const struct entry *e = &w->ix.v[i];
         size_t m = 0;
-        for (uint32_t p = e->head; p; p = w->posts[p - 1].next)
-            w->run[m++] = &w->posts[p - 1];
-        sort_postings(w->run, m);
-        for (size_t j = 0, k; j < m; j = k) {
-            int64_t slot = w->run[j]->t >> SPAN_INDEX_LIST_SLOT_SHIFT;
-            for (k = j + 1; k < m && w->run[k]->t >> SPAN_INDEX_LIST_SLOT_SHIFT == slot; k++)
-                ;
-            vg_buf_reset(key);
-            vg_buf_reset(val);
-            vg_buf_append(key, w->ix.b.p + e->off, e->len);
-            span_index_put_list_suffix(key, w->run[j]->t, write_id);
-            for (size_t x = j; x < k; x++)
-                span_index_put_suffix(val, w->run[x]->t, w->run[x]->tid);
-            kv_batch_put(kb, key->p, key->len, val->p, val->len);
+        for (uint32_t p = e->head; p; p = w->posts[p - 1].next) {
+            struct span_head_posting *hp = &w->hpost[m++];
+            hp->t = w->posts[p - 1].t;
+            memcpy(hp->tid, w->posts[p - 1].tid, SPAN_TRACE_ID_LEN);
         }
+        ok = span_head_add(w->ss->head, w->ix.b.p + e->off, e->len, w->hpost, m);
     }
-    if (vg_buf_failed(key) || vg_buf_failed(val))
-        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building index lists");
-    return 0;
+    return ok;
+}
+
+/* ---- the in-flight writes that hold the flush watermark back (head locked) ---- */
+
+static bool inflight_add(struct spanstore *ss, uint64_t id)
+{
+    if (ss->ninflight == ss->capinflight) {
+        size_t nc = ss->capinflight ? ss->capinflight * 2 : 16;
+        uint64_t *nv = vg_realloc(ss->inflight, nc * sizeof *nv);
+        if (!nv)
+            return false;
+        ss->inflight = nv;
+        ss->capinflight = nc;
+    }
+    ss->inflight[ss->ninflight++] = id;
+    return true;
+}
+
+static void inflight_remove(struct spanstore *ss, uint64_t id)
+{
+    for (size_t i = 0; i < ss->ninflight; i++)
+        if (ss->inflight[i] == id) {
+            ss->inflight[i] = ss->inflight[--ss->ninflight];
+            return;
+        }
 }
 
 /* How many keys start with prefix, counting up to limit. */
@@ -1141,7 +1222,7 @@ static void ctx_free(struct write_ctx *w)
     ks_free(&w->ix);
     ks_free(&w->reg);
     vg_free(w->posts);
-    vg_free(w->run);
+    vg_free(w->hpost);
     vg_buf_free(&w->text);
     vg_buf_free(&w->res_terms);
     for (int i = 0; i < 4; i++)
@@ -1204,7 +1285,7 @@ static void ks_clear(struct keyset *ks)
 static void ctx_put(struct spanstore *ss, struct write_ctx *w)
 {
     size_t bytes = ks_bytes(&w->ix) + ks_bytes(&w->reg) + w->text.cap + w->res_terms.cap +
-                   w->capposts * (sizeof *w->posts + sizeof *w->run);
+                   w->capposts * (sizeof *w->posts + sizeof *w->hpost);
     for (int i = 0; i < 4; i++)
         bytes += w->bufs[i].cap;
     if (bytes > POOL_KEEP_BYTES) {
@@ -1249,10 +1330,13 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
     struct vg_buf *bufs = w->bufs;
     int rc = 0;
 
-    /* The id of this write's index lists, taken from the chunk counter before the
-     * write's chunks: a chunk with a larger id is durable before any list naming this
-     * one, so the counter restarts past it after a crash. */
+    /* Registered as in flight before it takes chunk ids, so no flush's watermark
+     * passes this write's chunks until its postings are in the head. */
+    span_head_lock(ss->head);
     uint64_t write_id = atomic_fetch_add(&ss->next_chunk, 1);
+    if (!inflight_add(ss, write_id))
+        ss->head_floor = write_id < ss->head_floor ? write_id : ss->head_floor;
+    span_head_unlock(ss->head);
     lock_stripes(ss, want, true);
     for (size_t i = 0; !rc && i < n;) {
         size_t j = i + 1;
@@ -1265,8 +1349,6 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
     if (!rc && (w->ix.failed || w->reg.failed || vg_buf_failed(&w->ix.b) ||
                 vg_buf_failed(&w->reg.b)))
         rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building index keys");
-    if (!rc)
-        rc = put_index(w, kb, &bufs[0], &bufs[1], write_id, err);
     if (!rc) {
         for (int s = 0; s < SPANSTORE_STRIPES; s++) {
             if (!delta[s].spans)
@@ -1308,7 +1390,26 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
             ss->counts[s].bytes += delta[s].bytes;
         }
     }
+    bool flush = false;
+    span_head_lock(ss->head);
+    /* Postings the head could not take are lost only until a restart replays them. */
+    if (!rc && !head_add_postings(w))
+        ss->head_floor = write_id < ss->head_floor ? write_id : ss->head_floor;
+    inflight_remove(ss, write_id);
+    if (span_head_active(ss->head) >= ss->opts.index_flush_postings &&
+        !atomic_exchange(&ss->flush_wanted, true))
+        flush = true;
+    span_head_unlock(ss->head);
     lock_stripes(ss, want, false);
+    if (flush && ss->has_thread) {
+        pthread_mutex_lock(&ss->maint_mu);
+        pthread_cond_signal(&ss->maint_cv);
+        pthread_mutex_unlock(&ss->maint_mu);
+    } else if (flush) {
+        struct vg_err ferr = { 0 };
+        if (spanstore_flush_index(ss, &ferr) != 0)
+            vg_log(VG_LOG_ERROR, "spanstore", "index flush failed", "error", ferr.msg, NULL);
+    }
     if (rc)
         ctx_free(w); /* after a failure (often out of memory) its memory goes back */
     else
@@ -1347,6 +1448,138 @@ int spanstore_write(struct spanstore *ss, const struct span *spans, size_t n,
     return rc;
 }
 
+/* ---- rebuilding the head after a crash ---- */
+
+/* Whether sum lists chunk id. */
+static bool summary_has_chunk(const struct span_index_summary *sum, uint64_t id)
+{
+    for (size_t i = sum->nchunks; i-- > 0;)
+        if (span_index_summary_chunk(sum, i) == id)
+            return true;
+    return false;
+}
+
+struct replay {
+    struct vg_arena *a;
+    struct span *spans;
+    size_t n, cap;
+};
+
+static int replay_span(void *arg, const void *enc, size_t elen, struct vg_err *err)
+{
+    struct replay *r = arg;
+    char *copy = vg_arena_alloc(r->a, elen ? elen : 1);
+    if (!copy)
+        return vg_err_set(err, VG_ENOMEM, "spanstore replay: out of memory");
+    memcpy(copy, enc, elen);
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 64;
+        struct span *nv = vg_arena_alloc(r->a, nc * sizeof *nv);
+        if (!nv)
+            return vg_err_set(err, VG_ENOMEM, "spanstore replay: out of memory");
+        if (r->n)
+            memcpy(nv, r->spans, r->n * sizeof *nv);
+        r->spans = nv;
+        r->cap = nc;
+    }
+    return span_decode(copy, elen, r->a, &r->spans[r->n++], err);
+}
+
+/* Hands the postings collected in w to the head and starts w afresh. */
+static struct write_ctx *replay_commit(struct spanstore *ss, struct write_ctx *w,
+                                       struct vg_arena *a, struct vg_err *err)
+{
+    span_head_lock(ss->head);
+    bool ok = !w->ix.failed && !vg_buf_failed(&w->ix.b) && head_add_postings(w);
+    span_head_unlock(ss->head);
+    ctx_put(ss, w);
+    vg_arena_reset(a);
+    if (!ok) {
+        vg_err_set(err, VG_ENOMEM, "spanstore replay: out of memory");
+        return NULL;
+    }
+    w = ctx_get(ss);
+    if (!w)
+        vg_err_set(err, VG_ENOMEM, "spanstore replay: out of memory");
+    return w;
+}
+
+/* Adds the postings of every chunk from id `from` on to the head: the chunks written
+ * after the newest segment's watermark, whose postings were only in memory when the
+ * store stopped. A chunk its trace's summary does not list (the summary write of its
+ * batch never happened) is skipped, as readers skip it. Each chunk holds one trace's
+ * spans of one write, so its postings are the ones that write made. */
+static int replay_chunks(struct spanstore *ss, uint64_t from, struct vg_err *err)
+{
+    struct kv_iter *it = kv_iter_new(ss->chunks, NULL, false);
+    struct vg_arena *a = vg_arena_new((size_t)256 * 1024);
+    struct write_ctx *w = ctx_get(ss);
+    struct vg_buf key, val;
+    vg_buf_init(&key);
+    vg_buf_init(&val);
+    int rc = it && a && w ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore replay: out of memory");
+    uint8_t ck[SPAN_INDEX_CHUNK_ID_LEN];
+    chunk_key(ck, from);
+    uint64_t nchunks = 0, nspans = 0, pending = 0;
+    for (kv_iter_seek(it, ck, sizeof ck); !rc && kv_iter_valid(it); kv_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = kv_iter_key(it, &klen);
+        const char *v = kv_iter_value(it, &vlen);
+        uint64_t id = 0;
+        for (size_t i = 0; i < klen && i < SPAN_INDEX_CHUNK_ID_LEN; i++)
+            id = id << 8 | (uint8_t)k[i];
+        struct replay r = { .a = a };
+        struct span_chunk_iter ci;
+        span_chunk_iter_init(&ci, v, vlen);
+        const void *enc;
+        size_t elen;
+        while (!rc && (rc = span_chunk_next(&ci, &enc, &elen, err)) == 1)
+            rc = replay_span(&r, enc, elen, err);
+        span_chunk_iter_free(&ci);
+        if (rc) {
+            vg_err_prefix(err, "spanstore replay: chunk %llu", (unsigned long long)id);
+            break;
+        }
+        if (!r.n)
+            continue;
+        struct span_index_summary sum;
+        bool found;
+        rc = spanstore_read_summary(ss, r.spans[0].trace_id, &key, &val, &sum, &found, err);
+        if (rc || !found || !summary_has_chunk(&sum, id))
+            continue;
+        w->ord++;
+        for (size_t i = 0; i < r.n; i++)
+            add_span_entries(w, &r.spans[i]);
+        nchunks++;
+        nspans += r.n;
+        if (++pending == REPLAY_BATCH) {
+            w = replay_commit(ss, w, a, err);
+            rc = w ? 0 : VG_ENOMEM;
+            pending = 0;
+        }
+    }
+    if (!rc && it)
+        rc = kv_iter_error(it, err);
+    if (!rc && pending) {
+        w = replay_commit(ss, w, a, err);
+        rc = w ? 0 : VG_ENOMEM;
+    }
+    if (!rc && nchunks) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%llu chunks, %llu spans", (unsigned long long)nchunks,
+                 (unsigned long long)nspans);
+        vg_log(VG_LOG_INFO, "spanstore", "index postings rebuilt from the chunks after the "
+               "last flush", "replayed", msg, NULL);
+    }
+    kv_iter_free(it);
+    vg_arena_free(a);
+    if (w)
+        ctx_put(ss, w);
+    vg_buf_free(&key);
+    vg_buf_free(&val);
+    return rc;
+}
+
 /* ---- counters ---- */
 
 void spanstore_stats(struct spanstore *ss, struct spanstore_stats *out)
@@ -1360,6 +1593,7 @@ void spanstore_stats(struct spanstore *ss, struct spanstore_stats *out)
         pthread_mutex_unlock(&ss->stripes[s]);
     }
     out->disk_bytes = kv_approximate_size(ss->kv, "", 0, "\xff", 1) +
+                      kv_approximate_size(ss->ix, "", 0, "\xff", 1) +
                       kv_approximate_size(ss->chunks, "", 0, "\xff\xff\xff\xff\xff\xff\xff\xff\xff", 9);
     out->keys_read = atomic_load(&ss->keys_read);
 }
@@ -1371,9 +1605,67 @@ void spanstore_sync_stats(struct spanstore *ss, struct kv_sync_stats *out)
     kv_sync_stats(ss->chunks, &c);
     out->syncs += c.syncs;
     out->failures += c.failures;
+    kv_sync_stats(ss->ix, &c);
+    out->syncs += c.syncs;
+    out->failures += c.failures;
 }
 
 /* ---- retention ---- */
+
+/* Applies retain_trace to every trace of the index lists under prefix (read with it). */
+static int retain_lists(struct spanstore *ss, struct kv_iter *it, const char *prefix,
+                        size_t plen, uint8_t *prev, int64_t cutoff, uint64_t *del,
+                        struct vg_buf *bufs, struct vg_err *err);
+
+/* The ids of the segments holding postings of bucket b (*out vg_malloc'd); 0 when none
+ * or out of memory. */
+static size_t segs_with_bucket(struct spanstore *ss, uint32_t b, uint64_t **out)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&ss->dir_mu);
+    *out = vg_malloc((ss->nsegs ? ss->nsegs : 1) * sizeof **out);
+    for (size_t i = 0; *out && i < ss->nsegs; i++)
+        for (size_t j = 0; j < ss->segs[i].nb; j++)
+            if (ss->segs[i].b[j].bucket == b) {
+                (*out)[n++] = ss->segs[i].seg;
+                break;
+            }
+    pthread_mutex_unlock(&ss->dir_mu);
+    return n;
+}
+
+/* Deletes the segments whose every bucket is before limit (retention dropped them),
+ * except the newest: its record holds the replay watermark. */
+static int drop_segments(struct spanstore *ss, uint32_t limit, struct vg_err *err)
+{
+    int rc = 0;
+    for (;;) {
+        uint64_t seg = 0;
+        bool found = false;
+        pthread_mutex_lock(&ss->dir_mu);
+        for (size_t i = 0; !found && i + 1 < ss->nsegs; i++) {
+            bool old = true;
+            for (size_t j = 0; old && j < ss->segs[i].nb; j++)
+                old = ss->segs[i].b[j].bucket < limit;
+            if (old) {
+                found = true;
+                seg = ss->segs[i].seg;
+            }
+        }
+        pthread_mutex_unlock(&ss->dir_mu);
+        if (!found || (rc = spanstore_delete_segment(ss, seg, err)) != 0)
+            return rc;
+        pthread_mutex_lock(&ss->dir_mu);
+        for (size_t i = 0; i < ss->nsegs; i++)
+            if (ss->segs[i].seg == seg) {
+                vg_free(ss->segs[i].b);
+                memmove(&ss->segs[i], &ss->segs[i + 1], (ss->nsegs - i - 1) * sizeof *ss->segs);
+                ss->nsegs--;
+                break;
+            }
+        pthread_mutex_unlock(&ss->dir_mu);
+    }
+}
 
 /* Deletes one trace if its newest span ended before cutoff; a trace still alive gets an
  * 'a' entry in the hour of its end, so it stays reachable after this hour is dropped. */
@@ -1479,9 +1771,37 @@ static int drop_bucket(struct spanstore *ss, uint32_t bucket, struct vg_err *err
     return rc;
 }
 
+static int retain_lists(struct spanstore *ss, struct kv_iter *it, const char *prefix,
+                        size_t plen, uint8_t *prev, int64_t cutoff, uint64_t *del,
+                        struct vg_buf *bufs, struct vg_err *err)
+{
+    int rc = 0;
+    for (kv_iter_seek(it, prefix, plen); !rc && kv_iter_has_prefix(it, prefix, plen);
+         kv_iter_next(it)) {
+        size_t vlen, np;
+        const char *v = kv_iter_value(it, &vlen);
+        if (!span_index_list_count(vlen, &np))
+            continue;
+        for (size_t i = 0; !rc && i < np; i++) {
+            int64_t t;
+            uint8_t tid[SPAN_TRACE_ID_LEN];
+            span_index_get_posting(v + i * SPAN_INDEX_SUFFIX_LEN, &t, tid);
+            if (!memcmp(tid, prev, SPAN_TRACE_ID_LEN))
+                continue;
+            memcpy(prev, tid, SPAN_TRACE_ID_LEN);
+            rc = retain_trace(ss, tid, cutoff, del, bufs, err);
+        }
+    }
+    return rc ? rc : kv_iter_error(it, err);
+}
+
 int spanstore_retain(struct spanstore *ss, int64_t cutoff, uint64_t *deleted,
                      struct vg_err *err)
 {
+    /* Postings still in memory first, so the traces they name are found below. */
+    int frc = spanstore_flush_index(ss, err);
+    if (frc)
+        return frc;
     uint64_t del = 0;
     uint32_t limit = span_index_bucket(cutoff); /* buckets before it ended by cutoff */
     struct vg_buf bufs[2];
@@ -1509,23 +1829,23 @@ int spanstore_retain(struct spanstore *ss, int64_t cutoff, uint64_t *deleted,
         char all[6] = { first[0], (char)(b >> 24), (char)(b >> 16), (char)(b >> 8), (char)b,
                         SPAN_IX_ALL };
         uint8_t prev[SPAN_TRACE_ID_LEN] = { 0 };
-        for (kv_iter_seek(it, all, 6); !rc && kv_iter_has_prefix(it, all, 6); kv_iter_next(it)) {
-            size_t vlen, np;
-            const char *v = kv_iter_value(it, &vlen);
-            if (!span_index_list_count(vlen, &np))
-                continue;
-            for (size_t i = 0; !rc && i < np; i++) {
-                int64_t t;
-                uint8_t tid[SPAN_TRACE_ID_LEN];
-                span_index_get_posting(v + i * SPAN_INDEX_SUFFIX_LEN, &t, tid);
-                if (!memcmp(tid, prev, sizeof tid))
-                    continue;
-                memcpy(prev, tid, sizeof tid);
-                rc = retain_trace(ss, tid, cutoff, &del, bufs, err);
-            }
+        rc = retain_lists(ss, it, all, sizeof all, prev, cutoff, &del, bufs, err);
+        kv_iter_free(it);
+        /* and the bucket's "every trace" lists in the segments */
+        it = rc ? NULL : kv_iter_new(ss->ix, NULL, false);
+        if (!rc && !it)
+            rc = vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
+        uint64_t *segs = NULL;
+        size_t nsegs = rc ? 0 : segs_with_bucket(ss, b, &segs);
+        for (size_t i = 0; !rc && i < nsegs; i++) {
+            char key[SPAN_INDEX_SEG_KEY_LEN + 5];
+            key[0] = SPAN_KEY_SEGMENT;
+            for (int j = 0; j < 8; j++)
+                key[1 + j] = (char)(segs[i] >> (56 - 8 * j));
+            memcpy(key + SPAN_INDEX_SEG_KEY_LEN, all + 1, 5);
+            rc = retain_lists(ss, it, key, sizeof key, prev, cutoff, &del, bufs, err);
         }
-        if (!rc)
-            rc = kv_iter_error(it, err);
+        vg_free(segs);
         kv_iter_free(it);
         if (!rc) {
             rc = drop_bucket(ss, b, err);
@@ -1541,29 +1861,54 @@ int spanstore_retain(struct spanstore *ss, int64_t cutoff, uint64_t *deleted,
     }
     vg_buf_free(&bufs[0]);
     vg_buf_free(&bufs[1]);
+    if (!rc)
+        rc = drop_segments(ss, limit, err);
     if (deleted)
         *deleted = del;
     return rc;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The background thread: writes the head out every index_flush_ms or when a writer
+ * asks (the head passed its limit), and applies retention every maint_interval_ms. */
 static void *maint_main(void *arg)
 {
     struct spanstore *ss = arg;
+    int64_t next_flush = mono_ms() + ss->opts.index_flush_ms;
+    int64_t next_retain = mono_ms() + ss->opts.maint_interval_ms;
     pthread_mutex_lock(&ss->maint_mu);
     while (!ss->stop) {
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        int64_t ns = dl.tv_nsec + (ss->opts.maint_interval_ms % 1000) * 1000000LL;
-        dl.tv_sec += (time_t)(ss->opts.maint_interval_ms / 1000 + ns / 1000000000LL);
-        dl.tv_nsec = (long)(ns % 1000000000LL);
-        pthread_cond_timedwait(&ss->maint_cv, &ss->maint_mu, &dl);
-        if (ss->stop || ss->opts.retention_ns <= 0)
+        int64_t now = mono_ms();
+        int64_t due = next_flush < next_retain ? next_flush : next_retain;
+        if (!atomic_load(&ss->flush_wanted) && now < due) {
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            int64_t ns = dl.tv_nsec + (due - now) % 1000 * 1000000LL;
+            dl.tv_sec += (time_t)((due - now) / 1000 + ns / 1000000000LL);
+            dl.tv_nsec = (long)(ns % 1000000000LL);
+            pthread_cond_timedwait(&ss->maint_cv, &ss->maint_mu, &dl);
             continue;
+        }
         pthread_mutex_unlock(&ss->maint_mu);
         struct vg_err err = { 0 };
-        uint64_t n = 0;
-        if (spanstore_retain(ss, now_ns() - ss->opts.retention_ns, &n, &err) != 0)
-            vg_log(VG_LOG_ERROR, "spanstore", "retention failed", "error", err.msg, NULL);
+        if (atomic_load(&ss->flush_wanted) || now >= next_flush) {
+            if (spanstore_flush_index(ss, &err) != 0)
+                vg_log(VG_LOG_ERROR, "spanstore", "index flush failed", "error", err.msg, NULL);
+            next_flush = mono_ms() + ss->opts.index_flush_ms;
+        }
+        if (now >= next_retain) {
+            uint64_t n = 0;
+            if (ss->opts.retention_ns > 0 &&
+                spanstore_retain(ss, now_ns() - ss->opts.retention_ns, &n, &err) != 0)
+                vg_log(VG_LOG_ERROR, "spanstore", "retention failed", "error", err.msg, NULL);
+            next_retain = mono_ms() + ss->opts.maint_interval_ms;
+        }
         pthread_mutex_lock(&ss->maint_mu);
     }
     pthread_mutex_unlock(&ss->maint_mu);

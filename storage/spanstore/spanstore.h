@@ -9,10 +9,11 @@
  * start, end, span and error counts) is merged as spans arrive, late ones included.
  * The byte-by-byte layout is at the top of spanstore.c.
  *
- * Durability: spanstore_write returns 0 only after the whole batch (spans, summaries,
- * index entries) is in LevelDB's logs, synced unless no_sync (the span chunks in the chunk database
+ * Durability: spanstore_write returns 0 only after the whole batch (spans, summaries)
+ * is in LevelDB's logs, synced unless no_sync (the span chunks in the chunk database
  * <dir>/chunks, then the rest): a kill -9 after the return loses nothing, and a crash
- * before it leaves nothing of the batch visible. Stores written before the chunk
+ * before it leaves nothing of the batch visible. Index postings wait in memory until
+ * the next flush to <dir>/index; after a crash the open rebuilds them from the chunks. Stores written before the chunk
  * database (spans under 'S' keys) are read and extended as they are.
  *
  * Search semantics: the span-level filters (service, span name, status, kind, span
@@ -58,6 +59,12 @@ struct spanstore_opts {
     size_t max_keys;           /* registry: attribute keys kept per hour; 0 = 2000 */
     bool no_sync;              /* acknowledge writes once LevelDB's logs have them (they
                                 * survive kill -9) without waiting for fsync */
+    /* Index postings wait in memory (span_head.h) until the background thread writes
+     * them out: every index_flush_ms (0 = 10 s), or once index_flush_postings (0 = 1 Mi,
+     * about 40 MB) are waiting. Without the thread the writer that passes the limit
+     * flushes, and spanstore_close flushes what is left. */
+    int64_t index_flush_ms;
+    size_t index_flush_postings;
     int64_t sync_interval_ms;  /* > 0 with no_sync: fsync both logs this often in the
                                 * background (kv.h's kv-sync thread); 0 = never */
 };

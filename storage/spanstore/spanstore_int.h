@@ -4,6 +4,7 @@
 #define SPANSTORE_INT_H
 
 #include "../kv.h"
+#include "span_head.h"
 #include "span_index.h"
 #include "spanstore.h"
 
@@ -43,6 +44,23 @@ struct spanstore {
     struct write_ctx *pool;  /* idle write scratch, reused by the next write */
     size_t npool;
 
+    /* The index: postings not yet written (head), and the segments of the index
+     * database <dir>/index that hold the rest (span_index.h). */
+    struct kv *ix;
+    struct span_head *head;
+    /* Writes between taking their first chunk id and adding their postings to the head
+     * (guarded by the head's lock): a flush's watermark stays below each of them. */
+    uint64_t *inflight;
+    size_t ninflight, capinflight;
+    uint64_t head_floor; /* postings of chunks from here on were lost (out of memory):
+                          * no watermark passes it, so a restart replays them */
+    pthread_mutex_t flush_mu; /* one flush at a time */
+    pthread_mutex_t dir_mu;   /* guards segs */
+    struct span_index_seg *segs; /* the segments' directory records, oldest first */
+    size_t nsegs, capsegs;
+    _Atomic bool flush_wanted; /* the head grew past its limit: the thread flushes */
+    uint64_t frozen_watermark; /* of the head's frozen generation (flush_mu) */
+
     pthread_mutex_t maint_mu; /* guards stop; maint_cv wakes the thread */
     pthread_cond_t maint_cv;
     bool stop;
@@ -71,5 +89,17 @@ int spanstore_trace_values(struct spanstore *ss, const uint8_t *tid,
 /* Whether key matches one of the indexed-attribute rules. */
 bool spanstore_is_indexed(const struct spanstore *ss, struct vg_str key);
 unsigned spanstore_stripe(const uint8_t *trace_id);
+
+/* ---- spanstore_flush.c ---- */
+/* Writes the head's postings out as a new segment. 0 or a vg_code. */
+int spanstore_flush_index(struct spanstore *ss, struct vg_err *err);
+/* The smallest chunk id whose postings may not be in the head yet (head locked). */
+uint64_t head_watermark(struct spanstore *ss);
+/* Loads the segment directory at open (deleting lists of unfinished flushes); *any says
+ * whether a record exists, *watermark is the newest record's. 0 or a vg_code. */
+int spanstore_load_segments(struct spanstore *ss, uint64_t *watermark, bool *any,
+                            struct vg_err *err);
+/* Deletes every key of one segment from the index database. 0 or a vg_code. */
+int spanstore_delete_segment(struct spanstore *ss, uint64_t seg, struct vg_err *err);
 
 #endif

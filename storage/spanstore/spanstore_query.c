@@ -33,7 +33,7 @@
 
 struct qctx {
     struct spanstore *ss;
-    struct kv_snapshot *snap;
+    struct kv_snapshot *snap, *ixsnap; /* the span database's, the index database's */
     uint64_t keys;
     uint32_t b_lo, b_hi;
     uint32_t *buckets; /* buckets present in [b_lo, b_hi], newest first, found lazily */
@@ -46,7 +46,15 @@ static void q_init(struct qctx *q, struct spanstore *ss, int64_t from, int64_t t
 {
     memset(q, 0, sizeof *q);
     q->ss = ss;
+    /* The head's read lock before the snapshots: postings a flush moves out of the head
+     * during the query stay readable there until it ends (span_head.h). */
+    span_head_read_begin(ss->head);
     q->snap = kv_snapshot_new(ss->kv);
+    q->ixsnap = kv_snapshot_new(ss->ix);
+    if (!q->ixsnap) {
+        kv_snapshot_free(ss->kv, q->snap);
+        q->snap = NULL;
+    }
     q->b_lo = span_index_bucket(from);
     q->b_hi = to > 0 ? span_index_bucket(to) : UINT32_MAX;
 }
@@ -54,6 +62,8 @@ static void q_init(struct qctx *q, struct spanstore *ss, int64_t from, int64_t t
 static void q_done(struct qctx *q)
 {
     kv_snapshot_free(q->ss->kv, q->snap);
+    kv_snapshot_free(q->ss->ix, q->ixsnap);
+    span_head_read_end(q->ss->head);
     vg_free(q->buckets);
     atomic_fetch_add(&q->ss->keys_read, q->keys);
 }
@@ -212,22 +222,37 @@ struct hit {
     uint8_t tid[SPAN_TRACE_ID_LEN];
 };
 
-/* One term's postings across the present buckets, newest first. A term's lists sort by
- * their newest posting, but a list's older postings may be older than the next list's
- * newest: postings wait in a heap (newest on top) and leave it only once no list not yet
- * read can hold a newer one, i.e. when the top is at least as new as the next list's
- * key time. A list's postings all lie in its bucket, so buckets never mix. */
+/* One place a term's lists of the current bucket come from: the span database's
+ * lists (written before the index database), or one segment of the index database.
+ * Lists of one source sort newest first; sources overlap in time. */
+struct src {
+    bool ix;           /* the index database */
+    struct vg_buf pos; /* the key to seek for the source's next list */
+    size_t plen;       /* the term prefix in pos */
+    bool exact, done;
+    int64_t next;      /* exact: the newest posting of the next list; else an upper bound */
+};
+
+/* One term's postings across the present buckets, newest first. Within a bucket the
+ * postings come from several sources (struct src) and from the head (sorted copy, hp):
+ * postings of read lists wait in a heap (newest on top) and leave it, like the head's
+ * next posting, only once no list not yet read can hold a newer one, i.e. when they are
+ * at least as new as every source's next list. Buckets never mix: a list's postings all
+ * lie in its bucket. */
 struct tstream {
     struct vg_buf key; /* term key (bucket patched per bucket) */
     size_t plen;
-    struct kv_iter *it;
+    struct kv_iter *it, *iix;
     size_t bi;
-    bool started, have;
+    bool started, have, loaded;
     struct hit cur;
     struct hit *heap; /* pending postings, newest on top */
     size_t nheap, capheap;
+    struct src *src;
+    size_t nsrc, capsrc;
+    struct span_head_posting *hp; /* the head's postings of the term in the bucket */
+    size_t nhp, hpos, caphp;
 };
-
 /* Filters a stream can stand for. */
 enum { F_NONE = -1, F_SERVICE = -2, F_NAME = -3, F_STATUS = -4, F_DURATION = -5 };
 
@@ -285,32 +310,112 @@ static struct hit heap_pop(struct tstream *s)
     return top;
 }
 
-/* Positions the iterator on the first list of the current bucket that may hold a
- * posting at or before `to` (0 = none), moving on to older buckets while the term has
- * none. A list newer than `to` may still hold older postings, but only within its slot:
- * lists newer than to + SPAN_INDEX_LIST_SPAN_NS are skipped by the seek. */
-static void ts_seek(struct qctx *q, struct tstream *s, int64_t to)
+static struct src *src_add(struct qctx *q, struct tstream *s)
 {
-    uint32_t b;
-    while (bucket_at(q, s->bi, &b)) {
-        set_bucket(&s->key, b);
-        s->key.len = s->plen;
-        if (to > 0 && to < INT64_MAX - SPAN_INDEX_LIST_SPAN_NS)
-            span_index_put_list_suffix(&s->key, to + SPAN_INDEX_LIST_SPAN_NS, 0);
-        kv_iter_seek(s->it, s->key.p, s->key.len);
-        if (kv_iter_has_prefix(s->it, s->key.p, s->plen))
-            return;
-        q->keys++; /* the seek read one key past the term */
-        s->bi++;
+    if (s->nsrc == s->capsrc) {
+        size_t nc = s->capsrc ? s->capsrc * 2 : 8;
+        struct src *nv = vg_realloc(s->src, nc * sizeof *nv);
+        if (!nv) {
+            q->oom = 1;
+            return NULL;
+        }
+        for (size_t i = s->capsrc; i < nc; i++)
+            vg_buf_init(&nv[i].pos);
+        s->src = nv;
+        s->capsrc = nc;
+    }
+    struct src *r = &s->src[s->nsrc++];
+    vg_buf_reset(&r->pos);
+    r->exact = r->done = false;
+    return r;
+}
+
+/* Sets pos to prefix and the suffix seeking the first list that may hold a posting at
+ * or before `to`: a list newer than `to` may still hold older postings, but only within
+ * its slot, so lists newer than to + SPAN_INDEX_LIST_SPAN_NS are skipped. */
+static void src_start(struct src *r, const char *prefix, size_t plen, int64_t to)
+{
+    vg_buf_append(&r->pos, prefix, plen);
+    r->plen = plen;
+    if (to > 0 && to < INT64_MAX - SPAN_INDEX_LIST_SPAN_NS)
+        span_index_put_list_suffix(&r->pos, to + SPAN_INDEX_LIST_SPAN_NS, 0);
+}
+
+/* Sets up the sources and the head postings of the term in bucket b. */
+static void ts_load(struct qctx *q, struct tstream *s, uint32_t b, int64_t to)
+{
+    set_bucket(&s->key, b);
+    s->key.len = s->plen;
+    s->nsrc = 0;
+    s->nhp = s->hpos = 0;
+    struct src *r = src_add(q, s);
+    if (!r)
+        return;
+    r->ix = false;
+    r->next = to > 0 ? to : INT64_MAX;
+    src_start(r, s->key.p, s->plen, to);
+    struct spanstore *ss = q->ss;
+    struct vg_buf pfx;
+    vg_buf_init(&pfx);
+    pthread_mutex_lock(&ss->dir_mu);
+    for (size_t i = 0; i < ss->nsegs && !q->oom; i++) {
+        const struct span_index_seg *g = &ss->segs[i];
+        for (size_t j = 0; j < g->nb; j++) {
+            if (g->b[j].bucket != b || (to > 0 && g->b[j].min_t > to))
+                continue;
+            if (!(r = src_add(q, s)))
+                break;
+            r->ix = true;
+            r->next = to > 0 && to < g->b[j].max_t ? to : g->b[j].max_t;
+            vg_buf_reset(&pfx);
+            span_index_seg_term(&pfx, g->seg, s->key.p, s->plen);
+            src_start(r, pfx.p, pfx.len, to);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ss->dir_mu);
+    if (vg_buf_failed(&pfx))
+        q->oom = 1;
+    vg_buf_free(&pfx);
+    for (size_t i = 0; i < s->nsrc; i++)
+        if (vg_buf_failed(&s->src[i].pos))
+            q->oom = 1;
+    if (!span_head_copy(ss->head, s->key.p, s->plen, to, &s->hp, &s->nhp, &s->caphp))
+        q->oom = 1;
+    s->loaded = true;
+}
+
+/* Positions the source's iterator on its next list (seeking pos); marks it done when
+ * the term has no more lists there. Leaves the iterator on the list. */
+static struct kv_iter *src_seek(struct qctx *q, struct tstream *s, struct src *r)
+{
+    struct kv_iter *it = r->ix ? s->iix : s->it;
+    kv_iter_seek(it, r->pos.p, r->pos.len);
+    r->exact = true;
+    for (;;) {
+        if (!kv_iter_has_prefix(it, r->pos.p, r->plen)) {
+            q->keys++; /* the seek read one key past the term */
+            r->done = true;
+            return it;
+        }
+        size_t klen;
+        const char *k = kv_iter_key(it, &klen);
+        if (span_index_get_list_suffix(k, klen, &r->next) &&
+            klen == r->plen + SPAN_INDEX_LIST_SUFFIX_LEN)
+            return it;
+        kv_iter_next(it); /* not a list key of this term: skip it */
     }
 }
 
-/* Reads the list under the iterator into the heap (postings newer than `to` are
- * dropped) and steps past it. */
-static void ts_read_list(struct qctx *q, struct tstream *s, int64_t to)
+/* Reads the source's next list into the heap (postings newer than `to` are dropped)
+ * and remembers where the one after it starts. */
+static void src_read(struct qctx *q, struct tstream *s, struct src *r, int64_t to)
 {
+    struct kv_iter *it = src_seek(q, s, r);
+    if (r->done)
+        return;
     size_t vlen, n;
-    const char *v = kv_iter_value(s->it, &vlen);
+    const char *v = kv_iter_value(it, &vlen);
     q->keys++;
     if (span_index_list_count(vlen, &n)) {
         for (size_t i = 0; i < n; i++) {
@@ -318,46 +423,73 @@ static void ts_read_list(struct qctx *q, struct tstream *s, int64_t to)
             span_index_get_posting(v + i * SPAN_INDEX_SUFFIX_LEN, &h.t, h.tid);
             if ((to <= 0 || h.t <= to) && !heap_push(s, &h)) {
                 q->oom = 1;
-                break;
+                return;
             }
         }
     }
-    kv_iter_next(s->it);
+    kv_iter_next(it);
+    size_t klen;
+    const char *k = kv_iter_valid(it) ? kv_iter_key(it, &klen) : NULL;
+    if (!k || klen < r->plen || memcmp(k, r->pos.p, r->plen) != 0) {
+        r->done = true;
+        return;
+    }
+    vg_buf_reset(&r->pos);
+    vg_buf_append(&r->pos, k, klen);
+    if (vg_buf_failed(&r->pos))
+        q->oom = 1;
+    /* the next read seeks to pos again: the iterator is shared by the sources */
+    r->exact = span_index_get_list_suffix(k, klen, &r->next);
+    if (!r->exact)
+        r->next = INT64_MAX;
 }
 
 static void ts_advance(struct qctx *q, struct tstream *s, int64_t to)
 {
-    if (!s->started) {
-        s->started = true;
-        ts_seek(q, s, to);
-    }
+    s->started = true;
     s->have = false;
+    uint32_t b;
     while (!q->oom) {
-        bool more = kv_iter_has_prefix(s->it, s->key.p, s->plen);
-        int64_t next = INT64_MIN;
-        if (more) {
-            size_t klen;
-            const char *k = kv_iter_key(s->it, &klen);
-            if (!span_index_get_list_suffix(k, klen, &next)) {
-                kv_iter_next(s->it); /* not a list key: skip it */
-                continue;
-            }
+        if (!s->loaded) {
+            if (!bucket_at(q, s->bi, &b))
+                return;
+            ts_load(q, s, b, to);
+            continue;
         }
-        if (s->nheap && (!more || s->heap[0].t >= next)) {
-            s->cur = heap_pop(s);
+        /* the source whose next list may hold the newest posting */
+        struct src *best = NULL;
+        for (size_t i = 0; i < s->nsrc; i++) {
+            struct src *r = &s->src[i];
+            if (!r->done && (!best || r->next > best->next))
+                best = r;
+        }
+        bool head = s->hpos < s->nhp;
+        struct hit hh = { 0 };
+        if (head) {
+            hh.t = s->hp[s->hpos].t;
+            memcpy(hh.tid, s->hp[s->hpos].tid, SPAN_TRACE_ID_LEN);
+        }
+        bool heap = s->nheap > 0;
+        bool use_head = head && (!heap || hit_newer(&hh, &s->heap[0]));
+        if ((head || heap) && (!best || (use_head ? hh.t : s->heap[0].t) >= best->next)) {
+            if (use_head) {
+                s->cur = hh;
+                s->hpos++;
+            } else {
+                s->cur = heap_pop(s);
+            }
             s->have = true;
             return;
         }
-        if (more) {
-            ts_read_list(q, s, to);
+        if (best) {
+            if (best->exact)
+                src_read(q, s, best, to);
+            else
+                src_seek(q, s, best); /* next was an upper bound: find the real one */
             continue;
         }
-        if (!bucket_at(q, s->bi, &(uint32_t){ 0 }))
-            return;
+        s->loaded = false; /* the bucket is exhausted */
         s->bi++;
-        ts_seek(q, s, to);
-        if (!bucket_at(q, s->bi, &(uint32_t){ 0 }))
-            return;
     }
 }
 
@@ -370,10 +502,10 @@ static bool stream_add(struct qctx *q, struct stream *st, const struct span_inde
     vg_buf_init(&s->key);
     span_index_term_key(&s->key, 0, t);
     s->plen = s->key.len;
-    vg_buf_reserve(&s->key, SPAN_INDEX_LIST_SUFFIX_LEN); /* ts_seek never allocates */
     s->it = q_iter(q);
+    s->iix = kv_iter_new(q->ss->ix, q->ixsnap, true);
     st->n++;
-    if (!s->it || vg_buf_failed(&s->key)) {
+    if (!s->it || !s->iix || vg_buf_failed(&s->key)) {
         q->oom = 1;
         return false;
     }
@@ -383,9 +515,15 @@ static bool stream_add(struct qctx *q, struct stream *st, const struct span_inde
 static void stream_free(struct stream *st)
 {
     for (size_t i = 0; i < st->n; i++) {
-        kv_iter_free(st->ts[i].it);
-        vg_buf_free(&st->ts[i].key);
-        vg_free(st->ts[i].heap);
+        struct tstream *s = &st->ts[i];
+        kv_iter_free(s->it);
+        kv_iter_free(s->iix);
+        vg_buf_free(&s->key);
+        vg_free(s->heap);
+        for (size_t j = 0; j < s->capsrc; j++)
+            vg_buf_free(&s->src[j].pos);
+        vg_free(s->src);
+        vg_free(s->hp);
     }
     st->n = 0;
 }

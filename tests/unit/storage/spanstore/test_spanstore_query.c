@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 
 #include "../../../../storage/base/vg_alloc.h"
+#include "../../../../storage/kv.h"
 #include "../../../../storage/spanstore/spanstore.h"
 #include "span_fixture.h"
 
@@ -15,6 +16,8 @@
 
 static char dir[64];
 static struct spanstore *ss;
+
+static size_t flush_postings; /* index_flush_postings of the next open (0 = default) */
 
 /* Opens the store in dir with a cap on values per key (0 = default). */
 static void open_with(size_t max_values)
@@ -25,6 +28,8 @@ static void open_with(size_t max_values)
     o.maint_interval_ms = 0;
     o.no_sync = true;
     o.max_values_per_key = max_values;
+    if (flush_postings)
+        o.index_flush_postings = flush_postings;
     struct vg_err err = { 0 };
     ss = spanstore_open(&o, &err);
     cr_assert_not_null(ss, "%s", err.msg);
@@ -312,6 +317,69 @@ Test(spanq, index_lists_of_many_traces_merge_newest_first)
     q.limit = 2;
     q.to_ns = IL_T(47) + 2 * FX_MS; /* trace 47's db span at the bound */
     cr_assert_str_eq(run(&q, NULL), "47,46");
+}
+
+/* Segment directory records ('G' and 8 bytes) in dir/index; the store must be closed. */
+static size_t segment_records(void)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/index", dir);
+    struct vg_err err = { 0 };
+    struct kv *kv = kv_open(path, NULL, &err);
+    cr_assert_not_null(kv, "%s", err.msg);
+    struct kv_iter *it = kv_iter_new(kv, NULL, false);
+    size_t n = 0;
+    for (kv_iter_seek(it, "G", 1); kv_iter_has_prefix(it, "G", 1); kv_iter_next(it)) {
+        size_t klen;
+        kv_iter_key(it, &klen);
+        n += klen == 9;
+    }
+    kv_iter_free(it);
+    kv_close(kv);
+    return n;
+}
+
+/* The same searches with the postings spread over the head and several segments of
+ * the index database (a tiny flush limit, so writes flush as they go): every source of
+ * a term is merged newest first, and after a reopen everything comes from segments. */
+Test(spanq, postings_in_memory_and_in_segments_merge_newest_first)
+{
+    spanstore_close(ss);
+    flush_postings = 40;
+    open_with(0);
+    flush_postings = 0;
+    put_interleaved(1, 60);
+    put_interleaved(2, 60);
+    put_interleaved(3, 60);
+    struct spanstore_query q;
+    for (int round = 0; round < 2; round++) {
+        spanstore_query_init(&q);
+        q.limit = 5;
+        cr_assert_str_eq(run(&q, NULL), "60,59,58,57,56");
+        q.to_ns = IL_T(30) + 5 * FX_MS;
+        q.limit = 3;
+        cr_assert_str_eq(run(&q, NULL), "30,29,28");
+        q.to_ns = IL_T(29) + 5 * FX_MS;
+        cr_assert_str_eq(run(&q, NULL), "29,28,27");
+        q.from_ns = IL_T(28) + FX_MS;
+        q.limit = 100;
+        cr_assert_str_eq(run(&q, NULL), "29");
+        spanstore_query_init(&q);
+        q.limit = 100;
+        q.status = SPAN_STATUS_ERROR;
+        cr_assert_str_eq(run(&q, NULL), "60,50,40,30,20,10");
+        q.status = -1;
+        q.service = VG_STR("db");
+        q.limit = 200;
+        struct spanstore_search_result r;
+        run(&q, &r);
+        cr_assert_eq(r.n, 60, "every trace once: %zu", r.n);
+        spanstore_search_free(&r);
+        spanstore_close(ss); /* flushes what is left: the second round reads segments */
+        if (round == 0)
+            cr_assert_geq(segment_records(), 4, "an empty first record and the flushes");
+        open_with(0);
+    }
 }
 
 /* A search ending long before the newest lists of its hour seeks past them instead of
