@@ -11,13 +11,18 @@
  * Sockets, threads and connections are listener.h's; the receiving side here is its
  * callbacks, with a line buffer per TCP connection.
  *
- * Locking: s->mu guards s->agg; s->flush_mu guards s->arena and the write; s->cv (with
- * s->mu) wakes the flusher to stop. Connection buffers belong to the TCP thread. */
+ * The timer is a vg_ticker at a fixed delay: the first flush one flush_interval after
+ * start, each next one flush_interval after the previous returned; statsd_free stops it,
+ * then flushes once more.
+ *
+ * Locking: s->mu guards s->agg; s->flush_mu guards s->arena and the write. Connection
+ * buffers belong to the TCP thread. */
 #include "statsd.h"
 
 #include "../../storage/base/vg_alloc.h"
 #include "../../storage/base/vg_arena.h"
 #include "../../storage/base/vg_log.h"
+#include "../../storage/base/vg_ticker.h"
 #include "../config_node.h"
 #include "../metrics.h"
 #include "ingest.h"
@@ -25,7 +30,6 @@
 #include "statsd_agg.h"
 #include "statsd_parse.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,12 +59,9 @@ struct statsd_server {
     struct vigil *v;
     struct statsd_config c;
     struct listener *listener; /* sockets and the receiving threads */
-    pthread_t flush_thr;
-    bool flush_started;
+    struct vg_ticker flusher;  /* "statsd-flush"; zeroed until started */
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stopping;
     struct statsd_agg *agg;
 
     pthread_mutex_t flush_mu;
@@ -332,31 +333,11 @@ static int do_flush(struct statsd_server *s, struct vg_err *err)
     return rc;
 }
 
-static void *flush_main(void *arg)
+static void flush_round(void *arg, const atomic_bool *stop)
 {
-    struct statsd_server *s = arg;
-    pthread_setname_np(pthread_self(), "statsd-flush");
-    pthread_mutex_lock(&s->mu);
-    while (!s->stopping) {
-        struct timespec dl;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_sec += s->c.flush_ms / 1000;
-        dl.tv_nsec += (s->c.flush_ms % 1000) * 1000000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
-        while (!s->stopping && pthread_cond_timedwait(&s->cv, &s->mu, &dl) != ETIMEDOUT)
-            ;
-        if (s->stopping)
-            break;
-        pthread_mutex_unlock(&s->mu);
-        struct vg_err err;
-        do_flush(s, &err);
-        pthread_mutex_lock(&s->mu);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return NULL;
+    (void)stop; /* statsd_free flushes once more after the stop anyway */
+    struct vg_err err;
+    do_flush(arg, &err); /* counted and complained about there */
 }
 
 int statsd_flush(struct vigil *v, struct vg_err *err)
@@ -395,18 +376,12 @@ static void statsd_free(struct vigil *v)
         return;
     listener_free(s->listener); /* no line arrives after this */
     s->listener = NULL;
-    pthread_mutex_lock(&s->mu);
-    s->stopping = true;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    if (s->flush_started) {
-        pthread_join(s->flush_thr, NULL);
+    if (vg_ticker_stop(&s->flusher)) {
         struct vg_err err;
         do_flush(s, &err); /* what arrived since the last interval */
     }
     statsd_agg_free(s->agg);
     vg_arena_free(s->arena);
-    pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->flush_mu);
     vg_free(s);
@@ -433,9 +408,11 @@ static int start(struct statsd_server *s, struct vg_err *err)
     if (!(s->listener = listener_new(&lo, err)))
         return err->code;
     register_metrics(s, s->v->metrics);
-    if (pthread_create(&s->flush_thr, NULL, flush_main, s) != 0)
-        return vg_err_set(err, VG_ENOMEM, "cannot start the statsd flush thread");
-    s->flush_started = true;
+    struct vg_ticker_opts to = { .name = "statsd-flush", .interval_ms = s->c.flush_ms,
+                                 .first_ms = s->c.flush_ms };
+    int rc = vg_ticker_start(&s->flusher, &to, flush_round, s, err);
+    if (rc < 0)
+        return rc;
     return listener_start(s->listener, err);
 }
 
@@ -454,11 +431,6 @@ static int statsd_init(struct vigil *v, struct vg_err *err)
     *s = (struct statsd_server){ .v = v, .c = c };
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->flush_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
     v->statsd_state = s;
     int rc = start(s, err);
     if (rc < 0) {

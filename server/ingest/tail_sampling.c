@@ -20,6 +20,7 @@
 #include "../../storage/base/vg_arena.h"
 #include "../../storage/base/vg_buf.h"
 #include "../../storage/base/vg_log.h"
+#include "../../storage/base/vg_ticker.h"
 #include "../config.h"
 #include "sampling.h"
 
@@ -553,7 +554,7 @@ struct tentry {
 };
 
 struct tail_sampling {
-    pthread_mutex_t mu; /* guards everything below but the thread fields */
+    pthread_mutex_t mu; /* guards everything below but the ticker */
     struct policy *policies;
     size_t npolicies;
     int64_t wait_ns;
@@ -571,11 +572,7 @@ struct tail_sampling {
     uint64_t early, kept, dropped;
     struct tail_sampling_sink sink;
     struct metric_family *f_decisions, *f_dropped, *f_early, *f_late, *f_traces, *f_bytes;
-    /* the thread */
-    pthread_mutex_t tmu;
-    pthread_cond_t cv;
-    bool stop, started;
-    pthread_t thread;
+    struct vg_ticker ticker; /* "tail-sampling"; zeroed until tail_sampling_start */
 };
 
 /* Options of the block besides the policies. */
@@ -860,8 +857,6 @@ struct tail_sampling *tail_sampling_new(const struct config_node *block, struct 
     ts->sink = *sink;
     vg_buf_init(&ts->scratch);
     pthread_mutex_init(&ts->mu, NULL);
-    pthread_mutex_init(&ts->tmu, NULL);
-    pthread_cond_init(&ts->cv, NULL);
     if (m) {
         static const char *const late[] = { "decision" };
         ts->f_decisions = sampling_decisions_family(m);
@@ -1026,54 +1021,30 @@ void tail_sampling_get_stats(struct tail_sampling *ts, struct tail_sampling_stat
 
 /* ---- the thread ---- */
 
-static void *tick_main(void *arg)
+static void tick_round(void *arg, const atomic_bool *stop)
 {
-    struct tail_sampling *ts = arg;
-    /* a tenth of the wait, 10 ms to 1 s: a decision is at most that late */
-    int64_t period_ns = ts->wait_ns / 10;
-    if (period_ns < 10000000)
-        period_ns = 10000000;
-    if (period_ns > 1000000000)
-        period_ns = 1000000000;
-    pthread_mutex_lock(&ts->tmu);
-    while (!ts->stop) {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        int64_t ns = t.tv_nsec + period_ns;
-        t.tv_sec += ns / 1000000000;
-        t.tv_nsec = ns % 1000000000;
-        while (!ts->stop && pthread_cond_timedwait(&ts->cv, &ts->tmu, &t) != ETIMEDOUT)
-            ;
-        if (ts->stop)
-            break;
-        pthread_mutex_unlock(&ts->tmu);
-        tail_sampling_tick(ts, sampling_now_ns());
-        pthread_mutex_lock(&ts->tmu);
-    }
-    pthread_mutex_unlock(&ts->tmu);
-    return NULL;
+    (void)stop; /* tail_sampling_free decides everything left after the stop anyway */
+    tail_sampling_tick(arg, sampling_now_ns());
 }
 
 int tail_sampling_start(struct tail_sampling *ts, struct vg_err *err)
 {
-    if (pthread_create(&ts->thread, NULL, tick_main, ts) != 0)
-        return vg_err_set(err, VG_EINTERNAL, "cannot start the tail-sampling thread");
-    pthread_setname_np(ts->thread, "tail-sampling");
-    ts->started = true;
-    return 0;
+    /* a tenth of the wait, 10 ms to 1 s: a decision is at most that late */
+    int64_t period_ms = ts->wait_ns / 10 / 1000000;
+    if (period_ms < 10)
+        period_ms = 10;
+    if (period_ms > 1000)
+        period_ms = 1000;
+    struct vg_ticker_opts o = { .name = "tail-sampling", .interval_ms = period_ms,
+                                .first_ms = period_ms };
+    return vg_ticker_start(&ts->ticker, &o, tick_round, ts, err);
 }
 
 void tail_sampling_free(struct tail_sampling *ts)
 {
     if (!ts)
         return;
-    if (ts->started) {
-        pthread_mutex_lock(&ts->tmu);
-        ts->stop = true;
-        pthread_cond_signal(&ts->cv);
-        pthread_mutex_unlock(&ts->tmu);
-        pthread_join(ts->thread, NULL);
-    }
+    vg_ticker_stop(&ts->ticker);
     size_t left = ts->ntraces;
     if (left) {
         tail_sampling_flush(ts, sampling_now_ns());
@@ -1088,8 +1059,6 @@ void tail_sampling_free(struct tail_sampling *ts)
     vg_arena_free(ts->eval_arena);
     vg_free(ts->eval_spans);
     vg_buf_free(&ts->scratch);
-    pthread_cond_destroy(&ts->cv);
-    pthread_mutex_destroy(&ts->tmu);
     pthread_mutex_destroy(&ts->mu);
     vg_free(ts);
 }

@@ -18,6 +18,7 @@
 
 #include "../../storage/base/vg_alloc.h"
 #include "../../storage/base/vg_log.h"
+#include "../../storage/base/vg_ticker.h"
 #include "../../storage/kv.h"
 #include "../config.h"
 #include "../config_node.h"
@@ -61,11 +62,8 @@ struct notifier {
     pthread_mutex_t mu;           /* guards disp and nflog_dirty */
     struct route_dispatcher *disp;
     bool nflog_dirty;
-    pthread_t ticker;
-    bool ticker_started;
-    pthread_mutex_t stop_mu;
-    pthread_cond_t stop_cv;
-    bool stop;
+    struct vg_ticker ticker;      /* "notifier"; zeroed until notifier_new's end */
+    int64_t last_gc;              /* the ticker's alone: when silences were last collected */
     struct metric_family *m_alerts, *m_groups, *m_silences;
 };
 
@@ -217,33 +215,18 @@ void notifier_tick(struct notifier *n, int64_t now)
     }
 }
 
-static void *ticker(void *arg)
+/* One round of the ticker: fixed delay, the first at start, then delivery.tick after
+ * each returned; expired silences are collected at the first round and hourly after. */
+static void tick_round(void *arg, const atomic_bool *stop)
 {
     struct notifier *n = arg;
-    int64_t tick = n->rc->delivery.tick_ms, last_gc = 0;
-    pthread_mutex_lock(&n->stop_mu);
-    while (!n->stop) {
-        pthread_mutex_unlock(&n->stop_mu);
-        int64_t now = now_ms();
-        notifier_tick(n, now);
-        if (now - last_gc > 3600000) {
-            silences_gc(n->sil, now);
-            last_gc = now;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += tick / 1000;
-        ts.tv_nsec += (long)(tick % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_mutex_lock(&n->stop_mu);
-        if (!n->stop)
-            pthread_cond_timedwait(&n->stop_cv, &n->stop_mu, &ts);
+    (void)stop; /* one round is short; notifier_free saves the log after the stop */
+    int64_t now = now_ms();
+    notifier_tick(n, now);
+    if (now - n->last_gc > 3600000) {
+        silences_gc(n->sil, now);
+        n->last_gc = now;
     }
-    pthread_mutex_unlock(&n->stop_mu);
-    return NULL;
 }
 
 /* ---- start and stop ---- */
@@ -412,8 +395,6 @@ struct notifier *notifier_new(const struct config *cfg, const char *state_dir,
     if (!n)
         return vg_err_set(err, VG_ENOMEM, "out of memory"), NULL;
     pthread_mutex_init(&n->mu, NULL);
-    pthread_mutex_init(&n->stop_mu, NULL);
-    pthread_cond_init(&n->stop_cv, NULL);
     char *url = default_external_url(cfg);
     n->rc = route_config_parse(config_block(cfg, "notifications"), url, err);
     vg_free(url);
@@ -447,12 +428,9 @@ struct notifier *notifier_new(const struct config *cfg, const char *state_dir,
         n->m_silences = metrics_family(m, "vigil_silences", "Silences by state.", METRIC_GAUGE,
                                        st, 1, NULL, 0);
     }
-    int e = pthread_create(&n->ticker, NULL, ticker, n);
-    if (e) {
-        vg_err_set(err, VG_EINTERNAL, "cannot start the notifier thread: %s", strerror(e));
+    struct vg_ticker_opts to = { .name = "notifier", .interval_ms = n->rc->delivery.tick_ms };
+    if (vg_ticker_start(&n->ticker, &to, tick_round, n, err) < 0)
         goto fail;
-    }
-    n->ticker_started = true;
     vg_log(VG_LOG_INFO, "notify", "notifier started", "state_dir", state_dir, NULL);
     return n;
 fail:
@@ -464,13 +442,7 @@ void notifier_free(struct notifier *n)
 {
     if (!n)
         return;
-    if (n->ticker_started) {
-        pthread_mutex_lock(&n->stop_mu);
-        n->stop = true;
-        pthread_cond_broadcast(&n->stop_cv);
-        pthread_mutex_unlock(&n->stop_mu);
-        pthread_join(n->ticker, NULL);
-    }
+    vg_ticker_stop(&n->ticker);
     /* workers first: they write history and kv */
     for (size_t i = 0; i < n->ninteg; i++)
         outbox_free(n->integs[i].ob);
@@ -483,8 +455,6 @@ void notifier_free(struct notifier *n)
     history_free(n->hist);
     kv_close(n->kv);
     route_config_free(n->rc);
-    pthread_cond_destroy(&n->stop_cv);
-    pthread_mutex_destroy(&n->stop_mu);
     pthread_mutex_destroy(&n->mu);
     vg_free(n);
 }

@@ -49,7 +49,6 @@
 #include "../tsdb/index.h"
 #include "lwal.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -1016,7 +1015,7 @@ static int replay(struct logstore *ls, struct vg_err *err)
     return rc;
 }
 
-static void *maint_main(void *arg);
+static void maint_round(void *arg, const atomic_bool *stop);
 
 static int check_opts(const struct logstore_opts *o, struct vg_err *err)
 {
@@ -1056,8 +1055,6 @@ struct logstore *logstore_open(const struct logstore_opts *opts, struct vg_err *
     ls->o = *opts;
     pthread_mutex_init(&ls->wmu, NULL);
     pthread_mutex_init(&ls->mu, NULL);
-    pthread_mutex_init(&ls->tmu, NULL);
-    pthread_cond_init(&ls->tcv, NULL);
     ls->next_seq = 1;
     struct kv_opts ko = { .cache_bytes = opts->cache_bytes,
                           .sync_interval_ms = opts->sync_interval_ms };
@@ -1098,11 +1095,12 @@ struct logstore *logstore_open(const struct logstore_opts *opts, struct vg_err *
                    werr.msg, NULL);
     }
     if (rc == 0 && opts->maint_interval_ms > 0) {
-        if (pthread_create(&ls->thread, NULL, maint_main, ls) != 0)
-            rc = vg_err_set(err, VG_EINTERNAL, "logstore: cannot start maintenance: %s",
-                            strerror(errno));
-        else
-            ls->thread_started = true;
+        /* fixed delay, the first pass one interval after open */
+        struct vg_ticker_opts to = { .name = "logstore-maint",
+                                     .interval_ms = opts->maint_interval_ms,
+                                     .first_ms = opts->maint_interval_ms };
+        if (vg_ticker_start(&ls->maint, &to, maint_round, ls, err) < 0)
+            rc = vg_err_prefix(err, "logstore");
     }
     if (rc) {
         logstore_close(ls);
@@ -1115,13 +1113,7 @@ void logstore_close(struct logstore *ls)
 {
     if (!ls)
         return;
-    if (ls->thread_started) {
-        pthread_mutex_lock(&ls->tmu);
-        ls->stopping = true;
-        pthread_cond_signal(&ls->tcv);
-        pthread_mutex_unlock(&ls->tmu);
-        pthread_join(ls->thread, NULL);
-    }
+    vg_ticker_stop(&ls->maint); /* the flush below writes what it left */
     if (ls->kv && ls->cw && ls->batch) {
         struct vg_err err;
         if (logstore_flush(ls, true, &err) != 0)
@@ -1137,8 +1129,6 @@ void logstore_close(struct logstore *ls)
     kv_close(ls->kv);
     pthread_mutex_destroy(&ls->wmu);
     pthread_mutex_destroy(&ls->mu);
-    pthread_mutex_destroy(&ls->tmu);
-    pthread_cond_destroy(&ls->tcv);
     vg_free(ls);
 }
 
@@ -1303,28 +1293,14 @@ int logstore_maintain(struct logstore *ls, int64_t now_ns, struct vg_err *err)
     return rc;
 }
 
-static void *maint_main(void *arg)
+/* One pass of the "logstore-maint" ticker. */
+static void maint_round(void *arg, const atomic_bool *stop)
 {
     struct logstore *ls = arg;
-    pthread_setname_np(pthread_self(), "logstore-maint");
-    pthread_mutex_lock(&ls->tmu);
-    while (!ls->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (ls->o.maint_interval_ms % 1000) * 1000000;
-        ts.tv_sec += ls->o.maint_interval_ms / 1000 + ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&ls->tcv, &ls->tmu, &ts);
-        if (ls->stopping)
-            break;
-        pthread_mutex_unlock(&ls->tmu);
-        struct vg_err err;
-        if (logstore_maintain(ls, wall_ns(), &err) != 0)
-            vg_log(VG_LOG_WARN, "logstore", "maintenance failed", "error", err.msg, NULL);
-        pthread_mutex_lock(&ls->tmu);
-    }
-    pthread_mutex_unlock(&ls->tmu);
-    return NULL;
+    (void)stop; /* logstore_close flushes every head after the stop anyway */
+    struct vg_err err;
+    if (logstore_maintain(ls, wall_ns(), &err) != 0)
+        vg_log(VG_LOG_WARN, "logstore", "maintenance failed", "error", err.msg, NULL);
 }
 
 void logstore_info(struct logstore *ls, struct logstore_info *out)

@@ -4,6 +4,7 @@
 #define LOGSTORE_INT_H
 
 #include "../base/vg_buf.h"
+#include "../base/vg_ticker.h"
 #include "../kv.h"
 #include "lchunk.h"
 #include "lhead.h"
@@ -66,11 +67,8 @@ struct logstore {
     uint64_t head_entries, head_bytes; /* under mu */
     atomic_uint_fast64_t rejected[LOGSTORE_REJECT_COUNT];
     atomic_uint_fast64_t chunks_written;
-    /* Maintenance thread. */
-    pthread_t thread;
-    bool thread_started, stopping;
-    pthread_mutex_t tmu;
-    pthread_cond_t tcv;
+    /* The "logstore-maint" ticker; zeroed when maint_interval_ms is 0. */
+    struct vg_ticker maint;
 };
 
 void ls_put_u64be(unsigned char *p, uint64_t v);

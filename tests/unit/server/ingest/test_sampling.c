@@ -698,8 +698,10 @@ Test(sampling, free_flushes_what_is_buffered)
     add1(mk(7, 1, 0, SPAN_STATUS_OK, 0, 1, "a"), 0);
     add1(mk(7, 2, 1, SPAN_STATUS_OK, 0, 1, "a"), 0);
     cr_assert_eq(tail_sampling_start(ts, NULL), 0); /* the thread does not decide early */
-    tail_sampling_free(ts);
+    int64_t t0 = sampling_now_ns();
+    tail_sampling_free(ts); /* wakes the thread from its 1 s sleep */
     ts = NULL;
+    cr_assert_lt(sampling_now_ns() - t0, NS / 2, "free waited out the tick period");
     cr_assert_eq(sunk_count(7), 2);
 }
 

@@ -223,6 +223,20 @@ Test(statsd, free_flushes_and_timer_flushes)
     cr_assert_eq(statsd_flush(&f.v, &err), 0, "no state: nothing to do");
 }
 
+Test(statsd, free_does_not_wait_for_the_interval)
+{
+    start("statsd:\n  udp_addr: 127.0.0.1:0\n  flush_interval: 1h\n");
+    send_udp("last:7|g");
+    wait_lines(1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    mod_statsd.free(&f.v); /* wakes the sleeping flusher, then flushes once more */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_assert_lt(took, 1.0, "free took %.3f s", took);
+    cr_assert_float_eq(stored("last", NULL, NULL), 7, 1e-9);
+}
+
 Test(statsd, off_without_section)
 {
     cr_assert_eq(mod_statsd.check(f.cfg, &err), 0);

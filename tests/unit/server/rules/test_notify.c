@@ -274,7 +274,12 @@ Test(notify, no_sections_still_runs)
     struct alert al = { .labels = a, .nlabels = 1, .starts_at_ms = 1, .ends_at_ms = 2 };
     notifier_send(n, &al, 1);
     notifier_tick(n, now_ms());
-    notifier_free(n);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    notifier_free(n); /* wakes the ticker from its 1 s (default tick) sleep */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_assert_lt(took, 0.5, "free waited out the tick: %.3f s", took);
     notifier_free(NULL);
     config_free(c);
     nftw(dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SEC 1000000000LL
@@ -570,6 +571,67 @@ Test(logstore, retention_deletes_old_chunks_and_empty_streams)
     struct logstore_info info;
     logstore_info(ls, &info);
     cr_assert_eq(info.streams, 1);
+    matcher_free(m);
+    logstore_close(ls);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+Test(logstore, maintenance_thread_flushes_heads_every_interval)
+{
+    struct logstore_opts o = small_opts();
+    o.maint_interval_ms = 20;
+    o.max_chunk_age_ms = 0; /* every head is old enough */
+    struct logstore *ls = open_with(&o);
+    struct lset s = L("job", "m");
+    cr_assert_eq(push_n(ls, &s, T0, SEC, 10, "a", NULL), 0);
+    struct logstore_info info;
+    for (int i = 0; i < 500; i++) {
+        logstore_info(ls, &info);
+        if (info.head_entries == 0)
+            break;
+        usleep(10000);
+    }
+    cr_assert_eq(info.head_entries, 0, "the thread wrote the head as a chunk");
+    cr_assert_geq(info.chunks_written, 1);
+    /* and again for what arrives later: it keeps running */
+    cr_assert_eq(push_n(ls, &s, T0 + 100 * SEC, SEC, 10, "b", NULL), 0);
+    for (int i = 0; i < 500; i++) {
+        logstore_info(ls, &info);
+        if (info.head_entries == 0)
+            break;
+        usleep(10000);
+    }
+    cr_assert_eq(info.head_entries, 0);
+    cr_assert_geq(info.chunks_written, 2);
+    logstore_close(ls);
+}
+
+Test(logstore, maintenance_waits_an_interval_and_close_does_not)
+{
+    struct logstore_opts o = small_opts();
+    o.maint_interval_ms = 3600 * 1000;
+    o.max_chunk_age_ms = 0;
+    struct logstore *ls = open_with(&o);
+    struct lset s = L("job", "w");
+    cr_assert_eq(push_n(ls, &s, T0, SEC, 10, "a", NULL), 0);
+    usleep(100000);
+    struct logstore_info info;
+    logstore_info(ls, &info);
+    cr_assert_eq(info.head_entries, 10, "no pass before the first interval is over");
+    cr_assert_eq(info.chunks_written, 0);
+    int64_t t0 = mono_ms();
+    logstore_close(ls); /* wakes the sleeping thread, then writes the head */
+    cr_assert_lt(mono_ms() - t0, 2000, "close waited for the interval");
+    ls = open_with(&o);
+    struct matcher *m = m_new(MATCH_EQ, "job", "w");
+    run(ls, &m, 1, INT64_MIN, INT64_MAX, false, 0, NULL, 0, &g);
+    cr_assert_eq(g.n, 10);
     matcher_free(m);
     logstore_close(ls);
 }
