@@ -6,6 +6,7 @@
 
 #include "../base/vg_alloc.h"
 #include "../base/vg_buf.h"
+#include "../base/vg_sort.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -266,9 +267,61 @@ static int posting_order(const void *a, const void *b)
     return posting_cmp(a, b);
 }
 
+/* Insertion sort by posting_cmp: most terms hold a handful of postings, and runs a
+ * radix pass left in order by time need only their trace-id ties put right. */
+static void insertion_sort(struct span_head_posting *p, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (posting_cmp(&p[i - 1], &p[i]) <= 0)
+            continue;
+        struct span_head_posting x = p[i];
+        size_t j = i;
+        for (; j > 0 && posting_cmp(&p[j - 1], &x) > 0; j--)
+            p[j] = p[j - 1];
+        p[j] = x;
+    }
+}
+
+/* Big terms (the service, "every trace") hold a posting per trace: a radix sort by
+ * time (only the bytes that differ cost a pass), then insertion puts equal times in
+ * trace-id order; qsort when the scratch cannot be allocated. */
+#define RADIX_MIN 48
+
 void span_head_sort(struct span_head_posting *p, size_t n)
 {
-    qsort(p, n, sizeof *p, posting_order);
+    if (n < RADIX_MIN) {
+        insertion_sort(p, n);
+        return;
+    }
+    struct vg_sort_key *k = vg_malloc(2 * n * sizeof *k);
+    struct span_head_posting *tmp = k ? vg_malloc(n * sizeof *tmp) : NULL;
+    struct vg_sort_key *sorted = NULL;
+    if (tmp) {
+        for (size_t i = 0; i < n; i++)
+            k[i] = (struct vg_sort_key){ ~((uint64_t)p[i].t ^ (1ULL << 63)), 0, i };
+        sorted = vg_sort_keys(k, k + n, n);
+    }
+    if (!sorted) {
+        vg_free(k);
+        vg_free(tmp);
+        qsort(p, n, sizeof *p, posting_order);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = p[sorted[i].i];
+    memcpy(p, tmp, n * sizeof *p);
+    vg_free(k);
+    vg_free(tmp);
+    /* runs of one time in trace-id order: long ones (a client stamping every span
+     * alike) by qsort, so the sort never turns quadratic */
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && p[j].t == p[i].t; j++)
+            ;
+        if (j - i > 16)
+            qsort(p + i, j - i, sizeof *p, posting_order);
+        else
+            insertion_sort(p + i, j - i);
+    }
 }
 
 static bool copy_from(const struct gen *g, const char *key, size_t klen, uint64_t hv,

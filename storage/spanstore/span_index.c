@@ -251,6 +251,59 @@ void span_index_seg_term(struct vg_buf *b, uint64_t seg, const char *term_key, s
         vg_buf_append(b, term_key + 1, tlen - 1);
 }
 
+void span_index_seg_pack_key(struct vg_buf *b, uint64_t seg, const char *term_key,
+                             size_t tlen)
+{
+    span_index_seg_key(b, seg);
+    if (tlen < 5)
+        return;
+    vg_buf_append(b, term_key + 1, 4);
+    vg_buf_putc(b, SPAN_INDEX_PACK);
+    vg_buf_append(b, term_key + 5, tlen - 5);
+}
+
+void span_index_pack_entry(struct vg_buf *b, const char *term_key, size_t tlen)
+{
+    size_t n = tlen > 5 ? tlen - 5 : 0;
+    uint8_t c[2] = { (uint8_t)(n >> 8), (uint8_t)n };
+    vg_buf_append(b, c, 2);
+    if (n)
+        vg_buf_append(b, term_key + 5, n);
+}
+
+bool span_index_pack_find(const char *v, size_t vlen, const char *term_key, size_t tlen,
+                          const char **postings, size_t *n)
+{
+    const uint8_t *p = (const uint8_t *)v, *end = p + vlen;
+    const char *want = term_key + 5;
+    size_t wlen = tlen > 5 ? tlen - 5 : 0;
+    *n = 0;
+    *postings = NULL;
+    while (p < end) {
+        if (end - p < 2)
+            return false;
+        size_t kl = (size_t)p[0] << 8 | p[1];
+        if ((size_t)(end - p) < 4 + kl)
+            return false;
+        const char *k = (const char *)p + 2;
+        size_t cnt = (size_t)p[2 + kl] << 8 | p[3 + kl];
+        p += 4 + kl;
+        if ((size_t)(end - p) < cnt * SPAN_INDEX_SUFFIX_LEN)
+            return false;
+        size_t m = kl < wlen ? kl : wlen;
+        int c = memcmp(k, want, m);
+        if (c == 0 && kl == wlen) {
+            *postings = (const char *)p;
+            *n = cnt;
+            return true;
+        }
+        if (c > 0 || (c == 0 && kl > wlen))
+            return true; /* entries are sorted: past where the term would be */
+        p += cnt * SPAN_INDEX_SUFFIX_LEN;
+    }
+    return true;
+}
+
 bool span_index_seg_of(const char *key, size_t klen, uint64_t *seg)
 {
     if (klen < SPAN_INDEX_SEG_KEY_LEN || key[0] != SPAN_KEY_SEGMENT)

@@ -119,6 +119,17 @@ bool span_index_key_bucket(const char *key, size_t klen, uint32_t *bucket);
 #define SPAN_KEY_SEGMENT 'G'
 #define SPAN_INDEX_SEG_KEY_LEN 9
 #define SPAN_INDEX_PIECE 1024
+/* Terms of at most SPAN_INDEX_PACK_MAX postings in a segment (most of them: attribute
+ * values such as URLs with ids name one trace or a few) are packed instead, in key
+ * order, into blocks of about SPAN_INDEX_PACK_BYTES under
+ *   'G' seg | bucket | 'P' | kind term (of the block's first term) -> entries
+ * each entry u16 BE length, kind term, u16 BE count, the postings (newest first). A
+ * term's entry is in the last block whose key is not after the term's; a block holds
+ * terms of one bucket. One key per block instead of one per term: LevelDB's memtable
+ * insert per key was the largest cost of a flush. */
+#define SPAN_INDEX_PACK_MAX 32
+#define SPAN_INDEX_PACK_BYTES 4096
+#define SPAN_INDEX_PACK 'P'
 
 struct span_index_seg_bucket {
     uint32_t bucket;
@@ -133,6 +144,15 @@ struct span_index_seg {
 void span_index_seg_key(struct vg_buf *b, uint64_t seg);
 /* 'G' seg, then term_key (span_index_term_key's bytes) without its leading 'X'. */
 void span_index_seg_term(struct vg_buf *b, uint64_t seg, const char *term_key, size_t tlen);
+/* 'G' seg | bucket | 'P' | kind term: the packed-block key sought for term_key. */
+void span_index_seg_pack_key(struct vg_buf *b, uint64_t seg, const char *term_key,
+                             size_t tlen);
+/* Appends a packed entry's u16 length and kind term (term_key without 'X' bucket). */
+void span_index_pack_entry(struct vg_buf *b, const char *term_key, size_t tlen);
+/* Finds term_key's entry in a packed block: true with *postings and *n (0 when the
+ * block has no entry for it); false for a malformed block. */
+bool span_index_pack_find(const char *v, size_t vlen, const char *term_key, size_t tlen,
+                          const char **postings, size_t *n);
 /* The segment id of a 'G' key; false when key is not one. */
 bool span_index_seg_of(const char *key, size_t klen, uint64_t *seg);
 void span_index_seg_encode(const struct span_index_seg *s, struct vg_buf *out);

@@ -307,7 +307,8 @@ static int load_counts(struct spanstore *ss, struct vg_err *err)
     return rc;
 }
 
-static void *maint_main(void *arg);
+static void flush_tick(void *arg, const atomic_bool *stop);
+static void retain_tick(void *arg, const atomic_bool *stop);
 static void pool_free(struct spanstore *ss);
 static int replay_chunks(struct spanstore *ss, uint64_t from, struct vg_err *err);
 
@@ -469,8 +470,6 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
         pthread_mutex_init(&ss->stripes[i], NULL);
     pthread_mutex_init(&ss->reg_mu, NULL);
     pthread_mutex_init(&ss->pool_mu, NULL);
-    pthread_mutex_init(&ss->maint_mu, NULL);
-    pthread_cond_init(&ss->maint_cv, NULL);
     if (copy_rules(ss, o, err))
         goto fail;
     ss->opts.dir = NULL; /* not kept: kv_path has the copy */
@@ -491,11 +490,14 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
         open_index(ss, o->dir, &ko, err))
         goto fail;
     if (o->maint_interval_ms > 0) {
-        if (pthread_create(&ss->thread, NULL, maint_main, ss) != 0) {
-            vg_err_set(err, VG_EINTERNAL, "spanstore: cannot start the maintenance thread");
+        struct vg_ticker_opts fo = { "span-flush", ss->opts.index_flush_ms,
+                                     ss->opts.index_flush_ms, false };
+        struct vg_ticker_opts ro = { "span-retain", o->maint_interval_ms,
+                                     o->maint_interval_ms, false };
+        if (vg_ticker_start(&ss->flusher, &fo, flush_tick, ss, err) ||
+            vg_ticker_start(&ss->retainer, &ro, retain_tick, ss, err))
             goto fail;
-        }
-        ss->has_thread = true;
+        ss->has_threads = true;
     }
     return ss;
 fail:
@@ -507,13 +509,8 @@ void spanstore_close(struct spanstore *ss)
 {
     if (!ss)
         return;
-    if (ss->has_thread) {
-        pthread_mutex_lock(&ss->maint_mu);
-        ss->stop = true;
-        pthread_cond_signal(&ss->maint_cv);
-        pthread_mutex_unlock(&ss->maint_mu);
-        pthread_join(ss->thread, NULL);
-    }
+    vg_ticker_stop(&ss->flusher); /* no-ops when they never started */
+    vg_ticker_stop(&ss->retainer);
     if (ss->ix && ss->head) { /* what waits in memory, so a restart replays nothing */
         struct vg_err err = { 0 };
         if (spanstore_flush_index(ss, &err) != 0)
@@ -540,8 +537,6 @@ void spanstore_close(struct spanstore *ss)
     pthread_mutex_destroy(&ss->reg_mu);
     pool_free(ss);
     pthread_mutex_destroy(&ss->pool_mu);
-    pthread_mutex_destroy(&ss->maint_mu);
-    pthread_cond_destroy(&ss->maint_cv);
     vg_free(ss->cache);
     vg_free((void *)ss->hints);
     vg_free(ss);
@@ -1401,10 +1396,8 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
         flush = true;
     span_head_unlock(ss->head);
     lock_stripes(ss, want, false);
-    if (flush && ss->has_thread) {
-        pthread_mutex_lock(&ss->maint_mu);
-        pthread_cond_signal(&ss->maint_cv);
-        pthread_mutex_unlock(&ss->maint_mu);
+    if (flush && ss->has_threads) {
+        vg_ticker_kick(&ss->flusher);
     } else if (flush) {
         struct vg_err ferr = { 0 };
         if (spanstore_flush_index(ss, &ferr) != 0)
@@ -1795,6 +1788,36 @@ static int retain_lists(struct spanstore *ss, struct kv_iter *it, const char *pr
     return rc ? rc : kv_iter_error(it, err);
 }
 
+/* retain_trace for every trace of term tkey packed in segment seg. */
+static int retain_packed(struct spanstore *ss, struct kv_iter *it, uint64_t seg,
+                         const char *tkey, size_t tlen, int64_t cutoff, uint64_t *del,
+                         struct vg_buf *bufs, struct vg_err *err)
+{
+    struct vg_buf scratch;
+    vg_buf_init(&scratch);
+    const char *pp;
+    size_t np = 0;
+    int rc = spanstore_seg_packed(it, seg, tkey, tlen, &scratch, &pp, &np);
+    if (rc)
+        vg_err_set(err, rc, "spanstore retention: segment %llu: malformed packed block",
+                   (unsigned long long)seg);
+    /* copied: retain_trace reads other keys, and the block lives in the iterator */
+    char *copy = !rc && np ? vg_malloc(np * SPAN_INDEX_SUFFIX_LEN) : NULL;
+    if (!rc && np && !copy)
+        rc = vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
+    if (copy)
+        memcpy(copy, pp, np * SPAN_INDEX_SUFFIX_LEN);
+    for (size_t i = 0; !rc && i < np; i++) {
+        int64_t t;
+        uint8_t tid[SPAN_TRACE_ID_LEN];
+        span_index_get_posting(copy + i * SPAN_INDEX_SUFFIX_LEN, &t, tid);
+        rc = retain_trace(ss, tid, cutoff, del, bufs, err);
+    }
+    vg_free(copy);
+    vg_buf_free(&scratch);
+    return rc;
+}
+
 int spanstore_retain(struct spanstore *ss, int64_t cutoff, uint64_t *deleted,
                      struct vg_err *err)
 {
@@ -1844,6 +1867,8 @@ int spanstore_retain(struct spanstore *ss, int64_t cutoff, uint64_t *deleted,
                 key[1 + j] = (char)(segs[i] >> (56 - 8 * j));
             memcpy(key + SPAN_INDEX_SEG_KEY_LEN, all + 1, 5);
             rc = retain_lists(ss, it, key, sizeof key, prev, cutoff, &del, bufs, err);
+            if (!rc)
+                rc = retain_packed(ss, it, segs[i], all, sizeof all, cutoff, &del, bufs, err);
         }
         vg_free(segs);
         kv_iter_free(it);
@@ -1868,49 +1893,24 @@ int spanstore_retain(struct spanstore *ss, int64_t cutoff, uint64_t *deleted,
     return rc;
 }
 
-static int64_t mono_ms(void)
+/* The background runs: the index flush (every index_flush_ms, or when a writer kicks
+ * it because the head passed its limit) and retention (every maint_interval_ms). */
+static void flush_tick(void *arg, const atomic_bool *stop)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    (void)stop;
+    struct spanstore *ss = arg;
+    struct vg_err err = { 0 };
+    if (spanstore_flush_index(ss, &err) != 0)
+        vg_log(VG_LOG_ERROR, "spanstore", "index flush failed", "error", err.msg, NULL);
 }
 
-/* The background thread: writes the head out every index_flush_ms or when a writer
- * asks (the head passed its limit), and applies retention every maint_interval_ms. */
-static void *maint_main(void *arg)
+static void retain_tick(void *arg, const atomic_bool *stop)
 {
+    (void)stop;
     struct spanstore *ss = arg;
-    int64_t next_flush = mono_ms() + ss->opts.index_flush_ms;
-    int64_t next_retain = mono_ms() + ss->opts.maint_interval_ms;
-    pthread_mutex_lock(&ss->maint_mu);
-    while (!ss->stop) {
-        int64_t now = mono_ms();
-        int64_t due = next_flush < next_retain ? next_flush : next_retain;
-        if (!atomic_load(&ss->flush_wanted) && now < due) {
-            struct timespec dl;
-            clock_gettime(CLOCK_REALTIME, &dl);
-            int64_t ns = dl.tv_nsec + (due - now) % 1000 * 1000000LL;
-            dl.tv_sec += (time_t)((due - now) / 1000 + ns / 1000000000LL);
-            dl.tv_nsec = (long)(ns % 1000000000LL);
-            pthread_cond_timedwait(&ss->maint_cv, &ss->maint_mu, &dl);
-            continue;
-        }
-        pthread_mutex_unlock(&ss->maint_mu);
-        struct vg_err err = { 0 };
-        if (atomic_load(&ss->flush_wanted) || now >= next_flush) {
-            if (spanstore_flush_index(ss, &err) != 0)
-                vg_log(VG_LOG_ERROR, "spanstore", "index flush failed", "error", err.msg, NULL);
-            next_flush = mono_ms() + ss->opts.index_flush_ms;
-        }
-        if (now >= next_retain) {
-            uint64_t n = 0;
-            if (ss->opts.retention_ns > 0 &&
-                spanstore_retain(ss, now_ns() - ss->opts.retention_ns, &n, &err) != 0)
-                vg_log(VG_LOG_ERROR, "spanstore", "retention failed", "error", err.msg, NULL);
-            next_retain = mono_ms() + ss->opts.maint_interval_ms;
-        }
-        pthread_mutex_lock(&ss->maint_mu);
-    }
-    pthread_mutex_unlock(&ss->maint_mu);
-    return NULL;
+    struct vg_err err = { 0 };
+    uint64_t n = 0;
+    if (ss->opts.retention_ns > 0 &&
+        spanstore_retain(ss, now_ns() - ss->opts.retention_ns, &n, &err) != 0)
+        vg_log(VG_LOG_ERROR, "spanstore", "retention failed", "error", err.msg, NULL);
 }

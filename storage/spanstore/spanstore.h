@@ -29,8 +29,8 @@
  * the same trace are serialised by a lock stripe of the trace id, which also orders
  * retention against late spans. Results are owned by the caller and freed with the
  * matching *_free (each carries its own arena). With maint_interval_ms > 0 the store runs
- * one background thread ("spanstore-maint") applying retention, stopped by
- * spanstore_close. */
+ * two background threads (vg_ticker.h), stopped by spanstore_close: "span-flush" writes
+ * the waiting index postings out, "span-retain" applies retention. */
 #ifndef SPANSTORE_H
 #define SPANSTORE_H
 

@@ -65,7 +65,45 @@ static bool note_bucket(struct span_index_seg *s, size_t *cap, const char *k, in
     return true;
 }
 
-/* Writes the frozen terms as segment seg. */
+/* The packed block being built: its key (from its first term) and entries. */
+struct pack {
+    struct vg_buf key, val;
+    uint32_t bucket;
+};
+
+static void pack_put(struct pack *pk, struct kv_batch *kb, size_t *bytes)
+{
+    if (!pk->val.len)
+        return;
+    kv_batch_put(kb, pk->key.p, pk->key.len, pk->val.p, pk->val.len);
+    *bytes += pk->key.len + pk->val.len;
+    vg_buf_reset(&pk->key);
+    vg_buf_reset(&pk->val);
+}
+
+/* Adds a small term (sorted postings tmp[0..n)) to the packed block of its bucket,
+ * writing the block out first when the bucket changes or it is full. */
+static void pack_add(struct pack *pk, struct kv_batch *kb, size_t *bytes, uint64_t seg,
+                     const char *tkey, size_t tlen, const struct span_head_posting *tmp,
+                     size_t n)
+{
+    uint32_t b = 0;
+    span_index_key_bucket(tkey, tlen, &b);
+    if (pk->val.len && (b != pk->bucket || pk->val.len >= SPAN_INDEX_PACK_BYTES))
+        pack_put(pk, kb, bytes);
+    if (!pk->val.len) {
+        span_index_seg_pack_key(&pk->key, seg, tkey, tlen);
+        pk->bucket = b;
+    }
+    span_index_pack_entry(&pk->val, tkey, tlen);
+    uint8_t c[2] = { (uint8_t)(n >> 8), (uint8_t)n };
+    vg_buf_append(&pk->val, c, 2);
+    for (size_t x = 0; x < n; x++)
+        span_index_put_suffix(&pk->val, tmp[x].t, tmp[x].tid);
+}
+
+/* Writes the frozen terms as segment seg: terms of more than SPAN_INDEX_PACK_MAX
+ * postings as lists (pieces), the others packed into blocks. */
 static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
                          const struct span_head_term *terms, size_t nterms,
                          struct vg_err *err)
@@ -74,6 +112,9 @@ static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
     struct vg_buf key, val;
     vg_buf_init(&key);
     vg_buf_init(&val);
+    struct pack pk = { .bucket = 0 };
+    vg_buf_init(&pk.key);
+    vg_buf_init(&pk.val);
     struct span_head_posting *tmp = NULL;
     size_t captmp = 0, capb = 0, bytes = 0;
     struct span_index_seg rec = { .seg = seg, .watermark = watermark };
@@ -93,8 +134,13 @@ static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
         }
         memcpy(tmp, t->p, t->n * sizeof *tmp);
         span_head_sort(tmp, t->n);
+        if (t->n <= SPAN_INDEX_PACK_MAX) {
+            pack_add(&pk, kb, &bytes, seg, t->key, t->klen, tmp, t->n);
+            if (!note_bucket(&rec, &capb, t->key, tmp[t->n - 1].t, tmp[0].t, t->n))
+                rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
+        }
         uint64_t piece = 0;
-        for (size_t j = 0, k; j < t->n; j = k) {
+        for (size_t j = t->n <= SPAN_INDEX_PACK_MAX ? t->n : 0, k; j < t->n; j = k) {
             int64_t slot = tmp[j].t >> SPAN_INDEX_LIST_SLOT_SHIFT;
             for (k = j + 1; k < t->n && k - j < SPAN_INDEX_PIECE &&
                             tmp[k].t >> SPAN_INDEX_LIST_SLOT_SHIFT == slot; k++)
@@ -117,6 +163,11 @@ static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
         }
     }
     if (!rc) {
+        pack_put(&pk, kb, &bytes);
+        if (vg_buf_failed(&pk.key) || vg_buf_failed(&pk.val))
+            rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
+    }
+    if (!rc) {
         vg_buf_reset(&key);
         vg_buf_reset(&val);
         span_index_seg_key(&key, seg);
@@ -137,8 +188,35 @@ static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
     vg_free(tmp);
     vg_buf_free(&key);
     vg_buf_free(&val);
+    vg_buf_free(&pk.key);
+    vg_buf_free(&pk.val);
     kv_batch_free(kb);
     return rc;
+}
+
+int spanstore_seg_packed(struct kv_iter *it, uint64_t seg, const char *tkey, size_t tlen,
+                         struct vg_buf *scratch, const char **postings, size_t *n)
+{
+    *n = 0;
+    vg_buf_reset(scratch);
+    span_index_seg_pack_key(scratch, seg, tkey, tlen);
+    if (vg_buf_failed(scratch))
+        return VG_ENOMEM;
+    size_t plen = SPAN_INDEX_SEG_KEY_LEN + 5; /* 'G' seg bucket 'P' */
+    kv_iter_seek(it, scratch->p, scratch->len);
+    size_t klen;
+    const char *k = kv_iter_valid(it) ? kv_iter_key(it, &klen) : NULL;
+    if (!k || klen != scratch->len || memcmp(k, scratch->p, klen) != 0) {
+        if (k)
+            kv_iter_prev(it);
+        else
+            kv_iter_seek_last(it);
+        if (!kv_iter_has_prefix(it, scratch->p, plen))
+            return 0; /* no block starts at or before the term */
+    }
+    size_t vlen;
+    const char *v = kv_iter_value(it, &vlen);
+    return span_index_pack_find(v, vlen, tkey, tlen, postings, n) ? 0 : VG_EINVAL;
 }
 
 int spanstore_flush_index(struct spanstore *ss, struct vg_err *err)

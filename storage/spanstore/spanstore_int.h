@@ -3,6 +3,7 @@
 #ifndef SPANSTORE_INT_H
 #define SPANSTORE_INT_H
 
+#include "../base/vg_ticker.h"
 #include "../kv.h"
 #include "span_head.h"
 #include "span_index.h"
@@ -58,14 +59,13 @@ struct spanstore {
     pthread_mutex_t dir_mu;   /* guards segs */
     struct span_index_seg *segs; /* the segments' directory records, oldest first */
     size_t nsegs, capsegs;
-    _Atomic bool flush_wanted; /* the head grew past its limit: the thread flushes */
+    _Atomic bool flush_wanted; /* the head grew past its limit: a flush is asked for */
     uint64_t frozen_watermark; /* of the head's frozen generation (flush_mu) */
 
-    pthread_mutex_t maint_mu; /* guards stop; maint_cv wakes the thread */
-    pthread_cond_t maint_cv;
-    bool stop;
-    bool has_thread;
-    pthread_t thread;
+    /* With maint_interval_ms > 0: the index flush ("span-flush", also kicked by a writer
+     * when the head is full) and retention ("span-retain"). */
+    struct vg_ticker flusher, retainer;
+    bool has_threads;
 };
 
 /* Reads the summary of a trace: 0 with *found set accordingly, or an error. The
@@ -99,6 +99,12 @@ uint64_t head_watermark(struct spanstore *ss);
  * whether a record exists, *watermark is the newest record's. 0 or a vg_code. */
 int spanstore_load_segments(struct spanstore *ss, uint64_t *watermark, bool *any,
                             struct vg_err *err);
+/* The postings of a term packed in segment seg (term key tkey, span_index_term_key's
+ * bytes), read with it: *postings (n postings, SPAN_INDEX_SUFFIX_LEN bytes each) point
+ * into the iterator's value, valid until it moves; *n = 0 when the term has none there.
+ * scratch holds the key sought. 0, VG_EINVAL for a malformed block, VG_ENOMEM. */
+int spanstore_seg_packed(struct kv_iter *it, uint64_t seg, const char *tkey, size_t tlen,
+                         struct vg_buf *scratch, const char **postings, size_t *n);
 /* Deletes every key of one segment from the index database. 0 or a vg_code. */
 int spanstore_delete_segment(struct spanstore *ss, uint64_t seg, struct vg_err *err);
 

@@ -370,6 +370,19 @@ static void ts_load(struct qctx *q, struct tstream *s, uint32_t b, int64_t to)
             vg_buf_reset(&pfx);
             span_index_seg_term(&pfx, g->seg, s->key.p, s->plen);
             src_start(r, pfx.p, pfx.len, to);
+            /* a small term is packed: its few postings go straight to the heap */
+            const char *pp;
+            size_t np = 0;
+            if (spanstore_seg_packed(s->iix, g->seg, s->key.p, s->plen, &pfx, &pp, &np) ==
+                VG_ENOMEM)
+                q->oom = 1;
+            q->keys++;
+            for (size_t x = 0; x < np; x++) {
+                struct hit h;
+                span_index_get_posting(pp + x * SPAN_INDEX_SUFFIX_LEN, &h.t, h.tid);
+                if ((to <= 0 || h.t <= to) && !heap_push(s, &h))
+                    q->oom = 1;
+            }
             break;
         }
     }

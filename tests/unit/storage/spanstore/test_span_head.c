@@ -122,3 +122,30 @@ Test(span_head, allocation_failures_keep_the_head_usable)
     }
     cr_assert_gt(failed, 5);
 }
+
+/* A big term takes the radix sort: newest first, ties by the whole trace id (ids equal
+ * in their first 8 bytes included). */
+Test(span_head, a_big_term_sorts_like_a_small_one)
+{
+    struct span_head_posting p[3000];
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i < 3000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        p[i] = post((int64_t)(x % 500) - 100, (uint8_t)(x >> 40)); /* many equal times */
+        p[i].tid[15] = (uint8_t)(x >> 50); /* differ after the first 8 bytes */
+    }
+    span_head_sort(p, 3000);
+    for (size_t i = 1; i < 3000; i++) {
+        bool ordered = p[i - 1].t > p[i].t ||
+                       (p[i - 1].t == p[i].t && memcmp(p[i - 1].tid, p[i].tid, 16) <= 0);
+        cr_assert(ordered, "postings %zu and %zu out of order", i - 1, i);
+    }
+    for (size_t i = 0; i < 3000; i++)
+        p[i].t = 7; /* every posting at one time: sorted by trace id, not quadratically */
+    span_head_sort(p, 3000);
+    for (size_t i = 1; i < 3000; i++) {
+        bool ordered = p[i - 1].t > p[i].t ||
+                       (p[i - 1].t == p[i].t && memcmp(p[i - 1].tid, p[i].tid, 16) <= 0);
+        cr_assert(ordered, "postings %zu and %zu out of order", i - 1, i);
+    }
+}

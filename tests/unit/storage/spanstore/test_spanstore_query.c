@@ -319,8 +319,9 @@ Test(spanq, index_lists_of_many_traces_merge_newest_first)
     cr_assert_str_eq(run(&q, NULL), "47,46");
 }
 
-/* Segment directory records ('G' and 8 bytes) in dir/index; the store must be closed. */
-static size_t segment_records(void)
+/* Segment directory records ('G' and 8 bytes) in dir/index, and the segments' list
+ * and packed-block keys; the store must be closed. */
+static size_t segment_records(size_t *lists, size_t *packs)
 {
     char path[96];
     snprintf(path, sizeof path, "%s/index", dir);
@@ -331,8 +332,10 @@ static size_t segment_records(void)
     size_t n = 0;
     for (kv_iter_seek(it, "G", 1); kv_iter_has_prefix(it, "G", 1); kv_iter_next(it)) {
         size_t klen;
-        kv_iter_key(it, &klen);
+        const char *k = kv_iter_key(it, &klen);
         n += klen == 9;
+        *lists += klen > 14 && k[13] != 'P';
+        *packs += klen > 14 && k[13] == 'P';
     }
     kv_iter_free(it);
     kv_close(kv);
@@ -340,12 +343,14 @@ static size_t segment_records(void)
 }
 
 /* The same searches with the postings spread over the head and several segments of
- * the index database (a tiny flush limit, so writes flush as they go): every source of
- * a term is merged newest first, and after a reopen everything comes from segments. */
-Test(spanq, postings_in_memory_and_in_segments_merge_newest_first)
+ * the index database (a small flush limit, so writes flush as they go): every source of
+ * a term is merged newest first, and after a reopen everything comes from segments.
+ * With 40 postings a flush every term of a segment is packed; with 400 the busy terms
+ * (every trace, the services, the statuses) are lists. */
+static void spread_over_segments(size_t limit)
 {
     spanstore_close(ss);
-    flush_postings = 40;
+    flush_postings = limit;
     open_with(0);
     flush_postings = 0;
     put_interleaved(1, 60);
@@ -376,8 +381,55 @@ Test(spanq, postings_in_memory_and_in_segments_merge_newest_first)
         cr_assert_eq(r.n, 60, "every trace once: %zu", r.n);
         spanstore_search_free(&r);
         spanstore_close(ss); /* flushes what is left: the second round reads segments */
-        if (round == 0)
-            cr_assert_geq(segment_records(), 4, "an empty first record and the flushes");
+        if (round == 0) {
+            size_t lists = 0, packs = 0;
+            cr_assert_geq(segment_records(&lists, &packs), 4, "the first record and flushes");
+            cr_assert_gt(packs, 0);
+            cr_assert_eq(lists, 0);
+        }
+        open_with(0);
+    }
+}
+
+Test(spanq, postings_packed_in_segments_merge_newest_first)
+{
+    spread_over_segments(40);
+}
+
+/* Segments of many traces: the terms every trace carries are lists of pieces there,
+ * the rare ones packed, and the same searches still come out right. */
+Test(spanq, postings_listed_in_segments_merge_newest_first)
+{
+    spanstore_close(ss);
+    flush_postings = 1500; /* one flush in the middle, one at close */
+    open_with(0);
+    flush_postings = 0;
+    corpus(150);
+    for (int round = 0; round < 2; round++) {
+        struct spanstore_query q;
+        spanstore_query_init(&q);
+        q.limit = 4;
+        cr_assert_str_eq(run(&q, NULL), "150,149,148,147");
+        q.service = VG_STR("db");
+        q.status = SPAN_STATUS_ERROR;
+        q.limit = 5;
+        cr_assert_str_eq(run(&q, NULL), "150,140,130,120,110");
+        spanstore_query_init(&q);
+        q.to_ns = FX_T0 + 75 * 60000 * FX_MS + 5 * FX_MS;
+        q.limit = 3;
+        cr_assert_str_eq(run(&q, NULL), "75,74,73");
+        q.limit = 200;
+        struct spanstore_search_result r;
+        run(&q, &r);
+        cr_assert_eq(r.n, 75);
+        spanstore_search_free(&r);
+        spanstore_close(ss);
+        if (round == 0) {
+            size_t lists = 0, packs = 0;
+            cr_assert_geq(segment_records(&lists, &packs), 3, "the first record and flushes");
+            cr_assert_gt(lists, 0);
+            cr_assert_gt(packs, 0);
+        }
         open_with(0);
     }
 }
