@@ -174,7 +174,8 @@ bool span_head_add(struct span_head *h, const char *key, size_t klen,
         g->slots[slot] = (uint32_t)++g->nterms;
     }
     if (t->n + n > t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 8;
+        /* from 1: most terms (attribute values such as URLs) never get a second */
+        size_t nc = t->cap ? t->cap * 2 : 1;
         while (nc < t->n + n)
             nc *= 2;
         struct span_head_posting *nv = vg_realloc(t->p, nc * sizeof *nv);

@@ -485,9 +485,13 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
                           .no_compression = true, .sync_interval_ms = o->sync_interval_ms };
     struct kv_opts kc = { .cache_bytes = o->cache_bytes, .write_buffer_bytes = WRITE_BUFFER,
                           .block_bytes = CHUNK_BLOCK, .sync_interval_ms = o->sync_interval_ms };
+    /* The index database takes whole segments in a few large batches whose keys only
+     * grow: kv's default memtable serves, and its tables move down without merging. */
+    struct kv_opts ki = { .cache_bytes = o->cache_bytes, .no_compression = true,
+                          .sync_interval_ms = o->sync_interval_ms };
     ss->kv = kv_open(o->dir, &ko, err);
     if (!ss->kv || load_counts(ss, err) || open_chunks(ss, o->dir, &kc, err) ||
-        open_index(ss, o->dir, &ko, err))
+        open_index(ss, o->dir, &ki, err))
         goto fail;
     if (o->maint_interval_ms > 0) {
         struct vg_ticker_opts fo = { "span-flush", ss->opts.index_flush_ms,

@@ -227,6 +227,8 @@ struct hit {
  * Lists of one source sort newest first; sources overlap in time. */
 struct src {
     bool ix;           /* the index database */
+    bool packed;       /* the term's entry in a packed block of segment seg */
+    uint64_t seg;
     struct vg_buf pos; /* the key to seek for the source's next list */
     size_t plen;       /* the term prefix in pos */
     bool exact, done;
@@ -326,7 +328,7 @@ static struct src *src_add(struct qctx *q, struct tstream *s)
     }
     struct src *r = &s->src[s->nsrc++];
     vg_buf_reset(&r->pos);
-    r->exact = r->done = false;
+    r->exact = r->done = r->packed = false;
     return r;
 }
 
@@ -370,19 +372,14 @@ static void ts_load(struct qctx *q, struct tstream *s, uint32_t b, int64_t to)
             vg_buf_reset(&pfx);
             span_index_seg_term(&pfx, g->seg, s->key.p, s->plen);
             src_start(r, pfx.p, pfx.len, to);
-            /* a small term is packed: its few postings go straight to the heap */
-            const char *pp;
-            size_t np = 0;
-            if (spanstore_seg_packed(s->iix, g->seg, s->key.p, s->plen, &pfx, &pp, &np) ==
-                VG_ENOMEM)
-                q->oom = 1;
-            q->keys++;
-            for (size_t x = 0; x < np; x++) {
-                struct hit h;
-                span_index_get_posting(pp + x * SPAN_INDEX_SUFFIX_LEN, &h.t, h.tid);
-                if ((to <= 0 || h.t <= to) && !heap_push(s, &h))
-                    q->oom = 1;
-            }
+            /* and the segment's packed block that would hold the term if it is small,
+             * read only when its newest possible posting is wanted */
+            struct src *pk = src_add(q, s);
+            if (!pk)
+                break;
+            pk->ix = pk->packed = true;
+            pk->seg = g->seg;
+            pk->next = r->next;
             break;
         }
     }
@@ -457,6 +454,26 @@ static void src_read(struct qctx *q, struct tstream *s, struct src *r, int64_t t
         r->next = INT64_MAX;
 }
 
+/* Moves the term's postings packed in the source's segment (if any) to the heap. */
+static void pack_read(struct qctx *q, struct tstream *s, struct src *r, int64_t to)
+{
+    const char *pp;
+    size_t np = 0;
+    r->done = true;
+    q->keys++;
+    if (spanstore_seg_packed(s->iix, r->seg, s->key.p, s->plen, &r->pos, &pp, &np) ==
+        VG_ENOMEM)
+        q->oom = 1;
+    for (size_t x = 0; x < np; x++) {
+        struct hit h;
+        span_index_get_posting(pp + x * SPAN_INDEX_SUFFIX_LEN, &h.t, h.tid);
+        if ((to <= 0 || h.t <= to) && !heap_push(s, &h)) {
+            q->oom = 1;
+            return;
+        }
+    }
+}
+
 static void ts_advance(struct qctx *q, struct tstream *s, int64_t to)
 {
     s->started = true;
@@ -495,7 +512,9 @@ static void ts_advance(struct qctx *q, struct tstream *s, int64_t to)
             return;
         }
         if (best) {
-            if (best->exact)
+            if (best->packed)
+                pack_read(q, s, best, to);
+            else if (best->exact)
                 src_read(q, s, best, to);
             else
                 src_seek(q, s, best); /* next was an upper bound: find the real one */
