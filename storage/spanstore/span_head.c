@@ -35,20 +35,24 @@ struct span_head {
     struct gen *active, *frozen;
 };
 
-static uint64_t hash_key(const char *p, size_t n)
+uint64_t span_head_hash(const void *p, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ULL ^ n;
-    for (; n >= 8; p += 8, n -= 8) {
+    const uint8_t *b = p;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)n * 0xff51afd7ed558ccdULL);
+    for (; n >= 8; b += 8, n -= 8) {
         uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x100000001b3ULL;
-        h ^= h >> 29;
+        memcpy(&w, b, 8);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 32;
     }
     uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    if (n)
+        memcpy(&w, b, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 32;
-    return h | 1;
+    return h | 1; /* never 0, the free marker of the tables that use it */
 }
 
 static void gen_free(struct gen *g)
@@ -140,13 +144,12 @@ static struct hterm *gen_find(const struct gen *g, const char *key, size_t klen,
     return NULL;
 }
 
-bool span_head_add(struct span_head *h, const char *key, size_t klen,
+bool span_head_add(struct span_head *h, const char *key, size_t klen, uint64_t hv,
                    const struct span_head_posting *p, size_t n)
 {
     if (!n)
         return true;
     struct gen *g = h->active;
-    uint64_t hv = hash_key(key, klen);
     size_t slot = 0;
     struct hterm *t = gen_find(g, key, klen, hv, &slot);
     if (!t) {
@@ -348,7 +351,7 @@ static bool copy_from(const struct gen *g, const char *key, size_t klen, uint64_
 bool span_head_copy(struct span_head *h, const char *key, size_t klen, int64_t to,
                     struct span_head_posting **out, size_t *n, size_t *cap)
 {
-    uint64_t hv = hash_key(key, klen);
+    uint64_t hv = span_head_hash(key, klen);
     *n = 0;
     pthread_mutex_lock(&h->mu);
     bool ok = copy_from(h->active, key, klen, hv, to, out, n, cap) &&

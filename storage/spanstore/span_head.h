@@ -47,11 +47,16 @@ struct span_head;
 struct span_head *span_head_new(void);
 void span_head_free(struct span_head *h); /* accepts NULL */
 
-/* Adding a write's postings: lock, one add per term, unlock. span_head_add returns false
- * when out of memory (postings added before stay). */
+/* A word-at-a-time multiplicative hash, never 0 (in memory only: nothing hashed is
+ * stored). The head's term hash; the span store's per-write key sets use it too, so a
+ * term's hash is computed once. */
+uint64_t span_head_hash(const void *p, size_t n);
+
+/* Adding a write's postings: lock, one add per term (hash = span_head_hash(key, klen)),
+ * unlock. span_head_add returns false when out of memory (postings added before stay). */
 void span_head_lock(struct span_head *h);
 void span_head_unlock(struct span_head *h);
-bool span_head_add(struct span_head *h, const char *key, size_t klen,
+bool span_head_add(struct span_head *h, const char *key, size_t klen, uint64_t hash,
                    const struct span_head_posting *p, size_t n);
 /* Postings in the active generation (call with the lock held). */
 size_t span_head_active(const struct span_head *h);

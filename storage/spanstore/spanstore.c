@@ -141,28 +141,6 @@ struct spanstore_cache {
     size_t nseen, nfam;
 };
 
-/* A word-at-a-time multiplicative hash (in memory only: the cache and the per-write key
- * sets; nothing hashed is stored). */
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)n * 0xff51afd7ed558ccdULL);
-    for (; n >= 8; b += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, b, 8);
-        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-        h ^= h >> 32;
-    }
-    uint64_t w = 0;
-    if (n)
-        memcpy(&w, b, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 29;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
-    return h | 1; /* never 0, the free marker */
-}
-
 static void cache_clear(struct spanstore_cache *c)
 {
     memset(c, 0, sizeof *c);
@@ -181,7 +159,7 @@ static void cache_clear(struct spanstore_cache *c)
 
 static uint64_t hint_mix(uint64_t h, const void *p, size_t n)
 {
-    return ((h ^ hash_bytes(p, n)) * 0x9fb21c651e98df25ULL) | 1;
+    return ((h ^ span_head_hash(p, n)) * 0x9fb21c651e98df25ULL) | 1;
 }
 
 /* hint_mix of one byte without hashing a buffer (several per attribute of every span). */
@@ -603,7 +581,7 @@ static size_t ks_add(struct keyset *ks, size_t off, size_t fam, size_t cap, uint
     }
     size_t len = ks->b.len - off;
     const char *k = ks->b.p + off;
-    uint64_t h = hash_bytes(k, len);
+    uint64_t h = span_head_hash(k, len);
     if ((ks->n + 1) * 2 > ks->nslots && !ks_grow(ks)) {
         ks->failed = true;
         return SIZE_MAX;
@@ -651,6 +629,18 @@ struct res_memo {
 };
 #define RES_MEMO 16
 
+/* A span attribute already worked out in this write, by its registry value hint (a hash
+ * of bucket, scope, key, type and raw value): most recur in span after span (the same
+ * method, status code, database), and a repeat then costs a hash and a compare instead
+ * of three hint probes, the rule match, the text form, the term key and its hash. */
+struct attr_memo {
+    uint64_t h;
+    const struct span_attr *a; /* the first occurrence (valid during the write) */
+    uint32_t gen;
+    uint32_t ix; /* its index term in the write + 1, 0 = not indexed */
+};
+#define ATTR_MEMO 512
+
 /* The scratch of one write, pooled in the store (spanstore_int.h) so steady writes
  * reuse their buffers, hash tables and LevelDB batches instead of growing new ones. */
 /* One posting of an index term collected in a write: trace ord (the write's trace
@@ -675,16 +665,26 @@ struct write_ctx {
     struct vg_buf bufs[4];
     struct kv_batch *kb, *cb; /* the index database's batch, the chunk database's */
     struct write_ctx *next;   /* in the pool */
+    struct attr_memo amemo[ATTR_MEMO];
+    uint32_t amemo_gen;       /* slots of other generations are free */
 };
 
 /* Adds s's posting to the index term whose key was just built at [off, ix.b.len). The
  * spans of one trace are added together (write_trace), so a repeat of the term in the
  * same trace is the term's last posting: it keeps the earlier time. */
-static void add_posting(struct write_ctx *w, size_t off, const struct span *s)
+static void entry_posting(struct write_ctx *w, size_t i, const struct span *s);
+
+static size_t add_posting(struct write_ctx *w, size_t off, const struct span *s)
 {
     size_t i = ks_add(&w->ix, off, 0, 0, 0, 0);
-    if (i == SIZE_MAX)
-        return;
+    if (i != SIZE_MAX)
+        entry_posting(w, i, s);
+    return i;
+}
+
+/* Adds s's posting to index term i of the write. */
+static void entry_posting(struct write_ctx *w, size_t i, const struct span *s)
+{
     struct entry *e = &w->ix.v[i];
     if (e->tail && w->posts[e->tail - 1].ord == w->ord) {
         struct posting *p = &w->posts[e->tail - 1];
@@ -714,12 +714,12 @@ static void add_posting(struct write_ctx *w, size_t off, const struct span *s)
     e->tail = pi;
 }
 
-static void add_index(struct write_ctx *w, uint32_t b, const struct span_index_term *t,
-                      const struct span *s)
+static size_t add_index(struct write_ctx *w, uint32_t b, const struct span_index_term *t,
+                        const struct span *s)
 {
     size_t off = w->ix.b.len;
     span_index_term_key(&w->ix.b, b, t);
-    add_posting(w, off, s);
+    return add_posting(w, off, s);
 }
 
 /* The capped family of a registry entry is every entry of its kind in the bucket, or for
@@ -768,6 +768,19 @@ static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
         uint64_t hf = hint_byte(hk, 'F');
         struct vg_str raw = raw_value(&a[i]);
         uint64_t hv = hint_mix(hint_byte(hk, vt), raw.p, raw.len);
+        /* span attributes only: a resource attribute also goes into res_terms below */
+        struct attr_memo *m = scope == SPAN_SCOPE_SPAN ? &w->amemo[hv & (ATTR_MEMO - 1)]
+                                                        : &(struct attr_memo){ 0 };
+        if (m->gen == w->amemo_gen && m->h == hv && m->a->type == a[i].type &&
+            vg_str_eq(m->a->key, a[i].key)) {
+            struct vg_str mraw = raw_value(m->a);
+            if (mraw.len == raw.len && memcmp(mraw.p, raw.p, raw.len) == 0) {
+                if (m->ix)
+                    entry_posting(w, m->ix - 1, s);
+                continue;
+            }
+        }
+        *m = (struct attr_memo){ hv, &a[i], w->amemo_gen, 0 };
         bool reg = !hint_has(ss, hf) && !hint_has(ss, hv);
         bool ix = spanstore_is_indexed(ss, a[i].key);
         if (!reg && !ix)
@@ -782,7 +795,9 @@ static void add_attrs(struct write_ctx *w, uint32_t b, const struct span *s,
             add_reg(w, b, &t, o->max_values_per_key, hv, hf);
         if (ix) {
             t.kind = SPAN_IX_ATTR;
-            add_index(w, b, &t, s);
+            size_t e = add_index(w, b, &t, s);
+            if (e != SIZE_MAX && scope == SPAN_SCOPE_SPAN)
+                m->ix = (uint32_t)e + 1;
             if (scope == SPAN_SCOPE_RESOURCE) { /* the term key again, for res_terms */
                 size_t o = w->res_terms.len;
                 uint32_t tl = 0;
@@ -876,7 +891,7 @@ static bool head_add_postings(struct write_ctx *w)
             hp->t = w->posts[p - 1].t;
             memcpy(hp->tid, w->posts[p - 1].tid, SPAN_TRACE_ID_LEN);
         }
-        ok = span_head_add(w->ss->head, w->ix.b.p + e->off, e->len, w->hpost, m);
+        ok = span_head_add(w->ss->head, w->ix.b.p + e->off, e->len, e->h, w->hpost, m);
     }
     return ok;
 }
@@ -941,7 +956,7 @@ static int put_registry(struct write_ctx *w, struct kv_batch *kb, struct vg_err 
             cache_clear(c);
             si = slot_of(c->seen, sizeof c->seen[0], h);
         }
-        uint64_t fh = hash_bytes(k, e->fam);
+        uint64_t fh = span_head_hash(k, e->fam);
         size_t fi = slot_of(c->fam, sizeof c->fam[0], fh);
         if (c->fam[fi].h != fh) {
             c->fam[fi] = (struct fam_slot){ fh, count_prefix(ss, k, e->fam, e->cap) };
@@ -1298,6 +1313,10 @@ static void ctx_put(struct spanstore *ss, struct write_ctx *w)
     for (int i = 0; i < 4; i++)
         vg_buf_reset(&w->bufs[i]);
     w->nmemo = w->memo_next = 0;
+    if (++w->amemo_gen == 0) { /* wrapped: no slot may look current */
+        memset(w->amemo, 0, sizeof w->amemo);
+        w->amemo_gen = 1;
+    }
     w->nposts = 0;
     w->ord = 0;
     kv_batch_clear(w->kb);

@@ -21,7 +21,7 @@ static void add(struct span_head *h, const char *key, int64_t t, uint8_t id)
 {
     struct span_head_posting p = post(t, id);
     span_head_lock(h);
-    cr_assert(span_head_add(h, key, strlen(key), &p, 1));
+    cr_assert(span_head_add(h, key, strlen(key), span_head_hash(key, strlen(key)), &p, 1));
     span_head_unlock(h);
 }
 
@@ -106,7 +106,7 @@ Test(span_head, allocation_failures_keep_the_head_usable)
             span_head_lock(h);
             for (int i = 0; ok && i < 300; i++) {
                 snprintf(key, sizeof key, "Xk%d", i);
-                ok = span_head_add(h, key, strlen(key), &p, 1);
+                ok = span_head_add(h, key, strlen(key), span_head_hash(key, strlen(key)), &p, 1);
             }
             span_head_unlock(h);
         }
