@@ -3,8 +3,11 @@
  * Each message is read in two loops over its fields: the first takes the scalars (the
  * last occurrence wins, as in protobuf-c), counts the repeated fields and checks every
  * field's wire type; the second, once arrays of the right size are allocated, reads the
- * repeated ones. The request itself is first walked down to its spans to count them
- * (the span limit's message names the total, as the translation's does). Message depths
+ * repeated ones. A span's attributes, up to EARLY_ATTRS of them, are read in its first
+ * loop already (into a stack array copied to the arena once counted); their valueless
+ * count is added to dropped_attributes_count after the loop, as the second loop would.
+ * The request itself is first walked down to its spans to count them (the span limit's
+ * message names the total, as the translation's does). Message depths
  * (the request is 1) are those pb_check_depth counts, so an array value nested in an
  * attribute is checked against what is left of PB_MAX_DEPTH.
  *
@@ -17,6 +20,7 @@
 #include "otlp_common.pb-c.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,7 +36,7 @@ static inline bool has_zero_byte(uint64_t w)
 /* protobuf-c hands strings over as C strings: they end at the first NUL. Attribute
  * strings are short and hardly ever hold one: whole words are checked without a call
  * (the last word overlapping), and only a word with a zero byte is looked at bytewise. */
-static inline struct vg_str str_at(struct pb_rd s)
+static inline __attribute__((always_inline)) struct vg_str str_at(struct pb_rd s)
 {
     size_t n = (size_t)(s.end - s.p), i = 0;
     uint64_t w;
@@ -266,6 +270,11 @@ static bool wt_ok(const unsigned char *want, size_t nwant, const struct pb_field
 
 /* ---- spans ---- */
 
+/* Attributes a span may have for them to be read in the first loop (into a stack array,
+ * copied to the arena once counted); a span with more reads them all in the second loop
+ * (the first EARLY_ATTRS are then read twice; the result is the same). */
+#define EARLY_ATTRS 32
+
 /* A span's wire fields before conversion. */
 struct raw_span {
     struct pb_rd trace_id, span_id, parent;
@@ -274,6 +283,11 @@ struct raw_span {
     const uint8_t *rep, *rep_end; /* from the first attribute, event or link to the last */
     bool has_status;
     struct pb_rd status;
+    /* Attributes read in the first loop while nattrs <= EARLY_ATTRS: the kept ones and
+     * the number without a value (added to dropped_attrs after the scalars). */
+    struct span_attr early[EARLY_ATTRS];
+    size_t nearly;
+    uint32_t early_dropped;
 };
 
 static const unsigned char SPAN_WT[17] = {
@@ -281,8 +295,12 @@ static const unsigned char SPAN_WT[17] = {
     PB_WT_LEN,   PB_WT_VARINT, PB_WT_LEN,  PB_WT_VARINT, PB_WT_LEN, PB_WT_VARINT, PB_WT_LEN, PB_WT_I32,
 };
 
-/* First loop over a span: scalars into s and raw, counts of the repeated fields. */
-static bool span_scalars(struct pb_rd r, struct span *s, struct raw_span *raw)
+/* First loop over a span: scalars into s and raw, counts of the repeated fields, and the
+ * attributes into raw->early while they fit, which spares the second loop a walk over
+ * them. Measured with bench/callgrind_traces (spangen --spans 20000 --dump, 12
+ * attributes a span): dec_span 2,034 -> 1,914 instructions a span, the whole path before
+ * the store 3,208 -> 3,089. */
+static bool span_scalars(struct dec *d, struct pb_rd r, struct span *s, struct raw_span *raw)
 {
     struct pb_field f = { 0 };
     static const struct pb_rd none = { (const uint8_t *)"", (const uint8_t *)"" };
@@ -305,7 +323,11 @@ static bool span_scalars(struct pb_rd r, struct span *s, struct raw_span *raw)
         case 6: s->kind = (enum span_kind)(int32_t)(uint32_t)f.v; break;
         case 7: raw->start = f.v; break;
         case 8: raw->end = f.v; break;
-        case 9: raw->nattrs++; break;
+        case 9:
+            if (++raw->nattrs <= EARLY_ATTRS &&
+                !add_kv(d, f.sub, D_SPAN + 1, raw->early, &raw->nearly, &raw->early_dropped))
+                return false;
+            break;
         case 10: s->dropped_attrs = (uint32_t)f.v; break;
         case 11: raw->nevents++; break;
         case 12: s->dropped_events = (uint32_t)f.v; break;
@@ -425,13 +447,15 @@ static bool dec_span(struct dec *d, struct pb_rd r, struct span *s, int *reject,
                      size_t cap)
 {
     struct raw_span raw;
-    memset(&raw, 0, sizeof raw);
+    memset(&raw, 0, offsetof(struct raw_span, early));
+    raw.nearly = 0;
+    raw.early_dropped = 0;
     s->name = s->trace_state = s->status_message = VG_STR("");
     s->flags = 0;
     s->kind = SPAN_KIND_UNSPECIFIED;
     s->status = SPAN_STATUS_UNSET;
     s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
-    if (!span_scalars(r, s, &raw))
+    if (!span_scalars(d, r, s, &raw))
         return false;
     if (raw.has_status && !dec_status(raw.status, s))
         return false;
@@ -440,8 +464,15 @@ static bool dec_span(struct dec *d, struct pb_rd r, struct span *s, int *reject,
     struct span_link *ln = alloc_n(d, raw.nlinks, sizeof *ln);
     if ((raw.nattrs && !at) || (raw.nevents && !ev) || (raw.nlinks && !ln))
         return false;
+    bool early = raw.nattrs <= EARLY_ATTRS;
     s->attrs = at;
     s->nattrs = 0;
+    if (early) {
+        if (raw.nearly)
+            memcpy(at, raw.early, raw.nearly * sizeof *at);
+        s->nattrs = raw.nearly;
+        add_dropped(&s->dropped_attrs, raw.early_dropped);
+    }
     s->events = ev;
     s->links = ln;
     s->nevents = raw.nevents;
@@ -452,9 +483,13 @@ static bool dec_span(struct dec *d, struct pb_rd r, struct span *s, int *reject,
     char ev_why[256], ln_why[256];
     struct pb_field f = { 0 };
     size_t ie = 0, il = 0;
+    if (early && !raw.nevents && !raw.nlinks)
+        raw.rep = raw.rep_end = NULL; /* nothing left for the second loop */
     for (r = (struct pb_rd){ raw.rep, raw.rep_end }; r.p < r.end;) {
         pb_next_field(&r, &f);
         if (f.num == 9) {
+            if (early)
+                continue;
             if (!add_kv(d, f.sub, D_SPAN + 1, at, &s->nattrs, &s->dropped_attrs))
                 return false;
         } else if (f.num == 11) {

@@ -2,8 +2,9 @@
  * here (insecure channel, one unary batch per call). Covers echo, handler errors mapped
  * to statuses with their message, unknown methods, gzip/deflate requests, the receive
  * limit, bind and registration failures, allocation failure, and stopping with calls in
- * flight (a slow handler, and a client that never sends its message), and the calls
- * counted in /metrics when the front has a metrics registry. */
+ * flight (a slow handler, and a client that never sends its message), the calls
+ * counted in /metrics when the front has a metrics registry, and the worker gate: a
+ * handler that blocks until another call has run, and slow handlers side by side. */
 #include "../../../server/grpc.h"
 #include "../../../server/metrics.h"
 #include "../../../server/vigil.h"
@@ -60,11 +61,36 @@ static int slow_echo(struct vigil *v, const unsigned char *req, size_t len,
     return echo(v, req, len, resp, err);
 }
 
+static atomic_int wait_entered, released;
+
+/* Returns only once a Release call has run (or after 5 s, with an error): with one worker
+ * polling at a time, that call is only taken if another worker takes over polling. */
+static int wait_for_release(struct vigil *v, const unsigned char *req, size_t len,
+                            struct vg_buf *resp, struct vg_err *err)
+{
+    atomic_store(&wait_entered, 1);
+    for (int i = 0; i < 5000 && !atomic_load(&released); i++)
+        usleep(1000);
+    if (!atomic_load(&released))
+        return vg_err_set(err, VG_EINTERNAL, "wait: never released");
+    return echo(v, req, len, resp, err);
+}
+
+static int release(struct vigil *v, const unsigned char *req, size_t len, struct vg_buf *resp,
+                   struct vg_err *err)
+{
+    atomic_store(&released, 1);
+    return echo(v, req, len, resp, err);
+}
+
 static const struct grpc_method m_echo = {"/test.Svc/Echo", echo};
 static const struct grpc_method m_fail = {"/test.Svc/Fail", too_many};
 static const struct grpc_method m_disk = {"/test.Svc/Disk", disk_failed};
 static const struct grpc_method m_slow = {"/test.Svc/Slow", slow_echo};
-static const struct grpc_method *const methods[] = {&m_echo, &m_fail, &m_disk, &m_slow};
+static const struct grpc_method m_wait = {"/test.Svc/Wait", wait_for_release};
+static const struct grpc_method m_release = {"/test.Svc/Release", release};
+static const struct grpc_method *const methods[] = {&m_echo, &m_fail,    &m_disk,
+                                                    &m_slow, &m_wait, &m_release};
 #define NMETHODS (sizeof methods / sizeof methods[0])
 
 static size_t live_before; /* vg heap bytes before the front started */
@@ -280,6 +306,44 @@ Test(grpc, many_calls_over_several_threads)
         cr_assert_eq(r->len, strlen(msg[i]));
         cr_assert_arr_eq(r->body, msg[i], r->len);
     }
+    stop(g);
+}
+
+/* One worker polls at a time; a handler that blocks must not keep the other calls
+ * waiting: another worker takes over polling after the watch interval. */
+Test(grpc, a_blocked_handler_does_not_hold_up_other_calls)
+{
+    struct grpc_front *g = start(1 << 20, 2);
+    struct client_call c;
+    atomic_store(&wait_entered, 0);
+    atomic_store(&released, 0);
+    call_start(&c, grpc_front_port(g), "/test.Svc/Wait", "w", 1, -1, true);
+    for (int i = 0; i < 5000 && !atomic_load(&wait_entered); i++)
+        usleep(1000);
+    cr_assert(atomic_load(&wait_entered), "the waiting handler never ran");
+    struct reply *r = call(grpc_front_port(g), "/test.Svc/Release", "r", 1, -1);
+    cr_assert_eq(r->status, GRPC_STATUS_OK, "status %d: %s", r->status, r->details);
+    call_finish(&c, r);
+    cr_assert_eq(r->status, GRPC_STATUS_OK, "status %d: %s", r->status, r->details);
+    cr_assert_eq(r->len, 1);
+    cr_assert_eq(r->body[0], 'w');
+    stop(g);
+}
+
+/* Two 300 ms handlers on a front with three workers run side by side. */
+Test(grpc, slow_handlers_run_side_by_side)
+{
+    struct grpc_front *g = start(1 << 20, 3);
+    struct client_call c[2];
+    double t0 = now_s();
+    for (int i = 0; i < 2; i++)
+        call_start(&c[i], grpc_front_port(g), "/test.Svc/Slow", "s", 1, -1, true);
+    static struct reply r;
+    for (int i = 0; i < 2; i++) {
+        call_finish(&c[i], &r);
+        cr_assert_eq(r.status, GRPC_STATUS_OK, "status %d: %s", r.status, r.details);
+    }
+    cr_assert_lt(now_s() - t0, 0.55, "the two handlers ran one after the other");
     stop(g);
 }
 

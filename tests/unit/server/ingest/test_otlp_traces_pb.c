@@ -2,7 +2,7 @@
  * protobuf-c (pb_check_depth, unpack) followed by otlp_traces_translate gives, or
  * decline. Randomised: thousands of requests built with protobuf-c from a seeded
  * generator (every attribute type, nested arrays and key/value lists, valueless
- * attributes, bad ids, bad times, out-of-range kinds and status codes, events, links,
+ * attributes, spans with more attributes than the reader's first loop takes, bad ids, bad times, out-of-range kinds and status codes, events, links,
  * tight limits so that every refusal reason and the span limit occur), half of them
  * then damaged byte-wise (flips, cuts, repeats, inserted bytes and NULs). For each: when
  * the reader takes it, protobuf-c must accept it too and both results must be equal
@@ -204,7 +204,8 @@ static Span *rspan(void)
                                                                           : (int)rnd());
     s->start_time_unix_nano = rtime();
     s->end_time_unix_nano = pick(10) ? s->start_time_unix_nano + pick(1000) : rtime();
-    s->attributes = rattrs(6, &s->n_attributes, 0);
+    /* Now and then more attributes than the reader takes in its first loop. */
+    s->attributes = rattrs(pick(8) ? 6 : 40, &s->n_attributes, 0);
     s->dropped_attributes_count = pick(4) ? 0 : (uint32_t)rnd();
     s->n_events = pick(3);
     s->events = gcalloc(s->n_events * sizeof *s->events);
