@@ -230,8 +230,8 @@ size_t span_head_frozen(struct span_head *h, const struct span_head_term **terms
         }
         for (size_t i = 0; i < g->nterms; i++)
             g->sorted[i] = (struct span_head_term){ g->keys.p + g->terms[i].off,
-                                                    g->terms[i].klen, g->terms[i].p,
-                                                    g->terms[i].n };
+                                                    g->terms[i].klen, g->terms[i].h,
+                                                    g->terms[i].p, g->terms[i].n };
         qsort(g->sorted, g->nterms, sizeof *g->sorted, term_cmp);
     }
     *terms = g->sorted;

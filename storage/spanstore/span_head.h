@@ -38,6 +38,7 @@ struct span_head_posting {
 struct span_head_term {
     const char *key;
     size_t klen;
+    uint64_t hash; /* span_head_hash(key, klen) */
     const struct span_head_posting *p;
     size_t n;
 };

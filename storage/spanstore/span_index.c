@@ -313,9 +313,10 @@ bool span_index_seg_of(const char *key, size_t klen, uint64_t *seg)
 }
 
 /* Version byte, watermark (8), bucket count (4), then per bucket: bucket (4), oldest
- * and newest posting time (8 each, as stored signed), postings (8); all big-endian. */
+ * and newest posting time (8 each, as stored signed), postings (8), the number of
+ * listed terms (4) and their hashes (8 each, ascending); all big-endian. */
 #define SEG_VERSION 1
-#define SEG_BUCKET_LEN 28
+#define SEG_BUCKET_LEN 32
 
 void span_index_seg_encode(const struct span_index_seg *s, struct vg_buf *out)
 {
@@ -327,7 +328,15 @@ void span_index_seg_encode(const struct span_index_seg *s, struct vg_buf *out)
         vg_buf_put_u64be(out, (uint64_t)s->b[i].min_t);
         vg_buf_put_u64be(out, (uint64_t)s->b[i].max_t);
         vg_buf_put_u64be(out, s->b[i].n);
+        put_u32be(out, s->b[i].nlisted);
+        for (uint32_t j = 0; j < s->b[i].nlisted; j++)
+            vg_buf_put_u64be(out, s->b[i].listed[j]);
     }
+}
+
+static uint32_t get_u32be(const uint8_t *q)
+{
+    return (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
 }
 
 int span_index_seg_decode(uint64_t seg, const void *buf, size_t len, struct span_index_seg *s,
@@ -339,23 +348,54 @@ int span_index_seg_decode(uint64_t seg, const void *buf, size_t len, struct span
     if (len < 13 || p[0] != SEG_VERSION)
         return vg_err_set(err, VG_EINVAL, "span index: segment %llu: directory record of %zu "
                           "bytes, version %d", (unsigned long long)seg, len, len ? p[0] : -1);
-    uint32_t nb = (uint32_t)p[9] << 24 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 8 | p[12];
-    if ((len - 13) / SEG_BUCKET_LEN != nb || (len - 13) % SEG_BUCKET_LEN)
-        return vg_err_set(err, VG_EINVAL, "span index: segment %llu: %u buckets in %zu bytes",
-                          (unsigned long long)seg, nb, len);
+    uint32_t nb = get_u32be(p + 9);
+    /* first pass: check the sizes, count the hashes */
+    size_t off = 13, nh = 0;
+    for (uint32_t i = 0; i < nb; i++) {
+        if (len - off < SEG_BUCKET_LEN)
+            return vg_err_set(err, VG_EINVAL, "span index: segment %llu: bucket %u cut at "
+                              "byte %zu of %zu", (unsigned long long)seg, i, off, len);
+        uint32_t nl = get_u32be(p + off + 28);
+        off += SEG_BUCKET_LEN;
+        if ((len - off) / 8 < nl)
+            return vg_err_set(err, VG_EINVAL, "span index: segment %llu: %u listed terms "
+                              "past the end at byte %zu", (unsigned long long)seg, nl, off);
+        off += (size_t)nl * 8;
+        nh += nl;
+    }
+    if (off != len)
+        return vg_err_set(err, VG_EINVAL, "span index: segment %llu: %zu trailing bytes",
+                          (unsigned long long)seg, len - off);
     s->watermark = get_u64be(p + 1);
-    s->b = vg_malloc((nb ? nb : 1) * sizeof *s->b);
+    s->b = vg_malloc((nb ? nb : 1) * sizeof *s->b + nh * sizeof(uint64_t));
     if (!s->b)
         return vg_err_set(err, VG_ENOMEM, "span index: out of memory for a segment");
+    uint64_t *h = (uint64_t *)(void *)(s->b + (nb ? nb : 1));
+    off = 13;
     for (uint32_t i = 0; i < nb; i++) {
-        const uint8_t *q = p + 13 + (size_t)i * SEG_BUCKET_LEN;
-        s->b[i].bucket = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
-        s->b[i].min_t = (int64_t)get_u64be(q + 4);
-        s->b[i].max_t = (int64_t)get_u64be(q + 12);
-        s->b[i].n = get_u64be(q + 20);
+        const uint8_t *q = p + off;
+        s->b[i] = (struct span_index_seg_bucket){ get_u32be(q), (int64_t)get_u64be(q + 4),
+                                                  (int64_t)get_u64be(q + 12), get_u64be(q + 20),
+                                                  h, get_u32be(q + 28) };
+        off += SEG_BUCKET_LEN;
+        for (uint32_t j = 0; j < s->b[i].nlisted; j++, off += 8)
+            *h++ = get_u64be(p + off);
     }
     s->nb = nb;
     return 0;
+}
+
+bool span_index_seg_listed(const struct span_index_seg_bucket *b, uint64_t hash)
+{
+    size_t lo = 0, hi = b->nlisted;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->listed[mid] < hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < b->nlisted && b->listed[lo] == hash;
 }
 
 void span_index_summary_add(struct span_index_summary *sum, const struct span *s,

@@ -135,15 +135,24 @@ struct span_index_seg_bucket {
     uint32_t bucket;
     int64_t min_t, max_t;
     uint64_t n;
+    /* span_head_hash of the term keys ('X' bucket kind term) stored as lists in this
+     * bucket of the segment, ascending: every other term there is packed, so a reader
+     * looks in one place. */
+    const uint64_t *listed;
+    uint32_t nlisted;
 };
 struct span_index_seg {
     uint64_t seg, watermark;
-    struct span_index_seg_bucket *b; /* vg_malloc'd by decode */
+    struct span_index_seg_bucket *b; /* vg_malloc'd by decode, listed hashes included */
     size_t nb;
 };
 void span_index_seg_key(struct vg_buf *b, uint64_t seg);
 /* 'G' seg, then term_key (span_index_term_key's bytes) without its leading 'X'. */
 void span_index_seg_term(struct vg_buf *b, uint64_t seg, const char *term_key, size_t tlen);
+/* Whether b lists the term whose span_head_hash is hash (then its postings are lists;
+ * else they are packed, if the segment has any in b). A hash collision only costs the
+ * reader a look in the wrong place first. */
+bool span_index_seg_listed(const struct span_index_seg_bucket *b, uint64_t hash);
 /* 'G' seg | bucket | 'P' | kind term: the packed-block key sought for term_key. */
 void span_index_seg_pack_key(struct vg_buf *b, uint64_t seg, const char *term_key,
                              size_t tlen);

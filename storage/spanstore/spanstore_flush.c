@@ -13,6 +13,7 @@
 #include "../base/vg_alloc.h"
 #include "../base/vg_log.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define FLUSH_BATCH_BYTES ((size_t)4 << 20) /* written in LevelDB batches of about this */
@@ -39,6 +40,23 @@ static int add_seg(struct spanstore *ss, struct span_index_seg *s, struct vg_err
     return rc;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Points each bucket of the record at its listed-term hashes (hashes holds them bucket
+ * after bucket, in the buckets' order) and sorts them. */
+static void set_listed(struct span_index_seg *s, uint64_t *hashes)
+{
+    for (size_t i = 0; i < s->nb; i++) {
+        qsort(hashes, s->b[i].nlisted, sizeof *hashes, u64_cmp);
+        s->b[i].listed = hashes;
+        hashes += s->b[i].nlisted;
+    }
+}
+
 /* Appends the bucket of term key k to the record's buckets (terms come sorted, so a
  * bucket's terms are together) and folds in the piece's times. */
 static bool note_bucket(struct span_index_seg *s, size_t *cap, const char *k, int64_t lo,
@@ -56,7 +74,7 @@ static bool note_bucket(struct span_index_seg *s, size_t *cap, const char *k, in
             s->b = nv;
             *cap = nc;
         }
-        s->b[s->nb++] = (struct span_index_seg_bucket){ b, lo, hi, 0 };
+        s->b[s->nb++] = (struct span_index_seg_bucket){ b, lo, hi, 0, NULL, 0 };
     }
     struct span_index_seg_bucket *x = &s->b[s->nb - 1];
     x->min_t = lo < x->min_t ? lo : x->min_t;
@@ -115,6 +133,8 @@ static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
     struct pack pk = { .bucket = 0 };
     vg_buf_init(&pk.key);
     vg_buf_init(&pk.val);
+    struct vg_buf listed; /* hashes of the listed terms, bucket after bucket */
+    vg_buf_init(&listed);
     struct span_head_posting *tmp = NULL;
     size_t captmp = 0, capb = 0, bytes = 0;
     struct span_index_seg rec = { .seg = seg, .watermark = watermark };
@@ -138,6 +158,13 @@ static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
             pack_add(&pk, kb, &bytes, seg, t->key, t->klen, tmp, t->n);
             if (!note_bucket(&rec, &capb, t->key, tmp[t->n - 1].t, tmp[0].t, t->n))
                 rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
+        }
+        if (t->n > SPAN_INDEX_PACK_MAX) {
+            vg_buf_append(&listed, &t->hash, sizeof t->hash);
+            if (!note_bucket(&rec, &capb, t->key, tmp[t->n - 1].t, tmp[0].t, 0))
+                rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
+            else
+                rec.b[rec.nb - 1].nlisted++;
         }
         uint64_t piece = 0;
         for (size_t j = t->n <= SPAN_INDEX_PACK_MAX ? t->n : 0, k; j < t->n; j = k) {
@@ -167,7 +194,10 @@ static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
         if (vg_buf_failed(&pk.key) || vg_buf_failed(&pk.val))
             rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
     }
+    if (!rc && vg_buf_failed(&listed))
+        rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
     if (!rc) {
+        set_listed(&rec, (uint64_t *)(void *)listed.p);
         vg_buf_reset(&key);
         vg_buf_reset(&val);
         span_index_seg_key(&key, seg);
@@ -181,15 +211,17 @@ static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
      * are in the log ahead of it. */
     if (!rc)
         rc = kv_write(ss->ix, kb, !ss->opts.no_sync, err);
-    if (!rc)
-        rc = add_seg(ss, &rec, err);
-    else
-        vg_free(rec.b);
+    vg_free(rec.b);
+    /* the directory keeps the record as stored (one allocation, hashes included) */
+    struct span_index_seg mem;
+    if (!rc && !(rc = span_index_seg_decode(seg, val.p, val.len, &mem, err)))
+        rc = add_seg(ss, &mem, err);
     vg_free(tmp);
     vg_buf_free(&key);
     vg_buf_free(&val);
     vg_buf_free(&pk.key);
     vg_buf_free(&pk.val);
+    vg_buf_free(&listed);
     kv_batch_free(kb);
     return rc;
 }

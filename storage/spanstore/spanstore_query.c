@@ -228,6 +228,8 @@ struct hit {
 struct src {
     bool ix;           /* the index database */
     bool packed;       /* the term's entry in a packed block of segment seg */
+    bool fallback;     /* a list source that turns packed if it finds no list */
+    bool read_any;     /* a list was read */
     uint64_t seg;
     struct vg_buf pos; /* the key to seek for the source's next list */
     size_t plen;       /* the term prefix in pos */
@@ -328,7 +330,7 @@ static struct src *src_add(struct qctx *q, struct tstream *s)
     }
     struct src *r = &s->src[s->nsrc++];
     vg_buf_reset(&r->pos);
-    r->exact = r->done = r->packed = false;
+    r->exact = r->done = r->packed = r->fallback = r->read_any = false;
     return r;
 }
 
@@ -359,27 +361,30 @@ static void ts_load(struct qctx *q, struct tstream *s, uint32_t b, int64_t to)
     struct spanstore *ss = q->ss;
     struct vg_buf pfx;
     vg_buf_init(&pfx);
+    uint64_t hv = span_head_hash(s->key.p, s->plen);
     pthread_mutex_lock(&ss->dir_mu);
     for (size_t i = 0; i < ss->nsegs && !q->oom; i++) {
         const struct span_index_seg *g = &ss->segs[i];
         for (size_t j = 0; j < g->nb; j++) {
             if (g->b[j].bucket != b || (to > 0 && g->b[j].min_t > to))
                 continue;
+            /* The term is a list in this segment, or packed in a block (or absent):
+             * the record's listed hashes say where to look, and a list source that
+             * finds nothing (a hash collision) falls back to the packed block. Either
+             * is read only when its newest possible posting is wanted. */
             if (!(r = src_add(q, s)))
                 break;
             r->ix = true;
+            r->seg = g->seg;
             r->next = to > 0 && to < g->b[j].max_t ? to : g->b[j].max_t;
-            vg_buf_reset(&pfx);
-            span_index_seg_term(&pfx, g->seg, s->key.p, s->plen);
-            src_start(r, pfx.p, pfx.len, to);
-            /* and the segment's packed block that would hold the term if it is small,
-             * read only when its newest possible posting is wanted */
-            struct src *pk = src_add(q, s);
-            if (!pk)
-                break;
-            pk->ix = pk->packed = true;
-            pk->seg = g->seg;
-            pk->next = r->next;
+            if (span_index_seg_listed(&g->b[j], hv)) {
+                r->fallback = true;
+                vg_buf_reset(&pfx);
+                span_index_seg_term(&pfx, g->seg, s->key.p, s->plen);
+                src_start(r, pfx.p, pfx.len, to);
+            } else {
+                r->packed = true;
+            }
             break;
         }
     }
@@ -405,7 +410,10 @@ static struct kv_iter *src_seek(struct qctx *q, struct tstream *s, struct src *r
     for (;;) {
         if (!kv_iter_has_prefix(it, r->pos.p, r->plen)) {
             q->keys++; /* the seek read one key past the term */
-            r->done = true;
+            if (r->fallback && !r->read_any)
+                r->packed = true; /* not listed after all: look in the packed block */
+            else
+                r->done = true;
             return it;
         }
         size_t klen;
@@ -422,11 +430,12 @@ static struct kv_iter *src_seek(struct qctx *q, struct tstream *s, struct src *r
 static void src_read(struct qctx *q, struct tstream *s, struct src *r, int64_t to)
 {
     struct kv_iter *it = src_seek(q, s, r);
-    if (r->done)
+    if (r->done || r->packed)
         return;
     size_t vlen, n;
     const char *v = kv_iter_value(it, &vlen);
     q->keys++;
+    r->read_any = true;
     if (span_index_list_count(vlen, &n)) {
         for (size_t i = 0; i < n; i++) {
             struct hit h;

@@ -3,6 +3,9 @@
  * root, late root, errors) and the summary and counter records refusing bad bytes. */
 #include <criterion/criterion.h>
 
+#include <string.h>
+
+#include "../../../../storage/base/vg_alloc.h"
 #include "../../../../storage/spanstore/span_index.h"
 #include "span_fixture.h"
 
@@ -247,4 +250,42 @@ Test(span_index, counters_round_trip)
     cr_assert_eq(d.bytes, 123456);
     cr_assert_eq(span_index_counts_decode(b.p, b.len - 1, &d, NULL), VG_EINVAL);
     vg_buf_free(&b);
+}
+
+/* A segment's directory record round-trips with its buckets and listed-term hashes;
+ * span_index_seg_listed finds exactly the listed ones; cut or padded records are
+ * refused with a message. */
+Test(span_index, segment_record_round_trips_and_lists_terms)
+{
+    uint64_t h1[] = { 3, 90, 1ULL << 60 }, h2[] = { 7 };
+    struct span_index_seg_bucket b[2] = {
+        { 472222, FX_T0, FX_T0 + FX_MS, 120, h1, 3 },
+        { 472223, FX_T0 + FX_HOUR, FX_T0 + FX_HOUR, 1, h2, 1 },
+    };
+    struct span_index_seg s = { 77, 70, b, 2 }, d;
+    struct vg_buf out;
+    vg_buf_init(&out);
+    span_index_seg_encode(&s, &out);
+    struct vg_err err = { 0 };
+    cr_assert_eq(span_index_seg_decode(77, out.p, out.len, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.seg, 77);
+    cr_assert_eq(d.watermark, 70);
+    cr_assert_eq(d.nb, 2);
+    cr_assert_eq(d.b[0].bucket, 472222);
+    cr_assert_eq(d.b[0].min_t, FX_T0);
+    cr_assert_eq(d.b[0].max_t, FX_T0 + FX_MS);
+    cr_assert_eq(d.b[0].n, 120);
+    cr_assert_eq(d.b[1].nlisted, 1);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert(span_index_seg_listed(&d.b[0], h1[i]));
+    cr_assert_not(span_index_seg_listed(&d.b[0], 4));
+    cr_assert_not(span_index_seg_listed(&d.b[0], 7));
+    cr_assert(span_index_seg_listed(&d.b[1], 7));
+    vg_free(d.b);
+    for (size_t cut = 0; cut < out.len; cut++)
+        cr_assert_eq(span_index_seg_decode(77, out.p, cut, &d, &err), VG_EINVAL, "cut %zu", cut);
+    vg_buf_putc(&out, 0);
+    cr_assert_eq(span_index_seg_decode(77, out.p, out.len, &d, &err), VG_EINVAL);
+    cr_assert(strstr(err.msg, "trailing") != NULL, "%s", err.msg);
+    vg_buf_free(&out);
 }
