@@ -63,8 +63,7 @@ static bool note_bucket(struct span_index_seg *s, size_t *cap, const char *k, in
                         int64_t hi, size_t n)
 {
     uint32_t b = 0;
-    if (!span_index_key_bucket(k, 5, &b))
-        return true;
+    span_index_key_bucket(k, 5, &b); /* term keys always start 'X' bucket */
     if (!s->nb || s->b[s->nb - 1].bucket != b) {
         if (s->nb == *cap) {
             size_t nc = *cap ? *cap * 2 : 8;
@@ -161,7 +160,7 @@ static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
         }
         if (t->n > SPAN_INDEX_PACK_MAX) {
             vg_buf_append(&listed, &t->hash, sizeof t->hash);
-            if (!note_bucket(&rec, &capb, t->key, tmp[t->n - 1].t, tmp[0].t, 0))
+            if (!note_bucket(&rec, &capb, t->key, tmp[t->n - 1].t, tmp[0].t, 0) || !rec.nb)
                 rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
             else
                 rec.b[rec.nb - 1].nlisted++;
