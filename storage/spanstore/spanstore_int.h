@@ -90,6 +90,11 @@ int spanstore_trace_values(struct spanstore *ss, const uint8_t *tid,
 bool spanstore_is_indexed(const struct spanstore *ss, struct vg_str key);
 unsigned spanstore_stripe(const uint8_t *trace_id);
 
+/* The 8-byte key of chunk id in the chunk database (big-endian). */
+void spanstore_chunk_key(uint8_t *k, uint64_t id);
+/* Forgets which registry entries are stored (after retention dropped an hour). */
+void spanstore_forget_registry(struct spanstore *ss);
+
 /* ---- spanstore_flush.c ---- */
 /* Writes the head's postings out as a new segment. 0 or a vg_code. */
 int spanstore_flush_index(struct spanstore *ss, struct vg_err *err);
