@@ -24,9 +24,11 @@
  *        ids of the trace's chunks; merged under the trace's lock stripe as spans
  *        arrive, late spans included. Trace by id is one get of the summary, then one
  *        get per chunk (one per write that carried spans of the trace).
- *   'C' | stripe (2, BE)                         -> counters of the stripe's traces
- *        (uvarint spans, traces, bytes), written in the same batch as the spans, so the
- *        totals survive a crash exactly; the open sums the 256 records.
+ *   'C' | slot (2, BE)                           -> counters (uvarint spans, traces,
+ *        bytes; modulo 2^64), written in the same batch as the summaries, one record
+ *        per write (the write's slot of 16), so the totals survive a crash exactly; the
+ *        open sums every record (stores of earlier versions kept one per trace stripe,
+ *        up to 256).
  *   'X' | bucket (4, BE, hours since the epoch of the span start) | kind (1) | ...
  *        Everything time-bound lives under its hour: retention deletes 'X'+bucket as one
  *        contiguous range. Index terms are listed here by kind; their postings live in
@@ -453,6 +455,8 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
     }
     for (int i = 0; i < SPANSTORE_STRIPES; i++)
         pthread_mutex_init(&ss->stripes[i], NULL);
+    for (int i = 0; i < SPANSTORE_COUNT_SLOTS; i++)
+        pthread_mutex_init(&ss->cnt_mu[i], NULL);
     pthread_mutex_init(&ss->reg_mu, NULL);
     pthread_mutex_init(&ss->pool_mu, NULL);
     if (copy_rules(ss, o, err))
@@ -523,6 +527,8 @@ void spanstore_close(struct spanstore *ss)
     vg_free(ss->rule_prefix);
     for (int i = 0; i < SPANSTORE_STRIPES; i++)
         pthread_mutex_destroy(&ss->stripes[i]);
+    for (int i = 0; i < SPANSTORE_COUNT_SLOTS; i++)
+        pthread_mutex_destroy(&ss->cnt_mu[i]);
     pthread_mutex_destroy(&ss->reg_mu);
     pool_free(ss);
     pthread_mutex_destroy(&ss->pool_mu);
@@ -1340,14 +1346,28 @@ static void ctx_put(struct spanstore *ss, struct write_ctx *w)
         ctx_free(w);
 }
 
+void spanstore_put_counts(struct spanstore *ss, struct kv_batch *kb, unsigned slot,
+                          const struct span_index_counts *d, bool subtract,
+                          struct span_index_counts *c, struct vg_buf *key, struct vg_buf *val)
+{
+    *c = ss->counts[slot];
+    c->spans += subtract ? 0 - d->spans : d->spans; /* modulo 2^64, see spanstore_int.h */
+    c->traces += subtract ? 0 - d->traces : d->traces;
+    c->bytes += subtract ? 0 - d->bytes : d->bytes;
+    vg_buf_reset(key);
+    vg_buf_reset(val);
+    span_index_stats_key(key, slot);
+    span_index_counts_encode(c, val);
+    kv_batch_put(kb, key->p, key->len, val->p, val->len);
+}
+
 static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t n,
                         struct spanstore_write_result *res, struct vg_err *err)
 {
     uint8_t want[SPANSTORE_STRIPES] = { 0 };
     for (size_t i = 0; i < n; i++)
         want[spanstore_stripe(sorted[i]->trace_id)] = 1;
-    struct span_index_counts delta[SPANSTORE_STRIPES];
-    memset(delta, 0, sizeof delta);
+    struct span_index_counts delta = { 0 }, counted;
     struct write_ctx *w = ctx_get(ss);
     if (!w)
         return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for a write");
@@ -1367,27 +1387,17 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
         size_t j = i + 1;
         while (j < n && memcmp(sorted[j]->trace_id, sorted[i]->trace_id, SPAN_TRACE_ID_LEN) == 0)
             j++;
-        unsigned st = spanstore_stripe(sorted[i]->trace_id);
-        rc = write_trace(w, kb, cb, sorted, i, j, &delta[st], res, bufs, err);
+        rc = write_trace(w, kb, cb, sorted, i, j, &delta, res, bufs, err);
         i = j;
     }
     if (!rc && (w->ix.failed || w->reg.failed || vg_buf_failed(&w->ix.b) ||
                 vg_buf_failed(&w->reg.b)))
         rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory building index keys");
+    unsigned slot = (unsigned)(write_id % SPANSTORE_COUNT_SLOTS);
+    pthread_mutex_lock(&ss->cnt_mu[slot]);
     if (!rc) {
-        for (int s = 0; s < SPANSTORE_STRIPES; s++) {
-            if (!delta[s].spans)
-                continue;
-            struct span_index_counts c = ss->counts[s];
-            c.spans += delta[s].spans;
-            c.traces += delta[s].traces;
-            c.bytes += delta[s].bytes;
-            vg_buf_reset(&bufs[0]);
-            vg_buf_reset(&bufs[1]);
-            span_index_stats_key(&bufs[0], (unsigned)s);
-            span_index_counts_encode(&c, &bufs[1]);
-            kv_batch_put(kb, bufs[0].p, bufs[0].len, bufs[1].p, bufs[1].len);
-        }
+        if (delta.spans)
+            spanstore_put_counts(ss, kb, slot, &delta, false, &counted, &bufs[0], &bufs[1]);
         pthread_mutex_lock(&ss->reg_mu);
         rc = put_registry(w, kb, err);
         pthread_mutex_unlock(&ss->reg_mu);
@@ -1409,12 +1419,10 @@ static int write_sorted(struct spanstore *ss, const struct span **sorted, size_t
     }
     if (!rc) {
         set_hints(w);
-        for (int s = 0; s < SPANSTORE_STRIPES; s++) {
-            ss->counts[s].spans += delta[s].spans;
-            ss->counts[s].traces += delta[s].traces;
-            ss->counts[s].bytes += delta[s].bytes;
-        }
+        if (delta.spans)
+            ss->counts[slot] = counted;
     }
+    pthread_mutex_unlock(&ss->cnt_mu[slot]);
     bool flush = false;
     span_head_lock(ss->head);
     /* Postings the head could not take are lost only until a restart replays them. */
@@ -1609,11 +1617,14 @@ void spanstore_stats(struct spanstore *ss, struct spanstore_stats *out)
 {
     memset(out, 0, sizeof *out);
     for (int s = 0; s < SPANSTORE_STRIPES; s++) {
-        pthread_mutex_lock(&ss->stripes[s]);
+        pthread_mutex_t *mu = s < SPANSTORE_COUNT_SLOTS ? &ss->cnt_mu[s] : NULL;
+        if (mu)
+            pthread_mutex_lock(mu);
         out->spans += ss->counts[s].spans;
         out->traces += ss->counts[s].traces;
         out->bytes += ss->counts[s].bytes;
-        pthread_mutex_unlock(&ss->stripes[s]);
+        if (mu)
+            pthread_mutex_unlock(mu);
     }
     out->disk_bytes = kv_approximate_size(ss->kv, "", 0, "\xff", 1) +
                       kv_approximate_size(ss->ix, "", 0, "\xff", 1) +

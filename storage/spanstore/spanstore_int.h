@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 
 #define SPANSTORE_STRIPES 256
+#define SPANSTORE_COUNT_SLOTS 16
 
 struct spanstore_cache; /* registry entries already written (spanstore.c) */
 struct write_ctx;       /* the scratch of one write (spanstore.c) */
@@ -27,9 +28,16 @@ struct spanstore {
     bool *rule_prefix; /* the rule ends in '*' */
     size_t nrules;
 
-    /* Stripe s guards read-modify-write of the summaries of traces hashing to s, and
-     * counts[s] (the in-memory copy of the 'C' record of that stripe). */
+    /* Stripe s guards read-modify-write of the summaries of traces hashing to s. */
     pthread_mutex_t stripes[SPANSTORE_STRIPES];
+    /* Counters, persisted as 'C' records in the same batch as the summaries, so the
+     * totals survive a crash exactly. A write (or a retention step) updates one record,
+     * slot = its id modulo SPANSTORE_COUNT_SLOTS, under cnt_mu[slot]: one key per write
+     * instead of one per stripe touched. Stores of earlier versions hold up to 256
+     * records: all are read and summed, only the first slots are rewritten. Values add
+     * up modulo 2^64 (retention subtracts from whichever slot it takes), so only the
+     * sum over all records is meaningful. */
+    pthread_mutex_t cnt_mu[SPANSTORE_COUNT_SLOTS];
     struct span_index_counts counts[SPANSTORE_STRIPES];
 
     pthread_mutex_t reg_mu; /* guards cache */
@@ -92,6 +100,11 @@ unsigned spanstore_stripe(const uint8_t *trace_id);
 
 /* The 8-byte key of chunk id in the chunk database (big-endian). */
 void spanstore_chunk_key(uint8_t *k, uint64_t id);
+/* Puts counter record slot, counts[slot] plus (or minus) d, into kb: the new value in
+ * *c, to store in counts[slot] once kb is written. Call with cnt_mu[slot] held. */
+void spanstore_put_counts(struct spanstore *ss, struct kv_batch *kb, unsigned slot,
+                          const struct span_index_counts *d, bool subtract,
+                          struct span_index_counts *c, struct vg_buf *key, struct vg_buf *val);
 /* Forgets which registry entries are stored (after retention dropped an hour). */
 void spanstore_forget_registry(struct spanstore *ss);
 

@@ -78,6 +78,8 @@ static int retain_trace(struct spanstore *ss, const uint8_t *tid, int64_t cutoff
 {
     unsigned st = spanstore_stripe(tid);
     pthread_mutex_lock(&ss->stripes[st]);
+    unsigned slot = st % SPANSTORE_COUNT_SLOTS; /* the counter record this step updates */
+    bool cnt_locked = false;
     struct span_index_summary sum;
     bool found;
     struct kv_batch *kb = NULL, *cb = NULL;
@@ -90,7 +92,9 @@ static int retain_trace(struct spanstore *ss, const uint8_t *tid, int64_t cutoff
         rc = vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
         goto out;
     }
-    struct span_index_counts c = ss->counts[st];
+    pthread_mutex_lock(&ss->cnt_mu[slot]);
+    cnt_locked = true;
+    struct span_index_counts c;
     if (sum.end_ns >= cutoff) {
         struct span_index_term t = { .kind = SPAN_IX_ALL };
         vg_buf_reset(&bufs[0]);
@@ -121,14 +125,8 @@ static int retain_trace(struct spanstore *ss, const uint8_t *tid, int64_t cutoff
             spanstore_chunk_key(ck, span_index_summary_chunk(&sum, i));
             kv_batch_delete(cb, ck, sizeof ck);
         }
-        c.spans -= sum.spans < c.spans ? sum.spans : c.spans;
-        c.bytes -= sum.bytes < c.bytes ? sum.bytes : c.bytes;
-        c.traces -= c.traces > 0;
-        vg_buf_reset(&bufs[0]);
-        vg_buf_reset(&bufs[1]);
-        span_index_stats_key(&bufs[0], st);
-        span_index_counts_encode(&c, &bufs[1]);
-        kv_batch_put(kb, bufs[0].p, bufs[0].len, bufs[1].p, bufs[1].len);
+        struct span_index_counts d = { sum.spans, 1, sum.bytes };
+        spanstore_put_counts(ss, kb, slot, &d, true, &c, &bufs[0], &bufs[1]);
     }
     if (!rc && (vg_buf_failed(&bufs[0]) || vg_buf_failed(&bufs[1])))
         rc = vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
@@ -139,10 +137,12 @@ static int retain_trace(struct spanstore *ss, const uint8_t *tid, int64_t cutoff
     if (!rc && kv_batch_count(cb))
         rc = kv_write(ss->chunks, cb, false, err);
     if (!rc && sum.end_ns < cutoff) {
-        ss->counts[st] = c;
+        ss->counts[slot] = c;
         ++*deleted;
     }
 out:
+    if (cnt_locked)
+        pthread_mutex_unlock(&ss->cnt_mu[slot]);
     kv_batch_free(kb);
     kv_batch_free(cb);
     pthread_mutex_unlock(&ss->stripes[st]);

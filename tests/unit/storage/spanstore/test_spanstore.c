@@ -511,8 +511,24 @@ Test(spanstore, retention_walks_lists_of_many_traces)
     cr_assert_eq(spanstore_search(ss, &q, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.n, 1, "the live trace is found through its re-filed 'a' list");
     spanstore_search_free(&r);
+    /* the counters, after the deletions, as a reopen reads them back */
+    struct spanstore_stats st;
+    spanstore_stats(ss, &st);
+    cr_assert_eq(st.traces, 1);
+    cr_assert_eq(st.spans, 3);
+    spanstore_close(ss);
+    ss = open_store();
+    struct spanstore_stats st2;
+    spanstore_stats(ss, &st2);
+    cr_assert_eq(st2.traces, 1);
+    cr_assert_eq(st2.spans, 3);
+    cr_assert_eq(st2.bytes, st.bytes);
     cr_assert_eq(spanstore_retain(ss, FX_T0 + 6 * FX_HOUR, &deleted, &err), 0, "%s", err.msg);
     cr_assert_eq(deleted, 1);
+    spanstore_stats(ss, &st2);
+    cr_assert_eq(st2.traces, 0);
+    cr_assert_eq(st2.spans, 0);
+    cr_assert_eq(st2.bytes, 0);
     spanstore_close(ss);
     cr_assert_eq(count_keys("T"), 0);
     cr_assert_eq(count_keys("X"), 0);
