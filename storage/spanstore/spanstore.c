@@ -1617,14 +1617,14 @@ void spanstore_stats(struct spanstore *ss, struct spanstore_stats *out)
 {
     memset(out, 0, sizeof *out);
     for (int s = 0; s < SPANSTORE_STRIPES; s++) {
-        pthread_mutex_t *mu = s < SPANSTORE_COUNT_SLOTS ? &ss->cnt_mu[s] : NULL;
-        if (mu)
-            pthread_mutex_lock(mu);
+        bool slot = s < SPANSTORE_COUNT_SLOTS; /* the others never change after open */
+        if (slot)
+            pthread_mutex_lock(&ss->cnt_mu[s]);
         out->spans += ss->counts[s].spans;
         out->traces += ss->counts[s].traces;
         out->bytes += ss->counts[s].bytes;
-        if (mu)
-            pthread_mutex_unlock(mu);
+        if (slot)
+            pthread_mutex_unlock(&ss->cnt_mu[s]);
     }
     out->disk_bytes = kv_approximate_size(ss->kv, "", 0, "\xff", 1) +
                       kv_approximate_size(ss->ix, "", 0, "\xff", 1) +
