@@ -1,9 +1,17 @@
-/* span: see span.h for the model and the exact version-1 byte format.
+/* span: see span.h for the model, the exact version-1 byte format and the chunk
+ * formats (versions 2, 3 and 4, byte by byte).
  *
  * Invariants: span_encode writes exactly what span_decode reads back (the round trip is
  * exact, doubles bit for bit); span_decode never reads outside [buf, buf+len), never
  * allocates more than the input could describe (every attribute, event or link needs at
- * least 2, 3 and 28 encoded bytes, so counts are checked against the bytes left first). */
+ * least 2, 3 and 28 encoded bytes, so counts are checked against the bytes left first).
+ * Chunks: span_chunk_next gives back exactly the bytes span_chunk_add was given, for
+ * every version; a version-4 writer that cannot guarantee that for an encoding (a varint
+ * longer than needed where it re-encodes one, bytes that are no span, a shared part not
+ * where span_encode_shared puts it) stores it verbatim. Reading a version-4 chunk never
+ * reads outside the value, writes at most the entry's declared length (at most
+ * SPAN_CHUNK_V4_MAX_SPAN) and keeps at most SPAN_CHUNK_MAX_STRINGS table entries and
+ * SPAN_CHUNK_MAX_IDS span ids, whatever the bytes. */
 #include "span.h"
 
 #include <string.h>
@@ -519,10 +527,27 @@ void span_chunk_append(struct vg_buf *out, const void *enc, size_t len)
     vg_buf_append(out, enc, len);
 }
 
-void span_chunk_w_init(struct span_chunk_w *w, struct vg_buf *out)
+static void chunk_w_init(struct span_chunk_w *w, struct vg_buf *out, uint8_t version)
 {
     w->out = out;
     w->nshared = 0;
+    w->version = version;
+    w->have_prev = false;
+    w->prev_start = 0;
+    w->nstr = 0;
+    w->nids = 0;
+    w->ncopy = 0;
+    memset(w->slot, 0, sizeof w->slot);
+}
+
+void span_chunk_w_init(struct span_chunk_w *w, struct vg_buf *out)
+{
+    chunk_w_init(w, out, SPAN_CHUNK_VERSION_4);
+}
+
+void span_chunk_w_init_v3(struct span_chunk_w *w, struct vg_buf *out)
+{
+    chunk_w_init(w, out, SPAN_CHUNK_VERSION_3);
 }
 
 /* The index of a shared part already in the chunk equal to (p, n), or -1. */
@@ -534,13 +559,11 @@ static int find_shared(const struct span_chunk_w *w, const void *p, size_t n)
     return -1;
 }
 
-void span_chunk_add(struct span_chunk_w *w, const void *enc, size_t len, size_t shared_off,
-                    size_t shared_len)
+/* One version-3 entry (format in span.h). */
+static void chunk_add_v3(struct span_chunk_w *w, const uint8_t *e, size_t len,
+                         size_t shared_off, size_t shared_len)
 {
     struct vg_buf *out = w->out;
-    const uint8_t *e = enc;
-    if (out->len == 0)
-        vg_buf_putc(out, SPAN_CHUNK_VERSION_3);
     if (shared_off > len || shared_len > len - shared_off) { /* caller bug: store whole */
         shared_off = 0;
         shared_len = 0;
@@ -569,27 +592,701 @@ void span_chunk_add(struct span_chunk_w *w, const void *enc, size_t len, size_t 
         w->shared[w->nshared++] = (struct span_chunk_part){ at + shared_off, shared_len };
 }
 
+/* ---- version-4 packing (format in span.h) ----
+ * One walker over the version-1 grammar serves both directions: packing reads a
+ * version-1 encoding and writes a packed body, unpacking reads a packed body and writes
+ * the version-1 encoding. Every field both keep as it is goes through the same code, so
+ * the two cannot disagree on the layout. Packing re-encodes only string lengths and
+ * start_ns, and refuses (the writer then stores the span verbatim) an encoding whose
+ * varints there are longer than needed, so unpacking, which writes the shortest form,
+ * gives back every byte. Every read is checked against the input's end and every write
+ * against the output's, which unpacking sizes to the entry's declared length. */
+struct pk {
+    const uint8_t *in, *in_end;
+    uint8_t *out, *out_end;
+    const uint8_t *base; /* packing: the chunk being written; unpacking: the value */
+    struct span_chunk_w *w;     /* packing */
+    struct span_chunk_iter *it; /* unpacking */
+    bool ok, unpack, oom;
+    bool replay; /* unpacking a shared part again: literals join no table */
+    bool cmp;    /* replaying against bytes at out instead of writing them */
+    const char *what; /* the field that failed */
+    size_t id_at;     /* where the span id is: in out packing, in the value unpacking */
+};
+
+/* Also empties what is left to read and write, so the fast paths below need not test
+ * ok: after a failure every read fails and nothing more is written. */
+static void pk_fail(struct pk *k, const char *what)
+{
+    if (k->ok) {
+        k->ok = false;
+        k->what = what;
+    }
+    k->in_end = k->in;
+    k->out_end = k->out;
+}
+
+static const uint8_t *pk_take(struct pk *k, uint64_t n, const char *what)
+{
+    if (!k->ok || (uint64_t)(k->in_end - k->in) < n) {
+        pk_fail(k, what);
+        return NULL;
+    }
+    const uint8_t *p = k->in;
+    k->in += n;
+    return p;
+}
+
+static void pk_put_slow(struct pk *k, const void *src, size_t n)
+{
+    if (!k->ok || (size_t)(k->out_end - k->out) < n) {
+        pk_fail(k, "span length (the rebuilt span is longer)");
+        return;
+    }
+    if (k->cmp) {
+        if (n && memcmp(k->out, src, n) != 0)
+            pk_fail(k, "shared part (differs)");
+        k->out += n;
+        return;
+    }
+    k->out = span_w_bytes(k->out, src, n);
+}
+
+/* The checked writes and reads below run some 60 times a span: each has an inline
+ * fast path for the common case (room to write, a one-byte varint), the rest is out of
+ * line. */
+static inline void pk_put(struct pk *k, const void *src, size_t n)
+{
+    if (!k->cmp && (size_t)(k->out_end - k->out) >= n) {
+        memcpy(k->out, src, n);
+        k->out += n;
+        return;
+    }
+    pk_put_slow(k, src, n);
+}
+
+static inline void pk_put_uvarint(struct pk *k, uint64_t v)
+{
+    if (v < 0x80 && !k->cmp && k->out < k->out_end) {
+        *k->out++ = (uint8_t)v;
+        return;
+    }
+    uint8_t t[SPAN_W_VARINT_MAX];
+    pk_put_slow(k, t, (size_t)(span_w_uvarint(t, v) - t));
+}
+
+static uint64_t pk_rd_uvarint_slow(struct pk *k, bool *canon, const char *what)
+{
+    const uint8_t *p = k->in, *end = k->in_end;
+    if (end - p > SPAN_W_VARINT_MAX)
+        end = p + SPAN_W_VARINT_MAX;
+    uint64_t v = 0;
+    for (int shift = 0; p < end; shift += 7) {
+        uint8_t c = *p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (c < 0x80) {
+            if (shift == 63 && c > 1)
+                break; /* more than 64 bits */
+            *canon = p - k->in == 1 || c != 0;
+            k->in = p;
+            return v;
+        }
+    }
+    pk_fail(k, what);
+    *canon = false;
+    return 0;
+}
+
+/* Reads a uvarint; *canon is false when it has more bytes than its value needs. */
+static inline uint64_t pk_rd_uvarint(struct pk *k, bool *canon, const char *what)
+{
+    if (k->in < k->in_end && *k->in < 0x80) {
+        *canon = true;
+        return *k->in++;
+    }
+    return pk_rd_uvarint_slow(k, canon, what);
+}
+
+/* A uvarint kept as it is; returns its value. */
+static inline uint64_t pk_varint(struct pk *k, const char *what)
+{
+    if (k->in < k->in_end && *k->in < 0x80 && !k->cmp && k->out < k->out_end) {
+        uint8_t c = *k->in++;
+        *k->out++ = c;
+        return c;
+    }
+    const uint8_t *p = k->in;
+    bool canon;
+    uint64_t v = pk_rd_uvarint_slow(k, &canon, what);
+    size_t n = (size_t)(k->in - p);
+    if (!k->cmp && (size_t)(k->out_end - k->out) >= n)
+        while (n--) /* at most 10 bytes: no memcpy call */
+            *k->out++ = *p++;
+    else
+        pk_put_slow(k, p, n);
+    return v;
+}
+
+static void pk_copy(struct pk *k, size_t n, const char *what)
+{
+    const uint8_t *p = pk_take(k, n, what);
+    if (p)
+        pk_put(k, p, n);
+}
+
+/* The first and last 8 bytes of a string (a alone, zero-padded, when shorter than 8):
+ * with the length they are the whole string up to 16 bytes, so most keys and short
+ * values compare equal without memcmp, and they hash in constant time (hashing ran for
+ * every byte of every span's strings otherwise) where a span's strings differ (keys,
+ * ids and URLs ending in ids). Longer strings with equal words are confirmed by
+ * memcmp, so collisions cost time, never correctness. */
+static uint32_t str_words(const uint8_t *p, size_t n, const uint8_t *end, uint64_t *wa,
+                          uint64_t *wb)
+{
+    (void)end; /* used on little-endian hosts only */
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        memcpy(&a, p, 8);
+        memcpy(&b, p + n - 8, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    } else if (end - p >= 8) { /* one load, the bytes past the string masked off */
+        memcpy(&a, p, 8);
+        a &= ~(uint64_t)0 >> (64 - 8 * n);
+#endif
+    } else {
+        for (size_t i = 0; i < n; i++)
+            a |= (uint64_t)p[i] << (8 * i);
+    }
+    *wa = a;
+    *wb = b;
+    uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15u) ^ n) * 0xff51afd7ed558ccdu;
+    return (uint32_t)(h >> 32);
+}
+
+/* A version-1 str written as a table reference or a literal (remembered while the
+ * table has room). */
+static void pk_str_pack(struct pk *k, const char *what)
+{
+    size_t n;
+    if (k->in < k->in_end && *k->in < 0x80) {
+        n = *k->in++;
+    } else {
+        bool canon;
+        n = (size_t)pk_rd_uvarint_slow(k, &canon, what);
+        if (!canon) {
+            pk_fail(k, what);
+            return;
+        }
+    }
+    if ((size_t)(k->in_end - k->in) < n) {
+        pk_fail(k, what);
+        return;
+    }
+    const uint8_t *s = k->in;
+    k->in += n;
+    if (n == 0) {
+        pk_put_uvarint(k, 0);
+        return;
+    }
+    struct span_chunk_w *w = k->w;
+    uint64_t a, b;
+    uint32_t mask = SPAN_CHUNK_W_SLOTS - 1, h = str_words(s, n, k->in_end, &a, &b) & mask;
+    for (uint32_t i; (i = w->slot[h]) != 0; h = (h + 1) & mask) {
+        i--;
+        if (w->str_len[i] == n && w->str_a[i] == a && w->str_b[i] == b &&
+            (n <= 16 || memcmp(k->base + w->str_off[i], s, n) == 0)) {
+            pk_put_uvarint(k, (uint64_t)i << 1 | 1);
+            return;
+        }
+    }
+    bool keep = w->nstr < SPAN_CHUNK_MAX_STRINGS &&
+                (size_t)(k->out - k->base) + SPAN_W_VARINT_MAX + n <= UINT32_MAX;
+    pk_put_uvarint(k, n << 2 | (keep ? 2 : 0));
+    size_t off = (size_t)(k->out - k->base);
+    pk_put(k, s, (size_t)n);
+    if (keep && k->ok) {
+        w->str_off[w->nstr] = (uint32_t)off;
+        w->str_len[w->nstr] = (uint32_t)n;
+        w->str_a[w->nstr] = a;
+        w->str_b[w->nstr] = b;
+        w->slot[h] = (uint16_t)++w->nstr;
+    }
+}
+
+/* vg_buf_append without the call while there is room (once per string unpacked). */
+static inline void buf_add(struct vg_buf *b, const void *p, size_t n)
+{
+    if (b->cap - b->len > n) {
+        memcpy(b->p + b->len, p, n);
+        b->len += n;
+    } else {
+        vg_buf_append(b, p, n);
+    }
+}
+
+/* A packed str written back as the version-1 str. */
+static void pk_str_unpack(struct pk *k, const char *what)
+{
+    bool canon;
+    uint64_t v = pk_rd_uvarint(k, &canon, what);
+    if (!k->ok)
+        return;
+    struct span_chunk_iter *it = k->it;
+    const struct span_chunk_part *tab = it ? (const struct span_chunk_part *)it->strs.p : NULL;
+    size_t ntab = it ? it->strs.len / sizeof *tab : k->w->nstr;
+    if (v & 1) {
+        if ((v >> 1) >= ntab) {
+            pk_fail(k, "string reference");
+            return;
+        }
+        size_t i = (size_t)(v >> 1);
+        size_t off = it ? tab[i].off : k->w->str_off[i];
+        size_t len = it ? tab[i].len : k->w->str_len[i];
+        pk_put_uvarint(k, len);
+        pk_put(k, k->base + off, len);
+        return;
+    }
+    const uint8_t *s = pk_take(k, v >> 2, what);
+    if (!s)
+        return;
+    size_t n = (size_t)(v >> 2);
+    pk_put_uvarint(k, n);
+    pk_put(k, s, n);
+    if (!(v & 2) || !k->ok || k->replay || !it) /* (packing never adds here) */
+        return;
+    if (ntab >= SPAN_CHUNK_MAX_STRINGS) {
+        pk_fail(k, "string table (more than SPAN_CHUNK_MAX_STRINGS)");
+        return;
+    }
+    struct span_chunk_part e = { (size_t)(s - k->base), n };
+    buf_add(&it->strs, &e, sizeof e);
+    if (vg_buf_failed(&it->strs)) {
+        k->oom = true;
+        pk_fail(k, what);
+    }
+}
+
+static void pk_str(struct pk *k, const char *what)
+{
+    if (k->unpack)
+        pk_str_unpack(k, what);
+    else
+        pk_str_pack(k, what);
+}
+
+static void pk_attrs(struct pk *k, const char *what)
+{
+    uint64_t n = pk_varint(k, what);
+    for (uint64_t i = 0; i < n && k->ok; i++) { /* each reads at least one byte */
+        pk_str(k, what);
+        const uint8_t *t = pk_take(k, 1, what);
+        if (!t)
+            return;
+        pk_put(k, t, 1);
+        switch (*t) {
+        case SPAN_VAL_INT:
+            pk_varint(k, what);
+            break;
+        case SPAN_VAL_DOUBLE:
+            pk_copy(k, 8, what);
+            break;
+        case SPAN_VAL_BOOL:
+            pk_copy(k, 1, what);
+            break;
+        case SPAN_VAL_STRING:
+        case SPAN_VAL_BYTES:
+        case SPAN_VAL_ARRAY:
+        case SPAN_VAL_MAP:
+            pk_str(k, what);
+            break;
+        default:
+            k->in = t;
+            pk_fail(k, what);
+            break;
+        }
+    }
+}
+
+/* The shared part: service name through scope attributes. */
+static void pk_shared(struct pk *k)
+{
+    pk_str(k, "service");
+    pk_str(k, "scope name");
+    pk_str(k, "scope version");
+    pk_attrs(k, "resource attributes");
+    pk_varint(k, "dropped resource attributes");
+    pk_attrs(k, "scope attributes");
+}
+
+/* Unpacks again the packed shared part at [off, off + len) of the chunk (k->base). */
+static void pk_replay(struct pk *k, const struct span_chunk_part *sh)
+{
+    struct pk r = *k;
+    r.in = k->base + sh->off;
+    r.in_end = r.in + sh->len;
+    r.unpack = true;
+    r.replay = true;
+    pk_shared(&r);
+    if (r.ok && r.in != r.in_end)
+        pk_fail(&r, "shared part");
+    k->out = r.out;
+    if (!r.ok) {
+        k->ok = true;
+        pk_fail(k, r.what);
+    }
+}
+
+/* The fields after the shared part, the same in both directions but for strings. */
+static void pk_tail(struct pk *k)
+{
+    pk_attrs(k, "attributes");
+    pk_varint(k, "dropped attributes");
+    uint64_t n = pk_varint(k, "events");
+    for (uint64_t i = 0; i < n && k->ok; i++) {
+        pk_varint(k, "event time");
+        pk_str(k, "event name");
+        pk_attrs(k, "event attributes");
+        pk_varint(k, "event dropped attributes");
+    }
+    pk_varint(k, "dropped events");
+    n = pk_varint(k, "links");
+    for (uint64_t i = 0; i < n && k->ok; i++) {
+        pk_copy(k, SPAN_TRACE_ID_LEN + SPAN_ID_LEN, "link ids");
+        pk_str(k, "link trace state");
+        pk_varint(k, "link flags");
+        pk_attrs(k, "link attributes");
+        pk_varint(k, "link dropped attributes");
+    }
+    pk_varint(k, "dropped links");
+}
+
+static int64_t unzigzag(uint64_t u)
+{
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+/* The fields before the shared part; returns start_ns. */
+static int64_t pk_head(struct pk *k)
+{
+    struct span_chunk_w *w = k->w;
+    const uint8_t *v = pk_take(k, 1, "version");
+    if (v && *v != SPAN_ENCODING_VERSION)
+        pk_fail(k, "version");
+    const uint8_t *ids = pk_take(k, SPAN_TRACE_ID_LEN + 2 * SPAN_ID_LEN, "ids");
+    if (!ids)
+        return 0;
+    const uint8_t *parent = ids + SPAN_TRACE_ID_LEN + SPAN_ID_LEN;
+    uint8_t fl = (w->have_prev && memcmp(ids, w->prev_trace, SPAN_TRACE_ID_LEN) == 0) |
+                 (all_zero(parent, SPAN_ID_LEN) ? 2 : 0);
+    size_t pref = w->nids;
+    if (!(fl & 2)) /* the parent is most often a recent span of the chunk */
+        while (pref > 0 && memcmp(k->base + w->id_off[pref - 1], parent, SPAN_ID_LEN) != 0)
+            pref--;
+    fl |= !(fl & 2) && pref > 0 ? 4 : 0;
+    pk_put(k, &fl, 1);
+    if (!(fl & 1))
+        pk_put(k, ids, SPAN_TRACE_ID_LEN);
+    k->id_at = (size_t)(k->out - k->base);
+    pk_put(k, ids + SPAN_TRACE_ID_LEN, SPAN_ID_LEN);
+    if (fl & 4)
+        pk_put_uvarint(k, pref - 1);
+    else if (!(fl & 2))
+        pk_put(k, parent, SPAN_ID_LEN);
+    pk_varint(k, "flags");
+    pk_copy(k, 2, "kind and status");
+    bool canon;
+    int64_t start = unzigzag(pk_rd_uvarint(k, &canon, "start_time"));
+    if (k->ok && !canon)
+        pk_fail(k, "start_time");
+    pk_put_uvarint(k, zigzag((int64_t)((uint64_t)start - (uint64_t)w->prev_start)));
+    pk_varint(k, "duration");
+    pk_str(k, "name");
+    pk_str(k, "status message");
+    pk_str(k, "trace state");
+    return start;
+}
+
+static int64_t pk_unhead(struct pk *k)
+{
+    static const uint8_t zero[SPAN_ID_LEN];
+    struct span_chunk_iter *it = k->it;
+    uint8_t one = SPAN_ENCODING_VERSION;
+    pk_put(k, &one, 1);
+    const uint8_t *fl = pk_take(k, 1, "id flags");
+    if (!fl)
+        return 0;
+    if (*fl > 7 || (*fl & 6) == 6 || ((*fl & 1) && !it->have_prev)) {
+        k->in = fl; /* the error names the byte's own offset */
+        pk_fail(k, "id flags");
+        return 0;
+    }
+    if (*fl & 1)
+        pk_put(k, it->prev_trace, SPAN_TRACE_ID_LEN);
+    else
+        pk_copy(k, SPAN_TRACE_ID_LEN, "trace_id");
+    k->id_at = (size_t)(k->in - k->base);
+    pk_copy(k, SPAN_ID_LEN, "span_id");
+    if (*fl & 4) {
+        bool canon;
+        const uint8_t *at = k->in;
+        uint64_t j = pk_rd_uvarint(k, &canon, "parent span reference");
+        if (k->ok && j >= it->ids.len / sizeof(size_t)) {
+            k->in = at;
+            pk_fail(k, "parent span reference");
+        }
+        if (k->ok) {
+            size_t off;
+            memcpy(&off, it->ids.p + j * sizeof off, sizeof off);
+            pk_put(k, k->base + off, SPAN_ID_LEN);
+        }
+    } else if (*fl & 2) {
+        pk_put(k, zero, SPAN_ID_LEN);
+    } else {
+        pk_copy(k, SPAN_ID_LEN, "parent_span_id");
+    }
+    pk_varint(k, "flags");
+    pk_copy(k, 2, "kind and status");
+    bool canon;
+    int64_t d = unzigzag(pk_rd_uvarint(k, &canon, "start_time"));
+    int64_t start = (int64_t)((uint64_t)it->prev_start + (uint64_t)d);
+    pk_put_uvarint(k, zigzag(start));
+    pk_varint(k, "duration");
+    pk_str(k, "name");
+    pk_str(k, "status message");
+    pk_str(k, "trace state");
+    return start;
+}
+
+/* Forgets the strings remembered since the table held keep (a span that could not be
+ * packed). Slots filled later never sit in an older entry's probe run, so clearing
+ * them leaves every older entry findable. */
+static void str_rollback(struct span_chunk_w *w, uint32_t keep)
+{
+    if (w->nstr == keep)
+        return;
+    for (size_t i = 0; i < SPAN_CHUNK_W_SLOTS; i++)
+        if (w->slot[i] > keep)
+            w->slot[i] = 0;
+    w->nstr = keep;
+}
+
+/* The packed shared part already in the chunk that unpacks to raw (n bytes), or -1.
+ * Compares with the writer's copy of the carrier's bytes, or, for one that did not fit
+ * there, by unpacking the carrier again against raw. */
+static int find_shared_v4(struct span_chunk_w *w, const uint8_t *raw, size_t n)
+{
+    for (size_t i = 0; i < w->nshared; i++) {
+        if (w->shared_raw[i] != n)
+            continue;
+        if (w->shared_copy[i] != SIZE_MAX) {
+            if (memcmp(w->copy + w->shared_copy[i], raw, n) == 0)
+                return (int)i;
+            continue;
+        }
+        struct pk k = { .out = (uint8_t *)raw, .out_end = (uint8_t *)raw + n,
+                        .base = (const uint8_t *)w->out->p, .w = w, .ok = true,
+                        .cmp = true };
+        pk_replay(&k, &w->shared[i]);
+        if (k.ok && k.out == k.out_end)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* One version-4 entry: packed when the encoding allows it, else verbatim. */
+static void chunk_add_v4(struct span_chunk_w *w, const uint8_t *e, size_t len,
+                         size_t shared_off, size_t shared_len)
+{
+    struct vg_buf *out = w->out;
+    size_t max = 2 * len + 4 * (size_t)SPAN_W_VARINT_MAX + 8; /* a literal grows <= 1 byte */
+    uint8_t *p = span_w_begin(out, max);
+    if (!p)
+        return;
+    if (len > 0 && len <= SPAN_CHUNK_V4_MAX_SPAN && shared_off <= len &&
+        shared_len <= len - shared_off) {
+        uint32_t nstr = w->nstr;
+        int ref = find_shared_v4(w, e + shared_off, shared_len);
+        struct pk k = { .in = e, .in_end = e + len, .out = p, .out_end = p + max,
+                        .base = (const uint8_t *)out->p, .w = w, .ok = true };
+        k.out = span_w_uvarint(k.out, ref < 0 ? 1 : (uint64_t)ref + 2);
+        k.out = span_w_uvarint(k.out, len);
+        int64_t start = pk_head(&k);
+        if (k.ok && (size_t)(k.in - e) != shared_off)
+            pk_fail(&k, "shared part");
+        size_t shared_at = (size_t)(k.out - k.base);
+        if (ref >= 0)
+            k.in += k.ok ? shared_len : 0;
+        else
+            pk_shared(&k);
+        if (k.ok && (size_t)(k.in - e) != shared_off + shared_len)
+            pk_fail(&k, "shared part");
+        size_t shared_packed = (size_t)(k.out - k.base) - shared_at;
+        pk_tail(&k);
+        if (k.ok && k.in == k.in_end) {
+            span_w_end(out, k.out);
+            if (ref < 0 && w->nshared < SPAN_CHUNK_MAX_SHARED) {
+                bool fits = shared_len <= SPAN_CHUNK_W_COPY - w->ncopy;
+                w->shared_copy[w->nshared] = fits ? w->ncopy : SIZE_MAX;
+                if (fits) {
+                    memcpy(w->copy + w->ncopy, e + shared_off, shared_len);
+                    w->ncopy += shared_len;
+                }
+                w->shared_raw[w->nshared] = shared_len;
+                w->shared[w->nshared++] = (struct span_chunk_part){ shared_at, shared_packed };
+            }
+            if (w->nids < SPAN_CHUNK_MAX_IDS)
+                w->id_off[w->nids++] = (uint32_t)k.id_at;
+            w->have_prev = true;
+            memcpy(w->prev_trace, e + 1, SPAN_TRACE_ID_LEN);
+            w->prev_start = start;
+            return;
+        }
+        str_rollback(w, nstr);
+    }
+    p = span_w_uvarint(p, 0);
+    p = span_w_uvarint(p, len);
+    p = span_w_bytes(p, e, len);
+    span_w_end(out, p);
+}
+
+void span_chunk_add(struct span_chunk_w *w, const void *enc, size_t len, size_t shared_off,
+                    size_t shared_len)
+{
+    if (w->out->len == 0)
+        vg_buf_putc(w->out, (char)w->version);
+    if (w->version == SPAN_CHUNK_VERSION_3)
+        chunk_add_v3(w, enc, len, shared_off, shared_len);
+    else
+        chunk_add_v4(w, enc, len, shared_off, shared_len);
+}
+
 void span_chunk_iter_init(struct span_chunk_iter *it, const void *buf, size_t len)
 {
     span_rd_init(&it->r, buf, len);
     it->version = len > 0 ? it->r.p[0] : 0;
     it->single = len > 0 && it->version != SPAN_CHUNK_VERSION &&
-                 it->version != SPAN_CHUNK_VERSION_3;
+                 it->version != SPAN_CHUNK_VERSION_3 && it->version != SPAN_CHUNK_VERSION_4;
     if (!it->single && len > 0)
         it->r.off = 1;
     it->nshared = 0;
     vg_buf_init(&it->scratch);
+    vg_buf_init(&it->strs);
+    vg_buf_init(&it->ids);
+    vg_buf_init(&it->cache);
+    it->have_prev = false;
+    it->prev_start = 0;
 }
 
 void span_chunk_iter_free(struct span_chunk_iter *it)
 {
     vg_buf_free(&it->scratch);
+    vg_buf_free(&it->strs);
+    vg_buf_free(&it->ids);
+    vg_buf_free(&it->cache);
 }
 
-static int chunk_bad(const struct span_rd *r, size_t at, const char *what, struct vg_err *err)
+/* Ends the walk: later calls fail too. */
+static int chunk_bad(struct span_rd *r, size_t at, const char *what, struct vg_err *err)
 {
+    r->ok = false;
     return vg_err_set(err, VG_EINVAL, "span chunk: malformed %s at byte %zu of %zu", what, at,
                       r->len);
+}
+
+/* Remembers a version-4 carrier's packed shared part, and its unpacked bytes (raw, n)
+ * while the cache holds at most SPAN_CHUNK_ITER_CACHE bytes: later spans then copy
+ * them instead of unpacking again (which cost more than all the rest of a span). Out
+ * of memory for the cache only means unpacking again. */
+static void shared_keep(struct span_chunk_iter *it, size_t off, size_t len, const uint8_t *raw,
+                        size_t n)
+{
+    size_t at = it->cache.len;
+    it->shared_cache[it->nshared] = SIZE_MAX;
+    if (n <= SPAN_CHUNK_ITER_CACHE - at) {
+        vg_buf_append(&it->cache, raw, n);
+        if (!vg_buf_failed(&it->cache)) {
+            it->shared_cache[it->nshared] = at;
+            it->shared_clen[it->nshared] = n;
+        }
+    }
+    it->shared[it->nshared++] = (struct span_chunk_part){ off, len };
+}
+
+/* One entry of a version-4 chunk (format in span.h). */
+static int chunk_next_v4(struct span_chunk_iter *it, const void **enc, size_t *len,
+                         struct vg_err *err)
+{
+    struct span_rd *r = &it->r;
+    size_t at = r->off;
+    uint64_t tag = span_rd_uvarint(r, "tag");
+    uint64_t n = span_rd_uvarint(r, "span length");
+    if (!r->ok || n == 0 || (tag == 0 && n > r->len - r->off) ||
+        (tag > 0 && n > SPAN_CHUNK_V4_MAX_SPAN))
+        return chunk_bad(r, at, r->ok ? "span length" : r->what, err);
+    if (tag == 0) {
+        *enc = r->p + r->off;
+        *len = (size_t)n;
+        r->off += (size_t)n;
+        return 1;
+    }
+    if (tag - 2 >= it->nshared && tag >= 2)
+        return chunk_bad(r, at, "shared part reference", err);
+    vg_buf_reset(&it->scratch);
+    uint8_t *o = span_w_begin(&it->scratch, (size_t)n);
+    if (!o) {
+        r->ok = false;
+        return vg_err_set(err, VG_ENOMEM, "span chunk: out of memory for a %llu-byte span",
+                          (unsigned long long)n);
+    }
+    if (!it->have_prev) { /* room for a typical chunk at once; a failure marks the buffer
+                           * failed, and the span that needs it reports VG_ENOMEM */
+        vg_buf_reserve(&it->strs, 64 * sizeof(struct span_chunk_part));
+        vg_buf_reserve(&it->ids, 32 * sizeof(size_t));
+        vg_buf_reserve(&it->cache, 2048);
+    }
+    struct pk k = { .in = r->p + r->off, .in_end = r->p + r->len, .out = o,
+                    .out_end = o + n, .base = r->p, .it = it, .ok = true, .unpack = true };
+    int64_t start = pk_unhead(&k);
+    if (tag == 1) {
+        const uint8_t *sp = k.in;
+        const uint8_t *o = k.out;
+        pk_shared(&k);
+        if (k.ok && it->nshared < SPAN_CHUNK_MAX_SHARED)
+            shared_keep(it, (size_t)(sp - r->p), (size_t)(k.in - sp), o, (size_t)(k.out - o));
+    } else if (k.ok && it->shared_cache[tag - 2] != SIZE_MAX) {
+        pk_put(&k, it->cache.p + it->shared_cache[tag - 2], it->shared_clen[tag - 2]);
+    } else if (k.ok) {
+        pk_replay(&k, &it->shared[tag - 2]);
+    }
+    pk_tail(&k);
+    if (k.ok && k.out != k.out_end)
+        pk_fail(&k, "span length (the rebuilt span is shorter)");
+    if (k.oom) {
+        r->ok = false;
+        return vg_err_set(err, VG_ENOMEM, "span chunk: out of memory for the string table");
+    }
+    if (!k.ok)
+        return chunk_bad(r, (size_t)(k.in - r->p), k.what, err);
+    if (it->ids.len / sizeof(size_t) < SPAN_CHUNK_MAX_IDS) {
+        buf_add(&it->ids, &k.id_at, sizeof k.id_at);
+        if (vg_buf_failed(&it->ids)) {
+            r->ok = false;
+            return vg_err_set(err, VG_ENOMEM, "span chunk: out of memory for span ids");
+        }
+    }
+    span_w_end(&it->scratch, k.out);
+    r->off = (size_t)(k.in - r->p);
+    it->have_prev = true;
+    memcpy(it->prev_trace, it->scratch.p + 1, SPAN_TRACE_ID_LEN);
+    it->prev_start = start;
+    *enc = it->scratch.p;
+    *len = it->scratch.len;
+    return 1;
 }
 
 /* One entry of a version-3 chunk (format in span.h). */
@@ -621,8 +1318,10 @@ static int chunk_next_v3(struct span_chunk_iter *it, const void **enc, size_t *l
     vg_buf_append(&it->scratch, p, (size_t)off);
     vg_buf_append(&it->scratch, r->p + sh->off, sh->len);
     vg_buf_append(&it->scratch, p + off, (size_t)(n - off));
-    if (vg_buf_failed(&it->scratch))
+    if (vg_buf_failed(&it->scratch)) {
+        r->ok = false;
         return vg_err_set(err, VG_ENOMEM, "span chunk: out of memory rebuilding a span");
+    }
     *enc = it->scratch.p;
     *len = it->scratch.len;
     return 1;
@@ -640,15 +1339,19 @@ int span_chunk_next(struct span_chunk_iter *it, const void **enc, size_t *len,
         r->off = r->len;
         return 1;
     }
+    if (!r->ok)
+        return vg_err_set(err, VG_EINVAL, "span chunk: walked past an error at byte %zu of %zu",
+                          r->off, r->len);
     if (r->off == r->len && r->off > 1)
         return 0;
     if (it->version == SPAN_CHUNK_VERSION_3)
         return chunk_next_v3(it, enc, len, err);
+    if (it->version == SPAN_CHUNK_VERSION_4)
+        return chunk_next_v4(it, enc, len, err);
     size_t at = r->off;
     uint64_t n = span_rd_uvarint(r, "chunk span length");
     if (!r->ok || n == 0 || n > r->len - r->off)
-        return vg_err_set(err, VG_EINVAL, "span chunk: malformed span length at byte %zu of %zu",
-                          at, r->len);
+        return chunk_bad(r, at, "span length", err);
     *enc = r->p + r->off;
     *len = (size_t)n;
     r->off += (size_t)n;

@@ -228,7 +228,8 @@ static inline uint8_t *span_w_str(uint8_t *p, struct vg_str s)
  *   version 2 (stores before version 3; still read, and span_chunk_append writes it):
  *     u8 2, then per span: uvarint length, that span's version-1 encoding (to the end of
  *     the value; at least one span).
- *   version 3 (written now): u8 3, then per span one entry (at least one):
+ *   version 3 (stores before version 4; still read; span_chunk_w_init_v3 writes it for
+ *     tests): u8 3, then per span one entry (at least one):
  *     uvarint ref: 0 = the entry carries its whole encoding; k >= 1 = the entry's shared
  *                  part (span_encode_shared: service, scope, resource and scope
  *                  attributes) is that of the k-th entry carrying one (ref 0) in the
@@ -241,12 +242,56 @@ static inline uint8_t *span_w_str(uint8_t *p, struct vg_str s)
  *   The spans of one resource in a trace (a service's spans) store its attributes once:
  *   a third of a chunk's bytes, and of the CPU LevelDB spends per byte (log checksum,
  *   memtable copy, snappy, table checksum), in spanstore_bench.
+ *   version 4 (written now): u8 4, then per span one entry (at least one):
+ *     uvarint tag: 0 = verbatim: uvarint n, then n bytes, the version-1 encoding (what
+ *                  the writer falls back to for an encoding it cannot pack exactly, or
+ *                  one longer than SPAN_CHUNK_V4_MAX_SPAN);
+ *                  1 = packed, carrying its shared part;
+ *                  k + 2 = packed, its shared part that of the k-th (from 0) packed
+ *                  entry carrying one, one of the first SPAN_CHUNK_MAX_SHARED.
+ *     packed entries: uvarint n, the length of the version-1 encoding the entry
+ *     rebuilds (1 <= n <= SPAN_CHUNK_V4_MAX_SPAN; the rebuilt bytes must be exactly n),
+ *     then the version-1 fields in their order, with these differences:
+ *       the version byte is left out (it is 1);
+ *       u8 id flags: bit 0 = the trace id is the previous packed span's (left out),
+ *                    bit 1 = the parent span id is all zero (left out),
+ *                    bit 2 = the parent span id is the span id of the j-th (from 0)
+ *                    packed span of the chunk, one of the first SPAN_CHUNK_MAX_IDS;
+ *                    not bits 1 and 2 together; other bits 0;
+ *       16 trace id (unless bit 0), 8 span id, then for bit 2 uvarint j, for neither
+ *                    bit 1 nor 2 the 8-byte parent span id;
+ *       start_ns is svarint (start_ns - the previous packed span's start_ns, 0 for the
+ *                  first), wrapping modulo 2^64;
+ *       the shared part (service name through scope attributes) is, for tag 1,
+ *                  packed like the rest (its strings as below); for tag k + 2 nothing:
+ *                  it is the k-th carrier's, unpacked again (its literals then join
+ *                  the string table no second time);
+ *       every other "str" (name, status message, trace state, attribute keys, STRING,
+ *                  BYTES, ARRAY and MAP values, event names, link trace states) is a
+ *                  uvarint v: v & 1 = 1, string (v >> 1) of the chunk's string table;
+ *                  v & 1 = 0, a literal of v >> 2 bytes following, appended to the
+ *                  table when v & 2 (the table holds at most SPAN_CHUNK_MAX_STRINGS);
+ *       every other uvarint, svarint, enum byte, double, bool and id keeps its
+ *                  version-1 bytes.
+ *     The string table, the span ids and the previous span's trace id and start belong
+ *     to the chunk and grow in entry order (verbatim entries change none). A trace's
+ *     spans repeat attribute keys, methods, routes, statuses, names, resource
+ *     attributes across services, their trace id and their parents' ids: stored once,
+ *     spanstore_bench's chunks shrink from 323 to 153 bytes a span (snappy: 65 to 51),
+ *     so LevelDB logs, copies, checksums and compresses half the bytes. Packing costs
+ *     about what LevelDB then saves (callgrind, whole write path); unpacking costs
+ *     some 3,000 instructions a span where version 3 copied (queries pay it).
  * A stored value is either a chunk or a single version-1 span (what earlier versions
- * wrote); the first byte tells them apart. span_chunk_* walk all three and hand out
- * version-1 encodings. */
+ * wrote); the first byte tells them apart. span_chunk_* walk all four and hand out
+ * version-1 encodings, byte for byte what span_chunk_add was given. */
 #define SPAN_CHUNK_VERSION 2
 #define SPAN_CHUNK_VERSION_3 3
+#define SPAN_CHUNK_VERSION_4 4
 #define SPAN_CHUNK_MAX_SHARED 16
+#define SPAN_CHUNK_MAX_STRINGS 512       /* strings in one version-4 chunk's table */
+#define SPAN_CHUNK_V4_MAX_SPAN (4u << 20) /* longest span a version-4 entry packs */
+#define SPAN_CHUNK_MAX_IDS 256           /* span ids a version-4 parent may refer to */
+#define SPAN_CHUNK_ITER_CACHE (64u << 10) /* unpacked shared parts an iterator keeps */
 /* Appends one span's version-1 encoding (enc, len) to a version-2 chunk in out, starting
  * the chunk when out is empty. Marks out failed when out of memory. */
 void span_chunk_append(struct vg_buf *out, const void *enc, size_t len);
@@ -255,35 +300,69 @@ struct span_chunk_part {
     size_t off, len; /* bytes of the chunk */
 };
 
-/* A version-3 chunk being written into out (which must start empty). */
+/* A version-4 (or, from span_chunk_w_init_v3, version-3) chunk being written into out
+ * (which must start empty). Holds no heap: nothing to free. About 20 KiB; the writer's
+ * string index is an open-addressed hash of SPAN_CHUNK_W_SLOTS slots. Packs
+ * what the version-1 encoding allows, otherwise stores it verbatim. */
+#define SPAN_CHUNK_W_SLOTS 1024 /* a power of two above SPAN_CHUNK_MAX_STRINGS */
+#define SPAN_CHUNK_W_COPY 4096  /* bytes of shared parts the writer keeps to compare */
 struct span_chunk_w {
     struct vg_buf *out;
-    struct span_chunk_part shared[SPAN_CHUNK_MAX_SHARED]; /* in out */
+    struct span_chunk_part shared[SPAN_CHUNK_MAX_SHARED]; /* in out (v4: packed) */
+    size_t shared_raw[SPAN_CHUNK_MAX_SHARED];             /* v4: unpacked lengths */
+    size_t shared_copy[SPAN_CHUNK_MAX_SHARED]; /* v4: where in copy, SIZE_MAX if not */
     size_t nshared;
+    uint8_t version;
+    bool have_prev;                       /* a packed span was written */
+    uint8_t prev_trace[SPAN_TRACE_ID_LEN]; /* its trace id and start */
+    int64_t prev_start;
+    uint32_t nstr;                           /* strings in the table */
+    uint32_t str_off[SPAN_CHUNK_MAX_STRINGS]; /* each one's bytes in out */
+    uint32_t str_len[SPAN_CHUNK_MAX_STRINGS];
+    uint64_t str_a[SPAN_CHUNK_MAX_STRINGS]; /* each one's first and last 8 bytes */
+    uint64_t str_b[SPAN_CHUNK_MAX_STRINGS];
+    uint16_t slot[SPAN_CHUNK_W_SLOTS]; /* 0 empty, else table index + 1 */
+    uint32_t nids;                       /* packed spans with their id in id_off */
+    uint32_t id_off[SPAN_CHUNK_MAX_IDS]; /* each one's span id in out */
+    size_t ncopy;                        /* v4: the carriers' unpacked shared parts, */
+    uint8_t copy[SPAN_CHUNK_W_COPY];     /* compared with each new span's */
 };
+/* Starts a version-4 chunk. */
 void span_chunk_w_init(struct span_chunk_w *w, struct vg_buf *out);
+/* Starts a version-3 chunk, as stores before version 4 wrote (tests of old data). */
+void span_chunk_w_init_v3(struct span_chunk_w *w, struct vg_buf *out);
 /* Appends one span's version-1 encoding (enc, len) whose shared part is at
  * [shared_off, shared_off + shared_len) (from span_encode_shared), storing the shared
- * part only when no earlier span of the chunk has the same. Marks out failed when out
+ * part only when no earlier span of the chunk has the same. Any bytes are accepted: an
+ * encoding that cannot be packed exactly is stored verbatim. Marks out failed when out
  * of memory. */
 void span_chunk_add(struct span_chunk_w *w, const void *enc, size_t len, size_t shared_off,
                     size_t shared_len);
 
-/* Walks a stored value. Release with span_chunk_iter_free (it may hold a buffer). */
+/* Walks a stored value. Release with span_chunk_iter_free (it may hold buffers). */
 struct span_chunk_iter {
     struct span_rd r;
     bool single; /* the value is one version-1 span */
     uint8_t version;
     struct span_chunk_part shared[SPAN_CHUNK_MAX_SHARED]; /* in the value */
     size_t nshared;
-    struct vg_buf scratch; /* a version-3 span rebuilt with its shared part */
+    struct vg_buf scratch; /* a version-3 or -4 span rebuilt with its shared part */
+    struct vg_buf strs;    /* version 4: the string table, struct span_chunk_part each */
+    struct vg_buf ids;     /* version 4: packed spans' span ids, a size_t offset each */
+    struct vg_buf cache;   /* version 4: carriers' unpacked shared parts */
+    size_t shared_cache[SPAN_CHUNK_MAX_SHARED]; /* where in cache, SIZE_MAX if not */
+    size_t shared_clen[SPAN_CHUNK_MAX_SHARED];
+    bool have_prev;        /* version 4: the previous packed span's trace id and start */
+    uint8_t prev_trace[SPAN_TRACE_ID_LEN];
+    int64_t prev_start;
 };
 void span_chunk_iter_init(struct span_chunk_iter *it, const void *buf, size_t len);
 void span_chunk_iter_free(struct span_chunk_iter *it);
 /* The next span's version-1 encoding in enc and len, valid until the next call (it
- * borrows from buf, or from the iterator for a version-3 span stored without its
- * shared part): 1, 0 at the end, VG_EINVAL naming the offset when a length or a shared
- * reference is out of range or a chunk is empty, or VG_ENOMEM. */
+ * borrows from buf, or from the iterator for a version-3 or -4 span it rebuilt, at most
+ * SPAN_CHUNK_V4_MAX_SPAN bytes): 1, 0 at the end, VG_EINVAL naming the offset and field
+ * when a length, a string or shared reference or a field is out of range or a chunk is
+ * empty, or VG_ENOMEM. After an error the walk is over (later calls fail again). */
 int span_chunk_next(struct span_chunk_iter *it, const void **enc, size_t *len,
                     struct vg_err *err);
 

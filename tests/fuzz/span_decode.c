@@ -3,8 +3,9 @@
  * re-encoding must decode to the same bytes again (the encoding is canonical after one
  * round). The header-only decoder must agree on the ids and times. The same bytes are
  * also walked as a stored value (a chunk of spans, span_chunk_next: every span it yields
- * lies inside the input or is a version-3 span rebuilt in the iterator, and the spans
- * that decode, written again as a version-3 chunk, walk back to the same encodings), and
+ * lies inside the input or is a version-3 or -4 span rebuilt in the iterator, and the
+ * spans that decode, written again as a version-4 chunk, walk back to the same
+ * encodings byte for byte), and
  * tried as a trace summary (one that decodes must survive a
  * re-encode), as an index segment's directory record (one that decodes re-encodes to
  * the same bytes) and as a registry key, which must never crash. */
@@ -16,6 +17,30 @@
 #include "../../storage/base/vg_arena.h"
 #include "../../storage/spanstore/span.h"
 #include "../../storage/spanstore/span_index.h"
+
+/* The chunk must walk back to exactly the n encodings in encs (uvarint length, bytes). */
+static void walk_back(const struct vg_buf *chunk, const struct vg_buf *encs, size_t n)
+{
+    if (!n || vg_buf_failed(chunk) || vg_buf_failed(encs))
+        return;
+    struct span_chunk_iter ci;
+    span_chunk_iter_init(&ci, chunk->p, chunk->len);
+    struct span_rd r;
+    span_rd_init(&r, encs->p, encs->len);
+    const void *enc;
+    size_t elen;
+    struct vg_err err;
+    for (size_t i = 0; i < n; i++) {
+        size_t want = (size_t)span_rd_uvarint(&r, "len");
+        const uint8_t *w = span_rd_bytes(&r, want, "enc");
+        if (span_chunk_next(&ci, &enc, &elen, &err) != 1 || elen != want ||
+            memcmp(enc, w, want) != 0)
+            abort();
+    }
+    if (span_chunk_next(&ci, &enc, &elen, &err) != 0)
+        abort();
+    span_chunk_iter_free(&ci);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -52,28 +77,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     /* Walk the bytes as a stored value. Each span that decodes is re-encoded and added
-     * to a fresh version-3 chunk (span_chunk_add), which must walk back to exactly those
-     * encodings, in order. */
+     * to a fresh version-4 chunk (span_chunk_add), which must walk back to exactly those
+     * encodings, in order. Every span the walk yields, decodable or not, also goes as it
+     * is into a second chunk (the writer packs what it can and stores the rest
+     * verbatim), which must give back those very bytes. */
     struct span_chunk_iter ci;
     span_chunk_iter_init(&ci, data, size);
     const void *enc;
     size_t elen;
     int n = 0;
-    struct vg_buf chunk, encs, one;
+    struct vg_buf chunk, encs, one, rawchunk, raws;
     vg_buf_init(&chunk);
     vg_buf_init(&encs);
     vg_buf_init(&one);
-    struct span_chunk_w cw;
+    vg_buf_init(&rawchunk);
+    vg_buf_init(&raws);
+    static struct span_chunk_w cw, rw; /* about 20 KiB each */
     span_chunk_w_init(&cw, &chunk);
-    size_t nenc = 0;
+    span_chunk_w_init(&rw, &rawchunk);
+    size_t nenc = 0, nraw = 0;
     while (n < 1000 && (rc = span_chunk_next(&ci, &enc, &elen, &err)) == 1) {
         bool inside = (const uint8_t *)enc >= data && (const uint8_t *)enc + elen <= data + size;
-        bool rebuilt = enc == ci.scratch.p && elen == ci.scratch.len && elen <= 2 * size;
+        /* a version-4 span rebuilds up to its limit from string references */
+        size_t most = ci.version == SPAN_CHUNK_VERSION_4 ? SPAN_CHUNK_V4_MAX_SPAN : 2 * size;
+        bool rebuilt = enc == ci.scratch.p && elen == ci.scratch.len && elen <= most;
         if (!inside && !rebuilt)
             abort();
         vg_arena_reset(a);
+        size_t off = elen / 4, len = elen / 4;
         if (span_decode(enc, elen, a, &s, &err) == 0) {
-            size_t off, len;
             vg_buf_reset(&one);
             if (span_encode_shared(&s, &one, &off, &len, &err) != 0 || off + len > one.len)
                 abort();
@@ -82,29 +114,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             vg_buf_append(&encs, one.p, one.len);
             nenc++;
         }
+        if (elen > 0 && raws.len + elen <= (1u << 20)) {
+            span_chunk_add(&rw, enc, elen, off, len);
+            vg_buf_put_uvarint(&raws, elen);
+            vg_buf_append(&raws, enc, elen);
+            nraw++;
+        }
         n++;
     }
     if (rc < 0 && rc != VG_EINVAL)
         abort();
     span_chunk_iter_free(&ci);
-    if (nenc && !vg_buf_failed(&chunk) && !vg_buf_failed(&encs)) {
-        span_chunk_iter_init(&ci, chunk.p, chunk.len);
-        struct span_rd r;
-        span_rd_init(&r, encs.p, encs.len);
-        for (size_t i = 0; i < nenc; i++) {
-            size_t want = (size_t)span_rd_uvarint(&r, "len");
-            const uint8_t *w = span_rd_bytes(&r, want, "enc");
-            if (span_chunk_next(&ci, &enc, &elen, &err) != 1 || elen != want ||
-                memcmp(enc, w, want) != 0)
-                abort();
-        }
-        if (span_chunk_next(&ci, &enc, &elen, &err) != 0)
-            abort();
-        span_chunk_iter_free(&ci);
-    }
+    walk_back(&chunk, &encs, nenc);
+    walk_back(&rawchunk, &raws, nraw);
     vg_buf_free(&chunk);
     vg_buf_free(&encs);
     vg_buf_free(&one);
+    vg_buf_free(&rawchunk);
+    vg_buf_free(&raws);
     struct span_index_summary sum;
     if (span_index_summary_decode(data, size, &sum, &err) == 0) {
         /* A summary that decodes re-encodes (version 2, chunk list kept) to one that

@@ -1,7 +1,8 @@
 /* Tests storage/spanstore/span.c: encode/decode round trips of every field and value
  * type, the header-only decoder, validation, text forms, and a decoder that refuses
  * every truncation, bad enum byte, oversized count and trailing byte, and reports
- * allocation failure. */
+ * allocation failure; chunks of versions 2, 3 and 4 give back every span byte for byte,
+ * and malformed version-4 chunks are refused with the offset and field. */
 #include <criterion/criterion.h>
 
 #include "../../../../storage/base/vg_alloc.h"
@@ -358,7 +359,7 @@ static int walk(const void *buf, size_t len, struct span *out, int max)
     return rc < 0 ? -1 : n;
 }
 
-/* Appends f's encoding to a version-3 chunk; returns its full encoding (caller frees). */
+/* Appends s's encoding to a chunk being written; returns its full encoding (caller frees). */
 static struct vg_buf chunk_add(struct span_chunk_w *w, const struct span *s)
 {
     struct vg_buf e;
@@ -412,7 +413,7 @@ Test(span, version3_chunks_store_a_shared_part_once_and_give_back_full_encodings
     vg_buf_init(&chunk);
     vg_buf_init(&v2);
     struct span_chunk_w w;
-    span_chunk_w_init(&w, &chunk);
+    span_chunk_w_init_v3(&w, &chunk);
     for (int i = 0; i < 5; i++) {
         enc[i] = chunk_add(&w, &f[i].s);
         span_chunk_append(&v2, enc[i].p, enc[i].len);
@@ -449,7 +450,7 @@ Test(span, version3_chunks_past_the_shared_limit_store_whole_spans)
     struct vg_buf chunk;
     vg_buf_init(&chunk);
     struct span_chunk_w w;
-    span_chunk_w_init(&w, &chunk);
+    span_chunk_w_init_v3(&w, &chunk);
     char svc[SPAN_CHUNK_MAX_SHARED + 4][8];
     struct fx_span f;
     for (int i = 0; i < SPAN_CHUNK_MAX_SHARED + 4; i++) {
@@ -558,4 +559,297 @@ Test(span, chunks_hold_several_spans_and_single_spans_still_read)
     cr_assert_eq(span_chunk_next(&it, &enc, &elen, &err), VG_EINVAL);
     vg_buf_free(&chunk);
     vg_buf_free(&one);
+}
+
+/* ---- version 4 ---- */
+
+/* A trace's worth of varied spans: three services, shared and distinct strings (routes
+ * cycle, some unique), error spans with events, one with a link, one from another trace,
+ * non-monotonic starts, and an attribute value repeated as a key. */
+static void v4_spans(struct fx_span *f, int n, char (*uniq)[24])
+{
+    static const char *const svc[] = { "web", "db", "cache" };
+    for (int i = 0; i < n; i++) {
+        fx_span(&f[i], i == 7 ? 43 : 42, (uint64_t)i + 1, i ? (uint64_t)i / 2 + 1 : 0,
+                svc[i % 3], i % 4 ? "GET /items" : "SELECT items", FX_T0 + (i % 5) * FX_MS - i,
+                5 + i, i % 6 == 5 ? SPAN_STATUS_ERROR : SPAN_STATUS_OK);
+        snprintf(uniq[i], sizeof uniq[i], "req-%d-%x", i, i * 7919);
+        fx_set_attr(&f[i], 3, "request.id", uniq[i]);
+        if (i % 9 == 4)
+            fx_set_attr(&f[i], 4, "GET", "http.method");
+        if (i == 10) {
+            full_span(&f[i]);
+            f[i].s.status_message = VG_STR("");
+        }
+    }
+}
+
+static void expect_walk(const struct vg_buf *chunk, const struct vg_buf *enc, int n)
+{
+    struct span_chunk_iter it;
+    span_chunk_iter_init(&it, chunk->p, chunk->len);
+    const void *e;
+    size_t elen;
+    struct vg_err err = { 0 };
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), 1, "span %d: %s", i, err.msg);
+        cr_assert_eq(elen, enc[i].len, "span %d", i);
+        cr_assert_eq(memcmp(e, enc[i].p, elen), 0, "span %d", i);
+    }
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), 0, "%s", err.msg);
+    span_chunk_iter_free(&it);
+}
+
+Test(span, version4_chunks_give_back_every_span_byte_for_byte_and_are_smaller)
+{
+    enum { N = 60 };
+    static struct fx_span f[N];
+    static char uniq[N][24];
+    v4_spans(f, N, uniq);
+    struct vg_buf chunk, v3, enc[N];
+    vg_buf_init(&chunk);
+    vg_buf_init(&v3);
+    static struct span_chunk_w w, w3;
+    span_chunk_w_init(&w, &chunk);
+    span_chunk_w_init_v3(&w3, &v3);
+    for (int i = 0; i < N; i++) {
+        enc[i] = chunk_add(&w, &f[i].s);
+        struct vg_buf e = chunk_add(&w3, &f[i].s);
+        vg_buf_free(&e);
+    }
+    cr_assert_eq((uint8_t)chunk.p[0], SPAN_CHUNK_VERSION_4);
+    cr_assert_eq(w.nshared, 4); /* three services and full_span's resource */
+    cr_assert_lt(chunk.len * 2, v3.len, "v4 %zu bytes, v3 %zu", chunk.len, v3.len);
+    expect_walk(&chunk, enc, N);
+    expect_walk(&v3, enc, N); /* version 3 still reads */
+    /* Every truncation ends cleanly at a span boundary or is refused. */
+    struct span got[N + 1];
+    for (size_t cut = 0; cut < chunk.len; cut++) {
+        int n = walk(chunk.p, cut, got, N + 1);
+        cr_assert(n == -1 || (n >= 1 && n < N), "cut %zu gave %d", cut, n);
+    }
+    for (int i = 0; i < N; i++)
+        vg_buf_free(&enc[i]);
+    vg_buf_free(&chunk);
+    vg_buf_free(&v3);
+}
+
+Test(span, version4_stores_what_it_cannot_pack_verbatim_and_fills_its_string_table)
+{
+    /* Strings past the table's capacity stay literals; a span with a non-shortest
+     * varint and bytes that are no span go in verbatim: all come back. */
+    enum { N = SPAN_CHUNK_MAX_STRINGS / 4 + 10 };
+    static struct fx_span f[N];
+    static char keys[N][6][16];
+    static struct span_chunk_w w;
+    struct vg_buf chunk;
+    vg_buf_init(&chunk);
+    span_chunk_w_init(&w, &chunk);
+    static struct vg_buf enc[N + 3];
+    for (int i = 0; i < N; i++) {
+        fx_span(&f[i], 42, (uint64_t)i + 1, 1, "svc", "op", FX_T0 + i, 5, SPAN_STATUS_OK);
+        for (int a = 0; a < 4; a++) {
+            snprintf(keys[i][a], sizeof keys[i][a], "k%d.%d", i, a);
+            fx_set_attr(&f[i], (size_t)a, keys[i][a], keys[i][a]);
+        }
+        enc[i] = chunk_add(&w, &f[i].s);
+    }
+    cr_assert_eq(w.nstr, SPAN_CHUNK_MAX_STRINGS);
+    /* start_ns 0 written as two bytes: unpackable exactly, so verbatim */
+    struct vg_buf odd = encode(&f[0].s);
+    size_t at = 1 + SPAN_TRACE_ID_LEN + 2 * SPAN_ID_LEN + 1 + 2;
+    vg_buf_init(&enc[N]);
+    vg_buf_append(&enc[N], odd.p, at);
+    vg_buf_append(&enc[N], "\x80\x00", 2);
+    size_t skip = 1;
+    while ((uint8_t)odd.p[at + skip - 1] & 0x80)
+        skip++;
+    vg_buf_append(&enc[N], odd.p + at + skip, odd.len - at - skip);
+    span_chunk_add(&w, enc[N].p, enc[N].len, 0, 0);
+    vg_buf_init(&enc[N + 1]);
+    vg_buf_append(&enc[N + 1], "\x07junk", 5);
+    span_chunk_add(&w, enc[N + 1].p, enc[N + 1].len, 2, 9); /* bad shared part too */
+    enc[N + 2] = chunk_add(&w, &f[3].s); /* packed again after the failures */
+    expect_walk(&chunk, enc, N + 3);
+    for (int i = 0; i < N + 3; i++)
+        vg_buf_free(&enc[i]);
+    vg_buf_free(&odd);
+    vg_buf_free(&chunk);
+}
+
+Test(span, version4_finds_shared_parts_too_big_for_the_writers_copy_by_unpacking)
+{
+    /* Resources of 1500-byte host names: the writer keeps a copy of the first two only
+     * (SPAN_CHUNK_W_COPY), so later spans of the third and fourth services are matched
+     * by unpacking their carrier again; the fourth has the third's length but other
+     * bytes, so it is a carrier of its own. */
+    enum { N = 12, BIG = 1500 };
+    static char host[4][BIG + 1];
+    static struct fx_span f[N];
+    static struct span_chunk_w w;
+    static const char *const svc[] = { "s0", "s1", "s2", "s3" };
+    for (int k = 0; k < 4; k++) {
+        memset(host[k], 'a' + (k == 3 ? 2 : k), BIG);
+        host[k][BIG - 1] = (char)('0' + k);
+    }
+    struct vg_buf chunk, enc[N];
+    vg_buf_init(&chunk);
+    span_chunk_w_init(&w, &chunk);
+    size_t raw = 0;
+    for (int i = 0; i < N; i++) {
+        fx_span(&f[i], 42, (uint64_t)i + 1, 1, svc[i % 4], "op", FX_T0 + i, 5, SPAN_STATUS_OK);
+        f[i].res[1].v.s = vg_str_c(host[i % 4]);
+        enc[i] = chunk_add(&w, &f[i].s);
+        raw += enc[i].len;
+    }
+    cr_assert_eq(w.nshared, 4);
+    cr_assert_eq(w.shared_copy[2], SIZE_MAX);
+    cr_assert_lt(chunk.len, raw / 2, "v4 %zu bytes of %zu", chunk.len, raw);
+    expect_walk(&chunk, enc, N);
+    for (int i = 0; i < N; i++)
+        vg_buf_free(&enc[i]);
+    vg_buf_free(&chunk);
+}
+
+/* Expects span_chunk_next on a version-4 value to fail with code and message parts. */
+static void v4_refused(const uint8_t *v, size_t len, int ok_before, int code, const char *part)
+{
+    struct span_chunk_iter it;
+    span_chunk_iter_init(&it, v, len);
+    const void *e;
+    size_t elen;
+    struct vg_err err = { 0 };
+    for (int i = 0; i < ok_before; i++)
+        cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), 1, "%s", err.msg);
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), code);
+    cr_assert(strstr(err.msg, part), "want \"%s\" in \"%s\"", part, err.msg);
+    cr_assert_eq(span_chunk_next(&it, &e, &elen, &err), code == VG_ENOMEM ? VG_EINVAL : code);
+    span_chunk_iter_free(&it);
+}
+
+Test(span, version4_refuses_malformed_entries_naming_field_and_offset)
+{
+    /* A packed minimal span: tag 1, length 53, id flags 2 (parent zero), trace id, span
+     * id, flags 0, kind 1 status 0, start 1 (zigzag 2), duration 0, three empty strings,
+     * the shared part (three empty strings, no resource attributes, none dropped, no
+     * scope attributes), no attributes, dropped 0, no events, dropped 0, no
+     * links, dropped 0. */
+    uint8_t ok[64] = { SPAN_CHUNK_VERSION_4, 1, 53, 2 };
+    size_t n = 4;
+    memset(ok + n, 0xaa, SPAN_TRACE_ID_LEN + SPAN_ID_LEN);
+    n += SPAN_TRACE_ID_LEN + SPAN_ID_LEN;
+    const uint8_t rest[] = { 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                             0, 0, 0, 0, 0, 0 };
+    memcpy(ok + n, rest, sizeof rest);
+    n += sizeof rest;
+    struct span got[2];
+    cr_assert_eq(walk(ok, n, got, 2), 1);
+    cr_assert_eq(got[0].start_ns, 1);
+    /* rebuilt length must match the declared one */
+    ok[2] = 54;
+    v4_refused(ok, n, 0, VG_EINVAL, "shorter");
+    ok[2] = 52;
+    v4_refused(ok, n, 0, VG_EINVAL, "longer");
+    ok[2] = 53;
+    /* unknown id flags; zero parent and parent reference at once; same trace or a
+     * parent reference with no previous span */
+    ok[3] = 8;
+    v4_refused(ok, n, 0, VG_EINVAL, "id flags at byte 3");
+    ok[3] = 6;
+    v4_refused(ok, n, 0, VG_EINVAL, "id flags at byte 3");
+    ok[3] = 3;
+    v4_refused(ok, n, 0, VG_EINVAL, "id flags");
+    ok[3] = 4;
+    v4_refused(ok, n, 0, VG_EINVAL, "parent span reference at byte 28");
+    ok[3] = 2;
+    /* a string reference past the table (name = ref 0, table empty) */
+    size_t name = 4 + SPAN_TRACE_ID_LEN + SPAN_ID_LEN + 5;
+    ok[name] = 1;
+    v4_refused(ok, n, 0, VG_EINVAL, "string reference");
+    /* a literal running past the end */
+    ok[name] = 0x7c;
+    v4_refused(ok, n, 0, VG_EINVAL, "name");
+    ok[name] = 0;
+    /* a shared reference to no carrier, an unknown attribute type, a length past the
+     * limit, a verbatim span past the end */
+    ok[1] = 2;
+    v4_refused(ok, n, 0, VG_EINVAL, "shared part reference at byte 1");
+    ok[1] = 1;
+    uint8_t attr[80];
+    memcpy(attr, ok, n);
+    attr[name + 9] = 1;  /* one attribute */
+    attr[name + 10] = 0; /* empty key */
+    attr[name + 11] = 9; /* type 9 */
+    v4_refused(attr, n + 2, 0, VG_EINVAL, "attributes at byte 44");
+    const uint8_t big[] = { SPAN_CHUNK_VERSION_4, 1, 0x80, 0x80, 0x80, 0x04 };
+    v4_refused(big, sizeof big, 0, VG_EINVAL, "span length at byte 1");
+    const uint8_t past[] = { SPAN_CHUNK_VERSION_4, 0, 5, 1, 2 };
+    v4_refused(past, sizeof past, 0, VG_EINVAL, "span length");
+    const uint8_t empty[] = { SPAN_CHUNK_VERSION_4 };
+    cr_assert_eq(walk(empty, sizeof empty, got, 2), -1);
+    /* a second span may refer to the first's trace id and strings */
+    uint8_t two[128];
+    memcpy(two, ok, n);
+    two[name] = 2 << 2 | 2; /* name "ab", remembered */
+    two[name + 1] = 'a';
+    two[name + 2] = 'b';
+    memcpy(two + name + 3, ok + name + 1, n - name - 1);
+    two[2] = 55;
+    size_t m = n + 2;
+    /* same trace, parent = the first span, shared part and name of the first */
+    const uint8_t second[] = { 2, 55, 5, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb,
+                               0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0 };
+    memcpy(two + m, second, sizeof second);
+    m += sizeof second;
+    struct span_chunk_iter it;
+    span_chunk_iter_init(&it, two, m);
+    const void *e1, *e2;
+    size_t l1, l2;
+    struct vg_err err = { 0 };
+    cr_assert_eq(span_chunk_next(&it, &e1, &l1, &err), 1, "%s", err.msg);
+    struct vg_buf first;
+    vg_buf_init(&first);
+    vg_buf_append(&first, e1, l1);
+    cr_assert_eq(span_chunk_next(&it, &e2, &l2, &err), 1, "%s", err.msg);
+    cr_assert_eq(l2, l1);
+    cr_assert_eq(memcmp(e2, first.p, 1 + SPAN_TRACE_ID_LEN), 0); /* same trace id */
+    struct vg_arena *a = vg_arena_new(1024);
+    struct span s;
+    cr_assert_eq(span_decode(e2, l2, a, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.start_ns, 1);
+    const uint8_t first_id[SPAN_ID_LEN] = { 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa };
+    cr_assert_eq(memcmp(s.parent_span_id, first_id, SPAN_ID_LEN), 0);
+    cr_assert_eq(s.name.len, 2);
+    cr_assert_eq(memcmp(s.name.p, "ab", 2), 0);
+    cr_assert_eq(span_chunk_next(&it, &e2, &l2, &err), 0);
+    span_chunk_iter_free(&it);
+    vg_arena_free(a);
+    vg_buf_free(&first);
+    /* allocation failure: the rebuilt span, the string table, the span ids */
+    static const char *const oom[] = { "55-byte span", "string table", "span ids" };
+    for (int i = 0; i < 3; i++) {
+        span_chunk_iter_init(&it, two, m);
+        vg_alloc_fail_after(i + 1);
+        int rc = span_chunk_next(&it, &e1, &l1, &err);
+        vg_alloc_fail_after(0);
+        cr_assert_eq(rc, VG_ENOMEM, "%s", err.msg);
+        cr_assert(strstr(err.msg, oom[i]), "%s", err.msg);
+        span_chunk_iter_free(&it);
+    }
+}
+
+Test(span, version4_writer_marks_its_chunk_failed_when_out_of_memory)
+{
+    struct fx_span f;
+    fx_span(&f, 42, 1, 0, "web", "GET /", FX_T0, 5, SPAN_STATUS_OK);
+    struct vg_buf e = encode(&f.s), chunk;
+    vg_buf_init(&chunk);
+    static struct span_chunk_w w;
+    span_chunk_w_init(&w, &chunk);
+    vg_alloc_fail_after(1);
+    span_chunk_add(&w, e.p, e.len, 0, 0);
+    vg_alloc_fail_after(0);
+    cr_assert(vg_buf_failed(&chunk));
+    vg_buf_free(&chunk);
+    vg_buf_free(&e);
 }

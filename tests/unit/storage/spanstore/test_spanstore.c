@@ -390,7 +390,7 @@ Test(spanstore, version2_chunks_of_earlier_stores_are_read_and_deduplicated)
     cr_assert(kv_iter_valid(it));
     size_t klen, vlen;
     const char *k = kv_iter_key(it, &klen);
-    cr_assert_eq((uint8_t)kv_iter_value(it, &vlen)[0], SPAN_CHUNK_VERSION_3);
+    cr_assert_eq((uint8_t)kv_iter_value(it, &vlen)[0], SPAN_CHUNK_VERSION_4);
     char ck[8];
     memcpy(ck, k, sizeof ck);
     kv_iter_next(it);
@@ -405,7 +405,7 @@ Test(spanstore, version2_chunks_of_earlier_stores_are_read_and_deduplicated)
         cr_assert_eq(span_encode(&order[i], &e, &err), 0, "%s", err.msg);
         span_chunk_append(&v2, e.p, e.len);
     }
-    cr_assert_gt(v2.len, vlen); /* "web" twice: version 3 stored its resource once */
+    cr_assert_gt(v2.len, vlen); /* "web" twice: version 4 stored its resource once */
     cr_assert_eq(kv_put(kv, ck, sizeof ck, v2.p, v2.len, true, &err), 0, "%s", err.msg);
     kv_close(kv);
     vg_buf_free(&v2);
