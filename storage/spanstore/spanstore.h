@@ -60,7 +60,7 @@ struct spanstore_opts {
     bool no_sync;              /* acknowledge writes once LevelDB's logs have them (they
                                 * survive kill -9) without waiting for fsync */
     /* Index postings wait in memory (span_head.h) until the background thread writes
-     * them out: every index_flush_ms (0 = 10 s), or once index_flush_postings (0 = 1 Mi,
+     * them out: every index_flush_ms (0 = 5 min), or once index_flush_postings (0 = 1 Mi,
      * about 40 MB) are waiting. Without the thread the writer that passes the limit
      * flushes, and spanstore_close flushes what is left. */
     int64_t index_flush_ms;

@@ -126,7 +126,7 @@ check_eq "every acknowledged trace is stored whole after the restart" "$n_acked 
 code=$(http_req "$T/search.json" "$VIGIL_URL/api/search" -G --data-urlencode 'tags=service.name=it-crash-back' \
     --data-urlencode limit=1000 --data-urlencode "start=$(( $(date +%s) - 600 ))" --data-urlencode "end=$(( $(date +%s) + 60 ))")
 check_eq "search by service answers 200" 200 "$code"
-# The index postings were in memory at the kill (written out every 10 s): the restart
+# The index postings were in memory at the kill (written out every 5 minutes): the restart
 # rebuilt them from the stored spans, so the search finds every acknowledged trace.
 # (The API returns at most 1,000 traces, newest first: past that, the 1,000 newest.)
 found=$(jq -r '.traces[].traceID' "$T/search.json" 2>/dev/null | sort -u)
