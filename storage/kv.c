@@ -456,6 +456,32 @@ void kv_snapshot_free(struct kv *kv, struct kv_snapshot *s)
     vg_free(s);
 }
 
+#define DELETE_BATCH_KEYS 4096
+
+int kv_delete_prefix(struct kv *kv, const void *prefix, size_t plen, struct vg_err *err)
+{
+    struct kv_iter *it = kv_iter_new(kv, NULL, false);
+    struct kv_batch *kb = kv_batch_new();
+    int rc = it && kb ? 0 : vg_err_set(err, VG_ENOMEM, "kv: out of memory deleting a range");
+    for (kv_iter_seek(it, prefix, plen); !rc && kv_iter_has_prefix(it, prefix, plen);
+         kv_iter_next(it)) {
+        size_t klen;
+        const char *k = kv_iter_key(it, &klen);
+        kv_batch_delete(kb, k, klen);
+        if (kv_batch_count(kb) >= DELETE_BATCH_KEYS) {
+            rc = kv_write(kv, kb, false, err);
+            kv_batch_clear(kb);
+        }
+    }
+    if (!rc && it)
+        rc = kv_iter_error(it, err);
+    if (!rc && kv_batch_count(kb))
+        rc = kv_write(kv, kb, false, err);
+    kv_iter_free(it);
+    kv_batch_free(kb);
+    return rc;
+}
+
 void kv_compact_range(struct kv *kv, const void *start, size_t slen, const void *limit,
                       size_t llen)
 {

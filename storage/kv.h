@@ -119,6 +119,11 @@ bool kv_iter_has_prefix(const struct kv_iter *it, const void *prefix, size_t ple
 struct kv_snapshot *kv_snapshot_new(struct kv *kv);
 void kv_snapshot_free(struct kv *kv, struct kv_snapshot *s); /* accepts NULL */
 
+/* Deletes every key that starts with prefix, in unsynced batches of a few thousand keys
+ * (a whole hour or segment of an index, say). 0, VG_EIO or VG_ENOMEM; on an error the
+ * keys of the batches written before are gone. */
+int kv_delete_prefix(struct kv *kv, const void *prefix, size_t plen, struct vg_err *err);
+
 /* Compacts the key range [start, limit] (NULL start or limit = open end), dropping
  * deleted and overwritten entries from disk. Blocks until done. */
 void kv_compact_range(struct kv *kv, const void *start, size_t slen, const void *limit,

@@ -285,31 +285,10 @@ uint64_t head_watermark(struct spanstore *ss)
  * written, or of one retention drops). */
 int spanstore_delete_segment(struct spanstore *ss, uint64_t seg, struct vg_err *err)
 {
-    struct vg_buf key;
-    vg_buf_init(&key);
-    span_index_seg_key(&key, seg);
-    struct kv_iter *it = kv_iter_new(ss->ix, NULL, false);
-    struct kv_batch *kb = kv_batch_new();
-    int rc = it && kb && !vg_buf_failed(&key)
-                 ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
-    for (kv_iter_seek(it, key.p, key.len); !rc && kv_iter_has_prefix(it, key.p, key.len);
-         kv_iter_next(it)) {
-        size_t klen;
-        const char *k = kv_iter_key(it, &klen);
-        kv_batch_delete(kb, k, klen);
-        if (kv_batch_count(kb) >= 4096) {
-            rc = kv_write(ss->ix, kb, false, err);
-            kv_batch_clear(kb);
-        }
-    }
-    if (!rc && it)
-        rc = kv_iter_error(it, err);
-    if (!rc && kv_batch_count(kb))
-        rc = kv_write(ss->ix, kb, false, err);
-    kv_iter_free(it);
-    kv_batch_free(kb);
-    vg_buf_free(&key);
-    return rc;
+    uint8_t key[SPAN_INDEX_SEG_KEY_LEN] = { SPAN_KEY_SEGMENT };
+    for (int i = 0; i < 8; i++)
+        key[1 + i] = (uint8_t)(seg >> (56 - 8 * i));
+    return kv_delete_prefix(ss->ix, key, sizeof key, err);
 }
 
 int spanstore_load_segments(struct spanstore *ss, uint64_t *watermark, bool *any,

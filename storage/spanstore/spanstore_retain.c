@@ -14,8 +14,6 @@
 
 #include <string.h>
 
-#define RETAIN_BATCH_KEYS 4096
-
 /* Applies retain_trace to every trace of the index lists under prefix (read with it). */
 static int retain_lists(struct spanstore *ss, struct kv_iter *it, const char *prefix,
                         size_t plen, uint8_t *prev, int64_t cutoff, uint64_t *del,
@@ -149,30 +147,12 @@ out:
     return rc;
 }
 
-/* Deletes every key of one hour bucket, in batches. */
+/* Deletes every key of one hour bucket. */
 static int drop_bucket(struct spanstore *ss, uint32_t bucket, struct vg_err *err)
 {
     char pfx[5] = { SPAN_KEY_BUCKET, (char)(bucket >> 24), (char)(bucket >> 16),
                     (char)(bucket >> 8), (char)bucket };
-    struct kv_iter *it = kv_iter_new(ss->kv, NULL, false);
-    struct kv_batch *kb = kv_batch_new();
-    int rc = it && kb ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore retention: out of memory");
-    for (kv_iter_seek(it, pfx, 5); !rc && kv_iter_has_prefix(it, pfx, 5); kv_iter_next(it)) {
-        size_t klen;
-        const char *k = kv_iter_key(it, &klen);
-        kv_batch_delete(kb, k, klen);
-        if (kv_batch_count(kb) >= RETAIN_BATCH_KEYS) {
-            rc = kv_write(ss->kv, kb, false, err);
-            kv_batch_clear(kb);
-        }
-    }
-    if (!rc && it)
-        rc = kv_iter_error(it, err);
-    if (!rc && kv_batch_count(kb))
-        rc = kv_write(ss->kv, kb, false, err);
-    kv_iter_free(it);
-    kv_batch_free(kb);
-    return rc;
+    return kv_delete_prefix(ss->kv, pfx, sizeof pfx, err);
 }
 
 static int retain_lists(struct spanstore *ss, struct kv_iter *it, const char *prefix,

@@ -171,6 +171,37 @@ Test(kv, iterators_seek_walk_both_ways_and_match_prefixes)
     kv_close(kv);
 }
 
+/* kv_delete_prefix takes every key under the prefix, across its batches of 4,096, and
+ * nothing beside it. */
+Test(kv, delete_prefix_removes_exactly_the_prefix)
+{
+    struct kv *kv = open_db();
+    struct vg_err err = { 0 };
+    struct kv_batch *b = kv_batch_new();
+    char key[16];
+    for (int i = 0; i < 10000; i++) {
+        int n = snprintf(key, sizeof key, "p%05d", i);
+        kv_batch_put(b, key, (size_t)n, "v", 1);
+    }
+    kv_batch_put(b, "o", 1, "v", 1);
+    kv_batch_put(b, "q", 1, "v", 1);
+    kv_batch_put(b, "p", 1, "v", 1); /* the prefix itself is under it too */
+    cr_assert_eq(kv_write(kv, b, false, &err), 0, "%s", err.msg);
+    kv_batch_free(b);
+    cr_assert_eq(kv_delete_prefix(kv, "p", 1, &err), 0, "%s", err.msg);
+    struct kv_iter *it = kv_iter_new(kv, NULL, false);
+    char seen[8] = { 0 };
+    size_t n = 0;
+    for (kv_iter_seek_first(it); kv_iter_valid(it) && n < sizeof seen - 1; kv_iter_next(it)) {
+        size_t klen;
+        seen[n++] = kv_iter_key(it, &klen)[0];
+    }
+    kv_iter_free(it);
+    cr_assert_str_eq(seen, "oq");
+    cr_assert_eq(kv_delete_prefix(kv, "zz", 2, &err), 0, "nothing to delete is fine");
+    kv_close(kv);
+}
+
 Test(kv, snapshots_keep_their_view)
 {
     struct kv *kv = open_db();
