@@ -657,6 +657,21 @@ struct attr_memo {
 };
 #define ATTR_MEMO 512
 
+/* A service or service-and-name term of the write (see span_memo_at). */
+struct span_memo {
+    uint64_t h;
+    const struct span *s; /* the first span that carried it */
+    uint32_t gen;
+    uint32_t ix; /* its index term + 1, 0 = none yet */
+};
+#define SPAN_MEMO 256
+
+/* The write's "every trace", status and duration terms in its first hour (+ 1). */
+struct fixed_memo {
+    uint32_t gen, bucket;
+    uint32_t all, status[4], dur[64];
+};
+
 /* The scratch of one write, pooled in the store (spanstore_int.h) so steady writes
  * reuse their buffers, hash tables and LevelDB batches instead of growing new ones. */
 /* One posting of an index term collected in a write: trace ord (the write's trace
@@ -682,7 +697,9 @@ struct write_ctx {
     struct kv_batch *kb, *cb; /* the index database's batch, the chunk database's */
     struct write_ctx *next;   /* in the pool */
     struct attr_memo amemo[ATTR_MEMO];
-    uint32_t amemo_gen;       /* slots of other generations are free */
+    struct span_memo smemo[SPAN_MEMO];
+    struct fixed_memo fmemo;
+    uint32_t amemo_gen;       /* memo slots of other generations are free */
 };
 
 /* Adds s's posting to the index term whose key was just built at [off, ix.b.len). The
@@ -853,32 +870,76 @@ static void add_resource(struct write_ctx *w, uint32_t b, const struct span *s)
                                     w->res_terms.len - off, b };
 }
 
+/* The write's index term under key slot *slot (entry index + 1, 0 = not yet): a repeat
+ * takes the posting straight; the first builds the term (add_index) and remembers it. */
+static void memo_index(struct write_ctx *w, uint32_t *slot, uint32_t b,
+                       const struct span_index_term *t, const struct span *s)
+{
+    if (*slot) {
+        entry_posting(w, *slot - 1, s);
+        return;
+    }
+    size_t e = add_index(w, b, t, s);
+    if (e != SIZE_MAX)
+        *slot = (uint32_t)e + 1;
+}
+
+/* A span's service or service-and-name terms already built in this write, found by
+ * their registry hint (which hashes the same fields and the hour) and checked on the
+ * strings: the fixed terms of a span recur across the write's spans, and a repeat then
+ * costs a compare instead of building, hashing and probing the term key. */
+static struct span_memo *span_memo_at(struct write_ctx *w, uint64_t h, const struct span *s,
+                                      bool name, bool *hit)
+{
+    struct span_memo *m = &w->smemo[h & (SPAN_MEMO - 1)];
+    *hit = m->gen == w->amemo_gen && m->h == h && vg_str_eq(m->s->service, s->service) &&
+           (!name || (vg_str_eq(m->s->name, s->name) && m->s->kind == s->kind));
+    if (!*hit)
+        *m = (struct span_memo){ h, s, w->amemo_gen, 0 };
+    return m;
+}
+
 static void add_span_entries(struct write_ctx *w, const struct span *s)
 {
     struct spanstore *ss = w->ss;
     uint32_t b = span_index_bucket(s->start_ns);
+    uint8_t dur = span_index_duration_bucket(s->end_ns - s->start_ns);
+    uint8_t st = (uint8_t)s->status;
+    /* the terms without strings: direct slots for the write's first hour */
+    struct fixed_memo *f = &w->fmemo;
+    if (f->gen != w->amemo_gen) {
+        memset(f, 0, sizeof *f);
+        f->gen = w->amemo_gen;
+        f->bucket = b;
+    }
+    bool fixed = f->bucket == b && st < 4 && dur < 64;
     struct span_index_term t = { .kind = SPAN_IX_ALL };
-    add_index(w, b, &t, s);
-    t = (struct span_index_term){ .kind = SPAN_IX_SERVICE, .a = s->service };
-    add_index(w, b, &t, s);
+    memo_index(w, fixed ? &f->all : &(uint32_t){ 0 }, b, &t, s);
+    t = (struct span_index_term){ .kind = SPAN_IX_STATUS, .byte = st };
+    memo_index(w, fixed ? &f->status[st] : &(uint32_t){ 0 }, b, &t, s);
+    t = (struct span_index_term){ .kind = SPAN_IX_DURATION, .byte = dur };
+    memo_index(w, fixed ? &f->dur[dur] : &(uint32_t){ 0 }, b, &t, s);
+
     uint64_t h = hint_mix(hint_start(b, SPAN_REG_SERVICE, 0), s->service.p, s->service.len);
-    t.kind = SPAN_REG_SERVICE;
-    if (!hint_has(ss, h))
+    bool hit;
+    struct span_memo *m = span_memo_at(w, h, s, false, &hit);
+    t = (struct span_index_term){ .kind = SPAN_IX_SERVICE, .a = s->service };
+    memo_index(w, &m->ix, b, &t, s);
+    if (!hit && !hint_has(ss, h)) {
+        t.kind = SPAN_REG_SERVICE;
         add_reg(w, b, &t, ss->opts.max_keys, h, 0);
-    t = (struct span_index_term){ .kind = SPAN_IX_NAME, .a = s->service, .b = s->name };
-    add_index(w, b, &t, s);
+    }
     uint8_t k = (uint8_t)s->kind;
     h = hint_byte(hint_mix(hint_mix(hint_start(b, SPAN_REG_OP, 0), s->service.p,
                                     s->service.len), s->name.p, s->name.len), k);
-    t.kind = SPAN_REG_OP;
-    t.op_kind = k;
-    if (!hint_has(ss, h))
+    m = span_memo_at(w, h, s, true, &hit);
+    t = (struct span_index_term){ .kind = SPAN_IX_NAME, .a = s->service, .b = s->name };
+    memo_index(w, &m->ix, b, &t, s);
+    if (!hit && !hint_has(ss, h)) {
+        t.kind = SPAN_REG_OP;
+        t.op_kind = k;
         add_reg(w, b, &t, ss->opts.max_keys, h, 0);
-    t = (struct span_index_term){ .kind = SPAN_IX_STATUS, .byte = (uint8_t)s->status };
-    add_index(w, b, &t, s);
-    t = (struct span_index_term){ .kind = SPAN_IX_DURATION,
-                                  .byte = span_index_duration_bucket(s->end_ns - s->start_ns) };
-    add_index(w, b, &t, s);
+    }
     add_attrs(w, b, s, s->attrs, s->nattrs, SPAN_SCOPE_SPAN);
     add_resource(w, b, s);
 }
