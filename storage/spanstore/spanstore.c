@@ -115,7 +115,7 @@
 /* Every segment costs a directory record in memory and a look per searched term: at a
  * low rate time triggers the flushes (a few hundred segments a day), at a high one the
  * size limit does (and bounds what a restart after a crash replays). */
-#define DEFAULT_FLUSH_MS (5 * 60 * 1000)
+#define DEFAULT_FLUSH_MS ((int64_t)5 * 60 * 1000)
 #define DEFAULT_FLUSH_POSTINGS ((size_t)1 << 20)
 #define INDEX_DIR "index" /* the index database, inside the store's directory */
 #define REPLAY_BATCH 256  /* chunks replayed per head add */
