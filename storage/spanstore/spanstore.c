@@ -302,17 +302,20 @@ static void retain_tick(void *arg, const atomic_bool *stop);
 static void pool_free(struct spanstore *ss);
 static int replay_chunks(struct spanstore *ss, uint64_t from, struct vg_err *err);
 
-/* <dir>/name as a new string, or NULL. */
-static char *sub_path(const char *dir, const char *name)
+/* Opens the LevelDB database <dir>/name into *out. 0 or kv_open's error code. */
+static int open_sub(const char *dir, const char *name, const struct kv_opts *ko,
+                    struct kv **out, struct vg_err *err)
 {
     size_t n = strlen(dir), m = strlen(name);
     char *path = vg_malloc(n + m + 2);
-    if (path) {
-        memcpy(path, dir, n);
-        path[n] = '/';
-        memcpy(path + n + 1, name, m + 1);
-    }
-    return path;
+    if (!path)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
+    memcpy(path, dir, n);
+    path[n] = '/';
+    memcpy(path + n + 1, name, m + 1);
+    *out = kv_open(path, ko, err);
+    vg_free(path);
+    return *out ? 0 : err && err->code ? err->code : VG_EIO;
 }
 
 /* Opens <dir>/index, loads its segment directory and rebuilds the head from the chunks
@@ -323,13 +326,9 @@ static char *sub_path(const char *dir, const char *name)
 static int open_index(struct spanstore *ss, const char *dir, const struct kv_opts *ko,
                       struct vg_err *err)
 {
-    char *path = sub_path(dir, INDEX_DIR);
-    if (!path)
-        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
-    ss->ix = kv_open(path, ko, err);
-    vg_free(path);
-    if (!ss->ix)
-        return err && err->code ? err->code : VG_EIO;
+    int orc = open_sub(dir, INDEX_DIR, ko, &ss->ix, err);
+    if (orc)
+        return orc;
     uint64_t wm;
     bool any;
     int rc = spanstore_load_segments(ss, &wm, &any, err);
@@ -367,13 +366,9 @@ static int open_index(struct spanstore *ss, const char *dir, const struct kv_opt
 static int open_chunks(struct spanstore *ss, const char *dir, const struct kv_opts *ko,
                        struct vg_err *err)
 {
-    char *path = sub_path(dir, CHUNK_DIR);
-    if (!path)
-        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
-    ss->chunks = kv_open(path, ko, err);
-    vg_free(path);
-    if (!ss->chunks)
-        return err && err->code ? err->code : VG_EIO;
+    int orc = open_sub(dir, CHUNK_DIR, ko, &ss->chunks, err);
+    if (orc)
+        return orc;
     struct kv_iter *it = kv_iter_new(ss->chunks, NULL, false);
     if (!it)
         return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory opening an iterator");
