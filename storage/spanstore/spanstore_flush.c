@@ -51,6 +51,8 @@ static int u64_cmp(const void *a, const void *b)
 static void set_listed(struct span_index_seg *s, uint64_t *hashes)
 {
     for (size_t i = 0; i < s->nb; i++) {
+        if (!s->b[i].nlisted)
+            continue; /* (hashes may be NULL when no term is listed) */
         qsort(hashes, s->b[i].nlisted, sizeof *hashes, u64_cmp);
         s->b[i].listed = hashes;
         hashes += s->b[i].nlisted;
