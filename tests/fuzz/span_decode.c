@@ -8,7 +8,8 @@
  * encodings byte for byte), and
  * tried as a trace summary (one that decodes must survive a
  * re-encode), as an index segment's directory record (one that decodes re-encodes to
- * the same bytes) and as a registry key, which must never crash. */
+ * the same bytes), as a packed block of index terms (a term found lies inside the
+ * input) and as a registry key, which must never crash. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vg_buf_free(&b);
         vg_free(seg.b);
     }
+    /* As a packed block of an index segment: any term found lies inside the input. */
+    static const char term[] = "X\x00\x07\x34\x1e" "s\x04" "cart";
+    const char *pp;
+    size_t np;
+    if (span_index_pack_find((const char *)data, size, term, sizeof term - 1, &pp, &np) && np &&
+        (pp < (const char *)data ||
+         pp + np * SPAN_INDEX_SUFFIX_LEN > (const char *)data + size))
+        abort();
     struct span_index_term t;
     span_index_term_parse((const char *)data, size, &t, &err);
     vg_arena_free(a);
