@@ -541,7 +541,10 @@ static void pretty_range(const struct logql_node *n, int level, struct vg_buf *b
     vg_buf_putc(b, '\n');
     indent(b, level);
     vg_buf_putc(b, ')');
-    if (n->range.grouping)
+    /* a range aggregation's empty `by ()` (aggregate everything) differs from none */
+    if (n->range.grouping && !n->range.grouping->without && !n->range.grouping->labels.n)
+        vg_buf_puts(b, " by ()");
+    else if (n->range.grouping)
         pretty_grouping(n->range.grouping, b);
 }
 
