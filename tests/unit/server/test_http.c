@@ -172,3 +172,24 @@ Test(http, corrupt_gzip_and_gzip_bombs_are_refused)
     cr_assert(strstr(r, "limits.max_decoded_bytes"), "%s", r);
     vg_buf_free(&gz);
 }
+
+/* The connection pool (HTTP_CONN_POOL) bounds the request line and headers: a 32 KiB
+ * query is served, a 100 KiB one gets an error status, and the server stays up. */
+Test(http, long_urls_up_to_the_pool_are_served)
+{
+    static char head[110 << 10];
+    static char val[100 << 10];
+    memset(val, 'a', 32 << 10);
+    val[32 << 10] = '\0';
+    snprintf(head, sizeof head, "GET /args?x=%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", val);
+    char *r = roundtrip(head, NULL, 0);
+    cr_assert(strstr(r, "HTTP/1.1 200"), "%.200s", r);
+    cr_assert(strstr(r, val) != NULL);
+    memset(val, 'b', (100 << 10) - 1);
+    val[(100 << 10) - 1] = '\0';
+    snprintf(head, sizeof head, "GET /args?x=%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", val);
+    r = roundtrip(head, NULL, 0);
+    cr_assert(strstr(r, "HTTP/1.1 414") || strstr(r, "HTTP/1.1 431"), "%.200s", r);
+    r = roundtrip("GET /args?y=2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", NULL, 0);
+    cr_assert(strstr(r, "y=2;"), "%s", r);
+}
