@@ -2,9 +2,12 @@
  * formats (versions 2, 3 and 4, byte by byte).
  *
  * Invariants: span_encode writes exactly what span_decode reads back (the round trip is
- * exact, doubles bit for bit); span_decode never reads outside [buf, buf+len), never
- * allocates more than the input could describe (every attribute, event or link needs at
- * least 2, 3 and 28 encoded bytes, so counts are checked against the bytes left first).
+ * exact, doubles bit for bit) and exactly span_encoded_rest_size + _shared_size bytes
+ * (asserted); the shared part and the rest are written by the same walkers
+ * (span_w_shared, span_w_tail) for span_encode and, strings packed, for span_pack_add.
+ * span_decode never reads outside [buf, buf+len), never allocates more than the input
+ * could describe (every attribute, event or link needs at least 2, 3 and 28 encoded
+ * bytes, so counts are checked against the bytes left first).
  * Chunks: span_chunk_next gives back exactly the bytes span_chunk_add was given, for
  * every version; a version-4 writer that cannot guarantee that for an encoding (a varint
  * longer than needed where it re-encodes one, bytes that are no span, a shared part not
@@ -14,6 +17,7 @@
  * SPAN_CHUNK_MAX_IDS span ids, whatever the bytes. */
 #include "span.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* Smallest encoded sizes, used to bound counts before allocating. */
@@ -47,7 +51,7 @@ static int check_attrs(const struct span_attr *a, size_t n, const char *where,
 
 /* Every enum byte the encoding stores, so span_encode never writes what span_decode
  * would refuse. */
-static int check_enums(const struct span *s, struct vg_err *err)
+int span_check_enums(const struct span *s, struct vg_err *err)
 {
     if ((unsigned)s->kind > SPAN_KIND_MAX)
         return vg_err_set(err, VG_EINVAL, "kind: %d out of range", (int)s->kind);
@@ -77,7 +81,7 @@ int span_validate(const struct span *s, struct vg_err *err)
     if (s->end_ns < s->start_ns)
         return vg_err_set(err, VG_EINVAL, "end_time: %lld is before start_time %lld",
                           (long long)s->end_ns, (long long)s->start_ns);
-    return check_enums(s, err);
+    return span_check_enums(s, err);
 }
 
 /* ---- writing ---- */
@@ -93,50 +97,97 @@ void span_put_str(struct vg_buf *b, struct vg_str s)
     vg_buf_append(b, s.p, s.len);
 }
 
-/* Upper bounds of encoded sizes: span_encode reserves once, then writes unchecked (it
- * runs for every stored span; a checked append per field cost more than the copying). */
-#define STR_MAX(s) (SPAN_W_VARINT_MAX + (s).len)
+/* Exact encoded sizes: span_encode reserves once, then writes unchecked (it runs for
+ * every stored span; a checked append per field cost more than the copying), and the
+ * chunk writer's span_pack_add learns a span's length without encoding it. */
+#define STR_SIZE(s) (span_w_uvarint_len((s).len) + (s).len)
 
-static size_t attrs_max(const struct span_attr *a, size_t n)
+static uint64_t zigzag(int64_t v)
 {
-    size_t m = SPAN_W_VARINT_MAX;
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static size_t attrs_size(const struct span_attr *a, size_t n, bool *bad)
+{
+    size_t m = span_w_uvarint_len(n);
     for (size_t i = 0; i < n; i++) {
-        m += STR_MAX(a[i].key) + 1;
+        m += STR_SIZE(a[i].key) + 1;
         switch (a[i].type) {
         case SPAN_VAL_INT:
+            m += span_w_uvarint_len(zigzag(a[i].v.i));
+            break;
         case SPAN_VAL_DOUBLE:
+            m += 8;
+            break;
         case SPAN_VAL_BOOL:
-            m += SPAN_W_VARINT_MAX;
+            m += 1;
+            break;
+        case SPAN_VAL_STRING:
+        case SPAN_VAL_BYTES:
+        case SPAN_VAL_ARRAY:
+        case SPAN_VAL_MAP:
+            m += STR_SIZE(a[i].v.s);
             break;
         default:
-            m += STR_MAX(a[i].v.s);
+            *bad = true;
             break;
         }
     }
     return m;
 }
 
-static size_t encoded_max(const struct span *s)
+size_t span_encoded_shared_size(const struct span *s)
 {
-    size_t m = 1 + SPAN_TRACE_ID_LEN + 2 * SPAN_ID_LEN + 2 + 10 * SPAN_W_VARINT_MAX +
-               STR_MAX(s->name) + STR_MAX(s->status_message) + STR_MAX(s->trace_state) +
-               STR_MAX(s->service) + STR_MAX(s->scope_name) + STR_MAX(s->scope_version) +
-               attrs_max(s->resource_attrs, s->nresource_attrs) +
-               attrs_max(s->scope_attrs, s->nscope_attrs) + attrs_max(s->attrs, s->nattrs);
-    for (size_t i = 0; i < s->nevents; i++)
-        m += (size_t)2 * SPAN_W_VARINT_MAX + STR_MAX(s->events[i].name) +
-             attrs_max(s->events[i].attrs, s->events[i].nattrs);
-    for (size_t i = 0; i < s->nlinks; i++)
-        m += SPAN_TRACE_ID_LEN + SPAN_ID_LEN + 2 * SPAN_W_VARINT_MAX +
-             STR_MAX(s->links[i].trace_state) + attrs_max(s->links[i].attrs, s->links[i].nattrs);
-    return m;
+    bool bad = false;
+    size_t m = STR_SIZE(s->service) + STR_SIZE(s->scope_name) + STR_SIZE(s->scope_version) +
+               attrs_size(s->resource_attrs, s->nresource_attrs, &bad) +
+               span_w_uvarint_len(s->dropped_resource_attrs) +
+               attrs_size(s->scope_attrs, s->nscope_attrs, &bad);
+    return bad ? 0 : m;
 }
 
-static uint8_t *put_attrs(uint8_t *p, const struct span_attr *a, size_t n)
+size_t span_encoded_rest_size(const struct span *s)
+{
+    bool bad = (unsigned)s->kind > SPAN_KIND_MAX || (unsigned)s->status > SPAN_STATUS_MAX;
+    size_t m = 1 + SPAN_TRACE_ID_LEN + 2 * SPAN_ID_LEN + span_w_uvarint_len(s->flags) + 2 +
+               span_w_uvarint_len(zigzag(s->start_ns)) +
+               span_w_uvarint_len((uint64_t)s->end_ns - (uint64_t)s->start_ns) +
+               STR_SIZE(s->name) + STR_SIZE(s->status_message) + STR_SIZE(s->trace_state) +
+               attrs_size(s->attrs, s->nattrs, &bad) + span_w_uvarint_len(s->dropped_attrs) +
+               span_w_uvarint_len(s->nevents) + span_w_uvarint_len(s->dropped_events) +
+               span_w_uvarint_len(s->nlinks) + span_w_uvarint_len(s->dropped_links);
+    for (size_t i = 0; i < s->nevents; i++) {
+        const struct span_event *e = &s->events[i];
+        m += span_w_uvarint_len(zigzag((int64_t)((uint64_t)e->time_ns - (uint64_t)s->start_ns))) +
+             STR_SIZE(e->name) + attrs_size(e->attrs, e->nattrs, &bad) +
+             span_w_uvarint_len(e->dropped_attrs);
+    }
+    for (size_t i = 0; i < s->nlinks; i++) {
+        const struct span_link *l = &s->links[i];
+        m += SPAN_TRACE_ID_LEN + SPAN_ID_LEN + STR_SIZE(l->trace_state) +
+             span_w_uvarint_len(l->flags) + attrs_size(l->attrs, l->nattrs, &bad) +
+             span_w_uvarint_len(l->dropped_attrs);
+    }
+    return bad ? 0 : m;
+}
+
+static inline uint8_t *chunk_str(struct span_chunk_w *w, uint8_t *p, const uint8_t *s,
+                                 size_t n, size_t avail);
+
+/* A string of the span: its version-1 str, or (w not NULL) packed into w's chunk. */
+static inline uint8_t *put_str(uint8_t *p, struct vg_str s, struct span_chunk_w *w)
+{
+    if (!w || s.len == 0)
+        return span_w_str(p, s); /* (an empty one is the same byte packed) */
+    return chunk_str(w, p, (const uint8_t *)s.p, s.len, s.len);
+}
+
+static uint8_t *put_attrs(uint8_t *p, const struct span_attr *a, size_t n,
+                          struct span_chunk_w *w)
 {
     p = span_w_uvarint(p, n);
     for (size_t i = 0; i < n; i++) {
-        p = span_w_str(p, a[i].key);
+        p = put_str(p, a[i].key, w);
         *p++ = (uint8_t)a[i].type;
         switch (a[i].type) {
         case SPAN_VAL_INT:
@@ -153,11 +204,47 @@ static uint8_t *put_attrs(uint8_t *p, const struct span_attr *a, size_t n)
             *p++ = a[i].v.b ? 1 : 0;
             break;
         default: /* STRING, BYTES, ARRAY, MAP (validated by the caller) */
-            p = span_w_str(p, a[i].v.s);
+            p = put_str(p, a[i].v.s, w);
             break;
         }
     }
     return p;
+}
+
+uint8_t *span_w_shared(uint8_t *p, const struct span *s, struct span_chunk_w *w)
+{
+    p = put_str(p, s->service, w);
+    p = put_str(p, s->scope_name, w);
+    p = put_str(p, s->scope_version, w);
+    p = put_attrs(p, s->resource_attrs, s->nresource_attrs, w);
+    p = span_w_uvarint(p, s->dropped_resource_attrs);
+    return put_attrs(p, s->scope_attrs, s->nscope_attrs, w);
+}
+
+uint8_t *span_w_tail(uint8_t *p, const struct span *s, struct span_chunk_w *w)
+{
+    p = put_attrs(p, s->attrs, s->nattrs, w);
+    p = span_w_uvarint(p, s->dropped_attrs);
+    p = span_w_uvarint(p, s->nevents);
+    for (size_t i = 0; i < s->nevents; i++) {
+        const struct span_event *e = &s->events[i];
+        p = span_w_svarint(p, (int64_t)((uint64_t)e->time_ns - (uint64_t)s->start_ns));
+        p = put_str(p, e->name, w);
+        p = put_attrs(p, e->attrs, e->nattrs, w);
+        p = span_w_uvarint(p, e->dropped_attrs);
+    }
+    p = span_w_uvarint(p, s->dropped_events);
+    p = span_w_uvarint(p, s->nlinks);
+    for (size_t i = 0; i < s->nlinks; i++) {
+        const struct span_link *l = &s->links[i];
+        p = span_w_bytes(p, l->trace_id, SPAN_TRACE_ID_LEN);
+        p = span_w_bytes(p, l->span_id, SPAN_ID_LEN);
+        p = put_str(p, l->trace_state, w);
+        p = span_w_uvarint(p, l->flags);
+        p = put_attrs(p, l->attrs, l->nattrs, w);
+        p = span_w_uvarint(p, l->dropped_attrs);
+    }
+    return span_w_uvarint(p, s->dropped_links);
 }
 
 int span_encode(const struct span *s, struct vg_buf *out, struct vg_err *err)
@@ -169,10 +256,11 @@ int span_encode(const struct span *s, struct vg_buf *out, struct vg_err *err)
 int span_encode_shared(const struct span *s, struct vg_buf *out, size_t *shared_off,
                        size_t *shared_len, struct vg_err *err)
 {
-    int rc = check_enums(s, err);
-    if (rc)
-        return rc;
-    uint8_t *p = span_w_begin(out, encoded_max(s));
+    size_t rest = span_encoded_rest_size(s), shared = span_encoded_shared_size(s);
+    if (!rest || !shared)
+        return span_check_enums(s, err);
+    size_t size = rest + shared;
+    uint8_t *p = span_w_begin(out, size);
     if (!p)
         return vg_err_set(err, VG_ENOMEM, "span_encode: out of memory");
     const uint8_t *base = p;
@@ -189,35 +277,10 @@ int span_encode_shared(const struct span *s, struct vg_buf *out, size_t *shared_
     p = span_w_str(p, s->status_message);
     p = span_w_str(p, s->trace_state);
     *shared_off = (size_t)(p - base);
-    p = span_w_str(p, s->service);
-    p = span_w_str(p, s->scope_name);
-    p = span_w_str(p, s->scope_version);
-    p = put_attrs(p, s->resource_attrs, s->nresource_attrs);
-    p = span_w_uvarint(p, s->dropped_resource_attrs);
-    p = put_attrs(p, s->scope_attrs, s->nscope_attrs);
+    p = span_w_shared(p, s, NULL);
     *shared_len = (size_t)(p - base) - *shared_off;
-    p = put_attrs(p, s->attrs, s->nattrs);
-    p = span_w_uvarint(p, s->dropped_attrs);
-    p = span_w_uvarint(p, s->nevents);
-    for (size_t i = 0; i < s->nevents; i++) {
-        const struct span_event *e = &s->events[i];
-        p = span_w_svarint(p, (int64_t)((uint64_t)e->time_ns - (uint64_t)s->start_ns));
-        p = span_w_str(p, e->name);
-        p = put_attrs(p, e->attrs, e->nattrs);
-        p = span_w_uvarint(p, e->dropped_attrs);
-    }
-    p = span_w_uvarint(p, s->dropped_events);
-    p = span_w_uvarint(p, s->nlinks);
-    for (size_t i = 0; i < s->nlinks; i++) {
-        const struct span_link *l = &s->links[i];
-        p = span_w_bytes(p, l->trace_id, SPAN_TRACE_ID_LEN);
-        p = span_w_bytes(p, l->span_id, SPAN_ID_LEN);
-        p = span_w_str(p, l->trace_state);
-        p = span_w_uvarint(p, l->flags);
-        p = put_attrs(p, l->attrs, l->nattrs);
-        p = span_w_uvarint(p, l->dropped_attrs);
-    }
-    p = span_w_uvarint(p, s->dropped_links);
+    p = span_w_tail(p, s, NULL);
+    assert((size_t)(p - base) == size);
     span_w_end(out, p);
     return 0;
 }
@@ -752,6 +815,11 @@ static uint32_t str_words(const uint8_t *p, size_t n, const uint8_t *end, uint64
     } else if (end - p >= 8) { /* one load, the bytes past the string masked off */
         memcpy(&a, p, 8);
         a &= ~(uint64_t)0 >> (64 - 8 * n);
+    } else if (n >= 4) { /* two loads overlapping in the middle (a struct's string) */
+        uint32_t x, y;
+        memcpy(&x, p, 4);
+        memcpy(&y, p + n - 4, 4);
+        a = (uint64_t)x | (uint64_t)y << (8 * (n - 4));
 #endif
     } else {
         for (size_t i = 0; i < n; i++)
@@ -763,8 +831,42 @@ static uint32_t str_words(const uint8_t *p, size_t n, const uint8_t *end, uint64
     return (uint32_t)(h >> 32);
 }
 
-/* A version-1 str written as a table reference or a literal (remembered while the
- * table has room). */
+static inline uint8_t *chunk_str(struct span_chunk_w *w, uint8_t *p, const uint8_t *s,
+                                 size_t n, size_t avail)
+{
+    if (n == 0) {
+        *p++ = 0;
+        return p;
+    }
+    const uint8_t *base = (const uint8_t *)w->out->p;
+    uint64_t a, b;
+    uint32_t mask = SPAN_CHUNK_W_SLOTS - 1, h = str_words(s, n, s + avail, &a, &b) & mask;
+    for (uint32_t i; (i = w->slot[h]) != 0; h = (h + 1) & mask) {
+        i--;
+        if (w->str_len[i] == n && w->str_a[i] == a && w->str_b[i] == b &&
+            (n <= 16 || memcmp(base + w->str_off[i], s, n) == 0))
+            return span_w_uvarint(p, (uint64_t)i << 1 | 1);
+    }
+    bool keep = w->nstr < SPAN_CHUNK_MAX_STRINGS &&
+                (size_t)(p - base) + SPAN_W_VARINT_MAX + n <= UINT32_MAX;
+    p = span_w_uvarint(p, (uint64_t)n << 2 | (keep ? 2 : 0));
+    if (keep) {
+        w->str_off[w->nstr] = (uint32_t)(p - base);
+        w->str_len[w->nstr] = (uint32_t)n;
+        w->str_a[w->nstr] = a;
+        w->str_b[w->nstr] = b;
+        w->slot[h] = (uint16_t)++w->nstr;
+    }
+    return span_w_bytes(p, s, n);
+}
+
+uint8_t *span_chunk_w_str(struct span_chunk_w *w, uint8_t *p, const void *s, size_t n,
+                          size_t avail)
+{
+    return chunk_str(w, p, s, n, avail);
+}
+
+/* A version-1 str read from the encoding being packed, written as span_chunk_w_str. */
 static void pk_str_pack(struct pk *k, const char *what)
 {
     size_t n;
@@ -778,39 +880,13 @@ static void pk_str_pack(struct pk *k, const char *what)
             return;
         }
     }
-    if ((size_t)(k->in_end - k->in) < n) {
+    if ((size_t)(k->in_end - k->in) < n || (size_t)(k->out_end - k->out) < SPAN_W_VARINT_MAX + n) {
         pk_fail(k, what);
         return;
     }
     const uint8_t *s = k->in;
     k->in += n;
-    if (n == 0) {
-        pk_put_uvarint(k, 0);
-        return;
-    }
-    struct span_chunk_w *w = k->w;
-    uint64_t a, b;
-    uint32_t mask = SPAN_CHUNK_W_SLOTS - 1, h = str_words(s, n, k->in_end, &a, &b) & mask;
-    for (uint32_t i; (i = w->slot[h]) != 0; h = (h + 1) & mask) {
-        i--;
-        if (w->str_len[i] == n && w->str_a[i] == a && w->str_b[i] == b &&
-            (n <= 16 || memcmp(k->base + w->str_off[i], s, n) == 0)) {
-            pk_put_uvarint(k, (uint64_t)i << 1 | 1);
-            return;
-        }
-    }
-    bool keep = w->nstr < SPAN_CHUNK_MAX_STRINGS &&
-                (size_t)(k->out - k->base) + SPAN_W_VARINT_MAX + n <= UINT32_MAX;
-    pk_put_uvarint(k, n << 2 | (keep ? 2 : 0));
-    size_t off = (size_t)(k->out - k->base);
-    pk_put(k, s, (size_t)n);
-    if (keep && k->ok) {
-        w->str_off[w->nstr] = (uint32_t)off;
-        w->str_len[w->nstr] = (uint32_t)n;
-        w->str_a[w->nstr] = a;
-        w->str_b[w->nstr] = b;
-        w->slot[h] = (uint16_t)++w->nstr;
-    }
+    k->out = chunk_str(k->w, k->out, s, n, (size_t)(k->in_end - s));
 }
 
 /* vg_buf_append without the call while there is room (once per string unpacked). */
@@ -965,11 +1041,6 @@ static int64_t unzigzag(uint64_t u)
     return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
 }
 
-static uint64_t zigzag(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
 /* The fields before the shared part; returns start_ns. */
 static int64_t pk_head(struct pk *k)
 {
@@ -980,30 +1051,19 @@ static int64_t pk_head(struct pk *k)
     const uint8_t *ids = pk_take(k, SPAN_TRACE_ID_LEN + 2 * SPAN_ID_LEN, "ids");
     if (!ids)
         return 0;
-    const uint8_t *parent = ids + SPAN_TRACE_ID_LEN + SPAN_ID_LEN;
-    uint8_t fl = (w->have_prev && memcmp(ids, w->prev_trace, SPAN_TRACE_ID_LEN) == 0) |
-                 (all_zero(parent, SPAN_ID_LEN) ? 2 : 0);
-    size_t pref = w->nids;
-    if (!(fl & 2)) /* the parent is most often a recent span of the chunk */
-        while (pref > 0 && memcmp(k->base + w->id_off[pref - 1], parent, SPAN_ID_LEN) != 0)
-            pref--;
-    fl |= !(fl & 2) && pref > 0 ? 4 : 0;
-    pk_put(k, &fl, 1);
-    if (!(fl & 1))
-        pk_put(k, ids, SPAN_TRACE_ID_LEN);
-    k->id_at = (size_t)(k->out - k->base);
-    pk_put(k, ids + SPAN_TRACE_ID_LEN, SPAN_ID_LEN);
-    if (fl & 4)
-        pk_put_uvarint(k, pref - 1);
-    else if (!(fl & 2))
-        pk_put(k, parent, SPAN_ID_LEN);
+    if ((size_t)(k->out_end - k->out) < SPAN_CHUNK_W_IDS_MAX) {
+        pk_fail(k, "ids");
+        return 0;
+    }
+    k->out = span_chunk_w_ids(w, k->out, ids, ids + SPAN_TRACE_ID_LEN,
+                              ids + SPAN_TRACE_ID_LEN + SPAN_ID_LEN, &k->id_at);
     pk_varint(k, "flags");
     pk_copy(k, 2, "kind and status");
     bool canon;
     int64_t start = unzigzag(pk_rd_uvarint(k, &canon, "start_time"));
     if (k->ok && !canon)
         pk_fail(k, "start_time");
-    pk_put_uvarint(k, zigzag((int64_t)((uint64_t)start - (uint64_t)w->prev_start)));
+    pk_put_uvarint(k, span_chunk_w_start(w, start));
     pk_varint(k, "duration");
     pk_str(k, "name");
     pk_str(k, "status message");
@@ -1075,10 +1135,61 @@ static void str_rollback(struct span_chunk_w *w, uint32_t keep)
     w->nstr = keep;
 }
 
+uint8_t *span_chunk_w_ids(struct span_chunk_w *w, uint8_t *p, const uint8_t *trace,
+                          const uint8_t *span_id, const uint8_t *parent, size_t *id_at)
+{
+    const uint8_t *base = (const uint8_t *)w->out->p;
+    uint8_t fl = (w->have_prev && memcmp(trace, w->prev_trace, SPAN_TRACE_ID_LEN) == 0) |
+                 (all_zero(parent, SPAN_ID_LEN) ? 2 : 0);
+    size_t pref = w->nids;
+    if (!(fl & 2)) /* the parent is most often a recent span of the chunk */
+        while (pref > 0 && memcmp(base + w->id_off[pref - 1], parent, SPAN_ID_LEN) != 0)
+            pref--;
+    fl |= !(fl & 2) && pref > 0 ? 4 : 0;
+    *p++ = fl;
+    if (!(fl & 1))
+        p = span_w_bytes(p, trace, SPAN_TRACE_ID_LEN);
+    *id_at = (size_t)(p - base);
+    p = span_w_bytes(p, span_id, SPAN_ID_LEN);
+    if (fl & 4)
+        p = span_w_uvarint(p, pref - 1);
+    else if (!(fl & 2))
+        p = span_w_bytes(p, parent, SPAN_ID_LEN);
+    return p;
+}
+
+uint64_t span_chunk_w_start(const struct span_chunk_w *w, int64_t start_ns)
+{
+    return zigzag((int64_t)((uint64_t)start_ns - (uint64_t)w->prev_start));
+}
+
+void span_chunk_w_packed(struct span_chunk_w *w, bool carrier, struct span_chunk_part shared,
+                         const void *raw, size_t raw_len, size_t id_at, const uint8_t *trace,
+                         int64_t start_ns)
+{
+    if (carrier && w->nshared < SPAN_CHUNK_MAX_SHARED) {
+        bool fits = raw_len <= SPAN_CHUNK_W_COPY - w->ncopy;
+        w->shared_copy[w->nshared] = fits ? w->ncopy : SIZE_MAX;
+        if (fits) {
+            if (raw != w->copy + w->ncopy) /* (span_pack_add encodes it there) */
+                memcpy(w->copy + w->ncopy, raw, raw_len);
+            w->ncopy += raw_len;
+        }
+        w->shared_raw[w->nshared] = raw_len;
+        w->src[w->nshared].dropped = UINT64_MAX; /* span_pack_add may set it */
+        w->shared[w->nshared++] = shared;
+    }
+    if (w->nids < SPAN_CHUNK_MAX_IDS)
+        w->id_off[w->nids++] = (uint32_t)id_at;
+    w->have_prev = true;
+    memcpy(w->prev_trace, trace, SPAN_TRACE_ID_LEN);
+    w->prev_start = start_ns;
+}
+
 /* The packed shared part already in the chunk that unpacks to raw (n bytes), or -1.
  * Compares with the writer's copy of the carrier's bytes, or, for one that did not fit
  * there, by unpacking the carrier again against raw. */
-static int find_shared_v4(struct span_chunk_w *w, const uint8_t *raw, size_t n)
+int span_chunk_w_find_shared(struct span_chunk_w *w, const void *raw, size_t n)
 {
     for (size_t i = 0; i < w->nshared; i++) {
         if (w->shared_raw[i] != n)
@@ -1110,7 +1221,7 @@ static void chunk_add_v4(struct span_chunk_w *w, const uint8_t *e, size_t len,
     if (len > 0 && len <= SPAN_CHUNK_V4_MAX_SPAN && shared_off <= len &&
         shared_len <= len - shared_off) {
         uint32_t nstr = w->nstr;
-        int ref = find_shared_v4(w, e + shared_off, shared_len);
+        int ref = span_chunk_w_find_shared(w, e + shared_off, shared_len);
         struct pk k = { .in = e, .in_end = e + len, .out = p, .out_end = p + max,
                         .base = (const uint8_t *)out->p, .w = w, .ok = true };
         k.out = span_w_uvarint(k.out, ref < 0 ? 1 : (uint64_t)ref + 2);
@@ -1129,21 +1240,8 @@ static void chunk_add_v4(struct span_chunk_w *w, const uint8_t *e, size_t len,
         pk_tail(&k);
         if (k.ok && k.in == k.in_end) {
             span_w_end(out, k.out);
-            if (ref < 0 && w->nshared < SPAN_CHUNK_MAX_SHARED) {
-                bool fits = shared_len <= SPAN_CHUNK_W_COPY - w->ncopy;
-                w->shared_copy[w->nshared] = fits ? w->ncopy : SIZE_MAX;
-                if (fits) {
-                    memcpy(w->copy + w->ncopy, e + shared_off, shared_len);
-                    w->ncopy += shared_len;
-                }
-                w->shared_raw[w->nshared] = shared_len;
-                w->shared[w->nshared++] = (struct span_chunk_part){ shared_at, shared_packed };
-            }
-            if (w->nids < SPAN_CHUNK_MAX_IDS)
-                w->id_off[w->nids++] = (uint32_t)k.id_at;
-            w->have_prev = true;
-            memcpy(w->prev_trace, e + 1, SPAN_TRACE_ID_LEN);
-            w->prev_start = start;
+            span_chunk_w_packed(w, ref < 0, (struct span_chunk_part){ shared_at, shared_packed },
+                                e + shared_off, shared_len, k.id_at, e + 1, start);
             return;
         }
         str_rollback(w, nstr);

@@ -140,6 +140,16 @@ bool span_is_root(const struct span *s);
  * naming the field. (Size limits are the ingest edge's job.) */
 int span_validate(const struct span *s, struct vg_err *err);
 
+/* The enum checks span_encode makes: kind, status and every attribute type in range.
+ * 0 or VG_EINVAL naming the field. */
+int span_check_enums(const struct span *s, struct vg_err *err);
+
+/* The exact length of s's version-1 encoding, in two parts: its shared part (service
+ * name through scope attributes, see span_encode_shared) and all the rest; 0 when the
+ * part has an enum out of range (span_check_enums then tells which). */
+size_t span_encoded_shared_size(const struct span *s);
+size_t span_encoded_rest_size(const struct span *s);
+
 /* Appends the version-1 encoding of s to out. Returns 0, VG_EINVAL when s has an enum
  * out of range, or VG_ENOMEM (out marked failed). */
 int span_encode(const struct span *s, struct vg_buf *out, struct vg_err *err);
@@ -207,6 +217,16 @@ static inline uint8_t *span_w_uvarint(uint8_t *p, uint64_t v)
     }
     *p++ = (uint8_t)v;
     return p;
+}
+/* How many bytes span_w_uvarint writes for v. */
+static inline size_t span_w_uvarint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
 }
 static inline uint8_t *span_w_svarint(uint8_t *p, int64_t v)
 {
@@ -283,7 +303,9 @@ static inline uint8_t *span_w_str(uint8_t *p, struct vg_str s)
  *     some 3,000 instructions a span where version 3 copied (queries pay it).
  * A stored value is either a chunk or a single version-1 span (what earlier versions
  * wrote); the first byte tells them apart. span_chunk_* walk all four and hand out
- * version-1 encodings, byte for byte what span_chunk_add was given. */
+ * version-1 encodings, byte for byte what span_chunk_add was given. The store writes
+ * version 4 with span_pack_add (span_pack.h), which packs from struct span the same
+ * bytes span_encode_shared + span_chunk_add would, without the encoding between. */
 #define SPAN_CHUNK_VERSION 2
 #define SPAN_CHUNK_VERSION_3 3
 #define SPAN_CHUNK_VERSION_4 4
@@ -306,11 +328,21 @@ struct span_chunk_part {
  * what the version-1 encoding allows, otherwise stores it verbatim. */
 #define SPAN_CHUNK_W_SLOTS 1024 /* a power of two above SPAN_CHUNK_MAX_STRINGS */
 #define SPAN_CHUNK_W_COPY 4096  /* bytes of shared parts the writer keeps to compare */
+/* Where a span's shared part lives (span_pack_add): spans with equal fields here have
+ * equal shared parts while that memory stays unchanged. No padding, so memcmp
+ * compares exactly the fields. */
+struct span_chunk_w_src {
+    const struct span_attr *res, *scope;
+    size_t nres, nscope;
+    struct vg_str service, scope_name, scope_version;
+    uint64_t dropped; /* dropped resource attributes; UINT64_MAX: not set */
+};
 struct span_chunk_w {
     struct vg_buf *out;
     struct span_chunk_part shared[SPAN_CHUNK_MAX_SHARED]; /* in out (v4: packed) */
     size_t shared_raw[SPAN_CHUNK_MAX_SHARED];             /* v4: unpacked lengths */
     size_t shared_copy[SPAN_CHUNK_MAX_SHARED]; /* v4: where in copy, SIZE_MAX if not */
+    struct span_chunk_w_src src[SPAN_CHUNK_MAX_SHARED]; /* v4: span_pack_add's, if set */
     size_t nshared;
     uint8_t version;
     bool have_prev;                       /* a packed span was written */
@@ -338,6 +370,35 @@ void span_chunk_w_init_v3(struct span_chunk_w *w, struct vg_buf *out);
  * of memory. */
 void span_chunk_add(struct span_chunk_w *w, const void *enc, size_t len, size_t shared_off,
                     size_t shared_len);
+
+/* The pieces of a version-4 entry, shared by span_chunk_add and span_pack_add (which
+ * packs from struct span). Each writes unchecked at p (the caller reserved room in
+ * w->out) and returns the position after what it wrote.
+ * span_w_shared, span_w_tail: s's shared part and the fields after it, in version-1
+ * form (w NULL) or with strings packed into w's string table (at most
+ * SPAN_W_VARINT_MAX more bytes than a str each).
+ * span_chunk_w_str: one string (s, n) packed, remembered while the table has room;
+ * s may be read up to avail >= n bytes (a few past n make hashing cheaper).
+ * span_chunk_w_ids: the id flags and ids (at most SPAN_CHUNK_W_IDS_MAX bytes); *id_at
+ * is where the span id lands in w->out.
+ * span_chunk_w_start: the uvarint (zigzag) that stores start_ns.
+ * span_chunk_w_find_shared: the carrier whose shared part is the version-1 bytes
+ * (raw, n), or -1.
+ * span_chunk_w_packed: records a packed entry once written: a new carrier (when
+ * carrier, its packed shared part at shared and its version-1 bytes raw_len at raw),
+ * its span id, trace id and start. */
+#define SPAN_CHUNK_W_IDS_MAX (1 + SPAN_TRACE_ID_LEN + 2 * SPAN_ID_LEN)
+uint8_t *span_w_shared(uint8_t *p, const struct span *s, struct span_chunk_w *w);
+uint8_t *span_w_tail(uint8_t *p, const struct span *s, struct span_chunk_w *w);
+uint8_t *span_chunk_w_str(struct span_chunk_w *w, uint8_t *p, const void *s, size_t n,
+                          size_t avail);
+uint8_t *span_chunk_w_ids(struct span_chunk_w *w, uint8_t *p, const uint8_t *trace,
+                          const uint8_t *span_id, const uint8_t *parent, size_t *id_at);
+uint64_t span_chunk_w_start(const struct span_chunk_w *w, int64_t start_ns);
+int span_chunk_w_find_shared(struct span_chunk_w *w, const void *raw, size_t n);
+void span_chunk_w_packed(struct span_chunk_w *w, bool carrier, struct span_chunk_part shared,
+                         const void *raw, size_t raw_len, size_t id_at, const uint8_t *trace,
+                         int64_t start_ns);
 
 /* Walks a stored value. Release with span_chunk_iter_free (it may hold buffers). */
 struct span_chunk_iter {

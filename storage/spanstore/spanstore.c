@@ -98,6 +98,7 @@
  * (about 4,000 instructions each, one per distinct term and write, which seeking by
  * term requires; 8 MiB memtables cost more in compaction than they save) and the log
  * checksum per byte. */
+#include "span_pack.h"
 #include "spanstore_int.h"
 
 #include "../base/vg_alloc.h"
@@ -1262,15 +1263,13 @@ static int write_trace(struct write_ctx *w, struct kv_batch *kb, struct kv_batch
             res->duplicates++;
             continue;
         }
-        vg_buf_reset(enc);
-        size_t shoff, shlen;
-        rc = span_encode_shared(s, enc, &shoff, &shlen, err);
+        size_t elen; /* the span's version-1 length: what the counters count */
+        rc = span_pack_add(&cw, s, &elen, err); /* (sorted keeps s alive, as it needs) */
         if (rc)
             break;
-        span_chunk_add(&cw, enc->p, enc->len, shoff, shlen);
         first = first ? first : s;
-        span_index_summary_add(&sum, s, enc->len);
-        delta->bytes += enc->len;
+        span_index_summary_add(&sum, s, elen);
+        delta->bytes += elen;
         add_span_entries(w, s);
     }
     vg_free(ids);

@@ -5,7 +5,8 @@
  * also walked as a stored value (a chunk of spans, span_chunk_next: every span it yields
  * lies inside the input or is a version-3 or -4 span rebuilt in the iterator, and the
  * spans that decode, written again as a version-4 chunk, walk back to the same
- * encodings byte for byte), and
+ * encodings byte for byte; packed from their decoded structs by span_pack_add, they
+ * make the very same chunk), and
  * tried as a trace summary (one that decodes must survive a
  * re-encode), as an index segment's directory record (one that decodes re-encodes to
  * the same bytes), as a packed block of index terms (a term found lies inside the
@@ -18,6 +19,56 @@
 #include "../../storage/base/vg_arena.h"
 #include "../../storage/spanstore/span.h"
 #include "../../storage/spanstore/span_index.h"
+#include "../../storage/spanstore/span_pack.h"
+
+/* The spans span_pack_add packs from struct span, decoded from copies of their
+ * encodings that stay alive until the chunk is compared (span_pack_add compares the
+ * pointers of spans' shared parts). */
+struct packer {
+    struct span_chunk_w w; /* about 20 KiB */
+    struct vg_buf chunk;
+    struct vg_buf keep; /* the copies, a pointer each */
+    struct vg_arena *a;
+    size_t kept;
+    bool all; /* every span of the walk was packed */
+};
+
+static void pack_one(struct packer *p, const struct vg_buf *one)
+{
+    struct span s;
+    struct vg_err err;
+    size_t n;
+    uint8_t *c = p->all && p->kept + one->len <= (8u << 20) ? vg_malloc(one->len) : NULL;
+    if (c)
+        memcpy(c, one->p, one->len);
+    if (!c || span_decode(c, one->len, p->a, &s, &err) != 0) { /* only out of memory */
+        vg_free(c);
+        p->all = false;
+        return;
+    }
+    vg_buf_append(&p->keep, &c, sizeof c);
+    p->kept += one->len;
+    if (span_pack_add(&p->w, &s, &n, &err) != 0 || n != one->len)
+        abort();
+}
+
+/* Both ways of packing made the same chunk; frees what p holds. */
+static void pack_check(struct packer *p, const struct vg_buf *chunk)
+{
+    if (p->all && !vg_buf_failed(chunk) && !vg_buf_failed(&p->chunk) &&
+        !vg_buf_failed(&p->keep) &&
+        (chunk->len != p->chunk.len ||
+         (chunk->len && memcmp(chunk->p, p->chunk.p, chunk->len) != 0)))
+        abort();
+    for (size_t i = 0; i < p->keep.len / sizeof(void *); i++) {
+        void *c;
+        memcpy(&c, p->keep.p + i * sizeof c, sizeof c);
+        vg_free(c);
+    }
+    vg_buf_free(&p->keep);
+    vg_buf_free(&p->chunk);
+    vg_arena_free(p->a);
+}
 
 /* The chunk must walk back to exactly the n encodings in encs (uvarint length, bytes). */
 static void walk_back(const struct vg_buf *chunk, const struct vg_buf *encs, size_t n)
@@ -96,6 +147,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct span_chunk_w cw, rw; /* about 20 KiB each */
     span_chunk_w_init(&cw, &chunk);
     span_chunk_w_init(&rw, &rawchunk);
+    static struct packer pk;
+    vg_buf_init(&pk.chunk);
+    vg_buf_init(&pk.keep);
+    span_chunk_w_init(&pk.w, &pk.chunk);
+    pk.a = vg_arena_new(4096);
+    pk.kept = 0;
+    pk.all = pk.a != NULL;
+    if (pk.a)
+        vg_arena_set_limit(pk.a, 64u << 20);
     size_t nenc = 0, nraw = 0;
     while (n < 1000 && (rc = span_chunk_next(&ci, &enc, &elen, &err)) == 1) {
         bool inside = (const uint8_t *)enc >= data && (const uint8_t *)enc + elen <= data + size;
@@ -111,6 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (span_encode_shared(&s, &one, &off, &len, &err) != 0 || off + len > one.len)
                 abort();
             span_chunk_add(&cw, one.p, one.len, off, len);
+            pack_one(&pk, &one);
             vg_buf_put_uvarint(&encs, one.len);
             vg_buf_append(&encs, one.p, one.len);
             nenc++;
@@ -126,6 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc < 0 && rc != VG_EINVAL)
         abort();
     span_chunk_iter_free(&ci);
+    pack_check(&pk, &chunk);
     walk_back(&chunk, &encs, nenc);
     walk_back(&rawchunk, &raws, nraw);
     vg_buf_free(&chunk);
