@@ -53,7 +53,7 @@ static int same_src(const struct span_chunk_w *w, const struct span_chunk_w_src 
 static int add_verbatim(struct span_chunk_w *w, const struct span *s, size_t n,
                         struct vg_err *err)
 {
-    uint8_t *p = span_w_begin(w->out, 2 * SPAN_W_VARINT_MAX);
+    uint8_t *p = span_w_begin(w->out, (size_t)2 * SPAN_W_VARINT_MAX);
     if (!p)
         return 0;
     p = span_w_uvarint(p, 0);
