@@ -42,6 +42,9 @@ static const struct key config_keys[] = {
       "HOST:PORT of the gRPC listener (OTLP/gRPC)" },
     { "server", "log_level", K_STR, OFF(log_level), "info", 0, 0,
       "debug, info, warn or error" },
+    { "server", "external_url", K_STR, OFF(external_url), "", 0, 0,
+      "URL Vigil is reached at (Prometheus's --web.external-url): $externalURL in rule "
+      "templates, alerts' generatorURL; \"\" = http://<hostname>:<http_addr port>" },
     { "server", "http_threads", K_INT, OFF(http_threads), "8", 1, 256,
       "HTTP worker threads (requests waiting on disk sync share a group commit)" },
     { "server", "grpc_threads", K_INT, OFF(grpc_threads), "4", 1, 256,

@@ -47,6 +47,7 @@ struct config {
     char *http_addr;
     char *grpc_addr;
     char *log_level;
+    char *external_url;   /* "" = derived from the host name and http_addr */
     int64_t http_threads;
     int64_t grpc_threads;
     /* storage */

@@ -181,6 +181,32 @@ int config_node_str(const struct config_node *map, const char *where, const char
     return rc;
 }
 
+int config_node_strdup(const struct config_node *map, const char *where, const char *key,
+                       char **out, struct vg_err *err)
+{
+    const char *s = NULL;
+    int rc = config_node_str(map, where, key, &s, err);
+    if (rc < 0 || !s)
+        return rc;
+    if (!(*out = vg_strdup(s)))
+        return vg_err_set(err, VG_ENOMEM, "%s.%s: out of memory", where, key);
+    return 0;
+}
+
+int config_node_file(const struct config_node *map, const char *where, const char *key,
+                     char **out, struct vg_err *err)
+{
+    int rc = config_node_strdup(map, where, key, out, err);
+    if (rc < 0 || !*out)
+        return rc;
+    FILE *f = fopen(*out, "r");
+    if (!f)
+        return config_node_err(err, config_node_get(map, key), "%s.%s: cannot read \"%s\": %s",
+                               where, key, *out, strerror(errno));
+    (void)fclose(f); /* opened for reading only: nothing to lose */
+    return 0;
+}
+
 int config_node_int(const struct config_node *map, const char *where, const char *key,
                     int64_t min, int64_t max, int64_t *out, struct vg_err *err)
 {

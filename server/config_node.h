@@ -53,6 +53,13 @@ int config_node_check_keys(const struct config_node *map, const char *where,
  * "source:line: where.key: expected ..." (VG_EINVAL). */
 int config_node_str(const struct config_node *map, const char *where, const char *key,
                     const char **out, struct vg_err *err);
+/* config_node_str into a vg_strdup'd copy (*out untouched when absent). */
+int config_node_strdup(const struct config_node *map, const char *where, const char *key,
+                       char **out, struct vg_err *err);
+/* config_node_strdup of a file name that must be readable now (its content is read at
+ * each use, so a rotated secret or certificate is picked up). */
+int config_node_file(const struct config_node *map, const char *where, const char *key,
+                     char **out, struct vg_err *err);
 int config_node_int(const struct config_node *map, const char *where, const char *key,
                     int64_t min, int64_t max, int64_t *out, struct vg_err *err);
 int config_node_bool(const struct config_node *map, const char *where, const char *key,

@@ -4,7 +4,7 @@
  *   vigil [serve] [--config FILE] [--data-dir DIR] [--http-addr HOST:PORT]
  *                 [--grpc-addr HOST:PORT] [--log-level LEVEL] [--retention DURATION]
  *   vigil check-config FILE
- *   vigil check-rules FILE...
+ *   vigil check-rules [--lint-fatal] FILE...
  *   vigil tsdb dump [--data-dir DIR] [--match SELECTOR] [--config FILE]
  *   vigil logs dump [--data-dir DIR] [--match SELECTOR] [--config FILE]
  *   vigil version */
@@ -42,7 +42,8 @@ static void usage(FILE *out)
             "Usage:\n"
             "  vigil [serve] [flags]          run the server (the default)\n"
             "  vigil check-config FILE        validate a config file\n"
-            "  vigil check-rules FILE...      validate Prometheus rule files (as promtool)\n"
+            "  vigil check-rules FILE...      validate Prometheus rule files (as promtool;\n"
+            "                                 --lint-fatal first: duplicate rules exit 3)\n"
             "  vigil tsdb dump [flags]        print stored samples (server stopped)\n"
             "  vigil logs dump [flags]        print stored log lines (server stopped)\n"
             "  vigil version                  print the version\n\n"
@@ -262,14 +263,20 @@ static int cmd_check_config(int argc, char **argv)
     return 0;
 }
 
-/* `vigil check-rules FILE...`: promtool check rules's output and exit status. */
+/* `vigil check-rules [--lint-fatal] FILE...`: promtool check rules's output and exit
+ * status: 1 when a file has errors; duplicate rules are a lint finding, reported as
+ * FAILED but exiting 0, or 3 with --lint-fatal (promtool's lint exit code). */
 static int cmd_check_rules(int argc, char **argv)
 {
+    bool lint_fatal = argc > 1 && !strcmp(argv[1], "--lint-fatal");
+    if (lint_fatal)
+        argc--, argv++;
     if (argc < 2) {
-        fprintf(stderr, "usage: vigil check-rules FILE...\n");
+        fprintf(stderr, "usage: vigil check-rules [--lint-fatal] FILE...\n");
         return 2;
     }
     int failed = 0;
+    bool lint = false;
     for (int i = 1; i < argc; i++) {
         printf("Checking %s\n", argv[i]);
         (void)fflush(stdout); /* order with stderr only; nothing is lost if it fails */
@@ -278,7 +285,13 @@ static int cmd_check_rules(int argc, char **argv)
         struct vg_err err;
         vg_buf_init(&errs);
         if (rulefile_load(argv[i], &f, &errs, &err) == 0) {
-            printf("  SUCCESS: %zu rules found\n\n", f->nrules);
+            if (rulefile_duplicates(f, &errs)) {
+                const char *e = vg_buf_cstr(&errs);
+                fprintf(stderr, "  FAILED:\nlint error %s\n", e ? e : "out of memory");
+                lint = true;
+            } else {
+                printf("  SUCCESS: %zu rules found\n\n", f->nrules);
+            }
         } else {
             const char *e = vg_buf_cstr(&errs);
             fprintf(stderr, "  FAILED:\n%s\n", e && *e ? e : err.msg);
@@ -287,7 +300,7 @@ static int cmd_check_rules(int argc, char **argv)
         rulefile_free(f);
         vg_buf_free(&errs);
     }
-    return failed;
+    return failed ? 1 : lint && lint_fatal ? 3 : 0;
 }
 
 typedef int (*dump_fn)(const struct config *cfg, const char *selector, FILE *out,

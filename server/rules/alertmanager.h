@@ -7,8 +7,21 @@
  *         scheme: http             # or https
  *         path_prefix: /           # prepended to /api/v2/alerts
  *         timeout: 10s             # per POST
- *         api_version: v2          # the only one Alertmanager still serves
+ *         api_version: v2          # the only one Alertmanager still serves (v1: error)
+ *         basic_auth: {username, password | password_file}
+ *         authorization: {type: Bearer, credentials | credentials_file}
+ *         bearer_token | bearer_token_file # legacy form of authorization
+ *         tls_config: {ca_file, cert_file, key_file, server_name, insecure_skip_verify}
+ *         alert_relabel_configs: [...]     # relabel.h rules, for this entry's targets
+ *     alert_relabel_configs: [...] # for every Alertmanager, before the per-entry ones
  *     queue_capacity: 10000        # Vigil's: alerts waiting per Alertmanager
+ *
+ * As in Prometheus: at most one of basic_auth, authorization and bearer_token(_file);
+ * a secret inline or from a file, not both; files must be readable at start and are
+ * read again (white space trimmed) for every POST, so rotated secrets are picked up.
+ * Relabelling works on the alert's labels (a dropped alert is not sent to that entry's
+ * targets; the fingerprint is of the relabelled set) and reuses the scraper's
+ * relabel.h. A target listed in two entries gets one queue with the first's settings.
  *
  * Each target gets its own outbox (outbox.h) holding one alert per item, sent in
  * batches of up to 64 as Prometheus does: POST <scheme>://<target><path_prefix>/api/v2/alerts

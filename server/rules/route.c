@@ -201,6 +201,7 @@ static void integration_free(struct route_integration *it)
                      it->from, it->smarthost, it->hello, it->auth_username, it->auth_password };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         vg_free(strs[i]);
+    transport_tls_conf_free(&it->tls);
     for (size_t i = 0; i < it->nheaders; i++) {
         vg_free(it->headers[i].name);
         vg_free(it->headers[i].value);
@@ -245,22 +246,10 @@ static int oom(struct vg_err *err)
 }
 
 /* An optional string key copied into *out (left NULL when absent). */
-static int dup_str(const struct config_node *map, const char *where, const char *key,
-                   char **out, struct vg_err *err)
-{
-    const char *s = NULL;
-    int rc = config_node_str(map, where, key, &s, err);
-    if (rc < 0 || !s)
-        return rc;
-    if (!(*out = vg_strdup(s)))
-        return oom(err);
-    return 0;
-}
-
 static int need_str(const struct config_node *map, const char *where, const char *key,
                     char **out, struct vg_err *err)
 {
-    int rc = dup_str(map, where, key, out, err);
+    int rc = config_node_strdup(map, where, key, out, err);
     if (rc == 0 && (!*out || !**out))
         return config_node_err(err, map, "%s: %s is required", where, key);
     return rc;
@@ -361,7 +350,7 @@ static int parse_route(const struct config_node *m, const char *where,
     if (depth > MAX_DEPTH)
         return config_node_err(err, m, "%s: routes nest deeper than %d levels", where,
                                MAX_DEPTH);
-    if ((rc = dup_str(m, where, "receiver", &r->receiver, err)) < 0)
+    if ((rc = config_node_strdup(m, where, "receiver", &r->receiver, err)) < 0)
         return rc;
     if (!r->receiver && parent && !(r->receiver = vg_strdup(parent->receiver)))
         return oom(err);
@@ -476,7 +465,7 @@ static int parse_headers(const struct config_node *m, const char *where,
 static int parse_template(const struct config_node *m, const char *where, const char *key,
                           char **out, struct vg_err *err)
 {
-    int rc = dup_str(m, where, key, out, err);
+    int rc = config_node_strdup(m, where, key, out, err);
     struct vg_err terr;
     if (rc == 0 && *out && slack_template_check(*out, &terr) < 0)
         return config_node_err(err, config_node_get(m, key), "%s.%s: %s", where, key,
@@ -492,8 +481,8 @@ static int parse_integration(const struct config_node *m, const char *where,
                                          "send_resolved", NULL };
     static const char *const ekeys[] = { "to", "from", "smarthost", "hello", "auth_username",
                                          "auth_password", "require_tls",
-                                         "tls_insecure_skip_verify", "headers",
-                                         "send_resolved", NULL };
+                                         "tls_insecure_skip_verify", "tls_config",
+                                         "headers", "send_resolved", NULL };
     int rc;
     switch (it->kind) {
     case ROUTE_WEBHOOK:
@@ -506,8 +495,8 @@ static int parse_integration(const struct config_node *m, const char *where,
     case ROUTE_SLACK:
         if ((rc = config_node_check_keys(m, where, skeys, err)) < 0 ||
             (rc = parse_url(m, where, "api_url", &it->url, err)) < 0 ||
-            (rc = dup_str(m, where, "channel", &it->channel, err)) < 0 ||
-            (rc = dup_str(m, where, "username", &it->username, err)) < 0 ||
+            (rc = config_node_strdup(m, where, "channel", &it->channel, err)) < 0 ||
+            (rc = config_node_strdup(m, where, "username", &it->username, err)) < 0 ||
             (rc = parse_template(m, where, "title", &it->title, err)) < 0 ||
             (rc = parse_template(m, where, "text", &it->text, err)) < 0)
             return rc;
@@ -518,12 +507,13 @@ static int parse_integration(const struct config_node *m, const char *where,
             (rc = need_str(m, where, "to", &it->to, err)) < 0 ||
             (rc = need_str(m, where, "from", &it->from, err)) < 0 ||
             (rc = need_str(m, where, "smarthost", &it->smarthost, err)) < 0 ||
-            (rc = dup_str(m, where, "hello", &it->hello, err)) < 0 ||
-            (rc = dup_str(m, where, "auth_username", &it->auth_username, err)) < 0 ||
-            (rc = dup_str(m, where, "auth_password", &it->auth_password, err)) < 0 ||
+            (rc = config_node_strdup(m, where, "hello", &it->hello, err)) < 0 ||
+            (rc = config_node_strdup(m, where, "auth_username", &it->auth_username, err)) < 0 ||
+            (rc = config_node_strdup(m, where, "auth_password", &it->auth_password, err)) < 0 ||
             (rc = config_node_bool(m, where, "require_tls", &it->require_tls, err)) < 0 ||
             (rc = config_node_bool(m, where, "tls_insecure_skip_verify", &it->tls_insecure,
                                    err)) < 0 ||
+            (rc = transport_tls_parse(m, where, &it->tls, err)) < 0 ||
             (rc = parse_headers(m, where, it, err)) < 0)
             return rc;
         const char *colon = strrchr(it->smarthost, ':');
@@ -655,7 +645,7 @@ static int parse_all(const struct config_node *sec, struct route_config *c, stru
                                "notifications.templates: Go template files are not supported; "
                                "set title/text on the receiver");
     char *url = NULL;
-    if ((rc = dup_str(sec, w, "external_url", &url, err)) < 0)
+    if ((rc = config_node_strdup(sec, w, "external_url", &url, err)) < 0)
         return rc;
     if (url) {
         vg_free(c->external_url);

@@ -246,6 +246,204 @@ static int f_parse_duration(struct gotmpl_call *c, struct gotmpl_val *a, size_t 
     return 0;
 }
 
+void rule_template_query_escape(struct vg_buf *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~')
+            vg_buf_putc(b, (char)ch);
+        else if (ch == ' ')
+            vg_buf_putc(b, '+');
+        else
+            vg_buf_printf(b, "%%%02X", ch);
+    }
+}
+
+static const char *ext_url(const struct gotmpl_call *c)
+{
+    const struct rule_template_data *d = c->data;
+    return d->external_url ? d->external_url : "";
+}
+
+/* query expr: the result as a list of samples. */
+static int f_query(struct gotmpl_call *c, struct gotmpl_val *a, size_t n, struct gotmpl_val *out)
+{
+    const struct rule_template_data *d = c->data;
+    if (gotmpl_want_str(c, a, n) < 0)
+        return VG_EINVAL;
+    if (!d->query)
+        return gotmpl_fail(c, "no query engine");
+    char *expr = vg_arena_strndup(c->arena, a[0].s.p, a[0].s.len);
+    if (!expr)
+        return gotmpl_oom(c);
+    struct rule_template_sample *res = NULL;
+    size_t nres = 0;
+    struct vg_err qe = { 0 };
+    int rc = d->query(d->query_ctx, expr, c->arena, &res, &nres, &qe);
+    if (rc < 0)
+        return rc == VG_ENOMEM ? gotmpl_oom(c) : gotmpl_fail(c, "%s", qe.msg);
+    struct gotmpl_val *items = vg_arena_alloc(c->arena, (nres ? nres : 1) * sizeof *items);
+    if (!items)
+        return gotmpl_oom(c);
+    for (size_t i = 0; i < nres; i++)
+        items[i] = (struct gotmpl_val){ .k = GOTMPL_SAMPLE, .ls = res[i].labels,
+                                        .n = res[i].nlabels, .f = res[i].v };
+    *out = (struct gotmpl_val){ .k = GOTMPL_LIST, .items = items, .n = nres };
+    return 0;
+}
+
+static int want(struct gotmpl_call *c, const struct gotmpl_val *v, enum gotmpl_kind k)
+{
+    if (v->k == k && !(k == GOTMPL_LIST && v->keys))
+        return 0;
+    return gotmpl_fail(c, "wrong type for value; expected %s; got %s",
+                       k == GOTMPL_LIST ? "template.queryResult" : "*template.sample",
+                       v->k == GOTMPL_LIST && v->keys ? "map[string]interface {}"
+                                                       : gotmpl_kind_name(v->k));
+}
+
+static struct vg_str label_of(const struct gotmpl_val *smp, const char *name, size_t len)
+{
+    for (size_t i = 0; i < smp->n; i++)
+        if (smp->ls[i].name.len == len && !memcmp(smp->ls[i].name.p, name, len))
+            return smp->ls[i].value;
+    return (struct vg_str){ "", 0 };
+}
+
+enum { S_FIRST, S_LABEL, S_VALUE, S_STRVALUE };
+
+/* first list; label name sample; value sample; strvalue sample. */
+static int f_sample(struct gotmpl_call *c, struct gotmpl_val *a, size_t n, struct gotmpl_val *out)
+{
+    const struct gotmpl_val *v = &a[n - 1];
+    if (c->fn->arg == S_FIRST) {
+        if (want(c, v, GOTMPL_LIST) < 0)
+            return VG_EINVAL;
+        if (!v->n)
+            return gotmpl_fail(c, "first() called on vector with no elements");
+        *out = v->items[0];
+        return 0;
+    }
+    if (want(c, v, GOTMPL_SAMPLE) < 0 || (n == 2 && gotmpl_want_str(c, a, 1) < 0))
+        return VG_EINVAL;
+    struct vg_str s;
+    switch (c->fn->arg) {
+    case S_LABEL: s = label_of(v, a[0].s.p, a[0].s.len); break;
+    case S_STRVALUE: s = label_of(v, "__value__", 9); break;
+    default: *out = (struct gotmpl_val){ .k = GOTMPL_FLOAT, .f = v->f }; return 0;
+    }
+    *out = gotmpl_str(s.p, s.len);
+    return 0;
+}
+
+struct keyed {
+    struct gotmpl_val v;
+    struct vg_str key;
+    size_t idx;
+};
+
+static int cmp_keyed(const void *x, const void *y)
+{
+    const struct keyed *a = x, *b = y;
+    int c = vg_str_cmp(a->key, b->key);
+    return c ? c : (a->idx > b->idx) - (a->idx < b->idx); /* stable, as sort.Stable */
+}
+
+static int f_sort_by_label(struct gotmpl_call *c, struct gotmpl_val *a, size_t n,
+                           struct gotmpl_val *out)
+{
+    (void)n;
+    if (gotmpl_want_str(c, a, 1) < 0 || want(c, &a[1], GOTMPL_LIST) < 0)
+        return VG_EINVAL;
+    size_t cnt = a[1].n;
+    struct keyed *k = vg_arena_alloc(c->arena, (cnt ? cnt : 1) * sizeof *k);
+    struct gotmpl_val *items = vg_arena_alloc(c->arena, (cnt ? cnt : 1) * sizeof *items);
+    if (!k || !items)
+        return gotmpl_oom(c);
+    for (size_t i = 0; i < cnt; i++) {
+        const struct gotmpl_val *v = &a[1].items[i];
+        k[i] = (struct keyed){ *v, v->k == GOTMPL_SAMPLE ? label_of(v, a[0].s.p, a[0].s.len)
+                                                         : (struct vg_str){ "", 0 }, i };
+    }
+    if (cnt > 1)
+        qsort(k, cnt, sizeof *k, cmp_keyed);
+    for (size_t i = 0; i < cnt; i++)
+        items[i] = k[i].v;
+    *out = (struct gotmpl_val){ .k = GOTMPL_LIST, .items = items, .n = cnt };
+    return 0;
+}
+
+enum { U_SAFE_HTML, U_QUERY_ESCAPE, U_EXTERNAL_URL, U_PATH_PREFIX, U_NOW, U_GRAPH, U_TABLE };
+
+/* The string and URL helpers: safeHtml s, urlQueryEscape s, externalURL, pathPrefix, now,
+ * graphLink expr and tableLink expr (Prometheus's strutil links to its /graph page). */
+static int f_misc(struct gotmpl_call *c, struct gotmpl_val *a, size_t n, struct gotmpl_val *out)
+{
+    const struct rule_template_data *d = c->data;
+    if (gotmpl_want_str(c, a, n) < 0)
+        return VG_EINVAL;
+    const char *u = ext_url(c);
+    switch (c->fn->arg) {
+    case U_SAFE_HTML: *out = a[0]; return 0; /* html/template.HTML prints as it is */
+    case U_QUERY_ESCAPE: case U_GRAPH: case U_TABLE: {
+        struct vg_buf b;
+        vg_buf_init(&b);
+        if (c->fn->arg != U_QUERY_ESCAPE)
+            vg_buf_puts(&b, "/graph?g0.expr=");
+        rule_template_query_escape(&b, a[0].s.p, a[0].s.len);
+        if (c->fn->arg != U_QUERY_ESCAPE)
+            vg_buf_puts(&b, c->fn->arg == U_GRAPH ? "&g0.tab=0" : "&g0.tab=1");
+        return gotmpl_buf_val(c, &b, out);
+    }
+    case U_EXTERNAL_URL: *out = gotmpl_str(u, strlen(u)); return 0;
+    case U_PATH_PREFIX: { /* url.URL.Path: after scheme://host, before ? or # */
+        const char *h = strstr(u, "://");
+        const char *path = h ? strchr(h + 3, '/') : (*u == '/' ? u : NULL);
+        size_t len = path ? strcspn(path, "?#") : 0;
+        *out = path ? gotmpl_str(path, len) : gotmpl_str("", 0);
+        return 0;
+    }
+    default: *out = (struct gotmpl_val){ .k = GOTMPL_FLOAT, .f = (double)d->ts_ms / 1000.0 }; return 0;
+    }
+}
+
+/* toTime v: Prometheus's floatToTime (seconds to a time.Time of millisecond precision). */
+static int f_to_time(struct gotmpl_call *c, struct gotmpl_val *a, size_t n, struct gotmpl_val *out)
+{
+    (void)n;
+    double v = 0;
+    if (to_float(c, &a[0], &v) < 0)
+        return VG_EINVAL;
+    if (isnan(v) || isinf(v))
+        return gotmpl_fail(c, "value is NaN or Inf");
+    if (!(v * 1e9 < 9223372036854775807.0 && v * 1e9 >= -9223372036854775808.0))
+        return gotmpl_fail(c, "%g cannot be represented as a nanoseconds timestamp since it "
+                              "overflows int64", v);
+    /* model.TimeFromUnixNano: milliseconds, truncated */
+    *out = (struct gotmpl_val){ .k = GOTMPL_TIME, .i = (int64_t)(v * 1e9) / 1000000 * 1000000 };
+    return 0;
+}
+
+/* args a b ...: map[arg0:a arg1:b ...]. */
+static int f_args(struct gotmpl_call *c, struct gotmpl_val *a, size_t n, struct gotmpl_val *out)
+{
+    struct vg_str *keys = vg_arena_alloc(c->arena, (n ? n : 1) * sizeof *keys);
+    struct gotmpl_val *items = vg_arena_alloc(c->arena, (n ? n : 1) * sizeof *items);
+    if (!keys || !items)
+        return gotmpl_oom(c);
+    for (size_t i = 0; i < n; i++) {
+        char k[32];
+        int len = snprintf(k, sizeof k, "arg%zu", i);
+        char *p = vg_arena_strndup(c->arena, k, (size_t)len);
+        if (!p)
+            return gotmpl_oom(c);
+        keys[i] = (struct vg_str){ p, (size_t)len };
+        items[i] = a[i];
+    }
+    *out = (struct gotmpl_val){ .k = GOTMPL_LIST, .items = items, .keys = keys, .n = n };
+    return 0;
+}
+
 static const struct gotmpl_func funcs[] = {
     { "humanize", 1, 1, f_humanize, H_SI, NULL, NULL },
     { "humanize1024", 1, 1, f_humanize, H_IEC, NULL, NULL },
@@ -260,6 +458,21 @@ static const struct gotmpl_func funcs[] = {
     { "stripPort", 1, 1, f_strip, 0, NULL, NULL },
     { "stripDomain", 1, 1, f_strip, 1, NULL, NULL },
     { "parseDuration", 1, 1, f_parse_duration, 0, NULL, NULL },
+    { "query", 1, 1, f_query, 0, NULL, NULL },
+    { "first", 1, 1, f_sample, S_FIRST, NULL, NULL },
+    { "label", 2, 2, f_sample, S_LABEL, NULL, NULL },
+    { "value", 1, 1, f_sample, S_VALUE, NULL, NULL },
+    { "strvalue", 1, 1, f_sample, S_STRVALUE, NULL, NULL },
+    { "sortByLabel", 2, 2, f_sort_by_label, 0, NULL, NULL },
+    { "safeHtml", 1, 1, f_misc, U_SAFE_HTML, NULL, NULL },
+    { "urlQueryEscape", 1, 1, f_misc, U_QUERY_ESCAPE, NULL, NULL },
+    { "graphLink", 1, 1, f_misc, U_GRAPH, NULL, NULL },
+    { "tableLink", 1, 1, f_misc, U_TABLE, NULL, NULL },
+    { "externalURL", 0, 0, f_misc, U_EXTERNAL_URL, NULL, NULL },
+    { "pathPrefix", 0, 0, f_misc, U_PATH_PREFIX, NULL, NULL },
+    { "now", 0, 0, f_misc, U_NOW, NULL, NULL },
+    { "toTime", 1, 1, f_to_time, 0, NULL, NULL },
+    { "args", 0, -1, f_args, 0, NULL, NULL },
 };
 
 static const char *const vars[][2] = {

@@ -483,3 +483,47 @@ report:
         vg_buf_printf(errors, "%s\n", err->msg);
     return err->code;
 }
+
+/* Rules of one group with equal name and labels: promtool's duplicate-rules lint. */
+size_t rulefile_duplicates(const struct rule_file *f, struct vg_buf *out)
+{
+    size_t dups = 0;
+    struct vg_buf body;
+    vg_buf_init(&body);
+    for (size_t gi = 0; gi < f->ngroups; gi++) {
+        const struct rule_group_def *g = &f->groups[gi];
+        for (size_t i = 0; i < g->nrules; i++) {
+            const struct rule_def *a = &g->rules[i];
+            bool seen = false; /* reported with an earlier equal rule already */
+            for (size_t k = 0; k < i && !seen; k++)
+                seen = !strcmp(g->rules[k].name, a->name) &&
+                       !labels_cmp(g->rules[k].labels, g->rules[k].nlabels, a->labels, a->nlabels);
+            if (seen)
+                continue;
+            size_t same = 0;
+            for (size_t k = i + 1; k < g->nrules; k++) {
+                const struct rule_def *b = &g->rules[k];
+                if (strcmp(b->name, a->name) != 0 ||
+                    labels_cmp(b->labels, b->nlabels, a->labels, a->nlabels))
+                    continue;
+                if (!same++)
+                    vg_buf_printf(&body, "Metric: %s\nGroup: %s (%s:%u", a->name, g->name, f->path, a->line);
+                vg_buf_printf(&body, ", %s:%u", f->path, b->line);
+            }
+            if (!same)
+                continue;
+            dups += same;
+            vg_buf_puts(&body, ")\nLabel(s):\n");
+            for (size_t l = 0; l < a->nlabels; l++)
+                vg_buf_printf(&body, "\t%.*s: %.*s\n", (int)a->labels[l].name.len, a->labels[l].name.p,
+                              (int)a->labels[l].value.len, a->labels[l].value.p);
+        }
+    }
+    if (dups && out) {
+        vg_buf_printf(out, "%zu duplicate rule(s) found.\n", dups);
+        vg_buf_append(out, body.p, body.len);
+        vg_buf_puts(out, "Might cause inconsistency while recording expressions\n");
+    }
+    vg_buf_free(&body);
+    return dups;
+}

@@ -95,6 +95,13 @@ int rulefile_load(const char *path, struct rule_file **out, struct vg_buf *error
                   struct vg_err *err);
 void rulefile_free(struct rule_file *f); /* accepts NULL */
 
+/* promtool's duplicate-rules lint: rules of one group with the same record or alert
+ * name and the same labels. Returns how many rules duplicate an earlier one and, when
+ * out is given and there are some, appends "N duplicate rule(s) found.", then per set
+ * "Metric: NAME", "Group: G (file:line, file:line...)" and its labels, then
+ * "Might cause inconsistency while recording expressions". */
+size_t rulefile_duplicates(const struct rule_file *f, struct vg_buf *out);
+
 /* Name rules: [a-zA-Z_:][a-zA-Z0-9_:]* and [a-zA-Z_][a-zA-Z0-9_]*. */
 bool rulefile_valid_metric_name(const char *s);
 bool rulefile_valid_label_name(const char *s);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_INTERVAL_MS 60000
 
@@ -88,13 +89,35 @@ static const char *config_dir(const struct config *cfg, struct vg_arena *a)
     return vg_arena_strndup(a, src, (size_t)(slash - src));
 }
 
+/* server.external_url without trailing slashes or, as Prometheus's default,
+ * http://<hostname>:<port of server.http_addr>; in the arena, NULL on OOM. */
+static const char *external_url(const struct config *cfg, struct vg_arena *a)
+{
+    char buf[1024];
+    if (cfg && cfg->external_url && *cfg->external_url) {
+        size_t n = strlen(cfg->external_url);
+        while (n > 0 && cfg->external_url[n - 1] == '/')
+            n--;
+        return vg_arena_strndup(a, cfg->external_url, n);
+    }
+    char host[256] = "localhost";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    const char *addr = cfg && cfg->http_addr ? cfg->http_addr : "";
+    const char *colon = strrchr(addr, ':');
+    int n = snprintf(buf, sizeof buf, "http://%s%s", host, colon ? colon : "");
+    return vg_arena_strndup(a, buf, n < 0 ? 0 : (size_t)n >= sizeof buf ? sizeof buf - 1 : (size_t)n);
+}
+
 static int read_settings(const struct config *cfg, struct vg_arena *a, struct rules_settings *s,
                          struct vg_err *err)
 {
     memset(s, 0, sizeof *s);
     s->interval_ms = DEFAULT_INTERVAL_MS;
     s->base_dir = config_dir(cfg, a);
-    if (!s->base_dir)
+    s->external_url = external_url(cfg, a);
+    if (!s->base_dir || !s->external_url)
         return vg_err_set(err, VG_ENOMEM, "out of memory");
     const struct config_node *g = config_block(cfg, "global");
     if (g && !(g->type == CONFIG_NODE_SCALAR && !*g->value)) {
@@ -393,6 +416,19 @@ static void eval_group(struct group_rt *g, int64_t ts)
         rules_state_save(r, g->gen);
 }
 
+int64_t rules_group_catch_up(struct group_rt *g, int64_t next, int64_t now)
+{
+    int64_t missed = now >= next ? (now - next) / g->interval_ms : 0;
+    if (missed > 0) {
+        /* Prometheus counts missed slots in both iterations_total and _missed_total */
+        rules_metric_add(g->r, RM_MISSED, g->key, (double)missed);
+        rules_metric_add(g->r, RM_ITERATIONS, g->key, (double)missed);
+        vg_log(VG_LOG_WARN, "rules", "rule group evaluation missed its slots", "group", g->key,
+               NULL);
+    }
+    return next + missed * g->interval_ms;
+}
+
 static void *group_thread(void *arg)
 {
     struct group_rt *g = arg;
@@ -412,11 +448,7 @@ static void *group_thread(void *arg)
         pthread_mutex_unlock(&gen->stop_mu);
         if (stop)
             break;
-        int64_t missed = (now_ms() - next) / iv;
-        if (missed > 0) {
-            rules_metric_add(g->r, RM_MISSED, g->key, (double)missed);
-            next += missed * iv;
-        }
+        next = rules_group_catch_up(g, next, now_ms());
         eval_group(g, next);
         next += iv;
     }
@@ -521,6 +553,7 @@ static const struct {
     const char *name;
     const char *help;
     enum metric_type type;
+    bool vigil_only; /* Prometheus has no such metric */
 } metric_defs[RM_COUNT] = {
     [RM_EVALS] = { "rule_evaluations_total", "The total number of rule evaluations.", METRIC_COUNTER },
     [RM_FAILURES] = { "rule_evaluation_failures_total", "The total number of rule evaluation failures.", METRIC_COUNTER },
@@ -530,6 +563,10 @@ static const struct {
     [RM_LAST_DUR] = { "rule_group_last_duration_seconds", "The duration of the last rule group evaluation.", METRIC_GAUGE },
     [RM_INTERVAL] = { "rule_group_interval_seconds", "The interval of a rule group.", METRIC_GAUGE },
     [RM_RULES] = { "rule_group_rules", "The number of rules.", METRIC_GAUGE },
+    /* Prometheus's is a summary without labels; a histogram per group has the same
+     * _sum and _count and says more. */
+    [RM_EVAL_DURATION] = { "rule_evaluation_duration_seconds", "The duration for a rule to execute.", METRIC_HISTOGRAM },
+    [RM_TEMPLATE_ERRORS] = { "rule_template_errors_total", "The total number of alert label and annotation template expansions that failed.", METRIC_COUNTER, true },
 };
 
 static void register_metrics(struct rules *r)
@@ -539,7 +576,7 @@ static void register_metrics(struct rules *r)
     static const char *const lbl[] = { "rule_group" };
     static const char *const prefixes[2] = { "vigil_", "prometheus_" };
     for (int m = 0; m < RM_COUNT; m++)
-        for (int p = 0; p < 2; p++) {
+        for (int p = 0; p < (metric_defs[m].vigil_only ? 1 : 2); p++) {
             char name[128];
             snprintf(name, sizeof name, "%s%s", prefixes[p], metric_defs[m].name);
             r->fam[m][p] = metrics_family(r->o.metrics, name, metric_defs[m].help,

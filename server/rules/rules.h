@@ -11,6 +11,16 @@
  *     external_labels: {k: v}      added to notifications; $externalLabels in templates
  *     (Prometheus's other global keys are accepted and ignored here)
  *   rule_files: [glob, ...]        relative to the config file's directory
+ *   server:
+ *     external_url: URL            Prometheus's --web.external-url: $externalURL,
+ *                                  pathPrefix and alerts' generatorURL; default
+ *                                  http://<hostname>:<port of server.http_addr>
+ *
+ * Metrics (rule_group label "file;group", each under vigil_ and prometheus_):
+ * rule_evaluations_total, rule_evaluation_failures_total, rule_evaluation_duration_seconds
+ * (histogram), rule_group_iterations_total, rule_group_iterations_missed_total,
+ * rule_group_last_evaluation_timestamp_seconds, rule_group_last_duration_seconds,
+ * rule_group_interval_seconds, rule_group_rules; vigil_rule_template_errors_total only.
  *
  * Threads: one per group ("rules-eval"), woken at Prometheus's slots: a group with
  * interval I evaluates at times t with t mod I == hash(file, name) mod I, so groups

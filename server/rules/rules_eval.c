@@ -4,12 +4,16 @@
  * becomes one sample without labels; each sample gets __name__ = the record name and
  * the group's then the rule's labels (an empty value removes the label). More than
  * `limit` series, or two samples with the same resulting labels, fail the rule
- * ("exceeded limit 3 with 5 series", "vector contains metrics with the same labelset
+ * ("exceeded limit of 3 with 5 series", "vector contains metrics with the same labelset
  * after applying rule labels").
  *
  * Alerting rule (AlertingRule.Eval): for each sample, labels = the sample's minus
  * __name__, plus the rule's labels expanded as templates (with $labels = the sample's
- * labels, $value its value), plus alertname; annotations expanded the same way. Then
+ * labels, $value its value), plus alertname; annotations expanded the same way (a
+ * template's `query` runs at t, as Prometheus's; an expansion error puts
+ * "<error expanding template: ...>" in place of the value, counts in
+ * vigil_rule_template_errors_total and is logged when it differs from the rule's last
+ * one; the other labels and annotations are unaffected). Then
  *   - a new label set starts pending with active_at = t (the evaluation time, not
  *     minus the offset); an existing one keeps its state and gets the new value and
  *     annotations;
@@ -30,7 +34,8 @@
  * Sending (AlertingRule.sendAlerts): after each evaluation every firing or resolved
  * alert not sent within the resend delay (1m), or resolved since its last send, is
  * sent with ends_at = resolved_at, or t + 4 * max(resend delay, interval) while it
- * fires; starts_at = fired_at. External labels are added for the notifier (not to
+ * fires; starts_at = fired_at; generator_url = <external URL>/graph?g0.expr=<query,
+ * url.QueryEscape'd>&g0.tab=1. External labels are added for the notifier (not to
  * ALERTS), as Prometheus's notifier does. */
 #include "rules_int.h"
 
@@ -78,6 +83,8 @@ struct eval {
     struct outbuf out;
     struct alert *send;
     size_t nsend;
+    size_t tmpl_errors;  /* template expansions that failed in this evaluation */
+    struct vg_buf tmpl_msgs; /* their distinct messages, one per line */
 };
 
 struct label *rules_labels_copy(const struct label *ls, size_t n)
@@ -119,6 +126,8 @@ void rules_rule_clear(struct rule_rt *rr)
     rr->nprev = 0;
     vg_free(rr->last_error);
     rr->last_error = NULL;
+    vg_free(rr->tmpl_error);
+    rr->tmpl_error = NULL;
 }
 
 void rules_metric_add(struct rules *r, enum rules_metric m, const char *group, double d)
@@ -126,6 +135,13 @@ void rules_metric_add(struct rules *r, enum rules_metric m, const char *group, d
     for (int i = 0; i < 2; i++)
         if (r->fam[m][i])
             metric_add(r->fam[m][i], d, group);
+}
+
+void rules_metric_observe(struct rules *r, enum rules_metric m, const char *group, double v)
+{
+    for (int i = 0; i < 2; i++)
+        if (r->fam[m][i])
+            metric_observe(r->fam[m][i], v, group);
 }
 
 void rules_metric_set(struct rules *r, enum rules_metric m, const char *group, double v)
@@ -269,7 +285,7 @@ static int eval_record(struct eval *e, const struct sample *s, size_t n)
 {
     const struct rule_group_def *gd = e->g->def;
     if (gd->limit > 0 && (int64_t)n > gd->limit)
-        return vg_err_set(e->err, VG_ETOOLARGE, "exceeded limit %lld with %zu series",
+        return vg_err_set(e->err, VG_ETOOLARGE, "exceeded limit of %lld with %zu series",
                           (long long)gd->limit, n);
     struct label name = { VG_STR("__name__"), vg_str_c(e->rr->def->name) };
     for (size_t i = 0; i < n; i++) {
@@ -302,6 +318,85 @@ struct pending_alert {
     double v;
 };
 
+/* The template's `query`: an instant PromQL query at the evaluation time. */
+static int tmpl_query(void *ctx, const char *expr, struct vg_arena *a,
+                      struct rule_template_sample **out, size_t *n, struct vg_err *err)
+{
+    struct eval *e = ctx;
+    struct promql_expr *pe = promql_parse(expr, strlen(expr), err);
+    if (!pe)
+        return err->code;
+    struct querier q;
+    querier_tsdb(e->g->r->o.tsdb, &q);
+    struct promql_result *r = NULL;
+    int rc = promql_eval_instant(&e->g->r->popts, &q, pe, e->ts, &r, err);
+    promql_expr_free(pe);
+    if (rc < 0)
+        return rc;
+    if (r->type != PT_VECTOR && r->type != PT_SCALAR) {
+        promql_result_free(r);
+        return vg_err_set(err, VG_EINVAL, "rule result is not a vector or scalar");
+    }
+    size_t cnt = r->type == PT_SCALAR ? 1 : r->nseries;
+    struct rule_template_sample *smp = vg_arena_calloc(a, (cnt ? cnt : 1) * sizeof *smp);
+    rc = smp ? 0 : vg_err_set(err, VG_ENOMEM, "out of memory");
+    if (smp && r->type == PT_SCALAR)
+        smp[0].v = r->scalar.v;
+    for (size_t i = 0; rc == 0 && r->type == PT_VECTOR && i < cnt; i++) {
+        const struct promql_series *ps = &r->series[i];
+        smp[i].v = ps->npoints ? ps->points[0].v : NAN;
+        smp[i].labels = vg_arena_alloc(a, (ps->nlabels + 1) * sizeof *smp[i].labels);
+        if (!smp[i].labels) {
+            rc = vg_err_set(err, VG_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t k = 0; k < ps->nlabels; k++) {
+            char *nm = vg_arena_strndup(a, ps->labels[k].name.p, ps->labels[k].name.len);
+            char *vl = vg_arena_strndup(a, ps->labels[k].value.p, ps->labels[k].value.len);
+            if (!nm || !vl) {
+                rc = vg_err_set(err, VG_ENOMEM, "out of memory");
+                break;
+            }
+            smp[i].labels[k] = (struct label){ { nm, ps->labels[k].name.len },
+                                               { vl, ps->labels[k].value.len } };
+        }
+        smp[i].nlabels = ps->nlabels;
+    }
+    promql_result_free(r);
+    if (rc == 0)
+        *out = smp, *n = cnt;
+    return rc;
+}
+
+/* Counts a template error and notes its message for template_errors_log. */
+static void template_error(struct eval *e, const char *msg)
+{
+    e->tmpl_errors++;
+    rules_metric_add(e->g->r, RM_TEMPLATE_ERRORS, e->g->key, 1);
+    const char *have = vg_buf_cstr(&e->tmpl_msgs);
+    size_t len = strlen(msg);
+    for (const char *p = have; p && *p; p = strchr(p, '\n') + 1)
+        if (!strncmp(p, msg, len) && p[len] == '\n')
+            return;
+    vg_buf_append(&e->tmpl_msgs, msg, len);
+    vg_buf_putc(&e->tmpl_msgs, '\n');
+}
+
+/* Logs the evaluation's template errors when they differ from the rule's last logged
+ * set (so a template failing the same way at every evaluation is logged once). */
+static void template_errors_log(struct eval *e)
+{
+    struct rule_rt *rr = e->rr;
+    const char *now = e->tmpl_errors ? vg_buf_cstr(&e->tmpl_msgs) : NULL;
+    if ((!now && !rr->tmpl_error) || (now && rr->tmpl_error && !strcmp(now, rr->tmpl_error)))
+        return;
+    vg_free(rr->tmpl_error);
+    rr->tmpl_error = now ? vg_strdup(now) : NULL;
+    if (now)
+        vg_log(VG_LOG_WARN, "rules", "expanding alert template failed", "group", e->g->key,
+               "rule", rr->def->name, "errors", now, NULL);
+}
+
 static const char *expand(struct eval *e, const struct rule_template *t, const char *raw,
                           const struct rule_template_data *d)
 {
@@ -312,6 +407,7 @@ static const char *expand(struct eval *e, const struct rule_template *t, const c
     struct vg_err terr;
     if (rule_template_expand(t, d, &b, &terr) < 0) {
         /* Prometheus puts the error in place of the value. */
+        template_error(e, terr.msg);
         vg_buf_reset(&b);
         vg_buf_printf(&b, "<error expanding template: %s>", terr.msg);
     }
@@ -325,7 +421,8 @@ static int expand_sample(struct eval *e, const struct sample *s, struct pending_
 {
     const struct rule_def *def = e->rr->def;
     const struct rules_settings *set = &e->g->gen->set;
-    struct rule_template_data d = { s->labels, s->nlabels, set->external, set->nexternal, NULL, s->v };
+    struct rule_template_data d = { s->labels, s->nlabels, set->external, set->nexternal,
+                                    set->external_url, s->v, e->ts, tmpl_query, e };
     struct label *sets = vg_arena_alloc(e->a, (e->rr->nlabels + 1) * sizeof *sets);
     struct label *ann = vg_arena_alloc(e->a, (def->nannotations + 1) * sizeof *ann);
     if (!sets || !ann)
@@ -493,6 +590,14 @@ static int alert_series(struct eval *e)
     return 0;
 }
 
+void rules_generator_url(struct vg_buf *b, const char *external_url, const char *expr)
+{
+    vg_buf_puts(b, external_url ? external_url : "");
+    vg_buf_puts(b, "/graph?g0.expr=");
+    rule_template_query_escape(b, expr, strlen(expr));
+    vg_buf_puts(b, "&g0.tab=1");
+}
+
 /* Alerts due for sending, copied into the arena with the external labels added. */
 static int collect_sends(struct eval *e)
 {
@@ -500,7 +605,13 @@ static int collect_sends(struct eval *e)
     const struct rules_settings *set = &e->g->gen->set;
     int64_t delta = e->g->interval_ms > RULES_RESEND_DELAY_MS ? e->g->interval_ms : RULES_RESEND_DELAY_MS;
     e->send = vg_arena_alloc(e->a, (rr->nalerts ? rr->nalerts : 1) * sizeof *e->send);
-    if (!e->send)
+    struct vg_buf gu;
+    vg_buf_init(&gu);
+    rules_generator_url(&gu, set->external_url, rr->def->query ? rr->def->query : rr->def->expr);
+    const char *gs = vg_buf_cstr(&gu);
+    const char *gen_url = gs ? vg_arena_strndup(e->a, gs, gu.len) : NULL;
+    vg_buf_free(&gu);
+    if (!e->send || !gen_url)
         return vg_err_set(e->err, VG_ENOMEM, "out of memory");
     for (size_t i = 0; i < rr->nalerts; i++) {
         struct alert_rt *a = &rr->alerts[i];
@@ -531,15 +642,17 @@ static int collect_sends(struct eval *e)
             .labels = ls, .nlabels = nl, .annotations = ann, .nannotations = a->nannotations,
             .starts_at_ms = a->fired_at,
             .ends_at_ms = a->state == RULES_INACTIVE ? a->resolved_at : a->valid_until,
-            .generator_url = "",
+            .generator_url = gen_url,
         };
     }
     return 0;
 }
 
-static int eval_alert(struct eval *e, const struct sample *s, size_t n)
+/* The labels and annotations of every sample into *out. Runs without the group lock:
+ * templates may query the TSDB, and views must not wait for that. */
+static int expand_all(struct eval *e, const struct sample *s, size_t n, struct pending_alert **out)
 {
-    struct pending_alert *pa = vg_arena_alloc(e->a, (n ? n : 1) * sizeof *pa);
+    struct pending_alert *pa = *out = vg_arena_alloc(e->a, (n ? n : 1) * sizeof *pa);
     if (!pa)
         return vg_err_set(e->err, VG_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -551,6 +664,13 @@ static int eval_alert(struct eval *e, const struct sample *s, size_t n)
                 return vg_err_set(e->err, VG_ECONFLICT,
                                   "vector contains metrics with the same labelset after applying alert labels");
     }
+    template_errors_log(e);
+    return 0;
+}
+
+/* Under the group lock: the expanded alerts update the rule's state. */
+static int eval_alert(struct eval *e, struct pending_alert *pa, size_t n)
+{
     if (update_alerts(e, pa, n) < 0 || alert_series(e) < 0)
         return e->err->code;
     if (e->out.n > 1) /* qsort wants a non-NULL base even for 0 items */
@@ -659,6 +779,7 @@ void rules_eval_rule(struct group_rt *g, struct rule_rt *rr, int64_t ts)
     struct sample *s = NULL;
     size_t n = 0;
     struct outbuf stale = { 0 };
+    vg_buf_init(&e.tmpl_msgs);
     e.a = vg_arena_new(4096);
     int rc = e.a ? 0 : vg_err_set(&err, VG_ENOMEM, "out of memory");
     if (rc == 0 && rr->def->promql)
@@ -667,9 +788,12 @@ void rules_eval_rule(struct group_rt *g, struct rule_rt *rr, int64_t ts)
         rc = query_logql(&e, &lres, &s, &n);
     else if (rc == 0)
         rc = vg_err_set(&err, VG_EINVAL, "rule has no parsed expression");
+    struct pending_alert *pa = NULL;
+    if (rc == 0 && rr->def->kind == RULE_ALERT)
+        rc = expand_all(&e, s, n, &pa);
     pthread_mutex_lock(&g->mu);
     if (rc == 0)
-        rc = rr->def->kind == RULE_RECORD ? eval_record(&e, s, n) : eval_alert(&e, s, n);
+        rc = rr->def->kind == RULE_ALERT ? eval_alert(&e, pa, n) : eval_record(&e, s, n);
     if (rc == 0)
         rc = staleness(&e, &stale);
     double secs = (double)(mono_ns() - t0) / 1e9;
@@ -680,6 +804,7 @@ void rules_eval_rule(struct group_rt *g, struct rule_rt *rr, int64_t ts)
     rr->last_error = rc == 0 ? NULL : vg_strdup(err.msg);
     pthread_mutex_unlock(&g->mu);
     rules_metric_add(r, RM_EVALS, g->key, 1);
+    rules_metric_observe(r, RM_EVAL_DURATION, g->key, secs);
     if (rc < 0) {
         rules_metric_add(r, RM_FAILURES, g->key, 1);
         vg_log(VG_LOG_WARN, "rules", "evaluating rule failed", "group", g->key, "rule",
@@ -703,5 +828,6 @@ void rules_eval_rule(struct group_rt *g, struct rule_rt *rr, int64_t ts)
 out:
     promql_result_free(pres);
     logql_result_free(lres);
+    vg_buf_free(&e.tmpl_msgs);
     vg_arena_free(e.a);
 }

@@ -47,6 +47,7 @@ struct rule_rt {
     struct rule_template **tmpl; /* template per label, NULL for group labels */
     enum rules_health health;
     char *last_error;      /* vg_malloc'd, NULL = none */
+    char *tmpl_error;      /* the template errors last logged (group thread only, no lock) */
     int64_t last_eval;
     double eval_seconds;
     struct alert_rt *alerts;
@@ -85,6 +86,7 @@ struct rules_settings {
     const char **globs;
     size_t nglobs;
     const char *base_dir;   /* of the config file; "." for the embedded defaults */
+    const char *external_url; /* no trailing '/'; $externalURL and alerts' generatorURL */
 };
 
 struct generation {
@@ -101,7 +103,7 @@ struct generation {
 
 enum rules_metric {
     RM_EVALS, RM_FAILURES, RM_MISSED, RM_ITERATIONS, RM_LAST_TS, RM_LAST_DUR, RM_INTERVAL,
-    RM_RULES, RM_COUNT
+    RM_RULES, RM_EVAL_DURATION, RM_TEMPLATE_ERRORS, RM_COUNT
 };
 
 struct rules {
@@ -116,13 +118,22 @@ struct rules {
     struct restored *restored; /* saved state not yet claimed by a rule (rules_state.c) */
 };
 
+/* rules.c */
+/* The slot to evaluate when a group's thread wakes at now for the slot next: the
+ * latest slot <= now; the whole intervals skipped count as missed iterations. */
+int64_t rules_group_catch_up(struct group_rt *g, int64_t next, int64_t now);
+
 /* rules_eval.c */
 void rules_eval_rule(struct group_rt *g, struct rule_rt *rr, int64_t ts);
 void rules_metric_add(struct rules *r, enum rules_metric m, const char *group, double d);
 void rules_metric_set(struct rules *r, enum rules_metric m, const char *group, double v);
+void rules_metric_observe(struct rules *r, enum rules_metric m, const char *group, double v);
 /* One vg_malloc block holding a copy of ls (sorted as given); NULL on OOM (n may be 0). */
 struct label *rules_labels_copy(const struct label *ls, size_t n);
 void rules_rule_clear(struct rule_rt *rr);
+/* Appends Prometheus's generatorURL for an alert of expression expr:
+ * <external_url>/graph?g0.expr=<url.QueryEscape(expr)>&g0.tab=1. */
+void rules_generator_url(struct vg_buf *b, const char *external_url, const char *expr);
 
 /* rules_state.c */
 /* Reads the state file into r->restored (missing, old or unreadable: nothing). */

@@ -1,7 +1,8 @@
 /* gotmpl: a Go text/template subset shared by LogQL and alerting rules (see gotmpl.h).
  *
  * Parsing copies the source into the template's arena and builds a tree there: a list
- * of nodes (text, action, if, with; "else if" nests an if node as the else branch); an
+ * of nodes (text, action, if, with, range, break, continue; "else if" nests an if node
+ * as the else branch); an
  * action holds a pipeline, a list of commands joined by '|'; a command is a function
  * with its operands, or one operand. Actions are found first (the first "}}" outside a
  * quoted string), then tokenised. Functions are resolved while parsing, so an unknown
@@ -9,7 +10,8 @@
  *
  * Execution walks the tree with a dot value, a stack of variables and the caller's
  * arena for the strings functions make. Errors carry the line of the action that
- * failed, computed while parsing from the source position. */
+ * failed, computed while parsing from the source position. {{break}} and {{continue}}
+ * travel up to their range as the positive codes BRK and CONT. */
 #include "gotmpl.h"
 
 #include "../../storage/base/vg_alloc.h"
@@ -55,11 +57,13 @@ struct cmd {
 
 struct pipe {
     struct cmd *cmds;
-    struct vg_str decl; /* variable assigned when decl.p */
-    bool redefine;      /* '=' rather than ':=' */
+    struct vg_str decl;  /* variable assigned when decl.p */
+    struct vg_str decl2; /* range $i, $e: the element's variable (decl is the index's) */
+    bool redefine;       /* '=' rather than ':=' */
+    bool range;          /* a range's pipeline: the loop sets the variables */
 };
 
-enum nkind { N_TEXT, N_ACTION, N_IF, N_WITH };
+enum nkind { N_TEXT, N_ACTION, N_IF, N_WITH, N_RANGE, N_BREAK, N_CONTINUE };
 
 struct node {
     enum nkind k;
@@ -88,7 +92,8 @@ struct gotmpl {
 const char *gotmpl_kind_name(enum gotmpl_kind k)
 {
     static const char *const names[] = { "<nil>", "string", "bool", "int", "float64",
-                                         "time.Time", "map[string]string", "data" };
+                                         "time.Time", "map[string]string", "data",
+                                         "[]interface {}", "*template.sample" };
     return names[k];
 }
 
@@ -99,8 +104,8 @@ bool gotmpl_truth(const struct gotmpl_val *v)
     case GOTMPL_BOOL: return v->b;
     case GOTMPL_INT: return v->i != 0;
     case GOTMPL_FLOAT: return v->f != 0;
-    case GOTMPL_MAP: return v->n > 0;
-    case GOTMPL_TIME: case GOTMPL_DATA: return true;
+    case GOTMPL_MAP: case GOTMPL_LIST: return v->n > 0;
+    case GOTMPL_TIME: case GOTMPL_DATA: case GOTMPL_SAMPLE: return true;
     default: return false;
     }
 }
@@ -137,11 +142,27 @@ static void put_val(struct vg_buf *b, const struct gotmpl_val *v, bool fmt)
         gotmpl_put_time(b, 0, v->i, ' ');
         vg_buf_puts(b, " +0000 UTC");
         break;
-    case GOTMPL_MAP:
-        vg_buf_puts(b, "map[");
+    case GOTMPL_MAP: case GOTMPL_SAMPLE: /* a sample as Go prints a *sample: &{map[..] v} */
+        vg_buf_puts(b, v->k == GOTMPL_SAMPLE ? "&{map[" : "map[");
         for (size_t i = 0; i < v->n; i++) {
             vg_buf_printf(b, "%s%.*s:", i ? " " : "", (int)v->ls[i].name.len, v->ls[i].name.p);
             vg_buf_append(b, v->ls[i].value.p, v->ls[i].value.len);
+        }
+        vg_buf_putc(b, ']');
+        if (v->k == GOTMPL_SAMPLE) {
+            vg_buf_putc(b, ' ');
+            vg_buf_prom_float(b, v->f);
+            vg_buf_putc(b, '}');
+        }
+        break;
+    case GOTMPL_LIST:
+        vg_buf_puts(b, v->keys ? "map[" : "[");
+        for (size_t i = 0; i < v->n; i++) {
+            if (i)
+                vg_buf_putc(b, ' ');
+            if (v->keys)
+                vg_buf_printf(b, "%.*s:", (int)v->keys[i].len, v->keys[i].p);
+            put_val(b, &v->items[i], true);
         }
         vg_buf_putc(b, ']');
         break;
@@ -153,7 +174,7 @@ static void put_val(struct vg_buf *b, const struct gotmpl_val *v, bool fmt)
 /* ---- parser ---- */
 
 enum tok { T_EOF, T_IDENT, T_FIELD, T_DOT, T_VAR, T_STR, T_NUM, T_LP, T_RP, T_PIPE, T_DECL,
-           T_ASSIGN, T_BAD };
+           T_ASSIGN, T_COMMA, T_BAD };
 
 struct parser {
     struct gotmpl *t;
@@ -171,6 +192,8 @@ struct parser {
     struct vg_str vars[MAX_VARS];
     size_t nvars;
     int depth;
+    int in_range;          /* ranges around the current action (for break/continue) */
+    bool range_decl;       /* the next pipeline is a range's: "$i, $e :=" allowed */
 };
 
 static bool flat(const struct parser *p) { return p->t->lang->flags & GOTMPL_FLAT; }
@@ -234,6 +257,7 @@ static void next(struct parser *p)
     else if (c == ')') p->tk = T_RP;
     else if (c == '|') p->tk = T_PIPE;
     else if (c == '=') p->tk = T_ASSIGN;
+    else if (c == ',') p->tk = T_COMMA;
     else if (c == ':' && rem > 1 && s[1] == '=') p->tk = T_DECL, n = 2;
     else if (c == '"' || c == '`') { /* next_action saw it closed */
         for (p->tk = T_STR; n < rem && s[n] != c; n++)
@@ -521,10 +545,21 @@ static int parse_pipe(struct parser *p, bool decl_ok, enum tok end, struct pipe 
     struct pipe *pp = palloc(p, sizeof *pp);
     if (!pp)
         return VG_ENOMEM;
+    pp->range = p->range_decl;
+    p->range_decl = false;
     if (decl_ok && p->tk == T_VAR && !flat(p) && !memchr(p->tp, '.', p->tlen)) {
         size_t save = p->apos;
         struct vg_str v = { p->tp + 1, p->tlen - 1 };
         next(p);
+        if (pp->range && p->tk == T_COMMA) { /* range $i, $e := */
+            next(p);
+            if (p->tk != T_VAR || memchr(p->tp, '.', p->tlen) || p->tlen < 2)
+                return perr(p, p->tp, "range can only initialize variables");
+            pp->decl2 = (struct vg_str){ p->tp + 1, p->tlen - 1 };
+            next(p);
+            if (p->tk != T_DECL)
+                return perr(p, p->tp, "expected := after range variables");
+        }
         if (p->tk == T_DECL || p->tk == T_ASSIGN) {
             pp->decl = v;
             pp->redefine = p->tk == T_ASSIGN;
@@ -556,10 +591,13 @@ static int parse_pipe(struct parser *p, bool decl_ok, enum tok end, struct pipe 
         return perr(p, p->tp, "unexpected \"%.*s\" in %s", (int)(p->tlen ? p->tlen : 1), p->tp,
                     end == T_RP ? "parenthesized pipeline" : "command");
     }
-    if (pp->decl.p && !pp->redefine && !var_known(p, pp->decl)) {
+    for (int k = 0; k < 2; k++) {
+        struct vg_str d = k ? pp->decl2 : pp->decl;
+        if (!d.p || pp->redefine || var_known(p, d))
+            continue;
         if (p->nvars == MAX_VARS)
             return perr(p, p->tp, "too many variables");
-        p->vars[p->nvars++] = pp->decl;
+        p->vars[p->nvars++] = d;
     }
     *out = pp;
     return 0;
@@ -667,8 +705,13 @@ static int parse_control(struct parser *p, struct node *n)
     for (;;) {
         enum stop st;
         next(p);
-        if ((rc = parse_pipe(p, !flat(p), T_EOF, &n->pipe)) < 0 ||
-            (rc = parse_list(p, &n->then, &st)) < 0)
+        p->range_decl = n->k == N_RANGE;
+        if ((rc = parse_pipe(p, !flat(p), T_EOF, &n->pipe)) < 0)
+            return rc;
+        p->in_range += n->k == N_RANGE; /* break and continue: not in range's else */
+        rc = parse_list(p, &n->then, &st);
+        p->in_range -= n->k == N_RANGE;
+        if (rc < 0)
             return rc;
         if (st == S_EOF)
             return perr(p, p->src + p->len, "unexpected EOF");
@@ -697,7 +740,7 @@ static int parse_control(struct parser *p, struct node *n)
 /* Nodes up to {{end}}, {{else}} (the token after "else" current) or the end. */
 static int parse_list(struct parser *p, struct node **head, enum stop *stop)
 {
-    static const char *const unsupported[] = { "range", "define", "template", "block",
+    static const char *const unsupported[] = { "define", "template", "block", "range",
                                                "break", "continue", "with" };
     struct node **tail = head;
     for (;;) {
@@ -714,14 +757,28 @@ static int parse_list(struct parser *p, struct node **head, enum stop *stop)
                 return perr(p, p->tp, "unexpected \"%.*s\" in end", (int)p->tlen, p->tp);
             return 0;
         }
-        for (size_t k = 0; k < sizeof unsupported / sizeof *unsupported - !flat(p); k++)
+        for (size_t k = 0; k < (flat(p) ? sizeof unsupported / sizeof *unsupported : 3); k++)
             if (is_kw(p, unsupported[k]))
                 return perr(p, p->tp, "\"%s\" actions are not supported", unsupported[k]);
-        bool ctl = is_kw(p, "if") || is_kw(p, "with");
-        struct node *n = add_node(p, &tail, ctl ? (is_kw(p, "if") ? N_IF : N_WITH) : N_ACTION, p->tp);
+        if (is_kw(p, "break") || is_kw(p, "continue")) {
+            const char *kw = p->tp;
+            struct node *n = add_node(p, &tail, kw[0] == 'b' ? N_BREAK : N_CONTINUE, kw);
+            if (!n)
+                return VG_ENOMEM;
+            if (!p->in_range)
+                return perr(p, kw, "{{%s}} outside {{range}}", kw[0] == 'b' ? "break" : "continue");
+            next(p);
+            if (p->tk != T_EOF)
+                return perr(p, p->tp, "unexpected \"%.*s\" in %s", (int)p->tlen, p->tp,
+                            kw[0] == 'b' ? "break" : "continue");
+            continue;
+        }
+        enum nkind k = is_kw(p, "if") ? N_IF : is_kw(p, "with") ? N_WITH
+                     : is_kw(p, "range") ? N_RANGE : N_ACTION;
+        struct node *n = add_node(p, &tail, k, p->tp);
         if (!n)
             return VG_ENOMEM;
-        rc = ctl ? parse_control(p, n) : parse_pipe(p, !flat(p), T_EOF, &n->pipe);
+        rc = k != N_ACTION ? parse_control(p, n) : parse_pipe(p, !flat(p), T_EOF, &n->pipe);
         if (rc < 0)
             return rc;
     }
@@ -782,7 +839,10 @@ struct gotmpl_exec {
     struct { struct vg_str name; struct gotmpl_val v; } vars[MAX_VARS];
     size_t nvars;
     struct gotmpl_val dot;
+    long iterations;      /* range iterations so far */
 };
+
+enum { BRK = 1, CONT = 2 }; /* exec_list's results for {{break}} and {{continue}} */
 
 /* "template: NAME:LINE: executing \"NAME\" at <at>: " + pre + the formatted message. */
 static int vxerr(struct gotmpl_exec *x, struct vg_str at, const char *pre, const char *fmt,
@@ -841,6 +901,21 @@ int gotmpl_buf_val(struct gotmpl_call *c, struct vg_buf *b, struct gotmpl_val *o
 
 static int field(struct gotmpl_exec *x, struct gotmpl_val *v, struct vg_str name)
 {
+    if (v->k == GOTMPL_LIST && v->keys) { /* map[string]interface{}: nil when missing */
+        struct gotmpl_val r = { .k = GOTMPL_NIL };
+        for (size_t i = 0; i < v->n; i++)
+            if (vg_str_eq(v->keys[i], name))
+                r = v->items[i];
+        *v = r;
+        return 0;
+    }
+    if (v->k == GOTMPL_SAMPLE && (vg_str_eq_c(name, "Labels") || vg_str_eq_c(name, "Value"))) {
+        if (name.p[0] == 'L')
+            *v = (struct gotmpl_val){ .k = GOTMPL_MAP, .ls = v->ls, .n = v->n };
+        else
+            *v = (struct gotmpl_val){ .k = GOTMPL_FLOAT, .f = v->f };
+        return 0;
+    }
     struct gotmpl_val r = gotmpl_str("", 0); /* a missing label: missingkey=zero */
     for (size_t i = 0; v->k == GOTMPL_MAP && i < v->n; i++)
         if (vg_str_eq(v->ls[i].name, name))
@@ -922,7 +997,7 @@ static int eval_pipe(struct gotmpl_exec *x, const struct pipe *p, struct gotmpl_
         if ((rc = call(x, c->args->fn, c->state, args, n, &v)) < 0)
             return rc;
     }
-    if (p->decl.p) {
+    if (p->decl.p && !p->range) {
         size_t i = x->nvars;
         while (p->redefine && i > 0 && !vg_str_eq(x->vars[i - 1].name, p->decl))
             i--;
@@ -935,6 +1010,60 @@ static int eval_pipe(struct gotmpl_exec *x, const struct pipe *p, struct gotmpl_
     return 0;
 }
 
+static int exec_list(struct gotmpl_exec *x, const struct node *n, struct vg_buf *out);
+
+static void push_var(struct gotmpl_exec *x, struct vg_str name, struct gotmpl_val v)
+{
+    if (x->nvars < MAX_VARS)
+        x->vars[x->nvars].name = name, x->vars[x->nvars++].v = v;
+}
+
+/* Go's walkRange over a list (index or key, element) or a label map (name, value). */
+static int exec_range(struct gotmpl_exec *x, const struct node *n, const struct gotmpl_val *v,
+                      struct vg_buf *out)
+{
+    if (v->k != GOTMPL_LIST && v->k != GOTMPL_MAP && v->k != GOTMPL_NIL) {
+        struct vg_buf b;
+        vg_buf_init(&b);
+        put_val(&b, v, true);
+        const char *s = vg_buf_cstr(&b);
+        int rc = xerr(x, VG_STR("range"), "range can't iterate over %s", s ? s : "value");
+        vg_buf_free(&b);
+        return rc;
+    }
+    size_t cnt = v->k == GOTMPL_NIL ? 0 : v->n, base = x->nvars;
+    if (!cnt)
+        return exec_list(x, n->els, out);
+    for (size_t i = 0; i < cnt; i++) {
+        if (++x->iterations > GOTMPL_MAX_ITERATIONS)
+            return xerr(x, VG_STR("range"), "more than %d range iterations",
+                        GOTMPL_MAX_ITERATIONS);
+        struct gotmpl_val key, el;
+        if (v->k == GOTMPL_MAP) {
+            key = gotmpl_str(v->ls[i].name.p, v->ls[i].name.len);
+            el = gotmpl_str(v->ls[i].value.p, v->ls[i].value.len);
+        } else {
+            el = v->items[i];
+            key = v->keys ? gotmpl_str(v->keys[i].p, v->keys[i].len)
+                          : (struct gotmpl_val){ .k = GOTMPL_INT, .i = (int64_t)i };
+        }
+        x->nvars = base;
+        if (n->pipe->decl2.p) {
+            push_var(x, n->pipe->decl, key);
+            push_var(x, n->pipe->decl2, el);
+        } else if (n->pipe->decl.p) {
+            push_var(x, n->pipe->decl, el);
+        }
+        x->dot = el;
+        int rc = exec_list(x, n->then, out);
+        if (rc < 0)
+            return rc;
+        if (rc == BRK)
+            break;
+    }
+    return 0;
+}
+
 static int exec_list(struct gotmpl_exec *x, const struct node *n, struct vg_buf *out)
 {
     for (; n; n = n->next) {
@@ -943,6 +1072,8 @@ static int exec_list(struct gotmpl_exec *x, const struct node *n, struct vg_buf 
             vg_buf_append(out, n->text.p, n->text.len);
             continue;
         }
+        if (n->k == N_BREAK || n->k == N_CONTINUE)
+            return n->k == N_BREAK ? BRK : CONT;
         struct gotmpl_val v, dot = x->dot;
         size_t vars = x->nvars;
         int rc = eval_pipe(x, n->pipe, &v);
@@ -956,10 +1087,13 @@ static int exec_list(struct gotmpl_exec *x, const struct node *n, struct vg_buf 
         bool t = gotmpl_truth(&v);
         if (t && n->k == N_WITH)
             x->dot = v;
-        rc = exec_list(x, t ? n->then : n->els, out);
+        if (n->k == N_RANGE)
+            rc = exec_range(x, n, &v, out);
+        else
+            rc = exec_list(x, t ? n->then : n->els, out);
         x->dot = dot;
         x->nvars = vars;
-        if (rc < 0)
+        if (rc) /* an error, or break / continue for the range around */
             return rc;
     }
     return 0;
@@ -1037,7 +1171,7 @@ static int f_logic(struct gotmpl_call *c, struct gotmpl_val *a, size_t n, struct
 static int f_len(struct gotmpl_call *c, struct gotmpl_val *a, size_t n, struct gotmpl_val *out)
 {
     (void)n;
-    if (a[0].k != GOTMPL_STR && a[0].k != GOTMPL_MAP)
+    if (a[0].k != GOTMPL_STR && a[0].k != GOTMPL_MAP && a[0].k != GOTMPL_LIST)
         return gotmpl_fail(c, "len of type %s", gotmpl_kind_name(a[0].k));
     *out = (struct gotmpl_val){ .k = GOTMPL_INT,
                                 .i = (int64_t)(a[0].k == GOTMPL_STR ? a[0].s.len : a[0].n) };
@@ -1047,7 +1181,16 @@ static int f_len(struct gotmpl_call *c, struct gotmpl_val *a, size_t n, struct g
 static int f_index(struct gotmpl_call *c, struct gotmpl_val *a, size_t n, struct gotmpl_val *out)
 {
     (void)n;
-    if (a[0].k != GOTMPL_MAP)
+    if (a[0].k == GOTMPL_LIST && !a[0].keys) {
+        if (a[1].k != GOTMPL_INT)
+            return gotmpl_fail(c, "cannot index slice/array with type %s",
+                               gotmpl_kind_name(a[1].k));
+        if (a[1].i < 0 || (uint64_t)a[1].i >= a[0].n)
+            return gotmpl_fail(c, "index out of range: %" PRId64, a[1].i);
+        *out = a[0].items[a[1].i];
+        return 0;
+    }
+    if (a[0].k != GOTMPL_MAP && a[0].k != GOTMPL_LIST)
         return gotmpl_fail(c, "can't index item of type %s", gotmpl_kind_name(a[0].k));
     if (gotmpl_want_str(c, &a[1], 1) < 0)
         return c->x->err->code;

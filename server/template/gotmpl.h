@@ -8,8 +8,11 @@
  * result is the last argument of the next); operands .Field and .A.B chains, `.`,
  * $var and $var.a chains, $ (the data), "strings" (Go escapes), `raw strings`,
  * integers, floats, true, false, nil and (sub pipelines), optionally followed by a
- * field chain; `{{ $x := p }}` and `{{ $x = p }}`; if / else if / else / with / end.
- * range, define, template, block, break and continue are refused when parsing.
+ * field chain; `{{ $x := p }}` and `{{ $x = p }}`; if / else if / else / with / end;
+ * range over lists and maps (`{{ range p }}`, `{{ range $e := p }}`, `{{ range $i, $e
+ * := p }}`, with {{ else }} for an empty one, {{ break }} and {{ continue }}), at most
+ * GOTMPL_MAX_ITERATIONS iterations per execution. define, template and block are
+ * refused when parsing; flat languages (GOTMPL_FLAT) refuse range and with too.
  *
  * Builtins (after the language's own functions, which may shadow them): eq ne lt le gt
  * ge and or not len index print printf println, as Go's. printf knows the verbs
@@ -17,8 +20,10 @@
  * prints Go's %!v(MISSING), %!(EXTRA ...) and %!d(string=x) texts.
  *
  * Values are Go's basic kinds plus a label map (map[string]string: a field of it is
- * the label's value, "" when missing, as with missingkey=zero) and the data value
- * (whose fields the language resolves). Go's truth: "", 0, false, nil and an empty map
+ * the label's value, "" when missing, as with missingkey=zero), the data value
+ * (whose fields the language resolves), a list (a Go slice; with keys a
+ * map[string]interface{}: its fields are its entries) and a sample (Prometheus's
+ * template sample {Labels map[string]string; Value}: fields .Labels and .Value). Go's truth: "", 0, false, nil and an empty map
  * are false. Errors use Go's wording: "template: NAME:LINE: function \"x\" not
  * defined", "template: NAME:LINE: executing \"NAME\" at <f>: error calling f: ...".
  *
@@ -38,16 +43,20 @@
 #include <stdint.h>
 
 enum gotmpl_kind { GOTMPL_NIL, GOTMPL_STR, GOTMPL_BOOL, GOTMPL_INT, GOTMPL_FLOAT,
-                   GOTMPL_TIME, GOTMPL_MAP, GOTMPL_DATA };
+                   GOTMPL_TIME, GOTMPL_MAP, GOTMPL_DATA, GOTMPL_LIST, GOTMPL_SAMPLE };
+
+#define GOTMPL_MAX_ITERATIONS 100000 /* range iterations per execution, nested included */
 
 struct gotmpl_val {
     enum gotmpl_kind k;
     bool b;                  /* GOTMPL_BOOL (beside k: no padding) */
     struct vg_str s;         /* GOTMPL_STR */
     int64_t i;               /* GOTMPL_INT; GOTMPL_TIME: ns since the epoch, UTC */
-    double f;                /* GOTMPL_FLOAT */
-    const struct label *ls;  /* GOTMPL_MAP: printed in this order */
-    size_t n;
+    double f;                /* GOTMPL_FLOAT; GOTMPL_SAMPLE: its value */
+    const struct label *ls;  /* GOTMPL_MAP and GOTMPL_SAMPLE's labels: printed in this order */
+    size_t n;                /* entries of ls, or of items */
+    const struct gotmpl_val *items; /* GOTMPL_LIST */
+    const struct vg_str *keys;      /* GOTMPL_LIST: NULL for a slice, else n keys (a map) */
 };
 
 struct gotmpl_exec;

@@ -3,9 +3,11 @@
 # prometheus-alertmanager (GET /api/v2/alerts shows it with the rule's labels) and then
 # resolves there; the same alert is delivered by the built-in notifiers through loopback
 # sinks (tests/integration/notify_sinks.py): a webhook that works, one that fails twice
-# (retried with backoff), one that hangs (times out without delaying the others), a
-# Slack incoming webhook, and e-mail to an SMTP sink that rejects the first message.
-# A silence created through /api/v1/silences keeps a second alert from the receivers,
+# (retried with backoff), one that hangs (times out without delaying the others), two
+# Slack incoming webhooks (default and templated title/text; the bodies are checked field
+# by field), and e-mail to an SMTP sink that rejects the first message.
+# A second Alertmanager target (an HTTP sink implementing POST /api/v2/alerts) receives
+# the same alerts as the real one. A silence created through /api/v1/silences keeps a second alert from the receivers,
 # and /api/v1/notifications lists the attempts.
 source "$(dirname "$0")/lib.sh"
 need_cmd prometheus-alertmanager
@@ -53,6 +55,8 @@ alerting:
   alertmanagers:
     - static_configs: [{targets: ['127.0.0.1:$AM_PORT']}]
       timeout: 5s
+    - static_configs: [{targets: ['127.0.0.1:$HTTP_SINK_PORT']}]
+      path_prefix: /ok/am2
 notifications:
   route:
     receiver: all
@@ -69,6 +73,11 @@ notifications:
       slack_configs:
         - api_url: $SINK_URL/ok/slack
           channel: '#ops'
+        - api_url: $SINK_URL/ok/slack2
+          username: vigil-bot
+          send_resolved: true
+          title: '{{ toUpper .Status }} {{ .GroupLabels.alertname }}'
+          text: '{{ len .Alerts.Firing }} firing, {{ len .Alerts.Resolved }} resolved for {{ .Receiver }}'
       email_configs:
         - to: 'Ops <ops@example.org>'
           from: vigil@example.org
@@ -107,10 +116,16 @@ else
     fail "DiskFull reached Alertmanager within 60 s: $(curl -s "$AM_URL/api/v2/alerts" | head -c 400)"
 fi
 
+# the second Alertmanager (the HTTP sink answering POST /ok/am2/api/v2/alerts) gets it too
+am2_has() { jq -e -s '[.[] | select(.path == "/ok/am2/api/v2/alerts") | .body[] | select(.labels.alertname == "DiskFull")] | length > 0' "$T/http.jsonl"; }
+wait_until 30 am2_has && pass "the second Alertmanager received DiskFull" \
+    || fail "the second Alertmanager received DiskFull"
 count() { curl -s --max-time 5 "$SINK_URL/count/$1"; }
 delivered() { [ "$(count "$1")" -ge 1 ]; }
 wait_until 30 delivered ok/hook && pass "webhook delivered" || fail "webhook delivered"
-wait_until 30 delivered ok/slack && pass "slack delivered" || fail "slack delivered"
+got_path() { jq -e -s --arg p "$1" '[.[] | select(.path == $p and .status == 200)] | length > 0' "$T/http.jsonl"; }
+wait_until 30 got_path /ok/slack && pass "slack delivered" || fail "slack delivered"
+wait_until 30 got_path /ok/slack2 && pass "templated slack delivered" || fail "templated slack delivered"
 wait_until 30 delivered fail/2/hook && pass "failing webhook delivered after retries" \
     || fail "failing webhook delivered after retries"
 smtp_got() { [ -s "$T/smtp.jsonl" ]; }
@@ -125,9 +140,28 @@ check_eq "webhook groupLabels" DiskFull "$(printf '%s' "$hook" | jq -r .groupLab
 check_eq "webhook alert label" storage "$(printf '%s' "$hook" | jq -r '.alerts[0].labels.team')"
 check_eq "webhook fingerprint is 16 hex digits" 16 "$(printf '%s' "$hook" | jq -r '.alerts[0].fingerprint | length')"
 check_eq "the silenced alert never reached a receiver" 0 \
-    "$(grep -c '"Quiet"' "$T/http.jsonl" || true)"
+    "$(jq -c 'select(.path != "/ok/am2/api/v2/alerts")' "$T/http.jsonl" | grep -c '"Quiet"')"
 fails=$(jq -r 'select(.path == "/fail/2/hook") | .status' "$T/http.jsonl" | grep -c 500 || true)
 check_eq "failing webhook answered 500 twice" 2 "$fails"
+# Slack: the incoming-webhook body as slack.c renders it (default title and text)
+slack=$(jq -c 'select(.path == "/ok/slack") | .body' "$T/http.jsonl" | head -n 1)
+check_eq "slack channel" '#ops' "$(printf '%s' "$slack" | jq -r .channel)"
+check_eq "slack: no username unless configured" null "$(printf '%s' "$slack" | jq -r .username)"
+check_eq "slack: one attachment" 1 "$(printf '%s' "$slack" | jq -r '.attachments | length')"
+att=$(printf '%s' "$slack" | jq -c '.attachments[0]')
+check_eq "slack title" '[FIRING:1] DiskFull (alertname="DiskFull")' "$(printf '%s' "$att" | jq -r .title)"
+check_eq "slack fallback is the title" "$(printf '%s' "$att" | jq -r .title)" "$(printf '%s' "$att" | jq -r .fallback)"
+check_eq "slack color while firing" danger "$(printf '%s' "$att" | jq -r .color)"
+check_eq "slack title_link is the external URL" "$VIGIL_URL" "$(printf '%s' "$att" | jq -r .title_link)"
+check_eq "slack mrkdwn_in" '["text"]' "$(printf '%s' "$att" | jq -c .mrkdwn_in)"
+want_labels=$(printf '%s' "$hook" | jq -r '.alerts[0].labels | to_entries | map(select(.key != "alertname")) | sort_by(.key) | map("\(.key)=\"\(.value)\"") | join(" ")')
+check_eq "slack text: status, name, summary, labels" "*firing* DiskFull: disk db1 is full \`$want_labels\`" \
+    "$(printf '%s' "$att" | jq -r .text)"
+slack2=$(jq -c 'select(.path == "/ok/slack2") | .body' "$T/http.jsonl" | head -n 1)
+check_eq "slack templates: username" vigil-bot "$(printf '%s' "$slack2" | jq -r .username)"
+check_eq "slack templates: no channel unless configured" null "$(printf '%s' "$slack2" | jq -r .channel)"
+check_eq "slack templates: title" "FIRING DiskFull" "$(printf '%s' "$slack2" | jq -r '.attachments[0].title')"
+check_eq "slack templates: text" "1 firing, 0 resolved for all" "$(printf '%s' "$slack2" | jq -r '.attachments[0].text')"
 mail=$(jq -r .data "$T/smtp.jsonl" | head -n 40)
 check_contains "mail subject" "$mail" "Subject: [FIRING:1] DiskFull"
 check_contains "mail body" "$mail" "[FIRING] DiskFull"
@@ -152,6 +186,13 @@ wait_until 60 am_resolved && pass "DiskFull resolved in Alertmanager" \
     || fail "DiskFull resolved in Alertmanager: $(am_alert | head -c 300)"
 resolved_hook() { jq -e -s '[.[] | select(.path == "/ok/hook" and .body.status == "resolved")] | length > 0' "$T/http.jsonl"; }
 wait_until 30 resolved_hook && pass "webhook got the resolution" || fail "webhook got the resolution"
+resolved_slack() { jq -e -s '[.[] | select(.path == "/ok/slack2" and .body.attachments[0].color == "good")] | length > 0' "$T/http.jsonl"; }
+wait_until 30 resolved_slack && pass "slack (send_resolved) got the resolution in green" \
+    || fail "slack (send_resolved) got the resolution in green"
+check_eq "slack resolved title" "RESOLVED DiskFull" \
+    "$(jq -r 'select(.path == "/ok/slack2" and .body.attachments[0].color == "good") | .body.attachments[0].title' "$T/http.jsonl" | head -n 1)"
+check_eq "slack without send_resolved got no resolution" 0 \
+    "$(jq -r 'select(.path == "/ok/slack") | .body.attachments[0].color' "$T/http.jsonl" | grep -c good)"
 
 code=$(http_code "$VIGIL_URL/api/v1/silence/$SIL_ID" -X DELETE)
 check_eq "silence expired" 200 "$code"

@@ -1,24 +1,42 @@
 #!/usr/bin/env python3
 """Loopback sinks for the notification tests: they record what Vigil delivers.
 
-  notify_sinks.py http PORT OUT.jsonl
-      An HTTP server. Every POST is appended to OUT.jsonl as one JSON line
-      {"path": ..., "time": <unix s>, "status": <answered>, "body": <parsed JSON or text>}.
-      The path chooses the behaviour:
+  notify_sinks.py http PORT OUT.jsonl [--tls CERT KEY]
+      An HTTP server (HTTPS with --tls). Every POST is appended to OUT.jsonl as one JSON
+      line {"path": ..., "time": <unix s>, "status": <answered>, "auth": <Authorization
+      header or null>, "body": <parsed JSON or text>}. The path chooses the behaviour:
         /ok/...          answers 200
         /fail/N/...      answers 500 to the first N POSTs on this path, then 200
         /hang/...        never answers (sleeps 300 s; the client must time out)
+        /auth/U/P/...    answers 401 unless the request carries HTTP basic auth U:P,
+                         then 200
       GET /count/PATH-PREFIX answers the number of 2xx POSTs recorded under the prefix.
 
-  notify_sinks.py smtp PORT OUT.jsonl [reject]
-      A minimal SMTP responder (asyncio; no smtpd): EHLO/HELO, MAIL, RCPT, DATA, RSET,
-      NOOP, QUIT. Each accepted message is appended as {"from":..., "to":[...],
-      "data": "<message>"}. With "reject", the first DATA is answered 554 (then 250).
+  notify_sinks.py smtp PORT OUT.jsonl [reject] [--tls CERT KEY] [--auth USER:PASS]
+                  [--mechs PLAIN,LOGIN]
+      A minimal SMTP responder (asyncio; no smtpd): EHLO/HELO, STARTTLS, AUTH, MAIL,
+      RCPT, DATA, RSET, NOOP, QUIT. Each accepted message is appended as {"from":...,
+      "to":[...], "data": "<message>", "tls": <after STARTTLS>, "user": <authenticated
+      user or null>}. With "reject", the first DATA is answered 554 (then 250).
+      --tls offers STARTTLS (python ssl with CERT/KEY, PEM). --auth offers AUTH with the
+      mechanisms of --mechs (default PLAIN,LOGIN), only after STARTTLS when --tls is
+      given (as real servers do), and then refuses MAIL before a successful AUTH (530).
+      Every AUTH is appended as {"auth": <mechanism>, "user":..., "password":...,
+      "tls":..., "ok": <accepted>}; a wrong pair is answered 535.
 
-Both bind 127.0.0.1 only and run until killed.
+  notify_sinks.py cert DIR SAN
+      Writes a throwaway self-signed certificate DIR/cert.pem (CN vigil-test, subject
+      alternative names SAN, e.g. "DNS:vigil-test") and its key DIR/key.pem with
+      openssl, valid one day, for the --tls options.
+
+The sinks bind 127.0.0.1 only and run until killed.
 """
 import asyncio
+import base64
 import json
+import os
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -33,7 +51,7 @@ def append(path, obj):
         f.flush()
 
 
-def run_http(port, out):
+def run_http(port, out, tls):
     fails = {}
     ok_counts = {}
 
@@ -65,6 +83,11 @@ def run_http(port, out):
                 body = raw
             parts = self.path.strip("/").split("/")
             status = 200
+            auth = self.headers.get("Authorization")
+            if parts[0] == "auth" and len(parts) > 2:
+                want = base64.b64encode(f"{parts[1]}:{parts[2]}".encode()).decode()
+                if auth != "Basic " + want:
+                    status = 401
             if parts[0] == "hang":
                 time.sleep(300)
                 return
@@ -78,24 +101,70 @@ def run_http(port, out):
                 with lock:
                     ok_counts[self.path] = ok_counts.get(self.path, 0) + 1
             append(out, {"path": self.path, "time": time.time(), "status": status,
-                         "body": body})
-            msg = b"ok" if status == 200 else b"injected failure"
+                         "auth": auth, "body": body})
+            msg = (b"ok" if status == 200 else b"unauthorized" if status == 401
+                   else b"injected failure")
             self.send_response(status)
             self.send_header("Content-Length", str(len(msg)))
             self.end_headers()
             self.wfile.write(msg)
 
     ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+    srv = ThreadingHTTPServer(("127.0.0.1", port), H)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls[0], tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.serve_forever()
 
 
-def run_smtp(port, out, reject):
+def run_smtp(port, out, reject, tls, auth, mechs):
     state = {"rejects_left": 1 if reject else 0}
+    ctx = None
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls[0], tls[1])
 
     async def session(reader, writer):
         def send(line):
             writer.write((line + "\r\n").encode())
 
+        async def read_line():
+            return (await reader.readline()).decode("utf-8", "replace").rstrip("\r\n")
+
+        def b64(s):
+            try:
+                return base64.b64decode(s).decode("utf-8", "replace")
+            except ValueError:
+                return None
+
+        async def do_auth(args):
+            mech = args[0].upper() if args else ""
+            if mech not in mechs:
+                send("504 5.5.4 mechanism not offered")
+                return False
+            if mech == "PLAIN":
+                resp = args[1] if len(args) > 1 else None
+                if resp is None:
+                    send("334 ")
+                    await writer.drain()
+                    resp = await read_line()
+                parts = (b64(resp) or "").split("\0")
+                user, pw = (parts[1], parts[2]) if len(parts) == 3 else (None, None)
+            else:
+                send("334 VXNlcm5hbWU6")
+                await writer.drain()
+                user = b64(await read_line())
+                send("334 UGFzc3dvcmQ6")
+                await writer.drain()
+                pw = b64(await read_line())
+            ok = f"{user}:{pw}" == auth
+            append(out, {"auth": mech, "user": user, "password": pw, "tls": sess["tls"],
+                         "ok": ok})
+            send("235 2.7.0 authenticated" if ok else "535 5.7.8 bad credentials")
+            return ok
+
+        sess = {"tls": False, "user": None}
         send("220 sink ESMTP")
         mail_from, rcpts = None, []
         while True:
@@ -105,12 +174,33 @@ def run_smtp(port, out, reject):
             cmd = line.decode("utf-8", "replace").rstrip("\r\n")
             verb = cmd[:4].upper()
             if verb in ("EHLO", "HELO"):
-                send("250-sink" if verb == "EHLO" else "250 sink")
-                if verb == "EHLO":
-                    send("250 8BITMIME")
+                if verb == "HELO":
+                    send("250 sink")
+                else:
+                    ext = ["sink", "8BITMIME"]
+                    if ctx and not sess["tls"]:
+                        ext.append("STARTTLS")
+                    if auth and (sess["tls"] or not ctx):
+                        ext.append("AUTH " + " ".join(mechs))
+                    for i, e in enumerate(ext):
+                        send(("250 " if i == len(ext) - 1 else "250-") + e)
+            elif verb == "STAR" and cmd.upper() == "STARTTLS" and ctx and not sess["tls"]:
+                send("220 2.0.0 go ahead")
+                await writer.drain()
+                await writer.start_tls(ctx)
+                sess["tls"] = True
+                mail_from, rcpts = None, []
+                continue
+            elif verb == "AUTH" and auth and sess["user"] is None:
+                args = cmd.split()[1:]
+                if await do_auth(args):
+                    sess["user"] = auth.split(":", 1)[0]
             elif verb == "MAIL":
-                mail_from, rcpts = cmd.split(":", 1)[1].strip().strip("<>"), []
-                send("250 ok")
+                if auth and sess["user"] is None:
+                    send("530 5.7.0 authentication required")
+                else:
+                    mail_from, rcpts = cmd.split(":", 1)[1].strip().strip("<>"), []
+                    send("250 ok")
             elif verb == "RCPT":
                 rcpts.append(cmd.split(":", 1)[1].strip().strip("<>"))
                 send("250 ok")
@@ -129,7 +219,8 @@ def run_smtp(port, out, reject):
                     state["rejects_left"] -= 1
                     send("554 rejected by the test sink")
                 else:
-                    append(out, {"from": mail_from, "to": rcpts, "data": "".join(data)})
+                    append(out, {"from": mail_from, "to": rcpts, "data": "".join(data),
+                                 "tls": sess["tls"], "user": sess["user"]})
                     send("250 queued")
             elif verb == "RSET":
                 mail_from, rcpts = None, []
@@ -153,9 +244,38 @@ def run_smtp(port, out, reject):
     asyncio.run(main())
 
 
-if __name__ == "__main__":
-    kind, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def make_cert(outdir, san):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=vigil-test", "-addext", "subjectAltName=" + san,
+                    "-keyout", os.path.join(outdir, "key.pem"),
+                    "-out", os.path.join(outdir, "cert.pem")],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def main(argv):
+    if argv[1] == "cert":
+        make_cert(argv[2], argv[3])
+        return
+    kind, port, out = argv[1], int(argv[2]), argv[3]
+    rest = argv[4:]
+    tls, auth, mechs, reject = None, None, ["PLAIN", "LOGIN"], False
+    while rest:
+        a = rest.pop(0)
+        if a == "reject":
+            reject = True
+        elif a == "--tls":
+            tls = (rest.pop(0), rest.pop(0))
+        elif a == "--auth":
+            auth = rest.pop(0)
+        elif a == "--mechs":
+            mechs = rest.pop(0).upper().split(",")
+        else:
+            sys.exit(f"notify_sinks.py: unknown argument {a}")
     if kind == "http":
-        run_http(port, out)
+        run_http(port, out, tls)
     else:
-        run_smtp(port, out, len(sys.argv) > 4 and sys.argv[4] == "reject")
+        run_smtp(port, out, reject, tls, auth, mechs)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

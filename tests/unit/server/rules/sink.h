@@ -1,7 +1,8 @@
 /* sink: a loopback HTTP server for the notifier tests. It accepts connections one at a
  * time on 127.0.0.1 (an ephemeral port), reads one request (headers and a
- * Content-Length body), records path and body, and answers 200 — or 500 to the first
- * `fail_first` requests, or never (hang: the connection is held until the sink stops).
+ * Content-Length body), records path, body and Authorization header, and answers 200 —
+ * or 500 to the first `fail_first` requests, or never (hang: the connection is held
+ * until the sink stops).
  * Static inline so each test file takes what it uses. */
 #ifndef TEST_RULES_SINK_H
 #define TEST_RULES_SINK_H
@@ -32,6 +33,7 @@ struct sink {
     int n;                /* bodies recorded (answered 200) */
     char *bodies[SINK_MAX];
     char *paths[SINK_MAX];
+    char *auths[SINK_MAX];  /* the Authorization header's value ("" when none) */
 };
 
 static inline void sink_answer(int c, int status)
@@ -78,6 +80,9 @@ static inline void sink_serve(struct sink *s, int c)
         char *sp = strchr(buf, ' ');
         char *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
         s->paths[s->n] = sp && sp2 ? strndup(sp + 1, (size_t)(sp2 - sp - 1)) : strdup("");
+        char *az = strcasestr(buf, "\r\nAuthorization: ");
+        s->auths[s->n] = az && az < body ? strndup(az + 17, strcspn(az + 17, "\r\n"))
+                                         : strdup("");
         s->bodies[s->n++] = strndup(body, (size_t)want);
     }
     pthread_mutex_unlock(&s->mu);
@@ -135,6 +140,7 @@ static inline void sink_stop(struct sink *s)
     for (int i = 0; i < s->n; i++) {
         free(s->bodies[i]);
         free(s->paths[i]);
+        free(s->auths[i]);
     }
     pthread_mutex_destroy(&s->mu);
 }

@@ -219,6 +219,40 @@ Test(route, config_errors_name_file_line)
     expect_error("notifications:\n  route: {receiver: x}\n  receivers: [{name: x}]\n"
                  "  inhibit_rules: [{equal: [a]}]\n",
                  "source_matchers and target_matchers are required");
+    expect_error("notifications:\n  route: {receiver: x}\n  receivers:\n    - name: x\n"
+                 "      email_configs: [{to: a@b, from: c@d, smarthost: 'm:25',\n"
+                 "                       tls_config: {ca_file: /nonexistent/ca.pem}}]\n",
+                 "n.yml:6: notifications.receivers[0].email_configs[0].tls_config.ca_file: "
+                 "cannot read \"/nonexistent/ca.pem\"");
+    expect_error("notifications:\n  route: {receiver: x}\n  receivers:\n    - name: x\n"
+                 "      email_configs: [{to: a@b, from: c@d, smarthost: 'm:25',\n"
+                 "                       tls_config: {cert_file: /dev/null}}]\n",
+                 "tls_config: cert_file and key_file go together");
+    expect_error("notifications:\n  route: {receiver: x}\n  receivers:\n    - name: x\n"
+                 "      email_configs: [{to: a@b, from: c@d, smarthost: 'm:25',\n"
+                 "                       tls_config: {min_version: TLS13}}]\n",
+                 "unknown key \"min_version\"");
+}
+
+/* An e-mail receiver's tls_config is read into what the SMTP transport is given. */
+Test(route, email_tls_config_is_kept)
+{
+    struct config *cfg;
+    struct vg_err err = { 0 };
+    struct route_config *c = parse("notifications:\n  route: {receiver: x}\n  receivers:\n"
+                                   "    - name: x\n      email_configs:\n"
+                                   "        - {to: a@b, from: c@d, smarthost: 'm:25', tls_config:\n"
+                                   "           {ca_file: /dev/null, server_name: mail.test,\n"
+                                   "            insecure_skip_verify: true}}\n",
+                                   &cfg, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    const struct route_integration *it = &c->receivers[0].ints[0];
+    cr_assert_str_eq(it->tls.tls.ca_file, "/dev/null");
+    cr_assert_str_eq(it->tls.tls.server_name, "mail.test");
+    cr_assert(it->tls.tls.insecure);
+    cr_assert_null(it->tls.tls.cert_file);
+    route_config_free(c);
+    config_free(cfg);
 }
 
 Test(route, no_section_means_no_route)

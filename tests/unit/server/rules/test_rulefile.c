@@ -229,3 +229,46 @@ Test(rulefile, allocation_failure)
         cr_assert(rc == VG_ENOMEM || rc == VG_EINVAL, "rc %d %s", rc, err.msg);
     }
 }
+
+Test(rulefile, duplicate_rules_lint)
+{
+    struct rule_file *f = parse_ok("groups:\n"
+                                   "  - name: a\n"
+                                   "    rules:\n"
+                                   "      - record: job:up:sum\n"
+                                   "        expr: sum by (job) (up)\n"
+                                   "        labels: {team: x}\n"
+                                   "      - record: job:up:sum\n"
+                                   "        expr: sum by (job) (up{env=\"p\"})\n"
+                                   "        labels: {team: x}\n"
+                                   "      - record: job:up:sum\n"
+                                   "        expr: sum by (job) (up)\n"
+                                   "        labels: {team: y}\n"
+                                   "      - alert: Down\n"
+                                   "        expr: up == 0\n"
+                                   "      - alert: Down\n"
+                                   "        expr: up == 0\n"
+                                   "      - alert: Down\n"
+                                   "        expr: up < 1\n"
+                                   "  - name: b\n"
+                                   "    rules:\n"
+                                   "      - alert: Down\n"
+                                   "        expr: up == 0\n");
+    struct vg_buf b;
+    vg_buf_init(&b);
+    cr_assert_eq(rulefile_duplicates(f, &b), 3, "same name and labels in one group only");
+    const char *s = vg_buf_cstr(&b);
+    HAS(s, "3 duplicate rule(s) found.\n");
+    HAS(s, "Metric: job:up:sum\nGroup: a (r.yml:4, r.yml:7)\nLabel(s):\n\tteam: x\n");
+    HAS(s, "Metric: Down\nGroup: a (r.yml:13, r.yml:15, r.yml:17)\nLabel(s):\n");
+    HAS(s, "Might cause inconsistency while recording expressions\n");
+    vg_buf_free(&b);
+    rulefile_free(f);
+    f = parse_ok("groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up\n"
+                 "      - record: y\n        expr: up\n");
+    vg_buf_init(&b);
+    cr_assert_eq(rulefile_duplicates(f, &b), 0);
+    cr_assert_eq(b.len, 0);
+    vg_buf_free(&b);
+    rulefile_free(f);
+}

@@ -3,6 +3,7 @@
  * feeding later rules, staleness, limits, restart with state kept, reload, alignment. */
 #include "../../../../server/promql/engine.h"
 #include "../../../../server/rules/rules.h"
+#include "../../../../server/rules/rules_int.h"
 #include "../fixture.h"
 #include "../../../../storage/logstore/lentry.h"
 
@@ -251,7 +252,7 @@ Test(rules, limits_and_errors)
     cr_assert_str_eq(r[0].last_error, "exceeded limit of 1 with 2 alerts");
     cr_assert_eq(r[0].nalerts, 0);
     cr_assert_eq(r[1].health, RULES_ERR);
-    cr_assert_str_eq(r[1].last_error, "exceeded limit 1 with 2 series");
+    cr_assert_str_eq(r[1].last_error, "exceeded limit of 1 with 2 series");
     cr_assert_str_eq(r[2].last_error, "rule result is not a vector or scalar");
     cr_assert_str_eq(r[3].last_error,
                      "vector contains metrics with the same labelset after applying alert labels");
@@ -433,5 +434,166 @@ Test(rules, logql_alert_on_log_lines)
     double v = 0;
     cr_assert_eq(query(&t, "app:lines:count1m", T0, &v), 1);
     cr_assert_eq(v, 3);
+    rt_close(&t);
+}
+
+/* The text of /metrics. */
+static char *render_metrics(struct rt *t)
+{
+    struct vg_buf b;
+    vg_buf_init(&b);
+    metrics_render(t->fx.v.metrics, &b);
+    char *s = strdup(vg_buf_cstr(&b));
+    vg_buf_free(&b);
+    return s;
+}
+
+/* Occurrences of needle in the file at path. */
+static int count_in_file(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+Test(rules, template_errors_counted_logged_once_other_output_kept)
+{
+    struct rt t;
+    rt_open(&t,
+            "groups:\n"
+            "  - name: tmpl\n"
+            "    rules:\n"
+            "      - alert: T\n"
+            "        expr: load > 1\n"
+            "        labels: {sev: '{{ if gt $value 5.0 }}page{{ else }}{{ humanize \"y\" }}{{ end }}'}\n"
+            "        annotations:\n"
+            "          bad: '{{ humanize \"x\" }}'\n"
+            "          good: 'v={{ $value }}'\n",
+            NULL);
+    rt_start(&t);
+    char logp[160];
+    snprintf(logp, sizeof logp, "%s/log.txt", t.fx.dir);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *lf = freopen(logp, "w", stderr);
+    cr_assert_not_null(lf);
+    for (int i = 0; i < 3; i++) {
+        fixture_append(&t.fx, T0 + i * 60000 - 1000, 9, "__name__", "load", "instance", "a", NULL);
+        rules_eval_group(t.r, 0, T0 + i * 60000);
+    }
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    struct rules_view *vw = view(&t);
+    const struct rules_rule_view *r = &vw->groups[0].rules[0];
+    cr_assert_eq(r->health, RULES_OK, "template errors do not fail the rule");
+    cr_assert_eq(r->nalerts, 1);
+    const struct rules_alert_view *a = &r->alerts[0];
+    cr_assert(vg_str_eq_c(labels_get(a->labels, a->nlabels, "sev"), "page"));
+    cr_assert(vg_str_eq_c(labels_get(a->annotations, a->nannotations, "good"), "v=9"));
+    struct vg_str bad = labels_get(a->annotations, a->nannotations, "bad");
+    cr_assert(bad.p && strstr(bad.p, "<error expanding template: template: __alert_T"), "%s", bad.p);
+    cr_assert(strstr(bad.p, "error calling humanize: strconv.ParseFloat"), "%s", bad.p);
+    rules_view_free(vw);
+    char *m = render_metrics(&t);
+    cr_assert(strstr(m, "vigil_rule_template_errors_total{rule_group=\""), "%s", m);
+    cr_assert(strstr(m, ";tmpl\"} 3\n"), "one error per evaluation: %s", m);
+    cr_assert_null(strstr(m, "prometheus_rule_template_errors_total"));
+    free(m);
+    cr_assert_eq(count_in_file(logp, "expanding alert template failed"), 1,
+                 "the same error is logged once");
+    /* a new error (the label's other branch) changes the set: logged again, once */
+    saved = dup(2);
+    cr_assert_not_null(freopen(logp, "w", stderr));
+    for (int i = 3; i < 5; i++) {
+        fixture_append(&t.fx, T0 + i * 60000 - 1000, 2, "__name__", "load", "instance", "a", NULL);
+        rules_eval_group(t.r, 0, T0 + i * 60000);
+    }
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    cr_assert_eq(count_in_file(logp, "expanding alert template failed"), 1);
+    cr_assert_eq(count_in_file(logp, "strconv.ParseFloat: parsing \\\"y\\\""), 1);
+    m = render_metrics(&t);
+    cr_assert(strstr(m, ";tmpl\"} 7\n"), "two per evaluation: %s", m);
+    free(m);
+    rt_close(&t);
+}
+
+Test(rules, template_query_range_and_external_url)
+{
+    struct rt t;
+    rt_open(&t,
+            "groups:\n"
+            "  - name: q\n"
+            "    rules:\n"
+            "      - alert: Q\n"
+            "        expr: load > 1\n"
+            "        annotations:\n"
+            "          top: '{{ with query \"sort_desc(load)\" }}{{ . | first | label \"instance\" }}={{ . | first | value }}{{ end }}'\n"
+            "          all: '{{ range query \"load\" | sortByLabel \"instance\" }}{{ .Labels.instance }}:{{ .Value }} {{ end }}'\n"
+            "          url: '{{ $externalURL }} {{ pathPrefix }}'\n"
+            "          at: '{{ now }}'\n",
+            "server:\n  external_url: https://vigil.example.com/prom/\n");
+    rt_start(&t);
+    fixture_append(&t.fx, T0 - 1000, 3, "__name__", "load", "instance", "b", NULL);
+    fixture_append(&t.fx, T0 - 1000, 7, "__name__", "load", "instance", "a", NULL);
+    rules_eval_group(t.r, 0, T0);
+    struct rules_view *vw = view(&t);
+    const struct rules_rule_view *r = &vw->groups[0].rules[0];
+    cr_assert_eq(r->nalerts, 2);
+    const struct rules_alert_view *a = &r->alerts[0];
+    cr_assert(vg_str_eq_c(labels_get(a->annotations, a->nannotations, "top"), "a=7"));
+    cr_assert(vg_str_eq_c(labels_get(a->annotations, a->nannotations, "all"), "a:7 b:3 "));
+    cr_assert(vg_str_eq_c(labels_get(a->annotations, a->nannotations, "url"),
+                          "https://vigil.example.com/prom /prom"));
+    cr_assert(vg_str_eq_c(labels_get(a->annotations, a->nannotations, "at"), "1.7e+09"));
+    rules_view_free(vw);
+    struct vg_buf b;
+    vg_buf_init(&b);
+    rules_generator_url(&b, "https://vigil.example.com/prom", "sum(rate(x{a=\"b c\"}[5m])) > 1");
+    cr_assert_str_eq(vg_buf_cstr(&b), "https://vigil.example.com/prom/graph?g0.expr="
+                     "sum%28rate%28x%7Ba%3D%22b+c%22%7D%5B5m%5D%29%29+%3E+1&g0.tab=1");
+    vg_buf_free(&b);
+    rt_close(&t);
+}
+
+Test(rules, missed_iterations_and_durations)
+{
+    struct rt t;
+    rt_open(&t, LOAD_RULES, NULL);
+    rt_start(&t);
+    struct group_rt *g = t.r->gen->groups[0];
+    /* the thread woke 35s late for a 10s slot: 3 slots missed, the latest is run */
+    cr_assert_eq(rules_group_catch_up(g, T0, T0 + 35000), T0 + 30000);
+    cr_assert_eq(rules_group_catch_up(g, T0, T0 + 9999), T0, "on time: nothing missed");
+    fixture_append(&t.fx, T0 + 29000, 6, "__name__", "load", "instance", "a", NULL);
+    rules_eval_group(t.r, 0, T0 + 30000);
+    char *m = render_metrics(&t);
+    for (int p = 0; p < 2; p++) {
+        const char *pre = p ? "prometheus_" : "vigil_";
+        char want[256];
+        snprintf(want, sizeof want, "%srule_group_iterations_missed_total{rule_group=\"%s;g\"} 3\n",
+                 pre, t.rules_path);
+        cr_assert(strstr(m, want), "%s in %s", want, m);
+        snprintf(want, sizeof want, "%srule_group_iterations_total{rule_group=\"%s;g\"} 4\n", pre,
+                 t.rules_path);
+        cr_assert(strstr(m, want), "missed slots count as iterations: %s", want);
+        snprintf(want, sizeof want, "%srule_evaluation_duration_seconds_count{rule_group=\"%s;g\"} 2\n",
+                 pre, t.rules_path);
+        cr_assert(strstr(m, want), "one observation per rule: %s", want);
+        snprintf(want, sizeof want, "%srule_group_last_duration_seconds{rule_group=\"%s;g\"} ", pre,
+                 t.rules_path);
+        cr_assert(strstr(m, want), "%s", want);
+        snprintf(want, sizeof want, "%srule_group_last_evaluation_timestamp_seconds{rule_group=\"%s;g\"} ",
+                 pre, t.rules_path);
+        cr_assert(strstr(m, want), "%s", want);
+    }
+    free(m);
     rt_close(&t);
 }

@@ -280,6 +280,19 @@ Test(gotmpl, flat_and_early_arity)
     exec_fails("{{ printf \"%s\" up }}", "wrong number of args for up");
 }
 
+Test(gotmpl, range)
+{
+    EXPECT("{{ range .Map }}[{{ . }}]{{ end }}", "[db1:9100][node]");
+    EXPECT("{{ range $k, $v := .Map }}{{ $k }}={{ $v }} {{ end }}", "instance=db1:9100 job=node ");
+    EXPECT("{{ range $v := .Map }}{{ $v }},{{ end }}", "db1:9100,node,");
+    EXPECT("{{ range .Map }}{{ break }}{{ end }}after", "after");
+    EXPECT("{{ range $k, $v := .Map }}{{ if eq $k \"instance\" }}{{ continue }}{{ end }}{{ $v }}{{ end }}",
+           "node");
+    EXPECT("{{ $x := 1 }}{{ range .Map }}{{ $x = 2 }}{{ end }}{{ $x }}", "2");
+    exec_fails("{{ range 3 }}{{ end }}", "range can't iterate over 3");
+    exec_fails("{{ range .Name }}{{ end }}", "range can't iterate over api");
+}
+
 Test(gotmpl, parse_errors)
 {
     parse_fails(&full, "{{ nope .a }}", "template: t:1: function \"nope\" not defined");
@@ -301,7 +314,13 @@ Test(gotmpl, parse_errors)
     parse_fails(&full, "{{ up .Name) }}", "unexpected \")\" in command");
     parse_fails(&full, "{{ # }}", "unexpected \"#\" in command");
     parse_fails(&full, "{{ (print 1). }}", "unexpected . after term");
-    parse_fails(&full, "{{ range .Map }}{{ end }}", "\"range\" actions are not supported");
+    parse_fails(&flat, "{{ range .Map }}{{ end }}", "\"range\" actions are not supported");
+    parse_fails(&full, "{{ continue }}", "{{continue}} outside {{range}}");
+    parse_fails(&full, "{{ range .Map }}{{ else }}{{ break }}{{ end }}", "{{break}} outside {{range}}");
+    parse_fails(&full, "{{ range .Map }}{{ break 1 }}{{ end }}", "unexpected \"1\" in break");
+    parse_fails(&full, "{{ range $a, 1 := .Map }}{{ end }}", "range can only initialize variables");
+    parse_fails(&full, "{{ range $a, $b = .Map }}{{ end }}", "expected := after range variables");
+    parse_fails(&full, "{{ $a, $b := .Map }}", "undefined variable \"$a\"");
     parse_fails(&full, "{{ define \"x\" }}{{ end }}", "\"define\" actions are not supported");
     parse_fails(&full, "{{/* open }}", "unclosed comment");
     parse_fails(&full, "{{/* c */ .Name }}", "comment ends before closing delimiter");
