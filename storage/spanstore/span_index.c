@@ -244,6 +244,21 @@ void span_index_seg_key(struct vg_buf *b, uint64_t seg)
     vg_buf_put_u64be(b, seg);
 }
 
+void span_index_seg_rec_key(struct vg_buf *b, uint64_t seg)
+{
+    static const uint8_t past_buckets[4] = { 0xff, 0xff, 0xff, 0xff };
+    span_index_seg_key(b, seg);
+    vg_buf_append(b, past_buckets, sizeof past_buckets);
+}
+
+bool span_index_seg_is_rec(const char *key, size_t klen)
+{
+    if (klen == SPAN_INDEX_SEG_KEY_LEN)
+        return key[0] == SPAN_KEY_SEGMENT;
+    return klen == SPAN_INDEX_SEG_REC_LEN && key[0] == SPAN_KEY_SEGMENT &&
+           memcmp(key + SPAN_INDEX_SEG_KEY_LEN, "\xff\xff\xff\xff", 4) == 0;
+}
+
 void span_index_seg_term(struct vg_buf *b, uint64_t seg, const char *term_key, size_t tlen)
 {
     span_index_seg_key(b, seg);

@@ -107,8 +107,13 @@ bool span_index_key_bucket(const char *key, size_t klen, uint32_t *bucket);
  * A segment is one flush of the in-memory postings (span_head.h). Its keys start with
  * 'G' and the segment id (8, BE; ids come from the chunk counter, so every new segment
  * sorts after all earlier ones):
- *   'G' seg                                   -> the segment's directory record
  *   'G' seg | bucket | kind term | ~newest | piece -> postings (as an index list)
+ *   'G' seg | ff ff ff ff                     -> the segment's directory record
+ *   'G' seg                                   -> the same, as stores before wrote it
+ * The record sorts after its segment's lists and blocks (no bucket is 2^32 - 1 hours),
+ * and a flush writes every key in order, so the tables of consecutive flush batches
+ * never overlap and LevelDB places them without merging (it merged about three times
+ * a segment's bytes when the record came first and lists and blocks interleaved).
  * The list keys are the span database's list keys with 'X' replaced by 'G' seg: the
  * term key's bucket, kind and term, then span_index_put_list_suffix with a piece number
  * in place of the write id. A piece holds at most SPAN_INDEX_PIECE postings of one slot
@@ -146,7 +151,14 @@ struct span_index_seg {
     struct span_index_seg_bucket *b; /* vg_malloc'd by decode, listed hashes included */
     size_t nb;
 };
+/* 'G' seg: the prefix of every key of segment seg. */
 void span_index_seg_key(struct vg_buf *b, uint64_t seg);
+/* 'G' seg ff ff ff ff: where segment seg's directory record is written. */
+void span_index_seg_rec_key(struct vg_buf *b, uint64_t seg);
+#define SPAN_INDEX_SEG_REC_LEN (SPAN_INDEX_SEG_KEY_LEN + 4)
+/* Whether a key of segment seg (span_index_seg_of) is its directory record, in either
+ * form. */
+bool span_index_seg_is_rec(const char *key, size_t klen);
 /* 'G' seg, then term_key (span_index_term_key's bytes) without its leading 'X'. */
 void span_index_seg_term(struct vg_buf *b, uint64_t seg, const char *term_key, size_t tlen);
 /* Whether b lists the term whose span_head_hash is hash (then its postings are lists;

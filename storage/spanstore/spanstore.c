@@ -342,7 +342,7 @@ static int open_index(struct spanstore *ss, const char *dir, const struct kv_opt
     struct vg_buf key, val;
     vg_buf_init(&key);
     vg_buf_init(&val);
-    span_index_seg_key(&key, rec.seg);
+    span_index_seg_rec_key(&key, rec.seg);
     span_index_seg_encode(&rec, &val);
     rc = vg_buf_failed(&key) || vg_buf_failed(&val)
              ? vg_err_set(err, VG_ENOMEM, "spanstore: out of memory")
@@ -509,6 +509,7 @@ void spanstore_close(struct spanstore *ss)
             vg_log(VG_LOG_ERROR, "spanstore", "index flush at close failed", "error", err.msg,
                    NULL);
     }
+    spanstore_flush_scratch_free(ss);
     kv_close(ss->ix);
     kv_close(ss->chunks);
     kv_close(ss->kv);

@@ -16,7 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FLUSH_BATCH_BYTES ((size_t)4 << 20) /* written in LevelDB batches of about this */
+/* The segment goes to LevelDB in batches of at most this plus one key (a piece is at
+ * most SPAN_INDEX_PIECE postings, 24 KiB): kv_batch_clear keeps the buffer of a batch
+ * under 64 KiB (KV_BATCH_KEEP_BYTES in kv.c) and replaces a bigger one, so batches kept
+ * below that reuse one buffer for the whole flush and across flushes. */
+#define FLUSH_BATCH_BYTES ((size_t)32 << 10)
 
 static int add_seg(struct spanstore *ss, struct span_index_seg *s, struct vg_err *err)
 {
@@ -84,146 +88,239 @@ static bool note_bucket(struct span_index_seg *s, size_t *cap, const char *k, in
     return true;
 }
 
-/* The packed block being built: its key (from its first term) and entries. */
-struct pack {
-    struct vg_buf key, val;
-    uint32_t bucket;
+/* What a flush works in, kept from one flush to the next (ss->flush_scratch, under
+ * flush_mu): allocated afresh for every flush, each of these buffers past glibc's mmap
+ * threshold, they were mapped, faulted in and unmapped again every time, most of the
+ * flush thread's page faults. An idle store gives them back (spanstore_flush_index). */
+struct spanstore_flush_scratch {
+    struct kv_batch *kb;
+    struct vg_buf key, val;   /* a list's key and value, then the directory record's */
+    struct vg_buf pkey, pval; /* the packed block being built: its key (from its first
+                               * term) and entries */
+    uint32_t pbucket;         /* the bucket of that block */
+    struct vg_buf listed;     /* hashes of the listed terms, bucket after bucket */
+    struct span_head_sort_scratch sort; /* a term's postings, sorted */
+    struct span_index_seg_bucket *b; /* the directory record's buckets */
+    size_t capb;
+    size_t bytes; /* key and value bytes in kb */
 };
 
-static void pack_put(struct pack *pk, struct kv_batch *kb, size_t *bytes)
+void spanstore_flush_scratch_free(struct spanstore *ss)
 {
-    if (!pk->val.len)
+    struct spanstore_flush_scratch *fs = ss->flush_scratch;
+    if (!fs)
         return;
-    kv_batch_put(kb, pk->key.p, pk->key.len, pk->val.p, pk->val.len);
-    *bytes += pk->key.len + pk->val.len;
-    vg_buf_reset(&pk->key);
-    vg_buf_reset(&pk->val);
+    kv_batch_free(fs->kb);
+    vg_buf_free(&fs->key);
+    vg_buf_free(&fs->val);
+    vg_buf_free(&fs->pkey);
+    vg_buf_free(&fs->pval);
+    vg_buf_free(&fs->listed);
+    span_head_sort_scratch_free(&fs->sort);
+    vg_free(fs->b);
+    vg_free(fs);
+    ss->flush_scratch = NULL;
+}
+
+static struct spanstore_flush_scratch *scratch_get(struct spanstore *ss)
+{
+    struct spanstore_flush_scratch *fs = ss->flush_scratch;
+    if (fs)
+        return fs;
+    fs = vg_calloc(1, sizeof *fs);
+    if (!fs || !(fs->kb = kv_batch_new())) {
+        vg_free(fs);
+        return NULL;
+    }
+    vg_buf_init(&fs->key);
+    vg_buf_init(&fs->val);
+    vg_buf_init(&fs->pkey);
+    vg_buf_init(&fs->pval);
+    vg_buf_init(&fs->listed);
+    ss->flush_scratch = fs;
+    return fs;
+}
+
+/* Empties the buffers for the next flush, keeping their capacity (a reset also clears
+ * the failed mark an earlier flush may have left). */
+static void scratch_reset(struct spanstore_flush_scratch *fs)
+{
+    vg_buf_reset(&fs->key);
+    vg_buf_reset(&fs->val);
+    vg_buf_reset(&fs->pkey);
+    vg_buf_reset(&fs->pval);
+    vg_buf_reset(&fs->listed);
+    kv_batch_clear(fs->kb);
+    fs->bytes = 0;
+}
+
+static int oom(struct vg_err *err)
+{
+    return vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
+}
+
+/* Puts one key into the batch, writing the batch out once it holds FLUSH_BATCH_BYTES. */
+static int batch_put(struct spanstore *ss, struct spanstore_flush_scratch *fs, const char *k,
+                     size_t klen, const char *v, size_t vlen, struct vg_err *err)
+{
+    kv_batch_put(fs->kb, k, klen, v, vlen);
+    fs->bytes += klen + vlen;
+    if (fs->bytes < FLUSH_BATCH_BYTES)
+        return 0;
+    int rc = kv_write(ss->ix, fs->kb, false, err);
+    kv_batch_clear(fs->kb);
+    fs->bytes = 0;
+    return rc;
+}
+
+/* Appends n postings as span_index_put_suffix writes them (~time BE, trace id), with one
+ * reserve for all of them: two buffer appends per posting were 15% of a flush. */
+static void put_postings(struct vg_buf *b, const struct span_head_posting *p, size_t n)
+{
+    if (!vg_buf_reserve(b, n * SPAN_INDEX_SUFFIX_LEN))
+        return; /* b is marked failed */
+    char *o = b->p + b->len;
+    for (size_t i = 0; i < n; i++, o += SPAN_INDEX_SUFFIX_LEN) {
+        uint64_t k = ~((uint64_t)p[i].t ^ (1ULL << 63));
+        for (int b = 0; b < 8; b++) /* (compiled to one byte swap and store) */
+            o[b] = (char)(k >> (56 - 8 * b));
+        memcpy(o + 8, p[i].tid, SPAN_TRACE_ID_LEN);
+    }
+    b->len += n * SPAN_INDEX_SUFFIX_LEN;
+    b->p[b->len] = 0; /* vg_buf keeps its bytes NUL-terminated */
+}
+
+/* Writes the packed block being built into the batch. */
+static int pack_put(struct spanstore *ss, struct spanstore_flush_scratch *fs,
+                    struct vg_err *err)
+{
+    if (vg_buf_failed(&fs->pkey) || vg_buf_failed(&fs->pval))
+        return oom(err); /* checked before the reset below clears the mark */
+    if (!fs->pval.len)
+        return 0;
+    int rc = batch_put(ss, fs, fs->pkey.p, fs->pkey.len, fs->pval.p, fs->pval.len, err);
+    vg_buf_reset(&fs->pkey);
+    vg_buf_reset(&fs->pval);
+    return rc;
 }
 
 /* Adds a small term (sorted postings tmp[0..n)) to the packed block of its bucket,
  * writing the block out first when the bucket changes or it is full. */
-static void pack_add(struct pack *pk, struct kv_batch *kb, size_t *bytes, uint64_t seg,
-                     const char *tkey, size_t tlen, const struct span_head_posting *tmp,
-                     size_t n)
+static int pack_add(struct spanstore *ss, struct spanstore_flush_scratch *fs, uint64_t seg,
+                    const char *tkey, size_t tlen, const struct span_head_posting *tmp,
+                    size_t n, struct vg_err *err)
 {
     uint32_t b = 0;
     span_index_key_bucket(tkey, tlen, &b);
-    if (pk->val.len && (b != pk->bucket || pk->val.len >= SPAN_INDEX_PACK_BYTES))
-        pack_put(pk, kb, bytes);
-    if (!pk->val.len) {
-        span_index_seg_pack_key(&pk->key, seg, tkey, tlen);
-        pk->bucket = b;
+    int rc = 0;
+    if (fs->pval.len && (b != fs->pbucket || fs->pval.len >= SPAN_INDEX_PACK_BYTES))
+        rc = pack_put(ss, fs, err);
+    if (!fs->pval.len) {
+        span_index_seg_pack_key(&fs->pkey, seg, tkey, tlen);
+        fs->pbucket = b;
     }
-    span_index_pack_entry(&pk->val, tkey, tlen);
+    span_index_pack_entry(&fs->pval, tkey, tlen);
     uint8_t c[2] = { (uint8_t)(n >> 8), (uint8_t)n };
-    vg_buf_append(&pk->val, c, 2);
-    for (size_t x = 0; x < n; x++)
-        span_index_put_suffix(&pk->val, tmp[x].t, tmp[x].tid);
+    vg_buf_append(&fs->pval, c, 2);
+    put_postings(&fs->pval, tmp, n);
+    return rc;
 }
 
-/* Writes the frozen terms as segment seg: terms of more than SPAN_INDEX_PACK_MAX
- * postings as lists (pieces), the others packed into blocks. */
+/* Writes one frozen term of segment seg: packed when small, else as list pieces. */
+static int write_term(struct spanstore *ss, struct spanstore_flush_scratch *fs,
+                      struct span_index_seg *rec, uint64_t seg, const struct span_head_term *t,
+                      struct vg_err *err)
+{
+    const struct span_head_posting *tmp = span_head_sort_copy(t->p, t->n, &fs->sort);
+    if (!tmp)
+        return oom(err);
+    int rc = 0;
+    if (t->n <= SPAN_INDEX_PACK_MAX) {
+        rc = pack_add(ss, fs, seg, t->key, t->klen, tmp, t->n, err);
+        if (!rc && !note_bucket(rec, &fs->capb, t->key, tmp[t->n - 1].t, tmp[0].t, t->n))
+            rc = oom(err);
+        fs->b = rec->b;
+        return rc;
+    }
+    vg_buf_append(&fs->listed, &t->hash, sizeof t->hash);
+    if (!note_bucket(rec, &fs->capb, t->key, tmp[t->n - 1].t, tmp[0].t, 0) || !rec->nb)
+        rc = oom(err);
+    else
+        rec->b[rec->nb - 1].nlisted++;
+    fs->b = rec->b;
+    uint64_t piece = 0;
+    for (size_t j = 0, k; !rc && j < t->n; j = k) {
+        int64_t slot = tmp[j].t >> SPAN_INDEX_LIST_SLOT_SHIFT;
+        for (k = j + 1; k < t->n && k - j < SPAN_INDEX_PIECE &&
+                        tmp[k].t >> SPAN_INDEX_LIST_SLOT_SHIFT == slot; k++)
+            ;
+        vg_buf_reset(&fs->key);
+        vg_buf_reset(&fs->val);
+        span_index_seg_term(&fs->key, seg, t->key, t->klen);
+        span_index_put_list_suffix(&fs->key, tmp[j].t, piece++);
+        put_postings(&fs->val, tmp + j, k - j);
+        if (vg_buf_failed(&fs->key) || vg_buf_failed(&fs->val))
+            rc = oom(err);
+        else
+            rc = batch_put(ss, fs, fs->key.p, fs->key.len, fs->val.p, fs->val.len, err);
+        if (!rc && !note_bucket(rec, &fs->capb, t->key, tmp[k - 1].t, tmp[j].t, k - j))
+            rc = oom(err);
+        fs->b = rec->b;
+    }
+    return rc;
+}
+
+/* Writes the frozen terms (sorted by key) as segment seg, every key in order: per
+ * bucket its packed blocks (small terms; 'P' sorts before every list kind), then its
+ * lists (the other terms), and the directory record last (span_index.h). So no table
+ * of one flush overlaps another's and LevelDB files them without merging. */
 static int write_segment(struct spanstore *ss, uint64_t seg, uint64_t watermark,
                          const struct span_head_term *terms, size_t nterms,
                          struct vg_err *err)
 {
-    struct kv_batch *kb = kv_batch_new();
-    struct vg_buf key, val;
-    vg_buf_init(&key);
-    vg_buf_init(&val);
-    struct pack pk = { .bucket = 0 };
-    vg_buf_init(&pk.key);
-    vg_buf_init(&pk.val);
-    struct vg_buf listed; /* hashes of the listed terms, bucket after bucket */
-    vg_buf_init(&listed);
-    struct span_head_posting *tmp = NULL;
-    size_t captmp = 0, capb = 0, bytes = 0;
-    struct span_index_seg rec = { .seg = seg, .watermark = watermark };
-    int rc = kb ? 0 : vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
-    for (size_t i = 0; !rc && i < nterms; i++) {
-        const struct span_head_term *t = &terms[i];
-        if (!t->n)
-            continue;
-        if (t->n > captmp) {
-            struct span_head_posting *nv = vg_realloc(tmp, t->n * sizeof *nv);
-            if (!nv) {
-                rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
-                break;
-            }
-            tmp = nv;
-            captmp = t->n;
-        }
-        memcpy(tmp, t->p, t->n * sizeof *tmp);
-        span_head_sort(tmp, t->n);
-        if (t->n <= SPAN_INDEX_PACK_MAX) {
-            pack_add(&pk, kb, &bytes, seg, t->key, t->klen, tmp, t->n);
-            if (!note_bucket(&rec, &capb, t->key, tmp[t->n - 1].t, tmp[0].t, t->n))
-                rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
-        }
-        if (t->n > SPAN_INDEX_PACK_MAX) {
-            vg_buf_append(&listed, &t->hash, sizeof t->hash);
-            if (!note_bucket(&rec, &capb, t->key, tmp[t->n - 1].t, tmp[0].t, 0) || !rec.nb)
-                rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
-            else
-                rec.b[rec.nb - 1].nlisted++;
-        }
-        uint64_t piece = 0;
-        for (size_t j = t->n <= SPAN_INDEX_PACK_MAX ? t->n : 0, k; j < t->n; j = k) {
-            int64_t slot = tmp[j].t >> SPAN_INDEX_LIST_SLOT_SHIFT;
-            for (k = j + 1; k < t->n && k - j < SPAN_INDEX_PIECE &&
-                            tmp[k].t >> SPAN_INDEX_LIST_SLOT_SHIFT == slot; k++)
-                ;
-            vg_buf_reset(&key);
-            vg_buf_reset(&val);
-            span_index_seg_term(&key, seg, t->key, t->klen);
-            span_index_put_list_suffix(&key, tmp[j].t, piece++);
-            for (size_t x = j; x < k; x++)
-                span_index_put_suffix(&val, tmp[x].t, tmp[x].tid);
-            kv_batch_put(kb, key.p, key.len, val.p, val.len);
-            bytes += key.len + val.len;
-            if (!note_bucket(&rec, &capb, t->key, tmp[k - 1].t, tmp[j].t, k - j))
-                rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
-        }
-        if (!rc && bytes >= FLUSH_BATCH_BYTES) {
-            rc = kv_write(ss->ix, kb, false, err);
-            kv_batch_clear(kb);
-            bytes = 0;
+    struct spanstore_flush_scratch *fs = scratch_get(ss);
+    if (!fs)
+        return oom(err);
+    scratch_reset(fs);
+    struct span_index_seg rec = { .seg = seg, .watermark = watermark, .b = fs->b };
+    int rc = 0;
+    for (size_t b0 = 0, b1; !rc && b0 < nterms; b0 = b1) {
+        /* term keys start 'X' bucket (5 bytes): one bucket's terms are together */
+        for (b1 = b0 + 1; b1 < nterms && memcmp(terms[b1].key, terms[b0].key, 5) == 0; b1++)
+            ;
+        for (int lists = 0; !rc && lists < 2; lists++) {
+            for (size_t i = b0; !rc && i < b1; i++)
+                if (terms[i].n && (terms[i].n > SPAN_INDEX_PACK_MAX) == lists)
+                    rc = write_term(ss, fs, &rec, seg, &terms[i], err);
+            if (!rc && !lists)
+                rc = pack_put(ss, fs, err); /* the bucket's last block, before its lists */
         }
     }
+    if (!rc)
+        rc = pack_put(ss, fs, err);
+    if (!rc && vg_buf_failed(&fs->listed))
+        rc = oom(err);
     if (!rc) {
-        pack_put(&pk, kb, &bytes);
-        if (vg_buf_failed(&pk.key) || vg_buf_failed(&pk.val))
-            rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
-    }
-    if (!rc && vg_buf_failed(&listed))
-        rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
-    if (!rc) {
-        set_listed(&rec, (uint64_t *)(void *)listed.p);
-        vg_buf_reset(&key);
-        vg_buf_reset(&val);
-        span_index_seg_key(&key, seg);
-        span_index_seg_encode(&rec, &val);
-        if (vg_buf_failed(&key) || vg_buf_failed(&val))
-            rc = vg_err_set(err, VG_ENOMEM, "spanstore flush: out of memory");
+        set_listed(&rec, (uint64_t *)(void *)fs->listed.p);
+        vg_buf_reset(&fs->key);
+        vg_buf_reset(&fs->val);
+        span_index_seg_rec_key(&fs->key, seg);
+        span_index_seg_encode(&rec, &fs->val);
+        if (vg_buf_failed(&fs->key) || vg_buf_failed(&fs->val))
+            rc = oom(err);
         else
-            kv_batch_put(kb, key.p, key.len, val.p, val.len);
+            kv_batch_put(fs->kb, fs->key.p, fs->key.len, fs->val.p, fs->val.len);
     }
     /* The record last, synced as the store's writes are: the pieces written before
      * are in the log ahead of it. */
     if (!rc)
-        rc = kv_write(ss->ix, kb, !ss->opts.no_sync, err);
-    vg_free(rec.b);
+        rc = kv_write(ss->ix, fs->kb, !ss->opts.no_sync, err);
+    kv_batch_clear(fs->kb);
+    fs->bytes = 0;
     /* the directory keeps the record as stored (one allocation, hashes included) */
     struct span_index_seg mem;
-    if (!rc && !(rc = span_index_seg_decode(seg, val.p, val.len, &mem, err)))
+    if (!rc && !(rc = span_index_seg_decode(seg, fs->val.p, fs->val.len, &mem, err)))
         rc = add_seg(ss, &mem, err);
-    vg_free(tmp);
-    vg_buf_free(&key);
-    vg_buf_free(&val);
-    vg_buf_free(&pk.key);
-    vg_buf_free(&pk.val);
-    vg_buf_free(&listed);
-    kv_batch_free(kb);
     return rc;
 }
 
@@ -256,20 +353,29 @@ int spanstore_flush_index(struct spanstore *ss, struct vg_err *err)
 {
     pthread_mutex_lock(&ss->flush_mu);
     span_head_lock(ss->head);
-    atomic_store(&ss->flush_wanted, false);
+    /* false: the timer's round (or close's), not a writer's kick for a full head */
+    bool kicked = atomic_exchange(&ss->flush_wanted, false);
     /* A generation left frozen by a failed flush is written first, under its own
      * watermark; the active one waits for the next round. */
     if (span_head_freeze(ss->head))
         ss->frozen_watermark = head_watermark(ss);
     span_head_unlock(ss->head);
     const struct span_head_term *terms;
-    size_t n = span_head_frozen(ss->head, &terms);
-    int rc = 0;
+    bool no_mem;
+    size_t n = span_head_frozen(ss->head, &terms, &no_mem);
+    int rc = no_mem ? oom(err) : 0;
     if (n) {
         uint64_t seg = atomic_fetch_add(&ss->next_chunk, 1);
         rc = write_segment(ss, seg, ss->frozen_watermark, terms, n, err);
         if (!rc)
             span_head_release(ss->head);
+    }
+    /* A timer's round: the head did not fill within index_flush_ms, so the store is
+     * idle or nearly and need not keep the buffers and head memory sized for its last
+     * busy flush (reuse pays off only when flushes follow each other closely). */
+    if (!kicked) {
+        spanstore_flush_scratch_free(ss);
+        span_head_trim(ss->head);
     }
     pthread_mutex_unlock(&ss->flush_mu);
     return rc;
@@ -313,7 +419,19 @@ int spanstore_load_segments(struct spanstore *ss, uint64_t *watermark, bool *any
             rc = vg_err_set(err, VG_EINVAL, "spanstore: index key of %zu bytes", klen);
             break;
         }
-        if (klen == SPAN_INDEX_SEG_KEY_LEN) {
+        if (klen != SPAN_INDEX_SEG_KEY_LEN) { /* not an old-form record: the record last */
+            vg_buf_reset(&key);
+            span_index_seg_rec_key(&key, seg);
+            if (vg_buf_failed(&key)) {
+                rc = vg_err_set(err, VG_ENOMEM, "spanstore: out of memory");
+                break;
+            }
+            kv_iter_seek(it, key.p, key.len);
+            k = kv_iter_valid(it) ? kv_iter_key(it, &klen) : NULL;
+            if (!k || klen != key.len || memcmp(k, key.p, klen) != 0)
+                k = NULL; /* a flush that never wrote its record */
+        }
+        if (k && span_index_seg_is_rec(k, klen)) {
             struct span_index_seg rec;
             const char *v = kv_iter_value(it, &vlen);
             rc = span_index_seg_decode(seg, v, vlen, &rec, err);
@@ -329,6 +447,10 @@ int spanstore_load_segments(struct spanstore *ss, uint64_t *watermark, bool *any
         }
         if (rc || seg == UINT64_MAX)
             break;
+        /* ids stay unique even where no chunk came after a segment (an unfinished
+         * flush's, deleted above, included) */
+        if (atomic_load(&ss->next_chunk) <= seg)
+            atomic_store(&ss->next_chunk, seg + 1);
         vg_buf_reset(&key);
         span_index_seg_key(&key, seg + 1);
         kv_iter_seek(it, key.p, key.len);

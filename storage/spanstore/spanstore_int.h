@@ -17,6 +17,7 @@
 
 struct spanstore_cache; /* registry entries already written (spanstore.c) */
 struct write_ctx;       /* the scratch of one write (spanstore.c) */
+struct spanstore_flush_scratch; /* the buffers of the index flush (spanstore_flush.c) */
 
 struct spanstore {
     struct kv *kv;
@@ -69,6 +70,8 @@ struct spanstore {
     size_t nsegs, capsegs;
     _Atomic bool flush_wanted; /* the head grew past its limit: a flush is asked for */
     uint64_t frozen_watermark; /* of the head's frozen generation (flush_mu) */
+    struct spanstore_flush_scratch *flush_scratch; /* spanstore_flush.c's buffers, kept
+                                                     * between flushes (flush_mu) */
 
     /* With maint_interval_ms > 0: the index flush ("span-flush", also kicked by a writer
      * when the head is full) and retention ("span-retain"). */
@@ -111,6 +114,8 @@ void spanstore_forget_registry(struct spanstore *ss);
 /* ---- spanstore_flush.c ---- */
 /* Writes the head's postings out as a new segment. 0 or a vg_code. */
 int spanstore_flush_index(struct spanstore *ss, struct vg_err *err);
+/* Frees the flush's buffers kept between flushes (at close, after the last flush). */
+void spanstore_flush_scratch_free(struct spanstore *ss);
 /* The smallest chunk id whose postings may not be in the head yet (head locked). */
 uint64_t head_watermark(struct spanstore *ss);
 /* Loads the segment directory at open (deleting lists of unfinished flushes); *any says

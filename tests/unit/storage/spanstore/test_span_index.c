@@ -289,3 +289,39 @@ Test(span_index, segment_record_round_trips_and_lists_terms)
     cr_assert(strstr(err.msg, "trailing") != NULL, "%s", err.msg);
     vg_buf_free(&out);
 }
+
+/* The record key sorts after every list and packed block of its segment (so a flush
+ * writes keys in order) and before the next segment; both record forms are told apart
+ * from list and block keys. */
+Test(span_index, segment_record_key_sorts_after_its_lists)
+{
+    struct vg_buf term, list, pack, rec, old, next;
+    struct vg_buf *all[] = { &term, &list, &pack, &rec, &old, &next };
+    for (size_t i = 0; i < 6; i++)
+        vg_buf_init(all[i]);
+    struct span_index_term t = { .kind = SPAN_IX_SERVICE, .a = VG_STR("checkout") };
+    span_index_term_key(&term, UINT32_MAX - 1, &t);
+    span_index_seg_term(&list, 41, term.p, term.len);
+    span_index_put_list_suffix(&list, FX_T0, 3);
+    span_index_seg_pack_key(&pack, 41, term.p, term.len);
+    span_index_seg_rec_key(&rec, 41);
+    span_index_seg_key(&old, 41);
+    span_index_seg_key(&next, 42);
+    cr_assert_eq(rec.len, SPAN_INDEX_SEG_REC_LEN);
+    const struct vg_buf *order[] = { &old, &pack, &list, &rec, &next };
+    for (size_t i = 1; i < 5; i++) {
+        size_t n = order[i - 1]->len < order[i]->len ? order[i - 1]->len : order[i]->len;
+        int c = memcmp(order[i - 1]->p, order[i]->p, n);
+        cr_assert(c < 0 || (c == 0 && order[i - 1]->len < order[i]->len), "pair %zu", i);
+    }
+    uint64_t seg = 0;
+    cr_assert(span_index_seg_of(rec.p, rec.len, &seg));
+    cr_assert_eq(seg, 41);
+    cr_assert(span_index_seg_is_rec(rec.p, rec.len));
+    cr_assert(span_index_seg_is_rec(old.p, old.len));
+    cr_assert_not(span_index_seg_is_rec(list.p, list.len));
+    cr_assert_not(span_index_seg_is_rec(pack.p, pack.len));
+    cr_assert_not(span_index_seg_is_rec(pack.p, SPAN_INDEX_SEG_REC_LEN)); /* 'G' seg bucket */
+    for (size_t i = 0; i < 6; i++)
+        vg_buf_free(all[i]);
+}

@@ -158,7 +158,10 @@ static void rand_span(struct gen *g, struct span *s, const struct span *spans, s
     s->kind = (enum span_kind)(rnd(&g->st) % (SPAN_KIND_MAX + 1));
     s->status = (enum span_status)(rnd(&g->st) % (SPAN_STATUS_MAX + 1));
     s->start_ns = rnd(&g->st) % 8 ? FX_T0 + (int64_t)(rnd(&g->st) % FX_HOUR) : rint64(g);
-    s->end_ns = rnd(&g->st) % 8 ? s->start_ns + (int64_t)(rnd(&g->st) % FX_HOUR) : rint64(g);
+    /* (wrapping add: start may be any int64 here; validation is not under test) */
+    s->end_ns = rnd(&g->st) % 8
+                    ? (int64_t)((uint64_t)s->start_ns + rnd(&g->st) % (uint64_t)FX_HOUR)
+                    : rint64(g);
     s->name = rstr(g);
     s->status_message = rnd(&g->st) % 3 ? (struct vg_str){ NULL, 0 } : rstr(g);
     s->trace_state = rnd(&g->st) % 3 ? (struct vg_str){ "", 0 } : rstr(g);
@@ -178,7 +181,9 @@ static void rand_span(struct gen *g, struct span *s, const struct span *spans, s
     s->nevents = rnd(&g->st) % 3 ? 0 : rnd(&g->st) % 4;
     struct span_event *ev = vg_arena_calloc(g->a, (s->nevents + 1) * sizeof *ev);
     for (size_t k = 0; k < s->nevents; k++) {
-        ev[k].time_ns = rnd(&g->st) % 4 ? s->start_ns + (int64_t)(rnd(&g->st) % 1000) : rint64(g);
+        ev[k].time_ns = rnd(&g->st) % 4
+                            ? (int64_t)((uint64_t)s->start_ns + rnd(&g->st) % 1000)
+                            : rint64(g);
         ev[k].name = rstr(g);
         ev[k].nattrs = rnd(&g->st) % 4;
         ev[k].attrs = rattrs(g, ev[k].nattrs);

@@ -9,6 +9,7 @@
 #include "../../../../storage/base/vg_alloc.h"
 #include "../../../../storage/kv.h"
 #include "../../../../storage/spanstore/spanstore.h"
+#include "../../../../storage/spanstore/span_index.h"
 #include "span_fixture.h"
 
 #include <stdio.h>
@@ -333,7 +334,7 @@ static size_t segment_records(size_t *lists, size_t *packs)
     for (kv_iter_seek(it, "G", 1); kv_iter_has_prefix(it, "G", 1); kv_iter_next(it)) {
         size_t klen;
         const char *k = kv_iter_key(it, &klen);
-        n += klen == 9;
+        n += span_index_seg_is_rec(k, klen);
         *lists += klen > 14 && k[13] != 'P';
         *packs += klen > 14 && k[13] == 'P';
     }
