@@ -99,6 +99,7 @@
  * term requires; 8 MiB memtables cost more in compaction than they save) and the log
  * checksum per byte. */
 #include "span_pack.h"
+#include "trace_filter.h"
 #include "spanstore_int.h"
 
 #include "../base/vg_alloc.h"
@@ -388,6 +389,60 @@ static int open_chunks(struct spanstore *ss, const char *dir, const struct kv_op
     return rc;
 }
 
+/* Adds every stored summary's trace id to the filter, from a snapshot taken now (after
+ * the filter took writes), then marks it ready. 0, or the iterator's error (the filter
+ * then stays not ready: every write reads its summaries). */
+static int scan_trace_ids(struct spanstore *ss, struct vg_err *err)
+{
+    struct kv_iter *it = kv_iter_new(ss->kv, NULL, false);
+    if (!it)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory opening an iterator");
+    char pfx = SPAN_KEY_SUMMARY;
+    for (kv_iter_seek(it, &pfx, 1);
+         kv_iter_has_prefix(it, &pfx, 1) && !atomic_load(&ss->tscan_stop); kv_iter_next(it)) {
+        size_t klen;
+        const char *k = kv_iter_key(it, &klen);
+        if (klen == 1 + SPAN_TRACE_ID_LEN)
+            trace_filter_add(ss->tfilter, (const uint8_t *)k + 1);
+    }
+    int rc = kv_iter_error(it, err);
+    bool done = !atomic_load(&ss->tscan_stop);
+    kv_iter_free(it);
+    if (!rc && done)
+        trace_filter_set_ready(ss->tfilter);
+    return rc;
+}
+
+static void *tscan_main(void *arg)
+{
+    struct spanstore *ss = arg;
+    pthread_setname_np(pthread_self(), "span-tfilter");
+    struct vg_err err = { 0 };
+    if (scan_trace_ids(ss, &err) != 0)
+        vg_log(VG_LOG_ERROR, "spanstore", "scanning trace ids failed (summaries are read "
+               "for every write)", "error", err.msg, NULL);
+    return NULL;
+}
+
+/* The trace filter for the store's traces; the scan of stored ids runs on its own
+ * thread when the store has threads, else here. */
+static int start_trace_filter(struct spanstore *ss, bool thread, struct vg_err *err)
+{
+    uint64_t traces = 0;
+    for (int s = 0; s < SPANSTORE_STRIPES; s++)
+        traces += ss->counts[s].traces; /* (modulo 2^64 sums: see spanstore_int.h) */
+    ss->tfilter = trace_filter_new(traces);
+    if (!ss->tfilter)
+        return vg_err_set(err, VG_ENOMEM, "spanstore: out of memory for the trace filter");
+    atomic_init(&ss->tscan_stop, false);
+    if (!thread)
+        return scan_trace_ids(ss, err);
+    if (pthread_create(&ss->tscan, NULL, tscan_main, ss) != 0)
+        return vg_err_set(err, VG_EINTERNAL, "spanstore: cannot start a thread");
+    ss->tscan_running = true;
+    return 0;
+}
+
 static int copy_rules(struct spanstore *ss, const struct spanstore_opts *o, struct vg_err *err)
 {
     const char *const *src = o->indexed_attrs ? o->indexed_attrs : default_rules;
@@ -479,7 +534,8 @@ struct spanstore *spanstore_open(const struct spanstore_opts *o, struct vg_err *
                           .sync_interval_ms = o->sync_interval_ms };
     ss->kv = kv_open(o->dir, &ko, err);
     if (!ss->kv || load_counts(ss, err) || open_chunks(ss, o->dir, &kc, err) ||
-        open_index(ss, o->dir, &ki, err))
+        open_index(ss, o->dir, &ki, err) ||
+        start_trace_filter(ss, o->maint_interval_ms > 0, err))
         goto fail;
     if (o->maint_interval_ms > 0) {
         struct vg_ticker_opts fo = { "span-flush", ss->opts.index_flush_ms,
@@ -503,6 +559,10 @@ void spanstore_close(struct spanstore *ss)
         return;
     vg_ticker_stop(&ss->flusher); /* no-ops when they never started */
     vg_ticker_stop(&ss->retainer);
+    if (ss->tscan_running) {
+        atomic_store(&ss->tscan_stop, true);
+        pthread_join(ss->tscan, NULL);
+    }
     if (ss->ix && ss->head) { /* what waits in memory, so a restart replays nothing */
         struct vg_err err = { 0 };
         if (spanstore_flush_index(ss, &err) != 0)
@@ -514,6 +574,7 @@ void spanstore_close(struct spanstore *ss)
     kv_close(ss->chunks);
     kv_close(ss->kv);
     span_head_free(ss->head);
+    trace_filter_free(ss->tfilter);
     for (size_t i = 0; i < ss->nsegs; i++)
         vg_free(ss->segs[i].b);
     vg_free(ss->segs);
@@ -1239,7 +1300,15 @@ static int write_trace(struct write_ctx *w, struct kv_batch *kb, struct kv_batch
     struct span_index_summary sum;
     bool found;
     w->ord++; /* a new trace: its postings start fresh (add_posting) */
-    int rc = spanstore_read_summary(ss, tid, key, val, &sum, &found, err);
+    /* Asked, then added before the summary is written, under the trace's stripe lock:
+     * a later write of this trace finds it. */
+    bool maybe = trace_filter_maybe(ss->tfilter, tid);
+    trace_filter_add(ss->tfilter, tid);
+    int rc = 0;
+    if (maybe)
+        rc = spanstore_read_summary(ss, tid, key, val, &sum, &found, err);
+    else /* a new trace: nothing to read */
+        memset(&sum, 0, sizeof sum), found = false;
     if (!rc && found)
         rc = stored_ids(ss, tid, &sum, enc, err); /* enc holds the ids until the loop */
     if (rc)

@@ -77,6 +77,12 @@ struct spanstore {
      * when the head is full) and retention ("span-retain"). */
     struct vg_ticker flusher, retainer;
     bool has_threads;
+    /* trace ids that may have a summary (trace_filter.h), filled by writes and by the
+     * scan of stored summaries that open starts ("span-tfilter") */
+    struct trace_filter *tfilter;
+    pthread_t tscan;
+    bool tscan_running;
+    atomic_bool tscan_stop;
 };
 
 /* Reads the summary of a trace: 0 with *found set accordingly, or an error. The

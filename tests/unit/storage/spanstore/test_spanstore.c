@@ -170,6 +170,47 @@ Test(spanstore, late_spans_merge_into_the_summary)
     spanstore_close(ss);
 }
 
+/* Late spans of a trace stored before a reopen merge into it: the trace filter that
+ * spares new traces their summary read is given the stored ids at open (by the open
+ * itself without threads, by its scan thread with them). */
+static void late_after_reopen(int64_t maint_ms)
+{
+    struct spanstore *ss = open_opts(maint_ms, 0, false);
+    struct fx_span f[3];
+    for (uint64_t t = 1; t <= 50; t++) {
+        three(f, t, FX_T0 + (int64_t)t * FX_MS);
+        write_spans(ss, &f[2], 1);
+    }
+    spanstore_close(ss);
+    ss = open_opts(maint_ms, 0, false);
+    if (maint_ms)
+        usleep(300 * 1000); /* the scan of 50 ids is long done */
+    for (uint64_t t = 1; t <= 50; t++) {
+        three(f, t, FX_T0 + (int64_t)t * FX_MS);
+        struct spanstore_write_result res = write_spans(ss, f, 2);
+        cr_assert_eq(res.accepted, 2);
+        cr_assert_eq(res.traces_created, 0, "trace %llu is not new", (unsigned long long)t);
+        struct spanstore_trace tr = get(ss, t);
+        cr_assert_eq(tr.n, 3, "trace %llu", (unsigned long long)t);
+        spanstore_trace_free(&tr);
+    }
+    struct spanstore_stats st;
+    spanstore_stats(ss, &st);
+    cr_assert_eq(st.traces, 50);
+    cr_assert_eq(st.spans, 150);
+    spanstore_close(ss);
+}
+
+Test(spanstore, late_spans_after_a_reopen_merge)
+{
+    late_after_reopen(0);
+}
+
+Test(spanstore, late_spans_after_a_reopen_merge_with_the_scan_thread)
+{
+    late_after_reopen(60000);
+}
+
 Test(spanstore, repeated_span_ids_are_ignored_and_invalid_spans_rejected)
 {
     struct spanstore *ss = open_store();
