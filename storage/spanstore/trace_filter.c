@@ -14,6 +14,7 @@
 #define IDS_PER_BLOCK 64
 #define MIN_BLOCKS ((uint64_t)1 << 11) /* 128 KiB: 131,072 ids */
 #define GROWTH 4
+#define MAX_FIRST_BLOCKS ((uint64_t)1 << 20)
 
 struct part {
     _Atomic uint64_t *w;
@@ -53,7 +54,9 @@ struct trace_filter *trace_filter_new_parts(uint64_t expect, size_t max_parts)
     f->max_parts = max_parts < 1 ? 1 : max_parts > TRACE_FILTER_PARTS ? TRACE_FILTER_PARTS
                                                                       : max_parts;
     uint64_t nb = MIN_BLOCKS;
-    while (nb * IDS_PER_BLOCK < 2 * expect && nb < ((uint64_t)1 << 40))
+    /* (at most 64 MiB to start: the store's trace count is a sum that a damaged
+     * counter record could make absurd, and later parts grow as ids come) */
+    while (nb * IDS_PER_BLOCK < 2 * expect && nb < MAX_FIRST_BLOCKS)
         nb *= 2;
     if (!part_init(&f->parts[0], nb)) {
         vg_free(f);

@@ -139,3 +139,18 @@ Test(trace_filter, past_the_last_part_everything_may_exist)
     }
     trace_filter_free(f);
 }
+
+/* An absurd expected count (a damaged counter record) still opens: the first part is
+ * capped at 64 MiB. */
+Test(trace_filter, absurd_expectations_are_capped)
+{
+    struct trace_filter *f = trace_filter_new(UINT64_MAX);
+    cr_assert_not_null(f);
+    cr_assert_leq(trace_filter_bytes(f), ((size_t)64 << 20) + 4096);
+    uint8_t tid[16];
+    seq_id(tid, 42);
+    trace_filter_add(f, tid);
+    trace_filter_set_ready(f);
+    cr_assert(trace_filter_maybe(f, tid));
+    trace_filter_free(f);
+}
