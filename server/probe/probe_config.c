@@ -108,7 +108,6 @@ static int parse_http(const struct config_node *h, const char *where, struct pro
         "fail_if_not_ssl", "tls_config", "body_size_limit", "preferred_ip_protocol",
         "ip_protocol_fallback", NULL,
     };
-    static const char *const tls_keys[] = { "insecure_skip_verify", "ca_file", NULL };
     struct probe_http_opts *o = &m->http;
     char w2[160];
     const char *size = NULL;
@@ -143,14 +142,8 @@ static int parse_http(const struct config_node *h, const char *where, struct pro
         }
         o->nheaders = hd->n;
     }
-    const struct config_node *tls = config_node_get(h, "tls_config");
-    if (tls) {
-        snprintf(w2, sizeof w2, "%s.tls_config", where);
-        if (config_node_check_keys(tls, w2, tls_keys, err) < 0 ||
-            config_node_bool(tls, w2, "insecure_skip_verify", &o->insecure_skip_verify, err) < 0 ||
-            config_node_str(tls, w2, "ca_file", &o->ca_file, err) < 0)
-            return err->code;
-    }
+    if (tls_config_parse(h, where, NULL, &o->tls, err) < 0)
+        return err->code;
     return 0;
 }
 
@@ -400,6 +393,7 @@ void probe_config_free(struct probe_config *c)
         free_regexes(m->dns.fail_not_match, m->dns.nfail_not_match);
         for (size_t k = 0; k < PROBE_MAX_STEPS; k++)
             matcher_regex_free(m->tcp.steps[k].expect);
+        tls_config_free(&m->http.tls);
     }
     for (size_t i = 0; c->targets && i < c->ntargets; i++)
         vg_free(c->targets[i].labels);

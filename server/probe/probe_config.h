@@ -15,7 +15,7 @@
  *           body: "..."
  *           fail_if_ssl: false
  *           fail_if_not_ssl: false
- *           tls_config: {insecure_skip_verify: false, ca_file: path}
+ *           tls_config: {...}           # as scrape jobs (../tls_config.h)
  *           body_size_limit: 1MiB         # bytes read for the regexes
  *           preferred_ip_protocol: ip4     # ip4 | ip6 (both probers and dns/icmp/tcp)
  *           ip_protocol_fallback: true

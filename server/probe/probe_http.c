@@ -283,13 +283,10 @@ static bool http_run(const struct probe_module *m, const char *target, int64_t d
     curl_easy_setopt(c, CURLOPT_IPRESOLVE, m->ip == PROBE_IP4 && !m->ip_fallback ? CURL_IPRESOLVE_V4
                                          : m->ip == PROBE_IP6 && !m->ip_fallback ? CURL_IPRESOLVE_V6
                                          : CURL_IPRESOLVE_WHATEVER);
-    if (o->insecure_skip_verify) {
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    if (o->ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
-    CURLcode rc = hdr_oom ? CURLE_OUT_OF_MEMORY : curl_easy_perform(c);
+    char *tls_url;
+    struct curl_slist *tls_conn;
+    bool tls_ok = tls_config_apply(c, &o->tls, false, url, &tls_url, &tls_conn);
+    CURLcode rc = hdr_oom || !tls_ok ? CURLE_OUT_OF_MEMORY : curl_easy_perform(c);
     bool ok = judge(m, c, rc, url, &b, r);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);

@@ -14,6 +14,7 @@
 
 #include "../../storage/base/vg_err.h"
 #include "../../storage/tsdb/matcher.h"
+#include "../tls_config.h"
 
 #include <netdb.h>
 #include <stdatomic.h>
@@ -71,8 +72,7 @@ struct probe_http_opts {
     const char *header_names[PROBE_MAX_HEADERS], *header_values[PROBE_MAX_HEADERS];
     size_t nheaders;
     bool fail_if_ssl, fail_if_not_ssl;
-    bool insecure_skip_verify;           /* tls_config.insecure_skip_verify */
-    const char *ca_file;                 /* tls_config.ca_file */
+    struct tls_config tls;               /* tls_config (../tls_config.h) */
     int64_t body_size_limit;             /* bytes kept for the regexes; 0 = 1 MiB */
 };
 

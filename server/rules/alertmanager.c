@@ -24,7 +24,7 @@ struct am_conf {
     int64_t timeout_ms;
     char *user, *password, *password_file;         /* basic_auth */
     char *auth_type, *credentials, *credentials_file; /* authorization or bearer_token */
-    struct transport_tls_conf tls;                 /* tls_config */
+    struct tls_config tls;                         /* tls_config */
     struct relabel_rules relabel;                  /* alert_relabel_configs */
 };
 
@@ -53,7 +53,7 @@ static void conf_free(struct am_conf *c)
                      c->credentials_file };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         vg_free(strs[i]);
-    transport_tls_conf_free(&c->tls);
+    tls_config_free(&c->tls);
     relabel_rules_free(&c->relabel);
     memset(c, 0, sizeof *c);
 }
@@ -186,7 +186,7 @@ static int walk(const struct config_node *sec, struct alertmanagers *a, target_f
             (rc = config_node_str(am, w, "path_prefix", &prefix, err)) < 0 ||
             (rc = config_node_str(am, w, "api_version", &api, err)) < 0 ||
             (rc = config_node_duration(am, w, "timeout", 1, &c->timeout_ms, err)) < 0 ||
-            (rc = parse_auth(am, w, c, err)) < 0 || (rc = transport_tls_parse(am, w, &c->tls, err)) < 0 ||
+            (rc = parse_auth(am, w, c, err)) < 0 || (rc = tls_config_parse(am, w, NULL, &c->tls, err)) < 0 ||
             (rc = relabel_parse(config_node_get(am, "alert_relabel_configs"), rw, &c->relabel,
                                 err)) < 0)
             return rc;
@@ -323,7 +323,7 @@ static int send_batch(void *ctx, struct outbox_item *const *items, size_t n,
             .url = t->url, .content_type = "application/json", .body = body.p,
             .body_len = body.len, .timeout_ms = t->conf->timeout_ms, .stop = stop,
             .userpwd = userpwd, .headers = hdrs, .nheaders = hdr[0] ? 1 : 0,
-            .tls = &t->conf->tls.tls,
+            .tls = &t->conf->tls,
         };
         rc = transport_http_post(&req, NULL, err);
     }

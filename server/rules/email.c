@@ -219,7 +219,7 @@ int email_send(const struct route_integration *it, const char *message, size_t l
         .smarthost = it->smarthost,
         .require_tls = it->require_tls,
         .tls_insecure = it->tls_insecure,
-        .tls = &it->tls.tls,
+        .tls = &it->tls,
         .username = it->auth_username,
         .password = it->auth_password,
         .hello = it->hello,

@@ -201,7 +201,7 @@ static void integration_free(struct route_integration *it)
                      it->from, it->smarthost, it->hello, it->auth_username, it->auth_password };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         vg_free(strs[i]);
-    transport_tls_conf_free(&it->tls);
+    tls_config_free(&it->tls);
     for (size_t i = 0; i < it->nheaders; i++) {
         vg_free(it->headers[i].name);
         vg_free(it->headers[i].value);
@@ -513,7 +513,7 @@ static int parse_integration(const struct config_node *m, const char *where,
             (rc = config_node_bool(m, where, "require_tls", &it->require_tls, err)) < 0 ||
             (rc = config_node_bool(m, where, "tls_insecure_skip_verify", &it->tls_insecure,
                                    err)) < 0 ||
-            (rc = transport_tls_parse(m, where, &it->tls, err)) < 0 ||
+            (rc = tls_config_parse(m, where, NULL, &it->tls, err)) < 0 ||
             (rc = parse_headers(m, where, it, err)) < 0)
             return rc;
         const char *colon = strrchr(it->smarthost, ':');

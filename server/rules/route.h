@@ -21,7 +21,7 @@
  *         webhook_configs: [{url, send_resolved (true), max_alerts (0 = all)}]
  *         slack_configs: [{api_url, channel, username, title, text, send_resolved (false)}]
  *         email_configs: [{to, from, smarthost, hello, auth_username, auth_password,
- *                          require_tls (true), tls_insecure_skip_verify, tls_config (transport.h), headers,
+ *                          require_tls (true), tls_insecure_skip_verify, tls_config (tls_config.h), headers,
  *                          send_resolved (false)}]
  *     inhibit_rules:
  *       - {source_matchers: [...], target_matchers: [...], equal: [alertname]}
@@ -71,7 +71,7 @@ struct route_integration {
     char *channel, *username, *title, *text; /* slack; NULL = default */
     char *to, *from, *smarthost, *hello, *auth_username, *auth_password; /* email */
     bool require_tls, tls_insecure;
-    struct transport_tls_conf tls; /* email tls_config (its insecure_skip_verify adds to tls_insecure) */
+    struct tls_config tls;    /* email tls_config (its insecure_skip_verify adds to tls_insecure) */
     struct route_header *headers; /* email headers (Subject overrides the default) */
     size_t nheaders;
 };

@@ -4,9 +4,7 @@
  * using signals (we run in worker threads). */
 #include "transport.h"
 
-#include "../../storage/base/vg_alloc.h"
 #include "../../storage/base/vg_buf.h"
-#include "../config_node.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -75,56 +73,6 @@ static CURL *easy_new(int64_t timeout_ms, const atomic_bool *stop, char *errbuf)
     return c;
 }
 
-/* Sets the TLS options of t (may be NULL) on c. With a server_name, the request names
- * that host (so libcurl checks it in the certificate and sends it as SNI) while
- * CURLOPT_CONNECT_TO sends the connection to the URL's own host and port: *url_out gets
- * the rewritten URL (free with curl_free) and *conn the list (free with
- * curl_slist_free_all). Both stay NULL otherwise. false when out of memory or the URL
- * does not parse. */
-static bool apply_tls(CURL *c, const struct transport_tls *t, bool insecure, const char *url,
-                      char **url_out, struct curl_slist **conn)
-{
-    *url_out = NULL;
-    *conn = NULL;
-    if (insecure || (t && t->insecure)) {
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    if (!t)
-        return true;
-    if (t->ca_file && *t->ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
-    if (t->cert_file && *t->cert_file)
-        curl_easy_setopt(c, CURLOPT_SSLCERT, t->cert_file);
-    if (t->key_file && *t->key_file)
-        curl_easy_setopt(c, CURLOPT_SSLKEY, t->key_file);
-    if (!t->server_name || !*t->server_name)
-        return true;
-    CURLU *u = curl_url();
-    char *host = NULL, *port = NULL;
-    bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-              curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-              curl_url_set(u, CURLUPART_HOST, t->server_name, 0) == CURLUE_OK &&
-              curl_url_get(u, CURLUPART_URL, url_out, 0) == CURLUE_OK;
-    if (ok) {
-        char line[600];
-        snprintf(line, sizeof line, "%s:%s:%s:%s", t->server_name, port, host, port);
-        ok = (*conn = curl_slist_append(NULL, line)) != NULL;
-    }
-    if (ok) {
-        curl_easy_setopt(c, CURLOPT_URL, *url_out);
-        curl_easy_setopt(c, CURLOPT_CONNECT_TO, *conn);
-    } else {
-        curl_free(*url_out);
-        *url_out = NULL;
-    }
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
-    return ok;
-}
-
 static const char *reason(CURLcode rc, const char *errbuf)
 {
     if (rc == CURLE_ABORTED_BY_CALLBACK)
@@ -168,7 +116,7 @@ int transport_http_post(const struct transport_http *req, long *status, struct v
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     char *tls_url;
     struct curl_slist *conn;
-    if (!apply_tls(c, req->tls, false, req->url, &tls_url, &conn)) {
+    if (!tls_config_apply(c, req->tls, false, req->url, &tls_url, &conn)) {
         curl_slist_free_all(hdrs);
         curl_easy_cleanup(c);
         return vg_err_set(err, VG_EINVAL, "POST %s: cannot apply tls_config.server_name \"%s\"",
@@ -252,7 +200,7 @@ int transport_smtp_send(const struct transport_smtp *m, struct vg_err *err)
                                                         : (long)CURLUSESSL_NONE);
     char *tls_url;
     struct curl_slist *conn;
-    if (!apply_tls(c, m->tls, m->tls_insecure, url, &tls_url, &conn)) {
+    if (!tls_config_apply(c, m->tls, m->tls_insecure, url, &tls_url, &conn)) {
         curl_slist_free_all(rcpt);
         curl_easy_cleanup(c);
         return vg_err_set(err, VG_EINVAL, "SMTP %s: cannot apply tls_config.server_name",
@@ -279,40 +227,4 @@ int transport_smtp_send(const struct transport_smtp *m, struct vg_err *err)
     curl_slist_free_all(rcpt);
     curl_easy_cleanup(c);
     return ret;
-}
-
-int transport_tls_parse(const struct config_node *parent, const char *where,
-                        struct transport_tls_conf *c, struct vg_err *err)
-{
-    const struct config_node *t = config_node_get(parent, "tls_config");
-    if (!t)
-        return 0;
-    static const char *const keys[] = { "ca_file", "cert_file", "key_file", "server_name",
-                                        "insecure_skip_verify", NULL };
-    char sub[160];
-    snprintf(sub, sizeof sub, "%s.tls_config", where);
-    int rc;
-    if ((rc = config_node_check_keys(t, sub, keys, err)) < 0 ||
-        (rc = config_node_strdup(t, sub, "server_name", &c->server_name, err)) < 0 ||
-        (rc = config_node_bool(t, sub, "insecure_skip_verify", &c->tls.insecure, err)) < 0 ||
-        (rc = config_node_file(t, sub, "ca_file", &c->ca_file, err)) < 0 ||
-        (rc = config_node_file(t, sub, "cert_file", &c->cert_file, err)) < 0 ||
-        (rc = config_node_file(t, sub, "key_file", &c->key_file, err)) < 0)
-        return rc;
-    if (!c->cert_file != !c->key_file)
-        return config_node_err(err, t, "%s: cert_file and key_file go together", sub);
-    c->tls.ca_file = c->ca_file;
-    c->tls.cert_file = c->cert_file;
-    c->tls.key_file = c->key_file;
-    c->tls.server_name = c->server_name;
-    return 0;
-}
-
-void transport_tls_conf_free(struct transport_tls_conf *c)
-{
-    vg_free(c->ca_file);
-    vg_free(c->cert_file);
-    vg_free(c->key_file);
-    vg_free(c->server_name);
-    memset(c, 0, sizeof *c);
 }

@@ -9,39 +9,12 @@
 
 #include "../../storage/base/vg_buf.h"
 #include "../../storage/base/vg_err.h"
+#include "../tls_config.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-struct config_node;
-
-/* TLS settings for https:// and STARTTLS, as Prometheus's tls_config. Paths are PEM
- * files read by libcurl at each transfer (so a rotated certificate is picked up). */
-struct transport_tls {
-    const char *ca_file;        /* trusted CAs instead of the system's; NULL = system */
-    const char *cert_file;      /* client certificate; needs key_file */
-    const char *key_file;
-    const char *server_name;    /* name the certificate must carry (and SNI); NULL =
-                                 * the URL's host. Done by connecting the URL's host:port
-                                 * while the request names server_name (CURLOPT_CONNECT_TO). */
-    bool insecure;              /* skip certificate and host-name checks */
-};
-
-/* A tls_config section as Prometheus and Alertmanager write it (ca_file, cert_file,
- * key_file, server_name, insecure_skip_verify): owned copies and the view the
- * transports take. */
-struct transport_tls_conf {
-    char *ca_file, *cert_file, *key_file, *server_name; /* vg_malloc'd; NULL = unset */
-    struct transport_tls tls;                           /* points at the strings above */
-};
-/* Reads parent's "tls_config" (absent: c stays zero, 0). Files must be readable now;
- * cert_file and key_file go together. 0 or a config error naming where.tls_config.
- * Free with transport_tls_conf_free (also after a failure). */
-int transport_tls_parse(const struct config_node *parent, const char *where,
-                        struct transport_tls_conf *c, struct vg_err *err);
-void transport_tls_conf_free(struct transport_tls_conf *c);
 
 struct transport_http {
     const char *url;
@@ -60,7 +33,7 @@ struct transport_http {
      * headers may be NULL when nheaders is 0. tls may be NULL (system CAs, verified). */
     const char *const *headers;
     size_t nheaders;
-    const struct transport_tls *tls;
+    const struct tls_config *tls;
 };
 
 /* POSTs the body. 0 on a 2xx status; otherwise VG_EIO with "POST <url>: HTTP <status>:
@@ -73,7 +46,7 @@ struct transport_smtp {
     const char *smarthost;      /* "host:port" */
     bool require_tls;           /* STARTTLS required (smtp://, CURLUSESSL_ALL) */
     bool tls_insecure;          /* skip certificate checks (test servers) */
-    const struct transport_tls *tls; /* NULL = system CAs; its insecure adds to tls_insecure */
+    const struct tls_config *tls; /* NULL = system CAs; its insecure adds to tls_insecure */
     const char *username;       /* NULL or "" = no AUTH */
     const char *password;
     const char *hello;          /* name sent in EHLO; NULL = "localhost" */

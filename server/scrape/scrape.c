@@ -43,6 +43,8 @@ struct target {
     struct scrape_cache cache;
     CURL *easy;
     struct curl_slist *hdrs;
+    char *tls_url;                 /* the URL naming tls_config.server_name (curl_free) */
+    struct curl_slist *tls_conn;   /* where it connects instead */
     struct vg_buf body;
     bool too_big;
     char curl_err[CURL_ERROR_SIZE];
@@ -137,6 +139,8 @@ static void target_free(struct target *t)
     if (t->easy)
         curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->hdrs);
+    curl_free(t->tls_url);
+    curl_slist_free_all(t->tls_conn);
     vg_buf_free(&t->body);
     scrape_cache_free(&t->cache);
     vg_arena_free(t->arena);
@@ -191,16 +195,9 @@ static int target_setup_curl(struct target *t, struct vg_err *err)
         curl_easy_setopt(e, CURLOPT_USERNAME, j->basic_user);
         curl_easy_setopt(e, CURLOPT_PASSWORD, j->basic_pass ? j->basic_pass : "");
     }
-    if (j->tls_ca)
-        curl_easy_setopt(e, CURLOPT_CAINFO, j->tls_ca);
-    if (j->tls_cert) {
-        curl_easy_setopt(e, CURLOPT_SSLCERT, j->tls_cert);
-        curl_easy_setopt(e, CURLOPT_SSLKEY, j->tls_key);
-    }
-    if (j->tls_insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    if (!tls_config_apply(e, &j->tls, false, t->def.url, &t->tls_url, &t->tls_conn))
+        return vg_err_set(err, VG_EINVAL, "%s: cannot apply tls_config.server_name \"%s\"",
+                          t->def.url, j->tls.server_name);
     return 0;
 }
 

@@ -53,10 +53,7 @@ static void job_free(struct scrape_job *j)
     vg_free(j->basic_user);
     vg_free(j->basic_pass);
     vg_free(j->auth_header);
-    vg_free(j->tls_ca);
-    vg_free(j->tls_cert);
-    vg_free(j->tls_key);
-    vg_free(j->tls_server_name);
+    tls_config_free(&j->tls);
     for (size_t i = 0; i < j->ngroups; i++)
         scrape_group_free(&j->groups[i]);
     vg_free(j->groups);
@@ -195,33 +192,6 @@ static int parse_auth(const struct scrape_config *c, const struct config_node *m
         snprintf(j->auth_header, n, "%s %s", type, secret);
     vg_free(secret);
     return j->auth_header ? 0 : vg_err_set(err, VG_ENOMEM, "out of memory");
-}
-
-static int parse_tls(const struct scrape_config *c, const struct config_node *m,
-                     const char *where, struct scrape_job *j, struct vg_err *err)
-{
-    const struct config_node *t = config_node_get(m, "tls_config");
-    if (empty_node(t))
-        return 0;
-    static const char *const keys[] = { "ca_file", "cert_file", "key_file", "server_name",
-                                        "insecure_skip_verify", "min_version", NULL };
-    char w[192];
-    snprintf(w, sizeof w, "%s.tls_config", where);
-    const char *ca = NULL, *cert = NULL, *key = NULL, *sn = NULL;
-    int rc;
-    if ((rc = config_node_check_keys(t, w, keys, err)) < 0 ||
-        (rc = config_node_str(t, w, "ca_file", &ca, err)) < 0 ||
-        (rc = config_node_str(t, w, "cert_file", &cert, err)) < 0 ||
-        (rc = config_node_str(t, w, "key_file", &key, err)) < 0 ||
-        (rc = config_node_str(t, w, "server_name", &sn, err)) < 0 ||
-        (rc = config_node_bool(t, w, "insecure_skip_verify", &j->tls_insecure, err)) < 0)
-        return rc;
-    if (!cert != !key)
-        return config_node_err(err, t, "%s: cert_file and key_file go together", w);
-    if ((ca && !(j->tls_ca = resolve(c, ca))) || (cert && !(j->tls_cert = resolve(c, cert))) ||
-        (key && !(j->tls_key = resolve(c, key))) || (sn && !(j->tls_server_name = vg_strdup(sn))))
-        return vg_err_set(err, VG_ENOMEM, "out of memory");
-    return 0;
 }
 
 static int parse_params(const struct config_node *m, const char *where, struct scrape_job *j,
@@ -462,7 +432,7 @@ static int parse_job(const struct scrape_config *c, const struct config_node *m,
         (rc = dup_into(&j->metrics_path, path, err)) < 0 ||
         (rc = dup_into(&j->scheme, scheme, err)) < 0 ||
         (rc = parse_params(m, where, j, err)) < 0 ||
-        (rc = parse_auth(c, m, where, j, err)) < 0 || (rc = parse_tls(c, m, where, j, err)) < 0 ||
+        (rc = parse_auth(c, m, where, j, err)) < 0 || (rc = tls_config_parse(m, where, c->base_dir, &j->tls, err)) < 0 ||
         (rc = parse_static(m, where, j, err)) < 0 ||
         (rc = parse_file_sd(c, m, where, j, err)) < 0)
         return rc;

@@ -21,7 +21,8 @@
  *       basic_auth: { username, password | password_file }
  *       authorization: { type: Bearer, credentials | credentials_file }
  *       bearer_token / bearer_token_file   (older spelling of authorization)
- *       tls_config: { ca_file, cert_file, key_file, server_name, insecure_skip_verify }
+ *       tls_config: { ca_file, cert_file, key_file, server_name, insecure_skip_verify,
+ *                     min_version }   (../tls_config.h)
  *       static_configs: [ { targets: [host:port, ...], labels: { k: v } } ]
  *       file_sd_configs: [ { files: [glob, ...], refresh_interval: 5m } ]
  *                                  JSON (.json) or YAML (.yml/.yaml) files holding a list
@@ -55,6 +56,7 @@
 #include "../../storage/base/vg_err.h"
 #include "../../storage/tsdb/labels.h"
 #include "../config.h"
+#include "../tls_config.h"
 #include "relabel.h"
 
 #include <stdbool.h>
@@ -99,8 +101,7 @@ struct scrape_job {
      * only when they change; a reload picks up new contents) */
     char *basic_user, *basic_pass;    /* NULL when no basic_auth */
     char *auth_header;                /* "Bearer xyz" when authorization is set */
-    char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
-    bool tls_insecure;
+    struct tls_config tls;            /* tls_config (../tls_config.h) */
     struct scrape_group *groups;      /* static_configs */
     size_t ngroups;
     char **sd_globs;                  /* file_sd_configs, all files of the job */

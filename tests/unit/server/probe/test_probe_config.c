@@ -64,7 +64,7 @@ Test(probe_config, full_section)
     cr_assert(!web->http.follow_redirects);
     cr_assert_eq(web->http.nheaders, 2);
     cr_assert_str_eq(web->http.header_names[0], "X-Test");
-    cr_assert(web->http.insecure_skip_verify);
+    cr_assert(web->http.tls.insecure);
     cr_assert_eq(web->ip, PROBE_IP6);
     cr_assert(!web->ip_fallback);
     const struct probe_module *echo = probe_config_module(c, "echo");

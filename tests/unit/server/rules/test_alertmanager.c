@@ -128,7 +128,7 @@ Test(alertmanager, config_errors)
           "      tls_config: {ca_file: /nonexistent/ca.pem}\n",
           "a.yml:4: alerting.alertmanagers[0].tls_config.ca_file: cannot read" },
         { "alerting:\n  alertmanagers:\n    - static_configs: [{targets: [h:1]}]\n"
-          "      tls_config: {min_version: TLS13}\n", "unknown key \"min_version\"" },
+          "      tls_config: {min_version: TLS9}\n", "min_version: \"TLS9\" is not TLS10" },
         { "alerting:\n  alertmanagers:\n    - static_configs: [{targets: [h:1]}]\n"
           "      alert_relabel_configs: [{action: bogus}]\n",
           "alerting.alertmanagers[0].alert_relabel_configs[0]" },

@@ -153,7 +153,7 @@ Test(scrape_config, every_key_is_read)
     cr_assert_not(j->honor_timestamps);
     cr_assert_str_eq(j->basic_user, "u");
     cr_assert_str_eq(j->basic_pass, "s3cret");
-    cr_assert(j->tls_insecure);
+    cr_assert(j->tls.insecure);
     cr_assert_eq(j->ngroups, 1);
     cr_assert_eq(j->groups[0].ntargets, 2);
     cr_assert_eq(j->nsd_globs, 1);
